@@ -1,0 +1,116 @@
+"""The interface every provisioning backend implements (`local`, `kubernetes`, `vm`).
+
+Workflows only call these methods; nothing outside `provisioning/backends/` branches on which backend a
+cluster uses. Every method is idempotent: called again after a crash with the same spec it converges on
+the same result and never creates a second copy of anything. Inputs are plain frozen data (no Django
+models), so backends are testable without a database.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+class BackendError(Exception):
+    """A failure that retrying will not fix (bad spec, missing binary, rejected manifest)."""
+
+
+class BackendUnavailableError(BackendError):
+    """The target infrastructure could not be reached; retrying later may succeed."""
+
+
+class BrokerProcessState(enum.StrEnum):
+    RUNNING = "running"  # up and accepting connections
+    STARTING = "starting"  # launched, not yet accepting connections
+    STOPPED = "stopped"  # stopped on purpose
+    CRASHED = "crashed"  # was started, is gone without being asked to stop
+    MISSING = "missing"  # the backend has no trace of it
+
+
+@dataclass(frozen=True)
+class NodeSize:
+    cpu: float  # cores
+    memory_mb: int
+    disk_gb: int
+
+
+@dataclass(frozen=True)
+class BrokerSpec:
+    node_id: int
+    rack: str
+
+
+@dataclass(frozen=True)
+class ClusterSpec:
+    """The desired state of one cluster, as the control plane's database holds it."""
+
+    cluster_id: str  # stable unique id (the database uuid); names resources and the KRaft cluster
+    name: str
+    kafka_version: str
+    brokers: tuple[BrokerSpec, ...]
+    replication_factor: int
+    min_insync_replicas: int
+    node_size: NodeSize
+    config: tuple[tuple[str, str], ...] = ()  # extra broker configuration, key/value pairs
+
+    @property
+    def racks(self) -> list[str]:
+        return sorted({b.rack for b in self.brokers})
+
+
+@dataclass(frozen=True)
+class BrokerStatus:
+    node_id: int
+    rack: str
+    endpoint: str  # host:port clients connect to
+    state: BrokerProcessState
+    detail: str = ""  # why, in plain words, when not running (exit code, last log line)
+
+
+@dataclass(frozen=True)
+class ClusterDescription:
+    bootstrap_servers: str
+    brokers: tuple[BrokerStatus, ...] = field(default_factory=tuple)
+
+    def broker(self, node_id: int) -> BrokerStatus | None:
+        return next((b for b in self.brokers if b.node_id == node_id), None)
+
+
+@dataclass(frozen=True)
+class ProvisioningPlan:
+    """What a backend would create for a spec, shown to the user before anything is applied."""
+
+    summary: str
+    artifacts: dict[str, str]  # file name -> rendered content (manifests, inventory, server.properties)
+
+
+class Backend(Protocol):
+    name: str
+
+    def validate(self, spec: ClusterSpec) -> dict[str, str]:
+        """Backend-specific problems with a spec, as field -> message; empty when it can be built."""
+        ...
+
+    def plan(self, spec: ClusterSpec) -> ProvisioningPlan: ...
+
+    def provision(self, spec: ClusterSpec) -> ClusterDescription:
+        """Make every broker in `spec` exist and run; leave brokers not in `spec` alone."""
+        ...
+
+    def remove_brokers(self, spec: ClusterSpec, node_ids: list[int]) -> ClusterDescription:
+        """Stop and delete these brokers (already drained by the caller)."""
+        ...
+
+    def restart_broker(self, spec: ClusterSpec, node_id: int) -> None: ...
+
+    def replace_broker(self, spec: ClusterSpec, node_id: int, *, keep_disk: bool) -> ClusterDescription:
+        """Start a fresh broker with the same node id and rack; keep its data directory when asked."""
+        ...
+
+    def delete(self, spec: ClusterSpec) -> None:
+        """Remove every trace of the cluster. Safe when it is already gone."""
+        ...
+
+    def describe(self, spec: ClusterSpec) -> ClusterDescription: ...

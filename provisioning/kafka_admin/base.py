@@ -1,0 +1,118 @@
+"""The one interface through which the control plane talks to a Kafka cluster's admin API.
+
+Workflows (reassignment, rolling restart safety checks) and monitoring collectors depend only on
+`KafkaAdmin`. Two implementations exist: `ConfluentKafkaAdmin` speaks the real Kafka protocol through
+confluent-kafka; `SimulatedKafkaCluster` (tests and benchmarks only) models a multi-broker cluster,
+which cannot run on a development machine.
+
+Everything crossing this boundary is plain immutable data, so callers never hold client objects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+TopicPartition = tuple[str, int]
+
+
+class KafkaAdminError(Exception):
+    """A cluster answered with an error that retrying will not fix (bad request, unknown topic)."""
+
+
+class KafkaUnavailableError(KafkaAdminError):
+    """The cluster could not be reached or timed out; retrying later may succeed."""
+
+
+@dataclass(frozen=True)
+class BrokerInfo:
+    node_id: int
+    host: str
+    port: int
+    rack: str | None = None
+
+
+@dataclass(frozen=True)
+class PartitionState:
+    topic: str
+    partition: int
+    leader: int | None  # None when the partition is offline (no live replica leads it)
+    replicas: tuple[int, ...]  # assignment order; the first is the preferred leader
+    isr: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class TopicState:
+    name: str
+    partitions: tuple[PartitionState, ...]
+    min_insync_replicas: int = 1
+    internal: bool = False
+
+
+@dataclass(frozen=True)
+class ClusterState:
+    """What Describe Cluster + Metadata + Describe Configs say about a cluster at one moment."""
+
+    cluster_id: str
+    controller_id: int | None
+    brokers: tuple[BrokerInfo, ...]  # brokers registered (alive) right now
+    topics: tuple[TopicState, ...]
+
+    def assignment(self) -> dict[TopicPartition, list[int]]:
+        return {
+            (p.topic, p.partition): list(p.replicas)
+            for t in self.topics
+            for p in t.partitions
+        }
+
+
+@dataclass(frozen=True)
+class ConsumerGroupState:
+    group_id: str
+    state: str  # Kafka's own group state: Stable, Empty, PreparingRebalance, Dead, ...
+    members: int
+    committed: Mapping[TopicPartition, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ReassignmentProgress:
+    """An in-flight reassignment of one partition (ListPartitionReassignments)."""
+
+    replicas: tuple[int, ...]
+    adding: tuple[int, ...]
+    removing: tuple[int, ...]
+
+
+class KafkaAdmin(Protocol):
+    """Admin operations the control plane needs. All calls may raise `KafkaUnavailableError`."""
+
+    def describe_cluster(self) -> ClusterState: ...
+
+    def create_topic(
+        self, name: str, partitions: int, replication_factor: int, config: Mapping[str, str] | None = None
+    ) -> None: ...
+
+    def list_consumer_groups(self) -> list[ConsumerGroupState]:
+        """Every group with its state, member count and committed offsets."""
+        ...
+
+    def end_offsets(self, partitions: Collection[TopicPartition]) -> dict[TopicPartition, int]:
+        """High watermark (log end offset) per partition."""
+        ...
+
+    def alter_partition_reassignments(self, targets: Mapping[TopicPartition, list[int] | None]) -> None:
+        """Start moving each partition to its target replica list (None cancels a pending one)."""
+        ...
+
+    def list_partition_reassignments(self) -> dict[TopicPartition, ReassignmentProgress]: ...
+
+    def set_replication_throttle(self, broker_ids: Collection[int], bytes_per_second: int) -> None:
+        """Throttle replication traffic on these brokers (leader and follower rates)."""
+        ...
+
+    def clear_replication_throttle(self, broker_ids: Collection[int]) -> None: ...
+
+    def elect_preferred_leaders(self, partitions: Collection[TopicPartition]) -> None: ...
+
+    def close(self) -> None: ...
