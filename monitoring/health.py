@@ -69,7 +69,9 @@ class Finding:
     subject: str  # "cluster", "topic:<name>" or "broker:<id>"
     value: int  # how many partitions (or 1 for a broker or controller finding)
     summary: str  # one plain sentence
-    brokers: frozenset[int] = frozenset()  # brokers involved: out of sync, down, or hosting
+    # The brokers that cause the finding: out of sync (URP, min ISR), down, or hosting an offline
+    # partition. Suppression for planned operations compares this set with the operation's brokers.
+    brokers: frozenset[int] = frozenset()
     partitions: tuple[TopicPartition, ...] = ()  # up to MAX_LISTED_PARTITIONS examples
 
 
@@ -225,6 +227,7 @@ def assess_cluster(state: ClusterState, expected_broker_ids: Collection[int]) ->
                 topic_name,
                 partitions,
                 "Topic {topic} has {n} without a live leader: nothing can be written or read there",
+                caused_by_out_of_sync=False,
             )
         )
     for topic_name, partitions in sorted(under_min_by_topic.items()):
@@ -235,6 +238,7 @@ def assess_cluster(state: ClusterState, expected_broker_ids: Collection[int]) ->
                 partitions,
                 "Topic {topic} has {n} with fewer in-sync replicas than min.insync.replicas: "
                 "producers using acks=all are refused there",
+                caused_by_out_of_sync=True,
             )
         )
     for topic_name, partitions in sorted(at_min_by_topic.items()):
@@ -245,6 +249,7 @@ def assess_cluster(state: ClusterState, expected_broker_ids: Collection[int]) ->
                 partitions,
                 "Topic {topic} has {n} exactly at min.insync.replicas: one more lost replica "
                 "stops acks=all producers there",
+                caused_by_out_of_sync=True,
             )
         )
     for broker_id, partitions in sorted(out_of_sync_by_broker.items()):
@@ -277,8 +282,13 @@ def assess_cluster(state: ClusterState, expected_broker_ids: Collection[int]) ->
     )
 
 
-def _topic_finding(kind: str, topic: str, partitions: list[PartitionState], template: str) -> Finding:
-    brokers = frozenset(b for p in partitions for b in p.replicas)
+def _topic_finding(
+    kind: str, topic: str, partitions: list[PartitionState], template: str, *, caused_by_out_of_sync: bool
+) -> Finding:
+    if caused_by_out_of_sync:
+        brokers = frozenset(b for p in partitions for b in p.replicas if b not in p.isr)
+    else:
+        brokers = frozenset(b for p in partitions for b in p.replicas)
     sentence = template.format(n=_partitions(len(partitions)), topic=topic)
     return Finding(
         kind,

@@ -267,7 +267,7 @@ def evaluate_partition(
         return result(
             LagStatus.OK,
             f"Keeping up: {_waiting(current_lag)}, but the consumer was caught up "
-            f"{_duration(window[-1].timestamp - window[last_zero].timestamp)} ago.",
+            f"{format_duration(window[-1].timestamp - window[last_zero].timestamp)} ago.",
             time_lag,
         )
     if len(window) < 2:
@@ -294,27 +294,28 @@ def evaluate_partition(
         who = "No consumer is connected and the group" if group_has_members is False else "The consumer"
         return result(
             LagStatus.STOP,
-            f"{who} committed nothing for {_duration(since_commit)} while {_waiting(current_lag)}.",
+            f"{who} committed nothing for {format_duration(since_commit)} while {_waiting(current_lag)}.",
             time_lag,
         )
     if unchanged:
         return result(
             LagStatus.STALL,
             f"The consumer is stuck at offset {_count(committed[-1])}: it has not moved for "
-            f"{_duration(since_commit)} while {_waiting(current_lag)}.",
+            f"{format_duration(since_commit)} while {_waiting(current_lag)}.",
             time_lag,
         )
     if all(lags[i] >= lags[i - 1] for i in range(1, len(lags))):
         return result(
             LagStatus.WARN,
             f"The consumer is falling behind: it processed {_count(committed[-1] - committed[0])} "
-            f"messages in {_duration(span)}, but the lag grew from {_count(lags[0])} to "
+            f"messages in {format_duration(span)}, but the lag grew from {_count(lags[0])} to "
             f"{_count(current_lag)}.",
             time_lag,
         )
     return result(
         LagStatus.OK,
-        f"Consuming normally: {_waiting(current_lag)} and the lag fell within the last {_duration(span)}.",
+        f"Consuming normally: {_waiting(current_lag)} and the lag fell within the last "
+        f"{format_duration(span)}.",
         time_lag,
     )
 
@@ -416,7 +417,7 @@ def _group_summary(
         return f"Group {group_id} has no committed offsets to evaluate."
     behind = f"{_waiting(total_lag)} in total"
     if time_lag:
-        behind += f", the oldest about {_duration(timedelta(seconds=time_lag))} old"
+        behind += f", the oldest about {format_duration(timedelta(seconds=time_lag))} old"
     if status == LagStatus.OK:
         return f"Group {group_id} is consuming normally across {len(partitions)} partitions; {behind}."
     affected = [p for p in partitions if p.status == status]
@@ -446,7 +447,7 @@ def _waiting(messages: int) -> str:
     return "1 message waits" if messages == 1 else f"{messages:,} messages wait"
 
 
-def _duration(delta: timedelta) -> str:
+def format_duration(delta: timedelta) -> str:
     """A rounded, human duration: '45 s', '12 min', '2 h 5 min', '3 d 4 h'."""
     seconds = max(int(delta.total_seconds()), 0)
     if seconds < 120:

@@ -112,6 +112,8 @@ def test_broker_down_counts_per_cluster_topic_and_broker() -> None:
         "Topic logs has 1 partition without a live leader: nothing can be written or read there."
     )
     assert offline.partitions == (("logs", 0),)
+    assert offline.brokers == {3}
+    assert report.findings_of(AT_MIN_ISR)[0].brokers == {3}
 
 
 def test_missing_controller_and_unexpected_broker() -> None:
