@@ -25,6 +25,10 @@ class KafkaUnavailableError(KafkaAdminError):
     """The cluster could not be reached or timed out; retrying later may succeed."""
 
 
+class TopicAlreadyExistsError(KafkaAdminError):
+    """`create_topic` named a topic that exists; callers that may run twice treat it as done."""
+
+
 @dataclass(frozen=True)
 class BrokerInfo:
     node_id: int
@@ -60,11 +64,7 @@ class ClusterState:
     topics: tuple[TopicState, ...]
 
     def assignment(self) -> dict[TopicPartition, list[int]]:
-        return {
-            (p.topic, p.partition): list(p.replicas)
-            for t in self.topics
-            for p in t.partitions
-        }
+        return {(p.topic, p.partition): list(p.replicas) for t in self.topics for p in t.partitions}
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,627 @@
+"""`KafkaAdmin` over the real Kafka protocol: confluent-kafka (librdkafka), plus kafka-python for one API.
+
+Which client serves which call:
+
+- confluent-kafka's `AdminClient`: Metadata, DescribeCluster, DescribeConfigs, CreateTopics, consumer
+  groups and their committed offsets, ListOffsets, IncrementalAlterConfigs (replication throttles) and
+  ElectLeaders (preferred leaders).
+- kafka-python's `KafkaAdminClient`: AlterPartitionReassignments and ListPartitionReassignments (KIP-455,
+  Apache Kafka 2.4+). librdkafka, and so confluent-kafka 2.16, has no call for either.
+
+Why kafka-python for reassignments rather than encoding the two requests here: the encoding is small,
+but sending it is not. A request must reach the active controller over the cluster's listener, which in
+production means TLS and SASL (PLAIN, SCRAM, OAUTHBEARER), version negotiation and a retry when the
+controller moves. kafka-python (Apache-2.0, maintained, 3.x supports both APIs, routes them to the
+controller and retries once on NOT_CONTROLLER) already does all of that; a hand-written client would have
+to re-implement it and could only be tested here against Tansu, which does not support the API. Its
+client is created on the first reassignment call and reused; security settings are translated from the
+librdkafka names (see `kafka_python_config`).
+
+Replication throttles follow what Apache Kafka's `kafka-reassign-partitions` does. A rate on a broker only
+slows replicas that are listed in their topic's `leader.replication.throttled.replicas` /
+`follower.replication.throttled.replicas` and are out of sync. So:
+
+- `alter_partition_reassignments` appends, before starting the moves, each moving partition's current
+  replicas to the leader list and its new replicas to the follower list (IncrementalAlterConfigs APPEND,
+  so concurrent writers do not overwrite each other). Without a rate these entries change nothing.
+- `set_replication_throttle` sets both rates on the given brokers.
+- `clear_replication_throttle` deletes the rates and subtracts every list entry that names one of the
+  given brokers. A wildcard (`*`) list set by someone else is left alone.
+
+What could be checked here: everything against Tansu (a single-node Kafka-protocol broker) except moves,
+elections and throttles taking effect, which no single-node broker can show.
+
+Known quirk worked around: confluent-kafka 2.16's `elect_leaders` fails with a `SystemError` when given
+`request_timeout` or `operation_timeout`, so it is called without them and the client's
+`socket.timeout.ms` (set from `timeout`) bounds it instead.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Mapping
+from typing import Any, TypeVar
+
+import confluent_kafka
+from confluent_kafka import ConsumerGroupTopicPartitions, ElectionType, KafkaError, KafkaException
+from confluent_kafka.admin import (
+    AdminClient,
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
+    NewTopic,
+    OffsetSpec,
+    ResourceType,
+)
+
+from provisioning.kafka_admin.base import (
+    BrokerInfo,
+    ClusterState,
+    ConsumerGroupState,
+    KafkaAdminError,
+    KafkaUnavailableError,
+    PartitionState,
+    ReassignmentProgress,
+    TopicAlreadyExistsError,
+    TopicPartition,
+    TopicState,
+)
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+LEADER_THROTTLE_RATE = "leader.replication.throttled.rate"
+FOLLOWER_THROTTLE_RATE = "follower.replication.throttled.rate"
+LEADER_THROTTLED_REPLICAS = "leader.replication.throttled.replicas"
+FOLLOWER_THROTTLED_REPLICAS = "follower.replication.throttled.replicas"
+MIN_INSYNC_REPLICAS = "min.insync.replicas"
+# Kafka's own default, used when a broker does not report the topic config (Tansu reports only
+# configs that were set explicitly).
+DEFAULT_MIN_INSYNC_REPLICAS = 1
+# Kafka's internal topics (`Topic.INTERNAL_TOPICS`); Metadata through confluent-kafka does not carry
+# the flag, and asking DescribeTopics for it would cost another round trip per snapshot.
+INTERNAL_TOPICS = frozenset({"__consumer_offsets", "__transaction_state", "__share_group_state"})
+
+# Errors after which the same call may succeed later: the cluster, a leader, a coordinator or the
+# controller could not be reached or is moving.
+_UNAVAILABLE_CODES = frozenset(
+    {
+        KafkaError._TRANSPORT,
+        KafkaError._TIMED_OUT,
+        KafkaError._ALL_BROKERS_DOWN,
+        KafkaError._RESOLVE,
+        KafkaError._WAIT_COORD,
+        KafkaError.REQUEST_TIMED_OUT,
+        KafkaError.NETWORK_EXCEPTION,
+        KafkaError.BROKER_NOT_AVAILABLE,
+        KafkaError.LEADER_NOT_AVAILABLE,
+        KafkaError.NOT_LEADER_FOR_PARTITION,
+        KafkaError.NOT_CONTROLLER,
+        KafkaError.COORDINATOR_NOT_AVAILABLE,
+        KafkaError.NOT_COORDINATOR,
+        KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+        KafkaError.PREFERRED_LEADER_NOT_AVAILABLE,
+    }
+)
+# Per-partition ListOffsets errors that mean "no answer for this partition right now" (no leader, or
+# the topic went away) rather than "the cluster is unreachable".
+_OFFSETS_SKIPPED_CODES = frozenset(
+    {
+        KafkaError._NOENT,
+        KafkaError._UNKNOWN_PARTITION,
+        KafkaError._UNKNOWN_TOPIC,
+        KafkaError.UNKNOWN_TOPIC_OR_PART,
+        KafkaError.LEADER_NOT_AVAILABLE,
+        KafkaError.NOT_LEADER_FOR_PARTITION,
+        KafkaError.REPLICA_NOT_AVAILABLE,
+    }
+)
+
+_GROUP_STATE_NAMES = {
+    confluent_kafka.ConsumerGroupState.STABLE: "Stable",
+    confluent_kafka.ConsumerGroupState.EMPTY: "Empty",
+    confluent_kafka.ConsumerGroupState.PREPARING_REBALANCING: "PreparingRebalance",
+    confluent_kafka.ConsumerGroupState.COMPLETING_REBALANCING: "CompletingRebalance",
+    confluent_kafka.ConsumerGroupState.DEAD: "Dead",
+    confluent_kafka.ConsumerGroupState.UNKNOWN: "Unknown",
+}
+
+# librdkafka property -> kafka-python argument, for the settings that decide whether and how the
+# reassignment client may connect at all.
+_KAFKA_PYTHON_SETTINGS = {
+    "security.protocol": "security_protocol",
+    "sasl.mechanism": "sasl_mechanism",
+    "sasl.mechanisms": "sasl_mechanism",
+    "sasl.username": "sasl_plain_username",
+    "sasl.password": "sasl_plain_password",
+    "ssl.ca.location": "ssl_cafile",
+    "ssl.certificate.location": "ssl_certfile",
+    "ssl.key.location": "ssl_keyfile",
+    "ssl.key.password": "ssl_password",
+    "ssl.crl.location": "ssl_crlfile",
+    "client.id": "client_id",
+}
+
+
+def kafka_python_config(config: Mapping[str, str]) -> dict[str, Any]:
+    """kafka-python arguments equivalent to the connection settings in a librdkafka config.
+
+    Settings that only tune librdkafka are dropped. A security setting kafka-python cannot take is an
+    error: connecting without it would fail or, worse, fall back to a weaker setting.
+    """
+    translated: dict[str, Any] = {}
+    for key, value in config.items():
+        if key in _KAFKA_PYTHON_SETTINGS:
+            name = _KAFKA_PYTHON_SETTINGS[key]
+            translated[name] = value.upper() if name in ("security_protocol", "sasl_mechanism") else value
+        elif key == "ssl.endpoint.identification.algorithm":
+            translated["ssl_check_hostname"] = value.lower() == "https"
+        elif key.startswith(("sasl.", "ssl.")):
+            raise KafkaAdminError(
+                f"client setting {key!r} cannot be passed to the partition reassignment client; "
+                f"supported security settings: {', '.join(sorted(_KAFKA_PYTHON_SETTINGS))}, "
+                "ssl.endpoint.identification.algorithm"
+            )
+    return translated
+
+
+class ConfluentKafkaAdmin:
+    """`KafkaAdmin` for a real cluster. Cheap to create; connects on first use. Not thread-safe.
+
+    `config` adds librdkafka properties (security settings, client id) to every connection.
+    """
+
+    def __init__(
+        self, bootstrap_servers: str, *, timeout: float = 10.0, config: Mapping[str, str] | None = None
+    ) -> None:
+        if timeout <= 0:
+            raise ValueError("timeout must be positive")
+        self.bootstrap_servers = bootstrap_servers
+        self.timeout = timeout
+        self._config = dict(config or {})
+        self._kafka_python_settings = kafka_python_config(self._config)
+        self._admin: AdminClient | None = AdminClient(
+            {
+                **self._config,
+                "bootstrap.servers": bootstrap_servers,
+                # Bounds every request that is not given its own timeout (see elect_leaders above).
+                "socket.timeout.ms": int(timeout * 1000),
+                "logger": logging.getLogger(f"{__name__}.librdkafka"),
+            }
+        )
+        self._reassignment_client: Any = None
+
+    # -- cluster, topics ---------------------------------------------------------------------------
+
+    def describe_cluster(self) -> ClusterState:
+        admin = self._client()
+        cluster_future = admin.describe_cluster(request_timeout=self.timeout)
+        metadata = self._call("read metadata", lambda: admin.list_topics(timeout=self.timeout))
+        names = sorted(metadata.topics)
+        min_isr = self._min_insync_replicas(names)
+        try:
+            description = self._wait(cluster_future, "describe cluster")
+            brokers = tuple(
+                BrokerInfo(node_id=node.id, host=node.host, port=node.port, rack=node.rack or None)
+                for node in sorted(description.nodes, key=lambda n: n.id)
+            )
+            controller = description.controller.id if description.controller is not None else None
+            cluster_id = description.cluster_id
+        except KafkaUnavailableError:
+            raise
+        except KafkaAdminError:
+            # DescribeCluster needs Kafka 2.8; Metadata has the same facts except racks.
+            brokers = tuple(
+                BrokerInfo(node_id=b.id, host=b.host, port=b.port)
+                for b in sorted(metadata.brokers.values(), key=lambda b: b.id)
+            )
+            controller = metadata.controller_id if metadata.controller_id >= 0 else None
+            cluster_id = metadata.cluster_id
+        topics = []
+        for name in names:
+            topic = metadata.topics[name]
+            if topic.error is not None and not topic.partitions:
+                continue  # being created or deleted right now
+            partitions = tuple(
+                PartitionState(
+                    topic=name,
+                    partition=p.id,
+                    leader=p.leader if p.leader >= 0 else None,
+                    replicas=tuple(p.replicas),
+                    isr=tuple(p.isrs),
+                )
+                for p in sorted(topic.partitions.values(), key=lambda p: p.id)
+            )
+            topics.append(
+                TopicState(
+                    name=name,
+                    partitions=partitions,
+                    min_insync_replicas=min_isr.get(name, DEFAULT_MIN_INSYNC_REPLICAS),
+                    internal=name in INTERNAL_TOPICS,
+                )
+            )
+        return ClusterState(
+            cluster_id=cluster_id or "", controller_id=controller, brokers=brokers, topics=tuple(topics)
+        )
+
+    def create_topic(
+        self, name: str, partitions: int, replication_factor: int, config: Mapping[str, str] | None = None
+    ) -> None:
+        new_topic = NewTopic(
+            name, num_partitions=partitions, replication_factor=replication_factor, config=dict(config or {})
+        )
+        futures = self._client().create_topics(
+            [new_topic], request_timeout=self.timeout, operation_timeout=self.timeout
+        )
+        try:
+            self._wait(futures[name], f"create topic {name!r}")
+        except KafkaAdminError as exc:
+            if _code(exc.__cause__) == KafkaError.TOPIC_ALREADY_EXISTS:
+                raise TopicAlreadyExistsError(f"topic {name!r} already exists") from exc.__cause__
+            raise
+
+    def _min_insync_replicas(self, topics: Iterable[str]) -> dict[str, int]:
+        resources = [ConfigResource(ResourceType.TOPIC, name) for name in topics]
+        if not resources:
+            return {}
+        futures = self._client().describe_configs(resources, request_timeout=self.timeout)
+        values: dict[str, int] = {}
+        for resource, future in futures.items():
+            try:
+                entries = self._wait(future, f"describe configs of topic {resource.name!r}")
+            except KafkaUnavailableError:
+                raise
+            except KafkaAdminError as exc:
+                # Unsupported by the broker, or the topic went away since Metadata: Kafka's default.
+                log.debug("no min.insync.replicas for topic %s: %s", resource.name, exc)
+                continue
+            entry = entries.get(MIN_INSYNC_REPLICAS)
+            if entry is not None and entry.value is not None:
+                try:
+                    values[resource.name] = int(entry.value)
+                except ValueError:
+                    log.warning("topic %s reports min.insync.replicas=%r", resource.name, entry.value)
+        return values
+
+    # -- consumer groups and offsets ---------------------------------------------------------------
+
+    def list_consumer_groups(self) -> list[ConsumerGroupState]:
+        admin = self._client()
+        listing = self._wait(admin.list_consumer_groups(request_timeout=self.timeout), "list consumer groups")
+        if listing.errors:
+            # A broker that did not answer hides its groups; a partial list would look like groups
+            # that vanished, so fail the whole call instead.
+            error = listing.errors[0]
+            if isinstance(error, KafkaError):
+                error = KafkaException(error)
+            raise _translate(error, "list consumer groups", self.bootstrap_servers)
+        group_ids = sorted({g.group_id for g in listing.valid})
+        if not group_ids:
+            return []
+        descriptions = admin.describe_consumer_groups(group_ids, request_timeout=self.timeout)
+        # ListConsumerGroupOffsets takes one group per call; start them all before waiting on any.
+        offsets = {
+            group_id: admin.list_consumer_group_offsets(
+                [ConsumerGroupTopicPartitions(group_id)], request_timeout=self.timeout
+            )[group_id]
+            for group_id in group_ids
+        }
+        groups = []
+        for group_id in group_ids:
+            try:
+                description = self._wait(descriptions[group_id], f"describe consumer group {group_id!r}")
+                committed = self._wait(offsets[group_id], f"list offsets of consumer group {group_id!r}")
+            except KafkaUnavailableError:
+                raise
+            except KafkaAdminError as exc:
+                if _code(exc.__cause__) == KafkaError.GROUP_ID_NOT_FOUND:
+                    continue  # deleted since it was listed
+                raise
+            groups.append(
+                ConsumerGroupState(
+                    group_id=group_id,
+                    state=_GROUP_STATE_NAMES.get(description.state, "Unknown"),
+                    members=len(description.members),
+                    committed={
+                        (tp.topic, tp.partition): tp.offset
+                        for tp in committed.topic_partitions or ()
+                        if tp.error is None and tp.offset >= 0
+                    },
+                )
+            )
+        return groups
+
+    def end_offsets(self, partitions: Collection[TopicPartition]) -> dict[TopicPartition, int]:
+        """High watermarks. Partitions without a leader or no longer existing are left out, so that a
+        lag collector still sees every partition that can be read."""
+        if not partitions:
+            return {}
+        requests = {
+            confluent_kafka.TopicPartition(topic, p): OffsetSpec.latest() for topic, p in set(partitions)
+        }
+        futures = self._client().list_offsets(requests, request_timeout=self.timeout)
+        offsets: dict[TopicPartition, int] = {}
+        skipped = False
+        for tp, future in futures.items():
+            try:
+                offsets[(tp.topic, tp.partition)] = self._wait(future, "list offsets").offset
+            except KafkaAdminError as exc:
+                if _code(exc.__cause__) not in _OFFSETS_SKIPPED_CODES:
+                    raise
+                log.debug("no end offset for %s[%d]: %s", tp.topic, tp.partition, exc)
+                skipped = True
+        if skipped:
+            # librdkafka answers "no leaders found" at once from its cache when the cluster has just
+            # become unreachable; a fresh Metadata request tells that apart from a leaderless partition.
+            self._call("read metadata", lambda: self._client().list_topics(timeout=self.timeout))
+        return offsets
+
+    # -- reassignments, throttles, leaders ---------------------------------------------------------
+
+    def alter_partition_reassignments(self, targets: Mapping[TopicPartition, list[int] | None]) -> None:
+        if not targets:
+            return
+        for (topic, partition), replicas in targets.items():
+            if replicas is not None and (not replicas or len(set(replicas)) != len(replicas)):
+                raise KafkaAdminError(
+                    f"target replicas for {topic}[{partition}] must be distinct broker ids, got {replicas}"
+                )
+        moves = {tp: list(r) for tp, r in targets.items() if r is not None}
+        if moves:
+            self._append_throttled_replicas(moves)
+        # Imported here: kafka-python serves only the two reassignment calls, and everything else
+        # works without it installed.
+        from kafka.errors import NoReassignmentInProgressError
+        from kafka.structs import TopicPartition as KafkaPythonTopicPartition
+
+        request = {KafkaPythonTopicPartition(topic, p): replicas for (topic, p), replicas in targets.items()}
+        results = self._kafka_python_call(
+            "alter partition reassignments", lambda c: c.alter_partition_reassignments(request)
+        )
+        failed = []
+        retriable = True
+        for tp, error in sorted(results.items()):
+            if error is None:
+                continue
+            cancelling = (tp.topic, tp.partition) in targets and targets[(tp.topic, tp.partition)] is None
+            if cancelling and error is NoReassignmentInProgressError:
+                continue  # the move already ended: what a cancel asks for is true
+            failed.append(f"{tp.topic}[{tp.partition}]: {error.__name__}")
+            retriable = retriable and error.retriable
+        if failed:
+            error_class = KafkaUnavailableError if retriable else KafkaAdminError
+            raise error_class(
+                f"cluster at {self.bootstrap_servers} refused reassignments: {'; '.join(failed)}"
+            )
+
+    def list_partition_reassignments(self) -> dict[TopicPartition, ReassignmentProgress]:
+        listing = self._kafka_python_call(
+            "list partition reassignments", lambda c: c.list_partition_reassignments()
+        )
+        # A partition with nothing adding or removing is not moving; Apache Kafka never lists one,
+        # but some Kafka-protocol brokers (Tansu) list every partition that way.
+        return {
+            (tp.topic, tp.partition): ReassignmentProgress(
+                replicas=tuple(entry["replicas"]),
+                adding=tuple(entry["adding_replicas"]),
+                removing=tuple(entry["removing_replicas"]),
+            )
+            for tp, entry in sorted(listing.items())
+            if entry["adding_replicas"] or entry["removing_replicas"]
+        }
+
+    def set_replication_throttle(self, broker_ids: Collection[int], bytes_per_second: int) -> None:
+        if bytes_per_second <= 0:
+            raise KafkaAdminError(f"replication throttle must be positive, got {bytes_per_second}")
+        self._alter_broker_configs(
+            broker_ids,
+            [
+                ConfigEntry(name, str(bytes_per_second), incremental_operation=AlterConfigOpType.SET)
+                for name in (LEADER_THROTTLE_RATE, FOLLOWER_THROTTLE_RATE)
+            ],
+            "set replication throttle",
+        )
+
+    def clear_replication_throttle(self, broker_ids: Collection[int]) -> None:
+        if not broker_ids:
+            return
+        self._alter_broker_configs(
+            broker_ids,
+            [
+                ConfigEntry(name, None, incremental_operation=AlterConfigOpType.DELETE)
+                for name in (LEADER_THROTTLE_RATE, FOLLOWER_THROTTLE_RATE)
+            ],
+            "clear replication throttle",
+        )
+        self._subtract_throttled_replicas(set(broker_ids))
+
+    def elect_preferred_leaders(self, partitions: Collection[TopicPartition]) -> None:
+        if not partitions:
+            return  # an empty list would mean every partition of the cluster
+        requested = [confluent_kafka.TopicPartition(topic, p) for topic, p in sorted(set(partitions))]
+        future = self._client().elect_leaders(ElectionType.PREFERRED, requested)
+        results = self._wait(future, "elect preferred leaders")
+        failed = []
+        retriable = True
+        for tp, error in sorted(results.items(), key=lambda item: (item[0].topic, item[0].partition)):
+            if error is None or _code(error) == KafkaError.ELECTION_NOT_NEEDED:
+                continue
+            failed.append(f"{tp.topic}[{tp.partition}]: {error.args[0].str() if error.args else error}")
+            retriable = retriable and _code(error) in _UNAVAILABLE_CODES
+        if failed:
+            error_class = KafkaUnavailableError if retriable else KafkaAdminError
+            raise error_class(
+                f"cluster at {self.bootstrap_servers} could not elect preferred leaders: {'; '.join(failed)}"
+            )
+
+    def close(self) -> None:
+        if self._reassignment_client is not None:
+            self._reassignment_client.close()
+            self._reassignment_client = None
+        self._admin = None  # librdkafka's handle is released when the last reference goes
+
+    # -- helpers -----------------------------------------------------------------------------------
+
+    def _client(self) -> AdminClient:
+        if self._admin is None:
+            raise KafkaAdminError("this admin client was closed")
+        return self._admin
+
+    def _call(self, action: str, function: Any) -> Any:
+        try:
+            return function()
+        except KafkaException as exc:
+            raise _translate(exc, action, self.bootstrap_servers) from exc
+
+    def _wait(self, future: concurrent.futures.Future[T], action: str) -> T:
+        try:
+            # librdkafka enforces the request timeout itself; the margin only guards against a
+            # future that is never completed.
+            return future.result(timeout=self.timeout + 5)
+        except KafkaException as exc:
+            raise _translate(exc, action, self.bootstrap_servers) from exc
+        except concurrent.futures.TimeoutError as exc:
+            raise KafkaUnavailableError(
+                f"cluster at {self.bootstrap_servers}: {action} timed out after {self.timeout} s"
+            ) from exc
+
+    def _alter_broker_configs(
+        self, broker_ids: Collection[int], entries: list[ConfigEntry], action: str
+    ) -> None:
+        resources = [
+            ConfigResource(ResourceType.BROKER, str(broker_id), incremental_configs=entries)
+            for broker_id in sorted(set(broker_ids))
+        ]
+        if not resources:
+            return
+        futures = self._client().incremental_alter_configs(resources, request_timeout=self.timeout)
+        for resource, future in futures.items():
+            self._wait(future, f"{action} on broker {resource.name}")
+
+    def _append_throttled_replicas(self, moves: Mapping[TopicPartition, list[int]]) -> None:
+        metadata = self._call("read metadata", lambda: self._client().list_topics(timeout=self.timeout))
+        leader_entries: dict[str, list[str]] = defaultdict(list)
+        follower_entries: dict[str, list[str]] = defaultdict(list)
+        for (topic, partition), target in sorted(moves.items()):
+            topic_metadata = metadata.topics.get(topic)
+            if topic_metadata is None or partition not in topic_metadata.partitions:
+                raise KafkaAdminError(f"cannot reassign {topic}[{partition}]: no such partition")
+            current = list(topic_metadata.partitions[partition].replicas)
+            leader_entries[topic].extend(f"{partition}:{b}" for b in current)
+            follower_entries[topic].extend(f"{partition}:{b}" for b in target if b not in current)
+        resources = []
+        for topic in sorted(leader_entries):
+            entries = [
+                ConfigEntry(
+                    LEADER_THROTTLED_REPLICAS,
+                    ",".join(leader_entries[topic]),
+                    incremental_operation=AlterConfigOpType.APPEND,
+                )
+            ]
+            if follower_entries[topic]:
+                entries.append(
+                    ConfigEntry(
+                        FOLLOWER_THROTTLED_REPLICAS,
+                        ",".join(follower_entries[topic]),
+                        incremental_operation=AlterConfigOpType.APPEND,
+                    )
+                )
+            resources.append(ConfigResource(ResourceType.TOPIC, topic, incremental_configs=entries))
+        futures = self._client().incremental_alter_configs(resources, request_timeout=self.timeout)
+        for resource, future in futures.items():
+            self._wait(future, f"list throttled replicas of topic {resource.name!r}")
+
+    def _subtract_throttled_replicas(self, broker_ids: set[int]) -> None:
+        metadata = self._call("read metadata", lambda: self._client().list_topics(timeout=self.timeout))
+        if not metadata.topics:
+            return
+        admin = self._client()
+        futures = admin.describe_configs(
+            [ConfigResource(ResourceType.TOPIC, name) for name in sorted(metadata.topics)],
+            request_timeout=self.timeout,
+        )
+        resources = []
+        for resource, future in futures.items():
+            try:
+                configs = self._wait(future, f"describe configs of topic {resource.name!r}")
+            except KafkaUnavailableError:
+                raise
+            except KafkaAdminError:
+                continue  # deleted since Metadata, or configs not supported: nothing to clear
+            entries = []
+            for name in (LEADER_THROTTLED_REPLICAS, FOLLOWER_THROTTLED_REPLICAS):
+                entry = configs.get(name)
+                remove = _entries_naming(entry.value if entry is not None else None, broker_ids)
+                if remove:
+                    entries.append(
+                        ConfigEntry(name, ",".join(remove), incremental_operation=AlterConfigOpType.SUBTRACT)
+                    )
+            if entries:
+                resources.append(
+                    ConfigResource(ResourceType.TOPIC, resource.name, incremental_configs=entries)
+                )
+        if not resources:
+            return
+        for resource, future in admin.incremental_alter_configs(
+            resources, request_timeout=self.timeout
+        ).items():
+            self._wait(future, f"clear throttled replicas of topic {resource.name!r}")
+
+    def _kafka_python_call(self, action: str, function: Any) -> Any:
+        import kafka.errors
+        from kafka.admin import KafkaAdminClient
+
+        try:
+            if self._reassignment_client is None:
+                timeout_ms = int(self.timeout * 1000)
+                self._reassignment_client = KafkaAdminClient(
+                    bootstrap_servers=self.bootstrap_servers.split(","),
+                    request_timeout_ms=timeout_ms,
+                    bootstrap_timeout_ms=timeout_ms,
+                    **self._kafka_python_settings,
+                )
+            return function(self._reassignment_client)
+        except kafka.errors.UnsupportedVersionError as exc:
+            raise KafkaAdminError(
+                f"cluster at {self.bootstrap_servers} does not support {action} "
+                "(Apache Kafka 2.4 or later is needed)"
+            ) from exc
+        except kafka.errors.KafkaError as exc:
+            error_class = KafkaUnavailableError if exc.retriable else KafkaAdminError
+            raise error_class(f"cluster at {self.bootstrap_servers}: {action} failed: {exc}") from exc
+        except RuntimeError as exc:
+            # kafka-python raises a bare RuntimeError when the controller keeps moving.
+            raise KafkaUnavailableError(
+                f"cluster at {self.bootstrap_servers}: {action} failed: {exc}"
+            ) from exc
+
+
+def _entries_naming(value: str | None, broker_ids: set[int]) -> list[str]:
+    """The `partition:broker` entries of a throttled-replicas list whose broker is in `broker_ids`."""
+    if not value or value.strip() == "*":
+        return []
+    selected = []
+    for entry in value.split(","):
+        partition, _, broker = entry.strip().partition(":")
+        if partition.isdigit() and broker.isdigit() and int(broker) in broker_ids:
+            selected.append(entry.strip())
+    return selected
+
+
+def _code(exc: BaseException | None) -> int | None:
+    if isinstance(exc, KafkaException) and exc.args and isinstance(exc.args[0], KafkaError):
+        return exc.args[0].code()
+    return None
+
+
+def _translate(exc: BaseException, action: str, servers: str) -> KafkaAdminError:
+    error = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
+    if error is None:
+        return KafkaAdminError(f"cluster at {servers}: {action} failed: {exc}")
+    message = f"cluster at {servers}: {action} failed: {error.str()} ({error.name()})"
+    if error.code() in _UNAVAILABLE_CODES or error.retriable():
+        return KafkaUnavailableError(message)
+    return KafkaAdminError(message)
