@@ -1,0 +1,285 @@
+"""Shapes of the REST API's input and output. Cross-object rules live in the domain modules."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from controlplane.clusters.choices import Backend
+from controlplane.clusters.layout import (
+    cluster_name_error,
+    default_min_insync_replicas,
+    default_racks,
+    default_replication_factor,
+)
+from controlplane.clusters.models import Broker, Cluster
+from controlplane.operations.models import Operation, OperationLog, OperationStep
+from controlplane.tenancy.models import ApiToken, Membership, Organization
+
+LOG_LINES_SHOWN = 500
+
+
+class StrictSerializer(serializers.Serializer):
+    """Rejects fields it does not know, instead of silently ignoring a typo."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError(
+                    {name: ["Unknown field; allowed: " + ", ".join(sorted(self.fields))] for name in unknown}
+                )
+        return super().to_internal_value(data)
+
+
+class NodeSizeSerializer(StrictSerializer):
+    cpu = serializers.DecimalField(
+        max_digits=5,
+        decimal_places=2,
+        min_value=Decimal("0.5"),
+        max_value=Decimal("128"),
+        coerce_to_string=False,
+        help_text="CPU cores per broker (0.5 to 128).",
+    )
+    memory_mb = serializers.IntegerField(min_value=512, max_value=1024 * 1024, help_text="Memory per broker.")
+    disk_gb = serializers.IntegerField(min_value=1, max_value=64 * 1024, help_text="Data disk per broker.")
+
+
+DEFAULT_NODE_SIZE = {"cpu": 1, "memory_mb": 2048, "disk_gb": 10}
+
+
+class BrokerSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Broker
+        fields = ["node_id", "rack", "endpoint", "state", "state_detail", "last_seen_at"]
+
+
+class StepSerializer(serializers.ModelSerializer):
+    progress = serializers.SerializerMethodField()
+
+    class Meta:
+        model = OperationStep
+        fields = [
+            "position",
+            "name",
+            "title",
+            "state",
+            "attempts",
+            "started_at",
+            "finished_at",
+            "progress",
+            "error",
+        ]
+
+    @extend_schema_field(
+        {"type": "object", "properties": {"done": {"type": "integer"}, "total": {"type": "integer"}}}
+    )
+    def get_progress(self, step: OperationStep) -> dict[str, int]:
+        return {"done": step.progress_done, "total": step.progress_total}
+
+
+class LogLineSerializer(serializers.ModelSerializer):
+    step = serializers.SlugRelatedField(slug_field="name", read_only=True)
+
+    class Meta:
+        model = OperationLog
+        fields = ["at", "level", "step", "message"]
+
+
+class OperationSerializer(serializers.ModelSerializer):
+    cluster = serializers.UUIDField(source="cluster_id", read_only=True)
+    progress = serializers.FloatField(read_only=True, help_text="Percent complete (0-100).")
+    steps = StepSerializer(many=True, read_only=True)
+    log = serializers.SerializerMethodField(help_text=f"The last {LOG_LINES_SHOWN} log lines, oldest first.")
+    requested_by = serializers.CharField(source="requested_by_name", read_only=True)
+
+    class Meta:
+        model = Operation
+        fields = [
+            "id",
+            "cluster",
+            "kind",
+            "state",
+            "progress",
+            "params",
+            "steps",
+            "log",
+            "error",
+            "requested_by",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "cancel_requested_at",
+        ]
+
+    @extend_schema_field(LogLineSerializer(many=True))
+    def get_log(self, operation: Operation) -> list[dict[str, Any]]:
+        lines = list(operation.log_lines.select_related("step").order_by("-id")[:LOG_LINES_SHOWN])
+        return LogLineSerializer(reversed(lines), many=True).data
+
+
+class OperationSummarySerializer(OperationSerializer):
+    class Meta(OperationSerializer.Meta):
+        fields = [f for f in OperationSerializer.Meta.fields if f not in ("log", "steps")]
+
+
+class ClusterSerializer(serializers.ModelSerializer):
+    organization = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    brokers = serializers.IntegerField(source="broker_count", read_only=True, help_text="Number of brokers.")
+    node_size = serializers.SerializerMethodField()
+    broker_nodes = BrokerSerializer(source="brokers", many=True, read_only=True)
+    active_operation = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Cluster
+        fields = [
+            "id",
+            "organization",
+            "name",
+            "backend",
+            "kafka_version",
+            "brokers",
+            "racks",
+            "replication_factor",
+            "min_insync_replicas",
+            "node_size",
+            "config",
+            "self_healing",
+            "collection_interval_seconds",
+            "status",
+            "status_reason",
+            "bootstrap_servers",
+            "broker_nodes",
+            "active_operation",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(NodeSizeSerializer)
+    def get_node_size(self, cluster: Cluster) -> dict[str, Any]:
+        return {
+            "cpu": float(cluster.node_cpu),
+            "memory_mb": cluster.node_memory_mb,
+            "disk_gb": cluster.node_disk_gb,
+        }
+
+    @extend_schema_field(serializers.UUIDField(allow_null=True))
+    def get_active_operation(self, cluster: Cluster) -> str | None:
+        active = [op for op in cluster.operations.all() if op.state in ("pending", "running")]
+        return str(active[0].id) if active else None
+
+
+class ClusterWithOperationSerializer(ClusterSerializer):
+    """A cluster and the operation a request just started (202 answers)."""
+
+    operation = serializers.SerializerMethodField()
+
+    class Meta(ClusterSerializer.Meta):
+        fields = [*ClusterSerializer.Meta.fields, "operation"]
+        read_only_fields = fields
+
+    @extend_schema_field(OperationSerializer)
+    def get_operation(self, cluster: Cluster) -> dict[str, Any]:
+        return OperationSerializer(self.context["operation"]).data
+
+
+class ClusterCreateSerializer(StrictSerializer):
+    name = serializers.CharField(max_length=40, help_text="Unique in the organization; a DNS-1123 label.")
+    organization = serializers.SlugField(
+        required=False, help_text="Organization slug; may be left out when you belong to exactly one."
+    )
+    backend = serializers.ChoiceField(choices=Backend.choices, default=Backend.LOCAL)
+    kafka_version = serializers.CharField(required=False, help_text="One of the supported Kafka versions.")
+    brokers = serializers.IntegerField(min_value=1, max_value=500, help_text="Number of brokers.")
+    racks = serializers.ListField(
+        child=serializers.CharField(max_length=63),
+        required=False,
+        min_length=1,
+        max_length=64,
+        help_text="Rack (availability zone) names. Default: as many as the replication factor.",
+    )
+    replication_factor = serializers.IntegerField(
+        required=False, min_value=1, max_value=16, help_text="Default: min(3, brokers)."
+    )
+    min_insync_replicas = serializers.IntegerField(
+        required=False, min_value=1, max_value=16, help_text="Default: max(1, replication_factor - 1)."
+    )
+    node_size = NodeSizeSerializer(required=False)
+    config = serializers.DictField(
+        child=serializers.CharField(max_length=1000), required=False, help_text="Extra broker configuration."
+    )
+    self_healing = serializers.BooleanField(default=True)
+
+    def validate_name(self, name: str) -> str:
+        if error := cluster_name_error(name):
+            raise serializers.ValidationError(error)
+        return name
+
+    def validate_kafka_version(self, version: str) -> str:
+        if version not in settings.KAFKA_VERSIONS:
+            raise serializers.ValidationError(
+                f"Unknown Kafka version {version!r}; supported: {', '.join(settings.KAFKA_VERSIONS)}."
+            )
+        return version
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        attrs.setdefault("kafka_version", settings.DEFAULT_KAFKA_VERSION)
+        attrs.setdefault("replication_factor", default_replication_factor(attrs["brokers"]))
+        attrs.setdefault("min_insync_replicas", default_min_insync_replicas(attrs["replication_factor"]))
+        attrs.setdefault("racks", default_racks(attrs["replication_factor"]))
+        attrs.setdefault("node_size", dict(DEFAULT_NODE_SIZE))
+        attrs.setdefault("config", {})
+        return attrs
+
+
+class ClusterUpdateSerializer(StrictSerializer):
+    """Settings that change without an operation. Size and version change through /scale/ and /upgrade/."""
+
+    self_healing = serializers.BooleanField(required=False)
+    collection_interval_seconds = serializers.IntegerField(required=False, min_value=5, max_value=3600)
+
+
+class MembershipSerializer(serializers.ModelSerializer):
+    organization = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    name = serializers.CharField(source="organization.name", read_only=True)
+
+    class Meta:
+        model = Membership
+        fields = ["organization", "name", "role"]
+
+
+class OrganizationSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Organization
+        fields = ["slug", "name", "created_at"]
+
+
+class ApiTokenSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ApiToken
+        fields = ["id", "name", "prefix", "created_at", "last_used_at", "expires_at", "revoked_at"]
+        read_only_fields = fields
+
+
+class ApiTokenCreateSerializer(StrictSerializer):
+    name = serializers.CharField(max_length=100)
+    expires_at = serializers.DateTimeField(required=False, allow_null=True)
+
+
+class ApiTokenCreatedSerializer(ApiTokenSerializer):
+    token = serializers.CharField(read_only=True, help_text="The secret; shown only in this answer.")
+
+    class Meta(ApiTokenSerializer.Meta):
+        fields = [*ApiTokenSerializer.Meta.fields, "token"]
+        read_only_fields = fields
+
+
+class ErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    code = serializers.CharField(required=False)
+    operation = serializers.UUIDField(required=False, help_text="The operation in the way (409 only).")

@@ -1,0 +1,232 @@
+"""REST API v1. Views validate input, call one action and answer; the domain lives elsewhere."""
+
+from __future__ import annotations
+
+from django.db.models import Prefetch, QuerySet
+from django_filters import rest_framework as filters
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from controlplane.api import serializers as api
+from controlplane.api.permissions import OrganizationRolePermission, can_write, organizations_of
+from controlplane.audit.actions import Actor
+from controlplane.clusters import actions as cluster_actions
+from controlplane.clusters.choices import Backend, ClusterStatus
+from controlplane.clusters.models import Cluster
+from controlplane.clusters.validation import new_cluster_errors
+from controlplane.operations import actions as operation_actions
+from controlplane.operations.choices import OperationKind, OperationState
+from controlplane.operations.models import Operation
+from controlplane.tenancy import actions as tenancy_actions
+from controlplane.tenancy.models import ApiToken, Membership, Organization
+
+ERRORS = {
+    400: OpenApiResponse(description="Invalid input: field -> list of messages."),
+    403: OpenApiResponse(api.ErrorSerializer, description="Your role may not do this (viewer)."),
+    404: OpenApiResponse(api.ErrorSerializer, description="No such object in your organizations."),
+    409: OpenApiResponse(api.ErrorSerializer, description="Another operation is running on this cluster."),
+}
+
+
+def accepted(cluster: Cluster, operation: Operation, request: Request) -> Response:
+    cluster = Cluster.objects.prefetch_related("brokers", "operations").get(pk=cluster.pk)
+    body = api.ClusterWithOperationSerializer(
+        cluster, context={"operation": operation, "request": request}
+    ).data
+    location = request.build_absolute_uri(f"/api/v1/operations/{operation.id}/")
+    return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": location})
+
+
+class ClusterFilterSet(filters.FilterSet):
+    status = filters.ChoiceFilter(choices=ClusterStatus.choices)
+    backend = filters.ChoiceFilter(choices=Backend.choices)
+    organization = filters.CharFilter(field_name="organization__slug")
+    name = filters.CharFilter(lookup_expr="icontains")
+
+    class Meta:
+        model = Cluster
+        fields = ["status", "backend", "organization", "name"]
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List clusters", description="Deleted clusters are listed only with status=deleted."
+    ),
+    retrieve=extend_schema(summary="Get a cluster", responses={200: api.ClusterSerializer, 404: ERRORS[404]}),
+)
+class ClusterViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    serializer_class = api.ClusterSerializer
+    filterset_class = ClusterFilterSet
+    permission_classes = [IsAuthenticated, OrganizationRolePermission]
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    def get_queryset(self) -> QuerySet[Cluster]:
+        clusters = (
+            Cluster.objects.filter(organization__in=organizations_of(self.request.user))
+            .select_related("organization")
+            .prefetch_related(
+                "brokers",
+                Prefetch(
+                    "operations",
+                    queryset=Operation.objects.filter(
+                        state__in=[OperationState.PENDING, OperationState.RUNNING]
+                    ),
+                ),
+            )
+        )
+        if self.action == "list" and "status" not in self.request.query_params:
+            clusters = clusters.exclude(status=ClusterStatus.DELETED)
+        return clusters
+
+    @extend_schema(
+        summary="Create a cluster",
+        request=api.ClusterCreateSerializer,
+        responses={202: api.ClusterWithOperationSerializer, **ERRORS},
+    )
+    def create(self, request: Request) -> Response:
+        data = api.ClusterCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = dict(data.validated_data)
+        organization = self._target_organization(values.pop("organization", None))
+        if errors := new_cluster_errors(organization, values):
+            raise ValidationError({field: [message] for field, message in errors.items()})
+        cluster, operation = cluster_actions.request_cluster_create(
+            organization=organization, spec=values, actor=Actor.from_request(request)
+        )
+        return accepted(cluster, operation, request)
+
+    def _target_organization(self, slug: str | None) -> Organization:
+        memberships = Membership.objects.filter(user=self.request.user).select_related("organization")
+        if slug:
+            membership = memberships.filter(organization__slug=slug).first()
+            if membership is None:
+                raise ValidationError(
+                    {"organization": [f"You are not a member of an organization {slug!r}."]}
+                )
+        else:
+            found = list(memberships[:2])
+            if len(found) != 1:
+                raise ValidationError(
+                    {"organization": ["Name the organization (its slug): you belong to several or none."]}
+                )
+            membership = found[0]
+        if not membership.can_write:
+            raise PermissionDenied(OrganizationRolePermission.message)
+        return membership.organization
+
+    @extend_schema(
+        summary="Change cluster settings",
+        request=api.ClusterUpdateSerializer,
+        responses={200: api.ClusterSerializer, **ERRORS},
+    )
+    def partial_update(self, request: Request, pk: str | None = None) -> Response:
+        cluster = self.get_object()
+        changes = api.ClusterUpdateSerializer(data=request.data)
+        changes.is_valid(raise_exception=True)
+        cluster_actions.update_cluster_settings(
+            cluster=cluster, changes=changes.validated_data, actor=Actor.from_request(request)
+        )
+        return Response(api.ClusterSerializer(self.get_queryset().get(pk=cluster.pk)).data)
+
+    @extend_schema(summary="Delete a cluster", responses={202: api.ClusterWithOperationSerializer, **ERRORS})
+    def destroy(self, request: Request, pk: str | None = None) -> Response:
+        cluster = self.get_object()
+        operation = cluster_actions.request_cluster_delete(cluster=cluster, actor=Actor.from_request(request))
+        return accepted(cluster, operation, request)
+
+    @extend_schema(
+        summary="The cluster's operations, newest first",
+        responses={200: api.OperationSummarySerializer(many=True), 404: ERRORS[404]},
+    )
+    @action(detail=True, methods=["get"])
+    def operations(self, request: Request, pk: str | None = None) -> Response:
+        cluster = self.get_object()
+        page = self.paginate_queryset(cluster.operations.order_by("-created_at").prefetch_related("steps"))
+        return self.get_paginated_response(api.OperationSummarySerializer(page, many=True).data)
+
+
+class OperationFilterSet(filters.FilterSet):
+    state = filters.ChoiceFilter(choices=OperationState.choices)
+    kind = filters.ChoiceFilter(choices=OperationKind.choices)
+    cluster = filters.UUIDFilter(field_name="cluster_id")
+
+    class Meta:
+        model = Operation
+        fields = ["state", "kind", "cluster"]
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List operations", responses={200: api.OperationSummarySerializer(many=True)}),
+    retrieve=extend_schema(summary="Get an operation with its steps, progress and log"),
+)
+class OperationViewSet(viewsets.ReadOnlyModelViewSet):
+    serializer_class = api.OperationSerializer
+    filterset_class = OperationFilterSet
+    permission_classes = [IsAuthenticated, OrganizationRolePermission]
+
+    def get_queryset(self) -> QuerySet[Operation]:
+        return (
+            Operation.objects.filter(cluster__organization__in=organizations_of(self.request.user))
+            .select_related("cluster")
+            .prefetch_related("steps")
+        )
+
+    def get_serializer_class(self) -> type[serializers.Serializer]:
+        return api.OperationSummarySerializer if self.action == "list" else api.OperationSerializer
+
+    @extend_schema(
+        summary="Cancel an operation between steps",
+        request=None,
+        responses={202: api.OperationSerializer, **ERRORS},
+    )
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, pk: str | None = None) -> Response:
+        operation = self.get_object()
+        if not can_write(request.user, operation.cluster.organization_id):
+            raise PermissionDenied(OrganizationRolePermission.message)
+        operation = operation_actions.request_cancel(operation=operation, actor=Actor.from_request(request))
+        return Response(api.OperationSerializer(operation).data, status=status.HTTP_202_ACCEPTED)
+
+
+@extend_schema_view(list=extend_schema(summary="Your organizations and your role in each"))
+class MembershipViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    serializer_class = api.MembershipSerializer
+    pagination_class = None
+
+    def get_queryset(self) -> QuerySet[Membership]:
+        return Membership.objects.filter(user=self.request.user).select_related("organization")
+
+
+@extend_schema_view(list=extend_schema(summary="Your API tokens"))
+class ApiTokenViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    serializer_class = api.ApiTokenSerializer
+
+    def get_queryset(self) -> QuerySet[ApiToken]:
+        return ApiToken.objects.filter(user=self.request.user)
+
+    @extend_schema(
+        summary="Create an API token (its secret is shown once)",
+        request=api.ApiTokenCreateSerializer,
+        responses={201: api.ApiTokenCreatedSerializer},
+    )
+    def create(self, request: Request) -> Response:
+        data = api.ApiTokenCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        token, raw = tenancy_actions.create_api_token(
+            user=request.user,
+            name=data.validated_data["name"],
+            expires_at=data.validated_data.get("expires_at"),
+            actor=Actor.from_request(request),
+        )
+        body = api.ApiTokenSerializer(token).data | {"token": raw}
+        return Response(body, status=status.HTTP_201_CREATED)
+
+    @extend_schema(summary="Revoke an API token", responses={204: None, 404: ERRORS[404]})
+    def destroy(self, request: Request, pk: str | None = None) -> Response:
+        tenancy_actions.revoke_api_token(token=self.get_object(), actor=Actor.from_request(request))
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,28 @@
+from django.db import models
+
+
+class ClusterStatus(models.TextChoices):
+    REQUESTED = "requested", "Requested"  # accepted, provisioning not yet started
+    PROVISIONING = "provisioning", "Provisioning"  # brokers are being created
+    RUNNING = "running", "Running"  # every broker up, no operation in flight
+    UPDATING = "updating", "Updating"  # an operation (scale, restart, upgrade...) is changing it
+    DEGRADED = "degraded", "Degraded"  # serving, but a broker is down or an operation failed mid-way
+    FAILED = "failed", "Failed"  # provisioning or an operation failed; needs a human
+    DELETING = "deleting", "Deleting"  # resources are being removed
+    DELETED = "deleted", "Deleted"  # gone; the row stays for history
+
+
+class Backend(models.TextChoices):
+    LOCAL = "local", "This machine (development)"
+    KUBERNETES = "kubernetes", "Kubernetes"
+    VM = "vm", "Virtual machines (Ansible)"
+
+
+class BrokerState(models.TextChoices):
+    PENDING = "pending", "Pending"  # planned, not yet started
+    RUNNING = "running", "Running"  # up and serving
+    STARTING = "starting", "Starting"  # launched, not yet accepting connections
+    STOPPED = "stopped", "Stopped"  # stopped on purpose (restart, deletion)
+    CRASHED = "crashed", "Crashed"  # gone without being asked to stop
+    MISSING = "missing", "Missing"  # the backend has no trace of it
+    DRAINING = "draining", "Draining"  # its replicas are being moved away before removal

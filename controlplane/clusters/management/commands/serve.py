@@ -1,0 +1,95 @@
+"""Run the whole control plane in the foreground: web server, Celery worker and Celery beat.
+
+Ctrl-C (or SIGTERM) stops all of them and the `local` backend's broker processes, which are started
+in sessions of their own (so a dying worker does not take them down) and therefore need stopping
+explicitly. The next start brings those brokers back.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandParser
+
+from controlplane.clusters.reconcile import reconcile_all
+from provisioning.backends.local import stop_all
+
+GRACE_SECONDS = 15
+
+
+class Command(BaseCommand):
+    help = "Run the web server, a Celery worker and Celery beat together until interrupted."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+        parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+        parser.add_argument("--concurrency", type=int, default=int(os.environ.get("WORKER_CONCURRENCY", "2")))
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        restarted = reconcile_all(restart=True, backend="local")
+        if restarted:
+            self.stdout.write(f"restarted the brokers of {restarted} local cluster(s)")
+        python = sys.executable
+        manage = str(Path(settings.BASE_DIR) / "manage.py")
+        commands = {
+            "web": [python, manage, "runserver", f"{options['host']}:{options['port']}", "--noreload"],
+            "worker": [
+                python,
+                "-m",
+                "celery",
+                "-A",
+                "controlplane",
+                "worker",
+                "--loglevel",
+                "INFO",
+                "--concurrency",
+                str(options["concurrency"]),
+            ],
+            "beat": [python, "-m", "celery", "-A", "controlplane", "beat", "--loglevel", "INFO"],
+        }
+        children: dict[str, subprocess.Popen[bytes]] = {}
+        stopping = False
+
+        def request_stop(signum: int, frame: object) -> None:
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGINT, request_stop)
+        signal.signal(signal.SIGTERM, request_stop)
+        exit_code = 0
+        try:
+            for name, command in commands.items():
+                # Own sessions: the terminal's Ctrl-C reaches only this process, which stops the
+                # children in order instead of all of them racing on the same signal.
+                children[name] = subprocess.Popen(command, start_new_session=True)
+            while not stopping:
+                for name, child in children.items():
+                    if child.poll() is not None:
+                        self.stderr.write(f"{name} exited with code {child.returncode}; stopping everything")
+                        stopping, exit_code = True, 1
+                time.sleep(0.5)
+        finally:
+            self._stop_children(children)
+            stopped = stop_all(Path(settings.LOCAL_BACKEND_STATE_DIR))
+            self.stdout.write(f"stopped; brokers of {len(stopped)} local cluster(s) stopped")
+        sys.exit(exit_code)
+
+    @staticmethod
+    def _stop_children(children: dict[str, subprocess.Popen[bytes]]) -> None:
+        for child in children.values():
+            if child.poll() is None:
+                os.killpg(child.pid, signal.SIGTERM)
+        deadline = time.monotonic() + GRACE_SECONDS
+        for child in children.values():
+            try:
+                child.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(child.pid, signal.SIGKILL)
+                child.wait()

@@ -1,0 +1,79 @@
+"""Kafka clusters and their brokers, as the control plane wants them and last saw them."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+
+from controlplane.clusters.choices import Backend, BrokerState, ClusterStatus
+
+ACTIVE_STATUSES = [s for s in ClusterStatus if s != ClusterStatus.DELETED]
+
+
+class Cluster(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey(
+        "tenancy.Organization", on_delete=models.PROTECT, related_name="clusters"
+    )
+    name = models.CharField(max_length=40)
+    kafka_version = models.CharField(max_length=16)
+    backend = models.CharField(max_length=16, choices=Backend.choices)
+    broker_count = models.PositiveIntegerField(validators=[MinValueValidator(1)])
+    racks = models.JSONField(default=list)  # rack names, e.g. availability zones
+    node_cpu = models.DecimalField(max_digits=5, decimal_places=2)
+    node_memory_mb = models.PositiveIntegerField()
+    node_disk_gb = models.PositiveIntegerField()
+    replication_factor = models.PositiveSmallIntegerField()
+    min_insync_replicas = models.PositiveSmallIntegerField()
+    config = models.JSONField(default=dict, blank=True)  # extra broker configuration
+    self_healing = models.BooleanField(default=True)
+    collection_interval_seconds = models.PositiveIntegerField(
+        default=10, validators=[MinValueValidator(5), MaxValueValidator(3600)]
+    )
+    status = models.CharField(max_length=16, choices=ClusterStatus.choices, default=ClusterStatus.REQUESTED)
+    status_reason = models.TextField(blank=True)  # why it is degraded or failed, in plain words
+    bootstrap_servers = models.CharField(max_length=1000, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["organization", "name", "-created_at"]
+        constraints = [
+            # A deleted cluster's name may be taken again.
+            models.UniqueConstraint(
+                fields=["organization", "name"],
+                condition=~Q(status=ClusterStatus.DELETED),
+                name="unique_live_cluster_name_per_org",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.organization.slug}/{self.name}" if self.organization_id else self.name
+
+
+class Broker(models.Model):
+    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="brokers")
+    node_id = models.PositiveIntegerField()
+    rack = models.CharField(max_length=63)
+    endpoint = models.CharField(max_length=255, blank=True)
+    state = models.CharField(max_length=16, choices=BrokerState.choices, default=BrokerState.PENDING)
+    state_detail = models.TextField(blank=True)
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["cluster", "node_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["cluster", "node_id"], name="unique_node_id_per_cluster")
+        ]
+
+    def __str__(self) -> str:
+        return f"broker {self.node_id} ({self.rack})"

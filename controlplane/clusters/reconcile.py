@@ -1,0 +1,62 @@
+"""Comparing what backends report with what the database holds.
+
+A broker process that died shows up here: the cluster turns `degraded` with the reason, and back to
+`running` once every broker runs again.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.utils import timezone
+
+from controlplane.clusters.actions import sync_cluster_description
+from controlplane.clusters.choices import ClusterStatus
+from controlplane.clusters.models import Cluster
+from controlplane.clusters.specs import BackendNotAvailable, cluster_spec, get_backend
+from controlplane.operations.choices import ACTIVE_OPERATION_STATES
+from provisioning.backends.base import BackendError, BrokerProcessState, ClusterDescription
+
+logger = logging.getLogger(__name__)
+
+SERVING_STATUSES = (ClusterStatus.RUNNING, ClusterStatus.DEGRADED)
+
+
+def _down_reason(description: ClusterDescription) -> str:
+    down = [b for b in description.brokers if b.state != BrokerProcessState.RUNNING]
+    return "; ".join(
+        f"broker {b.node_id} ({b.rack}) is {b.state}" + (f": {b.detail}" if b.detail else "") for b in down
+    )
+
+
+def reconcile_cluster(cluster: Cluster, *, restart: bool = False) -> None:
+    """Refresh one cluster's broker states; with `restart`, start brokers that should run but do not."""
+    backend = get_backend(cluster.backend)
+    spec = cluster_spec(cluster)
+    description = backend.provision(spec) if restart else backend.describe(spec)
+    sync_cluster_description(cluster_id=cluster.id, description=description)
+    reason = _down_reason(description)
+    # Only clusters without an operation in flight: an operation owns the status while it runs.
+    idle = Cluster.objects.filter(pk=cluster.pk, status__in=SERVING_STATUSES).exclude(
+        operations__state__in=ACTIVE_OPERATION_STATES
+    )
+    if reason:
+        idle.update(status=ClusterStatus.DEGRADED, status_reason=reason, updated_at=timezone.now())
+    else:
+        idle.filter(status=ClusterStatus.DEGRADED).update(
+            status=ClusterStatus.RUNNING, status_reason="", updated_at=timezone.now()
+        )
+
+
+def reconcile_all(*, restart: bool = False, backend: str | None = None) -> int:
+    clusters = Cluster.objects.filter(status__in=SERVING_STATUSES).select_related("organization")
+    if backend:
+        clusters = clusters.filter(backend=backend)
+    count = 0
+    for cluster in clusters:
+        try:
+            reconcile_cluster(cluster, restart=restart)
+            count += 1
+        except (BackendError, BackendNotAvailable) as exc:
+            logger.warning("cluster=%s reconcile failed: %s", cluster.id, exc)
+    return count

@@ -1,0 +1,81 @@
+"""What a workflow is: an ordered list of named, idempotent steps.
+
+A step gets everything through `StepContext` (the cluster's desired spec, the operation's parameters,
+what earlier steps produced, the backend, a Kafka admin factory and a log) and answers a `StepOutcome`.
+It never touches the database: the operations engine persists outcomes. A step must be safe to run
+again from the start after a worker died in the middle of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from provisioning.backends.base import Backend, ClusterDescription, ClusterSpec
+from provisioning.kafka_admin.base import KafkaAdmin
+
+
+class StepFailed(Exception):
+    """A permanent failure: retrying will not help. `code` is a stable machine-readable reason."""
+
+    def __init__(self, code: str, message: str, details: Mapping[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.details = dict(details or {})
+
+
+class StepRetry(Exception):
+    """A transient failure (infrastructure unreachable): the engine retries with backoff."""
+
+
+@dataclass(frozen=True)
+class StepContext:
+    spec: ClusterSpec
+    params: Mapping[str, Any]
+    state: Mapping[str, Any]  # outputs of the steps before this one, merged in order
+    backend: Backend
+    admin_factory: Callable[[ClusterSpec, str], KafkaAdmin]  # (spec, bootstrap servers) -> admin
+    log: Callable[[str], None]
+    started_at: datetime  # when this step first started (polls keep the first time)
+    attempt: int
+    bootstrap_servers: str = ""
+
+    def admin(self) -> KafkaAdmin:
+        if not self.bootstrap_servers:
+            raise StepFailed("no_bootstrap", "The cluster has no bootstrap address yet.")
+        return self.admin_factory(self.spec, self.bootstrap_servers)
+
+
+@dataclass(frozen=True)
+class StepOutcome:
+    done: bool = True  # False: poll this step again after `poll_after_seconds`
+    output: Mapping[str, Any] = field(default_factory=dict)
+    description: ClusterDescription | None = None  # the backend's view, synced into broker rows
+    progress: tuple[int, int] | None = None  # (done, total) within this step
+    poll_after_seconds: float = 2.0
+
+
+StepFunction = Callable[[StepContext], StepOutcome]
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    title: str
+    run: StepFunction
+    timeout_seconds: float = 900.0
+
+
+@dataclass(frozen=True)
+class Workflow:
+    kind: str
+    steps: tuple[Step, ...]
+
+    def step(self, name: str) -> Step:
+        for step in self.steps:
+            if step.name == name:
+                return step
+        raise KeyError(f"workflow {self.kind!r} has no step {name!r}")

@@ -1,0 +1,67 @@
+"""Creating and deleting a cluster."""
+
+from __future__ import annotations
+
+from provisioning.kafka_admin.base import KafkaUnavailableError
+from provisioning.workflows.base import Step, StepContext, StepFailed, StepOutcome, Workflow
+
+
+def validate_spec(ctx: StepContext) -> StepOutcome:
+    problems = ctx.backend.validate(ctx.spec)
+    if problems:
+        raise StepFailed(
+            "invalid_spec",
+            "; ".join(f"{field}: {message}" for field, message in problems.items()),
+            problems,
+        )
+    plan = ctx.backend.plan(ctx.spec)
+    ctx.log(plan.summary)
+    return StepOutcome(output={"plan_summary": plan.summary})
+
+
+def start_brokers(ctx: StepContext) -> StepOutcome:
+    description = ctx.backend.provision(ctx.spec)
+    ctx.log(
+        f"{len(description.brokers)} broker(s) started; bootstrap servers {description.bootstrap_servers}"
+    )
+    return StepOutcome(output={"bootstrap_servers": description.bootstrap_servers}, description=description)
+
+
+def wait_for_brokers(ctx: StepContext) -> StepOutcome:
+    """Done once as many brokers as the spec asks for have registered with the cluster."""
+    expected = len(ctx.spec.brokers)
+    try:
+        admin = ctx.admin()
+        try:
+            registered = admin.describe_cluster().brokers
+        finally:
+            admin.close()
+    except KafkaUnavailableError as exc:
+        ctx.log(f"cluster not answering yet: {exc}")
+        return StepOutcome(done=False, progress=(0, expected))
+    if len(registered) < expected:
+        ctx.log(f"{len(registered)} of {expected} brokers registered")
+        return StepOutcome(done=False, progress=(len(registered), expected))
+    ctx.log(f"all {expected} broker(s) registered: {sorted(b.node_id for b in registered)}")
+    return StepOutcome(progress=(expected, expected))
+
+
+def delete_resources(ctx: StepContext) -> StepOutcome:
+    ctx.backend.delete(ctx.spec)
+    ctx.log("every broker and its data removed")
+    return StepOutcome()
+
+
+PROVISION = Workflow(
+    kind="provision",
+    steps=(
+        Step("validate_spec", "Check the layout against the backend", validate_spec),
+        Step("start_brokers", "Create and start the brokers", start_brokers, timeout_seconds=900),
+        Step("wait_for_brokers", "Wait until every broker has registered", wait_for_brokers, 600),
+    ),
+)
+
+DELETE = Workflow(
+    kind="delete",
+    steps=(Step("delete_resources", "Stop the brokers and remove their data", delete_resources),),
+)

@@ -1,0 +1,112 @@
+"""Real Celery worker processes on Redis, pointed at the test database.
+
+Tests using them need `transactional_db`, so that what the test writes is committed and visible to
+the worker, and the worker's writes are visible to the test.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def database_url() -> str:
+    db = connection.settings_dict
+    if db["ENGINE"] != "django.db.backends.postgresql":
+        pytest.fail("worker tests need PostgreSQL: run them through `make test` (or set DATABASE_URL)")
+    user = db["USER"] or "postgres"
+    password = f":{db['PASSWORD']}" if db["PASSWORD"] else ""
+    return f"postgres://{user}{password}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+class WorkerProcess:
+    def __init__(self, log_path: Path, env: dict[str, str], *, purge: bool) -> None:
+        command = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "controlplane",
+            "worker",
+            "--loglevel",
+            "INFO",
+            "--concurrency",
+            "2",
+            "--without-gossip",
+            "--without-mingle",
+            "-n",
+            f"test-{time.time_ns()}@%h",
+        ]
+        if purge:
+            command.append("--purge")
+        self.log_path = log_path
+        self._log = log_path.open("ab")
+        # Its own session, so killing it takes its pool processes along (as a dead machine would).
+        self.process = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        self._wait_ready()
+
+    def _wait_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"worker exited early:\n{self.log_path.read_text()[-3000:]}")
+            if b"ready." in self.log_path.read_bytes():
+                return
+            time.sleep(0.2)
+        raise RuntimeError(f"worker not ready after {timeout} s:\n{self.log_path.read_text()[-3000:]}")
+
+    def kill(self) -> None:
+        """SIGKILL the worker and its pool: no shutdown, no acknowledgement, like a lost machine."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self._log.close()
+
+
+@pytest.fixture
+def start_worker(transactional_db: None, tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
+    """Start real Celery workers (`start_worker(purge=True, **extra_env)`); all are stopped afterwards."""
+    if not settings.CELERY_BROKER_URL.startswith("redis://"):
+        pytest.fail("worker tests need Redis: run them through `make test` (or set REDIS_URL)")
+    workers: list[WorkerProcess] = []
+
+    def start(*, purge: bool = False, **extra_env: str) -> WorkerProcess:
+        env = {
+            **os.environ,
+            "DATABASE_URL": database_url(),
+            "REDIS_URL": settings.CELERY_BROKER_URL,
+            "CONTROLPLANE_VAR_DIR": str(settings.VAR_DIR),
+            "LOCAL_BACKEND_STATE_DIR": str(settings.LOCAL_BACKEND_STATE_DIR),
+            "OPERATION_HEARTBEAT_SECONDS": "1",
+            "PYTHONUNBUFFERED": "1",
+            **extra_env,
+        }
+        env.pop("TEST_DATABASE_NAME", None)
+        worker = WorkerProcess(tmp_path / f"worker-{len(workers)}.log", env, purge=purge)
+        workers.append(worker)
+        return worker
+
+    yield start
+    for worker in workers:
+        worker.stop()
