@@ -176,6 +176,30 @@ class PartitionWindow:
         )
 
 
+def record_observations(
+    windows: Mapping[TopicPartition, PartitionWindow],
+    committed: Mapping[TopicPartition, int],
+    end_offsets: Mapping[TopicPartition, int],
+    at: datetime,
+    *,
+    size: int = DEFAULT_WINDOW_SIZE,
+    max_age: timedelta | None = DEFAULT_MAX_AGE,
+) -> dict[TopicPartition, PartitionWindow]:
+    """Add one poll of a group to its windows; returns the windows to keep.
+
+    `committed` is what OffsetFetch returned for the group (Kafka's -1, "no commit", becomes None);
+    `end_offsets` the high watermarks. Partitions the group no longer has a commit for are dropped,
+    new ones get a fresh window. Windows passed in are updated in place.
+    """
+    kept: dict[TopicPartition, PartitionWindow] = {}
+    for tp in sorted(committed):
+        window = windows.get(tp) or PartitionWindow(size=size, max_age=max_age)
+        offset = committed[tp]
+        window.append(Observation(at, offset if offset >= 0 else None, end_offsets.get(tp)))
+        kept[tp] = window
+    return kept
+
+
 @dataclass(frozen=True)
 class PartitionLag:
     topic: str

@@ -12,7 +12,7 @@ import smtplib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from monitoring.notifiers.base import DeliveryResult, Event, Notification, truncate
+from monitoring.notifiers.base import DEFAULT_TIMEOUT_SECONDS, DeliveryResult, Event, Notification, truncate
 
 MAX_SUBJECT_CHARS = 200
 
@@ -69,13 +69,22 @@ def send(config: Mapping[str, Any], notification: Notification) -> DeliveryResul
     errors = validate_config(config)
     if errors:
         return DeliveryResult.config_error("; ".join(errors))
+    from django.conf import settings
     from django.core.exceptions import ImproperlyConfigured
-    from django.core.mail import send_mail
+    from django.core.mail import get_connection, send_mail
 
     subject, body = build_email(notification)
     try:
+        # Django's SMTP backend waits forever unless EMAIL_TIMEOUT is set; a hung mail server must
+        # not hold a notification worker.
+        timeout = config.get("timeout_seconds") or settings.EMAIL_TIMEOUT or DEFAULT_TIMEOUT_SECONDS
         sent = send_mail(
-            subject, body, config.get("from_email") or None, recipients(config), fail_silently=False
+            subject,
+            body,
+            config.get("from_email") or None,
+            recipients(config),
+            fail_silently=False,
+            connection=get_connection(fail_silently=False, timeout=timeout),
         )
     except smtplib.SMTPRecipientsRefused:
         return DeliveryResult(ok=False, error="the mail server refused every recipient", retryable=False)
