@@ -261,8 +261,8 @@ def evaluate_partition(
     if latest.committed_offset is None or latest.committed_offset < 0:
         return result(
             LagStatus.ERR,
-            f"The group has no committed offset for this partition while it holds "
-            f"{_count(latest.end_offset)} messages; the consumer never committed here.",
+            f"The group has no committed offset for this partition (log end offset "
+            f"{_count(latest.end_offset)}); its consumer never committed here or the commit expired.",
         )
 
     # Incomplete polls earlier in the window are skipped rather than failing the partition: one
@@ -290,8 +290,9 @@ def evaluate_partition(
         last_zero = max(i for i, lag in enumerate(lags) if lag == 0)
         return result(
             LagStatus.OK,
-            f"Keeping up: {_waiting(current_lag)}, but the consumer was caught up "
-            f"{format_duration(window[-1].timestamp - window[last_zero].timestamp)} ago.",
+            f"Keeping up: the consumer was caught up "
+            f"{format_duration(window[-1].timestamp - window[last_zero].timestamp)} ago and "
+            f"{_waiting(current_lag)} now.",
             time_lag,
         )
     if len(window) < 2:
@@ -329,11 +330,15 @@ def evaluate_partition(
             time_lag,
         )
     if all(lags[i] >= lags[i - 1] for i in range(1, len(lags))):
+        trend = (
+            f"stayed at {_count(current_lag)}"
+            if lags[0] == current_lag
+            else f"grew from {_count(lags[0])} to {_count(current_lag)}"
+        )
         return result(
             LagStatus.WARN,
-            f"The consumer is falling behind: it processed {_count(committed[-1] - committed[0])} "
-            f"messages in {format_duration(span)}, but the lag grew from {_count(lags[0])} to "
-            f"{_count(current_lag)}.",
+            f"The consumer is not keeping up: it processed {_count(committed[-1] - committed[0])} "
+            f"messages in {format_duration(span)}, but the lag {trend}.",
             time_lag,
         )
     return result(

@@ -96,7 +96,7 @@ def test_warn_sentence_explains_growth() -> None:
     observations = window((100, 1100), (150, 1300), (200, 1500))
     result = evaluate_partition("orders", 0, observations, at_last(observations))
     assert result.summary == (
-        "The consumer is falling behind: it processed 100 messages in 2 min, "
+        "The consumer is not keeping up: it processed 100 messages in 2 min, "
         "but the lag grew from 1,000 to 1,300."
     )
 
@@ -254,3 +254,9 @@ def test_record_observations_tracks_the_groups_partitions() -> None:
     windows = record_observations(windows, {("t", 0): 7}, {("t", 0): 12}, T0 + STEP, size=3)
     assert list(windows) == [("t", 0)]
     assert [o.lag for o in windows[("t", 0)].observations] == [4, 5]
+
+
+def test_flat_lag_sentence() -> None:
+    observations = window((100, 200), (150, 250), (200, 300))
+    result = evaluate_partition("orders", 0, observations, at_last(observations))
+    assert result.summary.endswith("but the lag stayed at 100.")
