@@ -1,0 +1,694 @@
+"""A simulated multi-broker Kafka cluster. FOR TESTS AND BENCHMARKS ONLY.
+
+    Nothing on a production code path may import this module. It is not a Kafka client and talks to
+    no cluster: it is a model that the control plane's workflows and monitoring can be driven against,
+    because no multi-broker Apache Kafka can run on a development machine.
+
+`SimulatedKafkaCluster` implements `KafkaAdmin` and adds control methods that make things happen:
+broker failures and restarts, traffic, consumer group commits, and the passing of time.
+
+The model, and where it is simpler than Kafka:
+
+- Brokers have a node id, a rack and an alive flag. `ClusterState.brokers` lists the alive ones. The
+  active controller is the one pinned with `set_controller` while it is alive, else the lowest alive
+  node id (KRaft's separate controller quorum is not modelled).
+- A partition has replicas (the first is the preferred leader), an ISR, a leader, a log end offset and
+  a size in bytes (`record_bytes` per produced record). The ISR only ever holds alive brokers.
+- When a broker fails, its replicas leave every ISR and leadership moves to the next ISR member in
+  replica order. A partition whose ISR becomes empty goes offline (leader None) and remembers its
+  last in-sync replica, which leads it again when it returns (no unclean election). Note that Apache
+  Kafka without eligible leader replicas (KIP-966) keeps showing that last member in the ISR of an
+  offline partition; consumers of `ClusterState` should treat `leader is None` as offline either way.
+- A replica out of the ISR copies what it misses from the leader, then rejoins the ISR. After a
+  broker returns its replicas also wait `rejoin_delay_seconds` (log loading, first fetches).
+- Reassignments follow KIP-455: the replica set becomes target + originals while new replicas copy
+  the whole partition; once every target replica is in the ISR the removed replicas leave, and the
+  leader moves into the target if it was not there. The replica count never drops during a move.
+  Cancelling restores the original replicas.
+- Copying is limited per simulated second by each broker's network (`replication_bytes_per_second`
+  in and out) and, for replicas added by a reassignment, by the replication throttle of the leader's
+  and the new replica's broker. That is what Kafka does with throttled-replica lists that name the
+  moving partitions (see `confluent.py`). Bandwidth goes to lagging replicas first come, first served
+  rather than shared fairly, so moves finish one after another instead of together; totals match.
+- Time only moves in `advance(seconds)`; nothing sleeps and nothing happens between calls. Nothing is
+  random except what is drawn from the seeded generator (topic placement start, `generate_load`), so
+  a scenario replays exactly.
+- `set_reachable(False)` models losing the network path to the whole cluster: every `KafkaAdmin` call
+  except `close` raises `KafkaUnavailableError`, while brokers, producers and time carry on. A cluster
+  with no alive broker is unreachable too.
+
+Snapshots are cheap: the immutable states handed out are cached per partition, topic, group and
+cluster, and rebuilt only for what changed, because benchmarks drive many clusters with thousands of
+partitions and poll them often. Produced records do not invalidate them (offsets are not in them).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+from provisioning.kafka_admin.base import (
+    BrokerInfo,
+    ClusterState,
+    ConsumerGroupState,
+    KafkaAdminError,
+    KafkaUnavailableError,
+    PartitionState,
+    ReassignmentProgress,
+    TopicAlreadyExistsError,
+    TopicPartition,
+    TopicState,
+)
+
+GROUP_STATES = frozenset({"Stable", "Empty", "PreparingRebalance", "CompletingRebalance", "Dead"})
+SIMULATED_PORT = 9092
+
+
+@dataclass(slots=True)
+class _Broker:
+    node_id: int
+    rack: str | None
+    info: BrokerInfo
+    alive: bool = True
+
+
+@dataclass(slots=True)
+class _CatchUp:
+    """An out-of-sync replica: bytes it still has to copy, and when it may rejoin the ISR at the
+    earliest."""
+
+    remaining: float
+    ready_at: float
+
+
+@dataclass(slots=True)
+class _Reassignment:
+    original: tuple[int, ...]
+    target: tuple[int, ...]
+    adding: tuple[int, ...]
+    removing: tuple[int, ...]
+
+
+class _Topic:
+    __slots__ = ("config", "min_isr", "name", "partitions", "snapshot")
+
+    def __init__(self, name: str, min_isr: int, config: dict[str, str]) -> None:
+        self.name = name
+        self.min_isr = min_isr
+        self.config = config
+        self.partitions: list[_Partition] = []
+        self.snapshot: TopicState | None = None
+
+
+class _Partition:
+    __slots__ = (
+        "end_offset",
+        "index",
+        "isr",
+        "key",
+        "lagging",
+        "last_in_sync",
+        "leader",
+        "reassignment",
+        "replicas",
+        "size",
+        "snapshot",
+        "topic",
+    )
+
+    def __init__(self, topic: _Topic, index: int, replicas: tuple[int, ...]) -> None:
+        self.topic = topic
+        self.index = index
+        self.key: TopicPartition = (topic.name, index)
+        self.replicas = replicas
+        self.isr = replicas
+        self.leader: int | None = replicas[0]
+        self.end_offset = 0
+        self.size = 0
+        self.lagging: dict[int, _CatchUp] = {}
+        self.last_in_sync: int | None = None
+        self.reassignment: _Reassignment | None = None
+        self.snapshot: PartitionState | None = None
+
+
+class _Group:
+    __slots__ = ("committed", "group_id", "members", "snapshot", "state")
+
+    def __init__(self, group_id: str) -> None:
+        self.group_id = group_id
+        self.state = "Empty"
+        self.members = 0
+        self.committed: dict[TopicPartition, int] = {}
+        self.snapshot: ConsumerGroupState | None = None
+
+
+class SimulatedKafkaCluster:
+    """A Kafka cluster model implementing `KafkaAdmin`. Tests and benchmarks only (see the module)."""
+
+    def __init__(
+        self,
+        brokers: Iterable[tuple[int, str | None]] = (),
+        *,
+        cluster_id: str | None = None,
+        seed: int = 0,
+        record_bytes: int = 1024,
+        replication_bytes_per_second: float = 100 * 2**20,
+        rejoin_delay_seconds: float = 10.0,
+    ) -> None:
+        self.cluster_id = cluster_id or f"simulated-{seed}"
+        self.record_bytes = record_bytes
+        self.replication_bytes_per_second = replication_bytes_per_second
+        self.rejoin_delay_seconds = rejoin_delay_seconds
+        self.now = 0.0
+        self._rng = random.Random(seed)
+        self._reachable = True
+        self._brokers: dict[int, _Broker] = {}
+        self._hosted: dict[int, dict[TopicPartition, _Partition]] = {}
+        self._topics: dict[str, _Topic] = {}
+        self._partitions: dict[TopicPartition, _Partition] = {}
+        self._lagging: dict[TopicPartition, _Partition] = {}
+        self._reassigning: dict[TopicPartition, _Partition] = {}
+        self._throttles: dict[int, int] = {}
+        self._groups: dict[str, _Group] = {}
+        self._pinned_controller: int | None = None
+        self._state: ClusterState | None = None
+        self._group_list: list[ConsumerGroupState] | None = None
+        for node_id, rack in brokers:
+            self.add_broker(node_id, rack)
+
+    @classmethod
+    def with_brokers(cls, count: int, *, racks: int = 3, **options: Any) -> SimulatedKafkaCluster:
+        """Brokers 1..count, spread over racks `rack-0`..: broker n sits in rack (n - 1) % racks."""
+        return cls([(n, f"rack-{(n - 1) % racks}") for n in range(1, count + 1)], **options)
+
+    # -- KafkaAdmin --------------------------------------------------------------------------------
+
+    def describe_cluster(self) -> ClusterState:
+        self._check_reachable()
+        if self._state is None:
+            alive = [b for b in self._brokers.values() if b.alive]
+            self._state = ClusterState(
+                cluster_id=self.cluster_id,
+                controller_id=self.controller_id,
+                brokers=tuple(b.info for b in sorted(alive, key=lambda b: b.node_id)),
+                topics=tuple(self._topic_state(self._topics[name]) for name in sorted(self._topics)),
+            )
+        return self._state
+
+    def create_topic(
+        self, name: str, partitions: int, replication_factor: int, config: Mapping[str, str] | None = None
+    ) -> None:
+        self._check_reachable()
+        if name in self._topics:
+            raise TopicAlreadyExistsError(f"topic {name!r} already exists")
+        if partitions < 1 or replication_factor < 1:
+            raise KafkaAdminError(f"topic {name!r}: partitions and replication factor must be at least 1")
+        config = dict(config or {})
+        try:
+            min_isr = int(config.get("min.insync.replicas", "1"))
+        except ValueError as exc:
+            raise KafkaAdminError(f"topic {name!r}: invalid min.insync.replicas {config!r}") from exc
+        order = self._rack_alternating_order()
+        if replication_factor > len(order):
+            raise KafkaAdminError(
+                f"topic {name!r}: replication factor {replication_factor} is larger than the "
+                f"{len(order)} available brokers"
+            )
+        topic = _Topic(name, min_isr, config)
+        start = self._rng.randrange(len(order))
+        for index in range(partitions):
+            first = start + index
+            replicas = tuple(order[(first + j) % len(order)] for j in range(replication_factor))
+            partition = _Partition(topic, index, replicas)
+            topic.partitions.append(partition)
+            self._partitions[partition.key] = partition
+            for node_id in replicas:
+                self._hosted[node_id][partition.key] = partition
+        self._topics[name] = topic
+        self._state = None
+
+    def list_consumer_groups(self) -> list[ConsumerGroupState]:
+        self._check_reachable()
+        if self._group_list is None:
+            self._group_list = [self._group_state(self._groups[g]) for g in sorted(self._groups)]
+        return list(self._group_list)
+
+    def end_offsets(self, partitions: Collection[TopicPartition]) -> dict[TopicPartition, int]:
+        """Log end offsets; partitions without a leader or that do not exist are left out, as
+        `ConfluentKafkaAdmin` does."""
+        self._check_reachable()
+        offsets = {}
+        for key in partitions:
+            partition = self._partitions.get(key)
+            if partition is not None and partition.leader is not None:
+                offsets[key] = partition.end_offset
+        return offsets
+
+    def alter_partition_reassignments(self, targets: Mapping[TopicPartition, list[int] | None]) -> None:
+        """Start, change or cancel moves. Every target is checked before any is applied."""
+        self._check_reachable()
+        for key, target in targets.items():
+            if key not in self._partitions:
+                raise KafkaAdminError(f"cannot reassign {key[0]}[{key[1]}]: no such partition")
+            if target is None:
+                continue
+            if not target or len(set(target)) != len(target):
+                raise KafkaAdminError(
+                    f"target replicas for {key[0]}[{key[1]}] must be distinct broker ids, got {target}"
+                )
+            unknown = [node_id for node_id in target if node_id not in self._brokers]
+            if unknown:
+                raise KafkaAdminError(f"cannot reassign {key[0]}[{key[1]}]: unknown brokers {unknown}")
+        for key in sorted(targets):
+            partition = self._partitions[key]
+            target = targets[key]
+            if target is None:
+                if partition.reassignment is not None:
+                    self._cancel(partition)
+            else:
+                self._start_move(partition, tuple(target))
+
+    def list_partition_reassignments(self) -> dict[TopicPartition, ReassignmentProgress]:
+        self._check_reachable()
+        return {
+            key: ReassignmentProgress(
+                replicas=p.replicas, adding=p.reassignment.adding, removing=p.reassignment.removing
+            )
+            for key, p in sorted(self._reassigning.items())
+            if p.reassignment is not None
+        }
+
+    def set_replication_throttle(self, broker_ids: Collection[int], bytes_per_second: int) -> None:
+        self._check_reachable()
+        if bytes_per_second <= 0:
+            raise KafkaAdminError(f"replication throttle must be positive, got {bytes_per_second}")
+        for node_id in self._config_targets(broker_ids, "set replication throttle"):
+            self._throttles[node_id] = bytes_per_second
+
+    def clear_replication_throttle(self, broker_ids: Collection[int]) -> None:
+        self._check_reachable()
+        for node_id in self._config_targets(broker_ids, "clear replication throttle"):
+            self._throttles.pop(node_id, None)
+
+    def elect_preferred_leaders(self, partitions: Collection[TopicPartition]) -> None:
+        """Move leadership to each partition's first replica where it is in the ISR. Partitions where
+        it is not are reported with `KafkaUnavailableError` (Kafka's PREFERRED_LEADER_NOT_AVAILABLE
+        is retriable) after the others have been elected."""
+        self._check_reachable()
+        missing = [key for key in partitions if key not in self._partitions]
+        if missing:
+            raise KafkaAdminError(f"cannot elect leaders of unknown partitions {sorted(missing)}")
+        not_available = []
+        for key in sorted(set(partitions)):
+            partition = self._partitions[key]
+            preferred = partition.replicas[0]
+            if partition.leader == preferred:
+                continue
+            if preferred in partition.isr:
+                partition.leader = preferred
+                self._touch(partition)
+            else:
+                not_available.append(f"{key[0]}[{key[1]}] (broker {preferred} not in sync)")
+        if not_available:
+            raise KafkaUnavailableError(f"preferred leader not available for {', '.join(not_available)}")
+
+    def close(self) -> None:
+        """Nothing to release; never raises, even while unreachable."""
+
+    # -- control: reachability, time, controller ---------------------------------------------------
+
+    @property
+    def reachable(self) -> bool:
+        return self._reachable
+
+    def set_reachable(self, reachable: bool) -> None:
+        self._reachable = reachable
+
+    @property
+    def controller_id(self) -> int | None:
+        pinned = self._brokers.get(self._pinned_controller) if self._pinned_controller is not None else None
+        if pinned is not None and pinned.alive:
+            return pinned.node_id
+        return min((b.node_id for b in self._brokers.values() if b.alive), default=None)
+
+    def set_controller(self, node_id: int | None) -> None:
+        """Pin the active controller (while it is alive); None goes back to the lowest alive id."""
+        if node_id is not None:
+            self._broker(node_id)
+        self._pinned_controller = node_id
+        self._state = None
+
+    @property
+    def throttles(self) -> dict[int, int]:
+        """Replication throttle in bytes per second, per broker that has one."""
+        return dict(self._throttles)
+
+    def advance(self, seconds: float) -> None:
+        """Let `seconds` of simulated time pass: lagging replicas copy data, rejoin the ISR, and
+        reassignments whose target replicas are all in sync complete."""
+        if seconds < 0:
+            raise ValueError("time does not go backwards")
+        self.now += seconds
+        if not self._lagging:
+            return
+        capacity = self.replication_bytes_per_second * seconds
+        sent: dict[int, float] = {}
+        received: dict[int, float] = {}
+        throttled_sent: dict[int, float] = {}
+        throttled_received: dict[int, float] = {}
+        brokers = self._brokers
+        throttles = self._throttles
+        # Hot path: iterates lagging partitions only, never the whole cluster.
+        for key, partition in list(self._lagging.items()):
+            leader = partition.leader
+            moving = partition.reassignment
+            joined = []
+            for node_id, catch_up in partition.lagging.items():
+                if leader is None or not brokers[node_id].alive:
+                    continue
+                if catch_up.remaining > 0:
+                    amount = min(
+                        catch_up.remaining,
+                        capacity - sent.get(leader, 0.0),
+                        capacity - received.get(node_id, 0.0),
+                    )
+                    throttled = moving is not None and node_id in moving.adding
+                    if throttled and leader in throttles:
+                        amount = min(amount, throttles[leader] * seconds - throttled_sent.get(leader, 0.0))
+                    if throttled and node_id in throttles:
+                        amount = min(
+                            amount, throttles[node_id] * seconds - throttled_received.get(node_id, 0.0)
+                        )
+                    if amount > 0:
+                        catch_up.remaining -= amount
+                        sent[leader] = sent.get(leader, 0.0) + amount
+                        received[node_id] = received.get(node_id, 0.0) + amount
+                        if throttled:
+                            throttled_sent[leader] = throttled_sent.get(leader, 0.0) + amount
+                            throttled_received[node_id] = throttled_received.get(node_id, 0.0) + amount
+                if catch_up.remaining <= 0 and catch_up.ready_at <= self.now:
+                    joined.append(node_id)
+            if joined:
+                for node_id in joined:
+                    del partition.lagging[node_id]
+                in_sync = set(partition.isr).union(joined)
+                partition.isr = tuple(r for r in partition.replicas if r in in_sync)
+                self._touch(partition)
+                if moving is not None:
+                    self._complete_if_caught_up(partition)
+            if not partition.lagging:
+                self._lagging.pop(key, None)
+
+    # -- control: brokers --------------------------------------------------------------------------
+
+    def add_broker(self, node_id: int, rack: str | None = None) -> None:
+        if node_id in self._brokers:
+            raise ValueError(f"broker {node_id} already exists")
+        info = BrokerInfo(
+            node_id=node_id, host=f"broker-{node_id}.simulated.invalid", port=SIMULATED_PORT, rack=rack
+        )
+        self._brokers[node_id] = _Broker(node_id=node_id, rack=rack, info=info)
+        self._hosted[node_id] = {}
+        self._state = None
+
+    def remove_broker(self, node_id: int) -> None:
+        """Unregister a broker. It must hold no replicas: drain it with a reassignment first."""
+        self._broker(node_id)
+        if self._hosted[node_id]:
+            held = sorted(self._hosted[node_id])
+            raise ValueError(f"broker {node_id} still holds {len(held)} replicas, e.g. {held[:3]}")
+        del self._brokers[node_id]
+        del self._hosted[node_id]
+        self._throttles.pop(node_id, None)
+        if self._pinned_controller == node_id:
+            self._pinned_controller = None
+        self._state = None
+
+    def fail_broker(self, node_id: int) -> None:
+        """The broker stops: its replicas leave every ISR; leaders move to another ISR member, and a
+        partition left with no ISR goes offline."""
+        broker = self._broker(node_id)
+        if not broker.alive:
+            return
+        broker.alive = False
+        for partition in self._hosted[node_id].values():
+            if node_id not in partition.isr:
+                continue
+            partition.isr = tuple(r for r in partition.isr if r != node_id)
+            if not partition.isr:
+                partition.last_in_sync = node_id
+            partition.lagging[node_id] = _CatchUp(remaining=0.0, ready_at=self.now)
+            self._lagging[partition.key] = partition
+            if partition.leader == node_id:
+                partition.leader = self._first_in_sync(partition)
+            self._touch(partition)
+        self._state = None
+
+    def restore_broker(self, node_id: int) -> None:
+        """The broker is back: it leads the offline partitions it was last in sync for; its other
+        replicas copy what they missed and rejoin the ISR no sooner than `rejoin_delay_seconds`."""
+        broker = self._broker(node_id)
+        if broker.alive:
+            return
+        broker.alive = True
+        for partition in self._hosted[node_id].values():
+            catch_up = partition.lagging.get(node_id)
+            if catch_up is None:
+                continue
+            if partition.leader is None and partition.last_in_sync in (None, node_id):
+                del partition.lagging[node_id]
+                partition.isr = (node_id,)
+                partition.leader = node_id
+                partition.last_in_sync = None
+                if not partition.lagging:
+                    self._lagging.pop(partition.key, None)
+                self._touch(partition)
+            else:
+                catch_up.ready_at = self.now + self.rejoin_delay_seconds
+        self._state = None
+
+    def restart_broker(self, node_id: int) -> None:
+        """Down and straight back up: leadership moves away and its replicas are out of sync until
+        they have caught up and `rejoin_delay_seconds` have passed."""
+        self.fail_broker(node_id)
+        self.restore_broker(node_id)
+
+    # -- control: topics, traffic, groups ----------------------------------------------------------
+
+    def set_min_insync_replicas(self, topic: str, value: int) -> None:
+        self._topic(topic).min_isr = value
+        self._topic(topic).snapshot = None
+        self._state = None
+
+    def produce(self, topic: str, partition: int, count: int = 1) -> None:
+        """Append `count` records of `record_bytes` each; out-of-sync replicas fall further behind."""
+        if count < 0:
+            raise ValueError("count must not be negative")
+        state = self._partition(topic, partition)
+        if state.leader is None:
+            raise KafkaUnavailableError(f"{topic}[{partition}] is offline: there is no leader to write to")
+        state.end_offset += count
+        written = count * self.record_bytes
+        state.size += written
+        for catch_up in state.lagging.values():
+            catch_up.remaining += written
+
+    def end_offset(self, topic: str, partition: int) -> int:
+        return self._partition(topic, partition).end_offset
+
+    def commit(self, group: str, topic: str, partition: int, offset: int) -> None:
+        """Record a committed offset; an unknown group is created (Empty, as a group that only
+        commits is)."""
+        self._partition(topic, partition)
+        if offset < 0:
+            raise ValueError("offset must not be negative")
+        state = self._groups.get(group) or self._new_group(group)
+        state.committed[(topic, partition)] = offset
+        state.snapshot = None
+        self._group_list = None
+
+    def set_group_state(self, group: str, state: str, members: int | None = None) -> None:
+        """Set Kafka's group state; `members` defaults to the current count (0 for Empty and Dead)."""
+        if state not in GROUP_STATES:
+            raise ValueError(f"unknown group state {state!r}; one of {sorted(GROUP_STATES)}")
+        record = self._groups.get(group) or self._new_group(group)
+        record.state = state
+        if members is not None:
+            record.members = members
+        elif state in ("Empty", "Dead"):
+            record.members = 0
+        record.snapshot = None
+        self._group_list = None
+
+    def generate_load(
+        self, *, groups: int, max_records_per_partition: int = 100_000, max_lag: int = 1_000
+    ) -> None:
+        """Seeded traffic for benchmarks: up to `max_records_per_partition` records on every online
+        partition, and `groups` Stable groups, each consuming every partition of one topic (topics
+        taken in turn), committed up to `max_lag` behind the end."""
+        rng = self._rng
+        for key, partition in self._partitions.items():
+            if partition.leader is not None:
+                self.produce(key[0], key[1], rng.randint(0, max_records_per_partition))
+        topics = sorted(self._topics)
+        if not topics:
+            return
+        for number in range(groups):
+            group = f"group-{number}"
+            for partition in self._topics[topics[number % len(topics)]].partitions:
+                offset = max(0, partition.end_offset - rng.randint(0, max_lag))
+                self.commit(group, partition.topic.name, partition.index, offset)
+            self.set_group_state(group, "Stable", members=rng.randint(1, 8))
+
+    # -- internals ---------------------------------------------------------------------------------
+
+    def _check_reachable(self) -> None:
+        if not self._reachable:
+            raise KafkaUnavailableError(f"simulated cluster {self.cluster_id} is unreachable")
+        if not any(b.alive for b in self._brokers.values()):
+            raise KafkaUnavailableError(f"simulated cluster {self.cluster_id} has no broker running")
+
+    def _broker(self, node_id: int) -> _Broker:
+        try:
+            return self._brokers[node_id]
+        except KeyError:
+            raise ValueError(f"no broker {node_id} in simulated cluster {self.cluster_id}") from None
+
+    def _topic(self, name: str) -> _Topic:
+        try:
+            return self._topics[name]
+        except KeyError:
+            raise ValueError(f"no topic {name!r} in simulated cluster {self.cluster_id}") from None
+
+    def _partition(self, topic: str, partition: int) -> _Partition:
+        try:
+            return self._partitions[(topic, partition)]
+        except KeyError:
+            raise ValueError(
+                f"no partition {topic}[{partition}] in simulated cluster {self.cluster_id}"
+            ) from None
+
+    def _new_group(self, group_id: str) -> _Group:
+        record = _Group(group_id)
+        self._groups[group_id] = record
+        return record
+
+    def _config_targets(self, broker_ids: Collection[int], action: str) -> list[int]:
+        # A broker config is altered on that broker itself, so a stopped one cannot take it.
+        targets = sorted(set(broker_ids))
+        unknown = [node_id for node_id in targets if node_id not in self._brokers]
+        if unknown:
+            raise KafkaAdminError(f"{action}: unknown brokers {unknown}")
+        down = [node_id for node_id in targets if not self._brokers[node_id].alive]
+        if down:
+            raise KafkaUnavailableError(f"{action}: brokers {down} are not running")
+        return targets
+
+    def _rack_alternating_order(self) -> list[int]:
+        """Alive brokers ordered so that neighbours sit in different racks: the first broker of each
+        rack, then the second of each, and so on. Consecutive replicas then land in distinct racks."""
+        by_rack: dict[str, list[int]] = {}
+        for broker in sorted(self._brokers.values(), key=lambda b: b.node_id):
+            if broker.alive:
+                by_rack.setdefault(broker.rack or "", []).append(broker.node_id)
+        racks = [by_rack[r] for r in sorted(by_rack)]
+        depth = max((len(nodes) for nodes in racks), default=0)
+        return [nodes[i] for i in range(depth) for nodes in racks if i < len(nodes)]
+
+    def _touch(self, partition: _Partition) -> None:
+        partition.snapshot = None
+        partition.topic.snapshot = None
+        self._state = None
+
+    def _topic_state(self, topic: _Topic) -> TopicState:
+        if topic.snapshot is None:
+            topic.snapshot = TopicState(
+                name=topic.name,
+                partitions=tuple(self._partition_state(p) for p in topic.partitions),
+                min_insync_replicas=topic.min_isr,
+                internal=topic.name.startswith("__"),
+            )
+        return topic.snapshot
+
+    @staticmethod
+    def _partition_state(partition: _Partition) -> PartitionState:
+        if partition.snapshot is None:
+            partition.snapshot = PartitionState(
+                topic=partition.key[0],
+                partition=partition.index,
+                leader=partition.leader,
+                replicas=partition.replicas,
+                isr=partition.isr,
+            )
+        return partition.snapshot
+
+    @staticmethod
+    def _group_state(group: _Group) -> ConsumerGroupState:
+        if group.snapshot is None:
+            group.snapshot = ConsumerGroupState(
+                group_id=group.group_id,
+                state=group.state,
+                members=group.members,
+                committed=MappingProxyType(dict(group.committed)),
+            )
+        return group.snapshot
+
+    @staticmethod
+    def _first_in_sync(partition: _Partition) -> int | None:
+        in_sync = partition.isr
+        return next((r for r in partition.replicas if r in in_sync), None)
+
+    def _set_replicas(self, partition: _Partition, replicas: tuple[int, ...]) -> None:
+        for node_id in partition.replicas:
+            if node_id not in replicas:
+                del self._hosted[node_id][partition.key]
+                partition.lagging.pop(node_id, None)
+        for node_id in replicas:
+            self._hosted[node_id][partition.key] = partition
+        partition.replicas = replicas
+        in_sync = partition.isr
+        partition.isr = tuple(r for r in replicas if r in in_sync)
+        if partition.leader not in partition.isr:
+            partition.leader = self._first_in_sync(partition)
+            if partition.leader is None and partition.last_in_sync not in replicas:
+                partition.last_in_sync = None
+        if partition.lagging:
+            self._lagging[partition.key] = partition
+        else:
+            self._lagging.pop(partition.key, None)
+        self._touch(partition)
+
+    def _start_move(self, partition: _Partition, target: tuple[int, ...]) -> None:
+        current = partition.reassignment
+        original = current.original if current is not None else partition.replicas
+        if current is None and target == original:
+            return
+        adding = tuple(r for r in target if r not in original)
+        removing = tuple(r for r in original if r not in target)
+        full = target + removing
+        for node_id in adding:
+            if node_id not in partition.replicas:
+                # A new replica copies the whole partition; it may rejoin as soon as it has.
+                partition.lagging[node_id] = _CatchUp(remaining=float(partition.size), ready_at=self.now)
+        partition.reassignment = _Reassignment(original, target, adding, removing)
+        self._reassigning[partition.key] = partition
+        self._set_replicas(partition, full)
+        self._complete_if_caught_up(partition)
+
+    def _complete_if_caught_up(self, partition: _Partition) -> None:
+        move = partition.reassignment
+        if move is None or not all(r in partition.isr for r in move.target):
+            return
+        partition.reassignment = None
+        del self._reassigning[partition.key]
+        self._set_replicas(partition, move.target)
+
+    def _cancel(self, partition: _Partition) -> None:
+        move = partition.reassignment
+        assert move is not None
+        partition.reassignment = None
+        del self._reassigning[partition.key]
+        self._set_replicas(partition, move.original)
