@@ -58,6 +58,11 @@ class RequestMetricsMiddleware:
 class DomainCollector(Collector):
     """Clusters by status and operations by kind and state, read from the database at scrape time."""
 
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        # Names only: without this, registering would query the database at import time.
+        yield GaugeMetricFamily("controlplane_clusters", "Clusters by status", labels=["status", "backend"])
+        yield GaugeMetricFamily("controlplane_operations", "Operations by kind and state", labels=["kind", "state"])
+
     def collect(self) -> Iterator[GaugeMetricFamily]:
         from controlplane.clusters.models import Cluster
         from controlplane.operations.models import Operation

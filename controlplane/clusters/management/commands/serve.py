@@ -7,6 +7,7 @@ explicitly. The next start brings those brokers back.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -83,13 +84,18 @@ class Command(BaseCommand):
 
     @staticmethod
     def _stop_children(children: dict[str, subprocess.Popen[bytes]]) -> None:
+        # SIGTERM to each leader only: Celery then stops its own pool after the current task;
+        # the whole group is killed only if that takes longer than the grace period.
         for child in children.values():
             if child.poll() is None:
-                os.killpg(child.pid, signal.SIGTERM)
+                child.terminate()
         deadline = time.monotonic() + GRACE_SECONDS
         for child in children.values():
             try:
                 child.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                os.killpg(child.pid, signal.SIGKILL)
+                child.kill()
                 child.wait()
+            # Whatever the leader left behind in its group (pool processes) goes too.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(child.pid, signal.SIGKILL)
