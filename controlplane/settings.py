@@ -71,6 +71,8 @@ INSTALLED_APPS = [
     "controlplane.audit",
     "controlplane.api",
     "controlplane.dashboard",
+    "monitoring",
+    "monitoring.alerting",
 ]
 
 MIDDLEWARE = [
@@ -198,6 +200,18 @@ CELERY_BEAT_SCHEDULE = {
     "reap-stalled-operations": {
         "task": "controlplane.operations.tasks.reap_stalled_operations",
         "schedule": timedelta(seconds=float(os.environ.get("OPERATION_REAPER_INTERVAL_SECONDS", "15"))),
+    },
+    "collect-cluster-health": {
+        "task": "monitoring.tasks.schedule_collections",
+        "schedule": timedelta(seconds=float(os.environ.get("COLLECTION_TICK_SECONDS", "5"))),
+    },
+    "prune-monitoring-history": {
+        "task": "monitoring.tasks.prune_history",
+        "schedule": timedelta(minutes=10),
+    },
+    "alerting-housekeeping": {
+        "task": "monitoring.alerting.tasks.housekeeping",
+        "schedule": timedelta(seconds=30),
     },
     "reconcile-brokers": {
         "task": "controlplane.clusters.tasks.reconcile_clusters",

@@ -1,6 +1,8 @@
 from rest_framework.routers import DefaultRouter
 
 from controlplane.api import views
+from monitoring.alerting.api.urls import urlpatterns as alerting_urls
+from monitoring.api.urls import urlpatterns as monitoring_urls
 
 router = DefaultRouter()
 router.register("clusters", views.ClusterViewSet, basename="cluster")
@@ -8,4 +10,4 @@ router.register("operations", views.OperationViewSet, basename="operation")
 router.register("memberships", views.MembershipViewSet, basename="membership")
 router.register("tokens", views.ApiTokenViewSet, basename="token")
 
-urlpatterns = router.urls
+urlpatterns = router.urls + monitoring_urls + alerting_urls

@@ -1,0 +1,1 @@
+"""Models of alerting: rule overrides, incidents, silences, channels and deliveries."""

@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+
+
+class MonitoringConfig(AppConfig):
+    """Collection of cluster health and consumer lag, its history, and the Prometheus exporter."""
+
+    name = "monitoring"
+    label = "monitoring"

@@ -1,0 +1,1 @@
+"""Models of monitoring: collection state and history."""
