@@ -42,6 +42,7 @@ import concurrent.futures
 import logging
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping
+from types import ModuleType
 from typing import Any, TypeVar
 
 import confluent_kafka
@@ -369,15 +370,13 @@ class ConfluentKafkaAdmin:
                 raise KafkaAdminError(
                     f"target replicas for {topic}[{partition}] must be distinct broker ids, got {replicas}"
                 )
+        kafka = _import_kafka_python()  # before anything is written, so a missing package changes nothing
         moves = {tp: list(r) for tp, r in targets.items() if r is not None}
         if moves:
             self._append_throttled_replicas(moves)
-        # Imported here: kafka-python serves only the two reassignment calls, and everything else
-        # works without it installed.
-        from kafka.errors import NoReassignmentInProgressError
-        from kafka.structs import TopicPartition as KafkaPythonTopicPartition
-
-        request = {KafkaPythonTopicPartition(topic, p): replicas for (topic, p), replicas in targets.items()}
+        request = {
+            kafka.structs.TopicPartition(topic, p): replicas for (topic, p), replicas in targets.items()
+        }
         results = self._kafka_python_call(
             "alter partition reassignments", lambda c: c.alter_partition_reassignments(request)
         )
@@ -387,7 +386,7 @@ class ConfluentKafkaAdmin:
             if error is None:
                 continue
             cancelling = (tp.topic, tp.partition) in targets and targets[(tp.topic, tp.partition)] is None
-            if cancelling and error is NoReassignmentInProgressError:
+            if cancelling and error is kafka.errors.NoReassignmentInProgressError:
                 continue  # the move already ended: what a cancel asks for is true
             failed.append(f"{tp.topic}[{tp.partition}]: {error.__name__}")
             retriable = retriable and error.retriable
@@ -571,13 +570,11 @@ class ConfluentKafkaAdmin:
             self._wait(future, f"clear throttled replicas of topic {resource.name!r}")
 
     def _kafka_python_call(self, action: str, function: Any) -> Any:
-        import kafka.errors
-        from kafka.admin import KafkaAdminClient
-
+        kafka = _import_kafka_python()
         try:
             if self._reassignment_client is None:
                 timeout_ms = int(self.timeout * 1000)
-                self._reassignment_client = KafkaAdminClient(
+                self._reassignment_client = kafka.admin.KafkaAdminClient(
                     bootstrap_servers=self.bootstrap_servers.split(","),
                     request_timeout_ms=timeout_ms,
                     bootstrap_timeout_ms=timeout_ms,
@@ -597,6 +594,21 @@ class ConfluentKafkaAdmin:
             raise KafkaUnavailableError(
                 f"cluster at {self.bootstrap_servers}: {action} failed: {exc}"
             ) from exc
+
+
+def _import_kafka_python() -> ModuleType:
+    # Imported on first use: kafka-python serves only the two reassignment calls, and everything
+    # else works without it installed.
+    try:
+        import kafka
+        import kafka.admin
+        import kafka.errors
+        import kafka.structs
+    except ImportError as exc:
+        raise KafkaAdminError(
+            "partition reassignments need the kafka-python package (3.0 or later), which is not installed"
+        ) from exc
+    return kafka
 
 
 def _entries_naming(value: str | None, broker_ids: set[int]) -> list[str]:
