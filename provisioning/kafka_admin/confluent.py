@@ -188,7 +188,7 @@ class ConfluentKafkaAdmin:
             {
                 **self._config,
                 "bootstrap.servers": bootstrap_servers,
-                # Bounds every request that is not given its own timeout (see elect_leaders above).
+                # Bounds every request not given its own timeout (elect_leaders; see the module docstring).
                 "socket.timeout.ms": int(timeout * 1000),
                 "logger": logging.getLogger(f"{__name__}.librdkafka"),
             }
