@@ -394,6 +394,9 @@ class LocalBackend:
         """Whether the broker already runs, adopting one whose launch was never fully recorded."""
         handle = rec.handle()
         if handle is not None and is_alive(handle.pid, handle.start_time):
+            if rec.stopped_reason is not None:
+                rec.stopped_reason = None  # a stop that did not finish; the broker is up after all
+                self._save(key, state)
             return True
         if rec.launch_token is not None:
             found = find_by_token(rec.launch_token)

@@ -11,8 +11,11 @@ import json
 import os
 import signal
 import socket
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -35,7 +38,7 @@ from provisioning.backends.local import (
     running_clusters,
     stop_all,
 )
-from provisioning.backends.local_process import LAUNCH_TOKEN_ENV, wait_until
+from provisioning.backends.local_process import LAUNCH_TOKEN_ENV, process_start_time, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -355,3 +358,54 @@ def test_stop_all_keeps_the_state_for_the_next_start(
     restarted = backend.provision(spec)
     assert restarted.bootstrap_servers == endpoint
     assert restarted.brokers[0].state == BrokerProcessState.RUNNING
+
+
+def test_concurrent_provisions_start_one_broker(
+    backend: LocalBackend, state_dir: Path, spec: ClusterSpec
+) -> None:
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = list(pool.map(lambda _: backend.provision(spec), range(2)))
+    assert results[0] == results[1]
+    token = read_state(state_dir, spec)["brokers"][0]["launch_token"]
+    assert processes_with_token(token) == [broker_pid(state_dir, spec)]
+
+
+WORKER_SCRIPT = """
+import sys, time
+from pathlib import Path
+from provisioning.backends.base import BrokerSpec, ClusterSpec, NodeSize
+from provisioning.backends.local import LocalBackend
+
+spec = ClusterSpec(sys.argv[2], "dev", "3.9.1", (BrokerSpec(1, "rack-1"),), 1, 1, NodeSize(1, 1024, 10))
+LocalBackend(Path(sys.argv[1])).provision(spec)
+print("provisioned", flush=True)
+time.sleep(600)
+"""
+
+
+def test_broker_survives_the_worker_that_started_it(
+    backend: LocalBackend, state_dir: Path, spec: ClusterSpec
+) -> None:
+    worker = subprocess.Popen(
+        [sys.executable, "-c", WORKER_SCRIPT, str(state_dir), spec.cluster_id],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+        start_new_session=True,
+    )
+    try:
+        assert worker.stdout is not None
+        assert worker.stdout.readline().strip() == "provisioned"
+    finally:
+        # Like a Celery worker killed with its whole process group.
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait()
+
+    pid = broker_pid(state_dir, spec)
+    assert backend.describe(spec).brokers[0].state == BrokerProcessState.RUNNING
+    assert backend.provision(spec).brokers[0].state == BrokerProcessState.RUNNING
+    assert broker_pid(state_dir, spec) == pid, "found, not started a second time"
+
+    backend.delete(spec)
+    # Not our child: once stopped it is reaped by whoever adopted it, possibly a moment later.
+    assert wait_until(lambda: process_start_time(pid) is None, timeout=10)
