@@ -73,7 +73,9 @@ def request_cluster_create(
             action="cluster.create",
             target=cluster,
             organization=organization,
-            details={key: value for key, value in spec.items() if key != "config"},
+            # Audit details are JSON: the CPU count arrives as a Decimal from the serializer.
+            details={key: value for key, value in spec.items() if key != "config"}
+            | {"node_size": {**node_size, "cpu": float(node_size["cpu"])}},
         )
         operation = start_operation(cluster=cluster, kind=OperationKind.PROVISION, actor=actor)
     return cluster, operation
