@@ -1,15 +1,218 @@
-from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+"""Dashboard pages. Each view reads through the scoped queries, validates with a form and calls one
+action; the rules live in the domain modules."""
 
-from controlplane.api.permissions import organizations_of
+from __future__ import annotations
+
+import uuid
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from controlplane.api.permissions import can_write
+from controlplane.api.serializers import ClusterUpdateSerializer
+from controlplane.audit.actions import Actor
+from controlplane.clusters.actions import (
+    ClusterNameTaken,
+    ClusterNotChangeable,
+    request_cluster_create,
+    request_cluster_delete,
+    update_cluster_settings,
+)
 from controlplane.clusters.choices import ClusterStatus
-from controlplane.clusters.models import Cluster
+from controlplane.dashboard.forms import ApiTokenForm, ClusterForm, placement_preview
+from controlplane.dashboard.queries import (
+    brokers_by_rack,
+    listed_clusters,
+    log_tail,
+    operation_to_follow,
+    require_write,
+    visible_clusters,
+    visible_operations,
+    writable_organizations,
+)
+from controlplane.operations.actions import OperationConflict, OperationNotCancellable, request_cancel
+from controlplane.operations.choices import ACTIVE_OPERATION_STATES
+from controlplane.tenancy.actions import create_api_token, revoke_api_token
+from controlplane.tenancy.models import ApiToken
+
+# Session key holding a just-created token's secret until the next page shows it, once.
+NEW_TOKEN_SESSION_KEY = "dashboard.new_api_token"
+OPERATIONS_LISTED = 25
 
 
 @login_required
+@require_GET
 def cluster_list(request: HttpRequest) -> HttpResponse:
-    clusters = Cluster.objects.filter(organization__in=organizations_of(request.user)).exclude(
-        status=ClusterStatus.DELETED
-    )
-    return render(request, "dashboard/cluster_list.html", {"clusters": clusters})
+    clusters = listed_clusters(request.user).exclude(status=ClusterStatus.DELETED)
+    may_create = writable_organizations(request.user).exists()
+    return render(request, "dashboard/cluster_list.html", {"clusters": clusters, "may_create": may_create})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def cluster_create(request: HttpRequest) -> HttpResponse:
+    organizations = list(writable_organizations(request.user))
+    if not organizations:
+        raise PermissionDenied("Creating a cluster needs the admin or owner role in an organization.")
+    posted = request.method == "POST"
+    form = ClusterForm(request.POST if posted else None, organizations=organizations)
+    preview = placement_preview(request.POST if posted else form.initial_values())
+    # "Preview" runs every check without creating anything, for browsers without JavaScript.
+    if posted and form.is_valid() and "preview" not in request.POST:
+        try:
+            cluster, _ = request_cluster_create(
+                organization=form.target_organization(), spec=form.spec, actor=Actor.from_request(request)
+            )
+        except ClusterNameTaken as exc:
+            form.add_error("name", str(exc))
+        else:
+            messages.success(request, f"Cluster {cluster.name} requested; provisioning has been queued.")
+            return redirect("dashboard:cluster-detail", pk=cluster.pk)
+    return render(request, "dashboard/cluster_form.html", {"form": form, "preview": preview})
+
+
+@login_required
+@require_GET
+def cluster_placement(request: HttpRequest) -> HttpResponse:
+    """The placement preview alone, fetched by the form's script as the layout fields change."""
+    return render(request, "dashboard/_placement.html", {"preview": placement_preview(request.GET)})
+
+
+@login_required
+@require_GET
+def cluster_detail(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
+    cluster = get_object_or_404(visible_clusters(request.user), pk=pk)
+    operation = operation_to_follow(cluster)
+    racks = brokers_by_rack(cluster)
+    context = {
+        "cluster": cluster,
+        "racks": racks,
+        "widest_rack": max((len(rack.brokers) for rack in racks), default=0),
+        "operation": operation,
+        "log_lines": log_tail(operation) if operation else [],
+        "operations": cluster.operations.prefetch_related("steps")[:OPERATIONS_LISTED],
+        "can_write": can_write(request.user, cluster.organization_id),
+    }
+    return render(request, "dashboard/cluster_detail.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def cluster_delete(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
+    cluster = get_object_or_404(visible_clusters(request.user), pk=pk)
+    require_write(request.user, cluster.organization_id)
+    error = ""
+    if request.method == "POST":
+        # Typing the name guards against deleting the wrong one of several similar clusters.
+        if request.POST.get("confirm_name", "").strip() != cluster.name:
+            error = f"Type {cluster.name} to confirm."
+        else:
+            try:
+                request_cluster_delete(cluster=cluster, actor=Actor.from_request(request))
+            except (OperationConflict, ClusterNotChangeable) as exc:
+                messages.error(request, str(exc))
+            else:
+                messages.success(request, f"Deleting cluster {cluster.name}.")
+            return redirect("dashboard:cluster-detail", pk=cluster.pk)
+    return render(request, "dashboard/cluster_delete.html", {"cluster": cluster, "error": error})
+
+
+@login_required
+@require_POST
+def cluster_settings(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
+    cluster = get_object_or_404(visible_clusters(request.user), pk=pk)
+    require_write(request.user, cluster.organization_id)
+    changes = ClusterUpdateSerializer(data={"self_healing": request.POST.get("self_healing", "")})
+    if not changes.is_valid():
+        messages.error(request, "Self-healing must be on or off.")
+    else:
+        try:
+            update_cluster_settings(
+                cluster=cluster, changes=changes.validated_data, actor=Actor.from_request(request)
+            )
+        except ClusterNotChangeable as exc:
+            messages.error(request, str(exc))
+        else:
+            state = "on" if cluster.self_healing else "off"
+            messages.success(request, f"Self-healing is now {state} for {cluster.name}.")
+    return redirect("dashboard:cluster-detail", pk=cluster.pk)
+
+
+@login_required
+@require_GET
+def operation_detail(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
+    operation = get_object_or_404(visible_operations(request.user).prefetch_related("steps"), pk=pk)
+    context = {
+        "operation": operation,
+        "cluster": operation.cluster,
+        "log_lines": operation.log_lines.select_related("step"),
+        "can_write": can_write(request.user, operation.cluster.organization_id),
+    }
+    return render(request, "dashboard/operation_detail.html", context)
+
+
+@login_required
+@require_POST
+def operation_cancel(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
+    operation = get_object_or_404(visible_operations(request.user), pk=pk)
+    require_write(request.user, operation.cluster.organization_id)
+    try:
+        operation = request_cancel(operation=operation, actor=Actor.from_request(request))
+    except OperationNotCancellable as exc:
+        messages.warning(request, str(exc))
+    else:
+        if operation.state in ACTIVE_OPERATION_STATES:
+            messages.info(request, "Cancellation requested; the operation stops after its current step.")
+        else:
+            messages.success(request, f"{operation.get_kind_display()} cancelled.")
+    fallback = reverse("dashboard:cluster-detail", args=[operation.cluster_id])
+    return redirect(_safe_next(request, fallback))
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def token_list(request: HttpRequest) -> HttpResponse:
+    form = ApiTokenForm(request.POST if request.method == "POST" else None)
+    if form.is_valid():
+        token, raw = create_api_token(
+            user=request.user,
+            name=form.cleaned_data["name"],
+            expires_at=form.expires_at(),
+            actor=Actor.from_request(request),
+        )
+        # Redirect so a reload cannot create a second token; the secret rides in the session once.
+        request.session[NEW_TOKEN_SESSION_KEY] = {"id": token.pk, "raw": raw}
+        return redirect("dashboard:token-list")
+    context = {
+        "form": form,
+        "tokens": ApiToken.objects.filter(user=request.user),
+        "new_token": request.session.pop(NEW_TOKEN_SESSION_KEY, None),
+        "now": timezone.now(),
+    }
+    return render(request, "dashboard/token_list.html", context)
+
+
+@login_required
+@require_POST
+def token_revoke(request: HttpRequest, pk: int) -> HttpResponse:
+    token = get_object_or_404(ApiToken.objects.filter(user=request.user), pk=pk)
+    if token.revoked_at is None:
+        revoke_api_token(token=token, actor=Actor.from_request(request))
+        messages.success(request, f"Token {token.name} revoked; it no longer works.")
+    return redirect("dashboard:token-list")
+
+
+def _safe_next(request: HttpRequest, fallback: str) -> str:
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return fallback

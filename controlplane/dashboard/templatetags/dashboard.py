@@ -1,0 +1,72 @@
+"""Small presentation helpers shared by the dashboard templates."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from django import template
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+
+from controlplane.operations.choices import ACTIVE_OPERATION_STATES
+from controlplane.operations.models import Operation
+
+register = template.Library()
+
+
+@register.simple_tag
+def badge(value: str, label: str, role: str = "", family: str = "") -> SafeString:
+    """A coloured status pill; the colour comes from the value (see `.badge-*` in dashboard.css).
+
+    `family` "op" marks operation and step states, where "running" means in progress rather than
+    healthy. `role` names the pill for the live-update script, which swaps value and label in place.
+    """
+    classes = f"badge badge-{value}" + (f" badge-{family}" if family else "")
+    if role:
+        return format_html('<span class="{}" data-role="{}">{}</span>', classes, role, label)
+    return format_html('<span class="{}">{}</span>', classes, label)
+
+
+def format_duration(elapsed: timedelta) -> str:
+    seconds = max(0, int(elapsed.total_seconds()))
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m {seconds:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m"
+
+
+@register.simple_tag
+def duration(started_at: datetime | None, finished_at: datetime | None) -> str:
+    """How long something took, or has been running so far; empty when it has not started."""
+    if started_at is None:
+        return ""
+    return format_duration((finished_at or timezone.now()) - started_at)
+
+
+@register.filter
+def when(moment: datetime | None) -> SafeString | str:
+    """A UTC timestamp in a <time> element, so scripts and tooltips get the exact instant."""
+    if moment is None:
+        return "—"
+    moment = moment.astimezone(UTC) if timezone.is_aware(moment) else moment
+    return format_html(
+        '<time datetime="{}" title="{}">{}</time>',
+        moment.isoformat(),
+        moment.strftime("%Y-%m-%d %H:%M:%S UTC"),
+        moment.strftime("%Y-%m-%d %H:%M"),
+    )
+
+
+@register.filter
+def percent(value: float | int | None) -> str:
+    """A progress percentage for display and for CSS widths (always a plain dot decimal)."""
+    return f"{float(value or 0):.0f}"
+
+
+@register.filter
+def in_flight(operation: Operation) -> bool:
+    return operation.state in ACTIVE_OPERATION_STATES

@@ -1,0 +1,181 @@
+"""The new-cluster form: the API's rules and messages, the placement preview, and who may use it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.test import Client
+
+from controlplane.audit.models import AuditEvent
+from controlplane.clusters.models import Cluster
+from controlplane.operations.models import Operation
+from controlplane.tenancy.actions import set_membership
+from controlplane.tenancy.models import Role
+from tests.support.tenants import SYSTEM, Tenant, token_client
+
+pytestmark = pytest.mark.django_db
+
+NEW = "/clusters/new/"
+NODE_SIZE_FIELDS = {"cpu": "node_cpu", "memory_mb": "node_memory_mb", "disk_gb": "node_disk_gb"}
+
+
+def signed_in(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def form_data(**body: Any) -> dict[str, str]:
+    """What a person would type for an API request body."""
+    data: dict[str, Any] = {
+        "name": "orders",
+        "organization": "acme",
+        "backend": "local",
+        "kafka_version": settings.DEFAULT_KAFKA_VERSION,
+        "brokers": "1",
+        "node_cpu": "1",
+        "node_memory_mb": "2048",
+        "node_disk_gb": "10",
+        "self_healing": "on",
+    }
+    for key, value in body.items():
+        if key == "racks":
+            data["racks"] = ", ".join(value)
+        elif key == "node_size":
+            data.update({NODE_SIZE_FIELDS[k]: str(v) for k, v in value.items()})
+        else:
+            data[key] = str(value)
+    return data
+
+
+def api_messages(errors: dict[str, Any]) -> dict[str, list[str]]:
+    """The API's 400 body keyed by form field."""
+    by_field: dict[str, list[str]] = {}
+    for key, value in errors.items():
+        if key == "node_size":
+            for sub_key, messages in value.items():
+                by_field[NODE_SIZE_FIELDS[sub_key]] = messages
+        else:
+            by_field[key] = value
+    return by_field
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"brokers": 4, "racks": ["a", "b", "c"], "replication_factor": 3},
+        {"brokers": 1, "replication_factor": 2, "racks": ["a"]},
+        {"brokers": 3, "replication_factor": 2, "min_insync_replicas": 3, "racks": ["a", "b", "c"]},
+        {"brokers": 2, "replication_factor": 2, "racks": ["a", "b", "c"]},
+        {"brokers": 4, "replication_factor": 3, "racks": ["a", "b"]},
+        {"brokers": 2, "replication_factor": 2, "racks": ["a", "a"]},
+        {"name": "Orders_1"},
+        {"name": ""},
+        {"kafka_version": "2.0.0"},
+        {"node_size": {"cpu": "0.1"}},
+        {"node_size": {"disk_gb": "0"}},
+        {"brokers": "0"},
+        {"brokers": "three"},
+        {"brokers": 3},
+        {"backend": "kubernetes"},
+    ],
+    ids=lambda body: ",".join(f"{k}={v}" for k, v in body.items()),
+)
+def test_form_shows_the_apis_field_messages(tenant: Tenant, body: dict[str, Any]) -> None:
+    api_body = {"name": "orders", "brokers": 1, **body}
+    if "node_size" in body:
+        api_body["node_size"] = {"cpu": 1, "memory_mb": 2048, "disk_gb": 10, **body["node_size"]}
+    api = token_client(tenant.admin).post("/api/v1/clusters/", api_body, format="json")
+    assert api.status_code == 400, api.content
+
+    response = signed_in(tenant.admin).post(NEW, form_data(**body))
+
+    assert response.status_code == 200
+    assert response.context["form"].errors == api_messages(api.json())
+    for messages in api_messages(api.json()).values():
+        for message in messages:
+            assert message.replace("'", "&#x27;") in response.content.decode()
+    assert not Cluster.objects.exists()
+
+
+def test_a_valid_form_creates_the_cluster_and_opens_it(tenant: Tenant) -> None:
+    response = signed_in(tenant.admin).post(NEW, form_data(name="payments"), follow=True)
+
+    cluster = Cluster.objects.get(name="payments")
+    assert response.redirect_chain[-1][0] == f"/clusters/{cluster.pk}/"
+    assert b"Cluster payments requested" in response.content
+    assert (cluster.status, cluster.broker_count, cluster.racks, cluster.replication_factor) == (
+        "requested",
+        1,
+        ["rack-1"],
+        1,
+    )
+    assert Operation.objects.get(cluster=cluster).state == "pending"
+    assert AuditEvent.objects.get(action="cluster.create").actor_name == tenant.admin.username
+
+
+def test_a_taken_name_is_reported_on_the_name(tenant: Tenant) -> None:
+    client = signed_in(tenant.admin)
+    client.post(NEW, form_data())
+
+    response = client.post(NEW, form_data())
+
+    assert "already exists in Acme" in response.context["form"].errors["name"][0]
+    assert Cluster.objects.count() == 1
+
+
+def test_form_offers_the_configured_kafka_versions_and_a_default_placement(tenant: Tenant) -> None:
+    response = signed_in(tenant.admin).get(NEW)
+
+    page = response.content.decode()
+    for version in settings.KAFKA_VERSIONS:
+        assert f'<option value="{version}"' in page
+    assert f'<option value="{settings.DEFAULT_KAFKA_VERSION}" selected' in page
+    assert "Kubernetes (not configured)" in page
+    assert response.context["preview"].racks == [("rack-1", [0]), ("rack-2", [1]), ("rack-3", [2])]
+    # One organization: nothing to choose.
+    assert 'type="hidden" name="organization" value="acme"' in page
+
+
+def test_preview_shows_the_placement_without_creating_anything(tenant: Tenant) -> None:
+    response = signed_in(tenant.admin).post(
+        NEW, form_data(brokers=6, racks=["az-a", "az-b", "az-c"], preview="1")
+    )
+
+    assert response.context["preview"].racks == [("az-a", [0, 3]), ("az-b", [1, 4]), ("az-c", [2, 5])]
+    assert 'data-rack="az-b"' in response.content.decode()
+    assert not Cluster.objects.exists()
+
+
+def test_placement_fragment_follows_the_layout_fields(tenant: Tenant) -> None:
+    client = signed_in(tenant.admin)
+
+    good = client.get(
+        "/clusters/new/placement/", {"brokers": "4", "racks": "x, y", "replication_factor": "2"}
+    )
+    bad = client.get("/clusters/new/placement/", {"brokers": "4", "racks": "a,b,c"})
+    typo = client.get("/clusters/new/placement/", {"brokers": "four"})
+
+    assert good.context["preview"].racks == [("x", [0, 2]), ("y", [1, 3])]
+    assert "<!DOCTYPE" not in good.content.decode()
+    assert "cannot be spread evenly over 3 racks" in bad.content.decode()
+    assert "Brokers: A valid integer is required." in typo.content.decode()
+
+
+def test_only_organizations_the_user_may_write_to_are_offered(tenant: Tenant, other_tenant: Tenant) -> None:
+    set_membership(organization=other_tenant.organization, user=tenant.admin, role=Role.ADMIN, actor=SYSTEM)
+    client = signed_in(tenant.admin)
+
+    form = client.get(NEW).context["form"]
+    assert [slug for slug, _ in form.fields["organization"].choices] == ["acme", "globex"]
+
+    created = client.post(NEW, form_data(organization="globex"))
+    assert created.status_code == 302
+    assert Cluster.objects.get().organization == other_tenant.organization
+
+    set_membership(organization=other_tenant.organization, user=tenant.admin, role=Role.VIEWER, actor=SYSTEM)
+    refused = client.post(NEW, form_data(name="other", organization="globex"))
+    assert "organization" in refused.context["form"].errors
+    assert Cluster.objects.count() == 1
