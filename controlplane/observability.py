@@ -61,7 +61,9 @@ class DomainCollector(Collector):
     def describe(self) -> Iterator[GaugeMetricFamily]:
         # Names only: without this, registering would query the database at import time.
         yield GaugeMetricFamily("controlplane_clusters", "Clusters by status", labels=["status", "backend"])
-        yield GaugeMetricFamily("controlplane_operations", "Operations by kind and state", labels=["kind", "state"])
+        yield GaugeMetricFamily(
+            "controlplane_operations", "Operations by kind and state", labels=["kind", "state"]
+        )
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         from controlplane.clusters.models import Cluster
