@@ -172,6 +172,11 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": "/api/v1",
+    "ENUM_NAME_OVERRIDES": {
+        "OperationStateEnum": "controlplane.operations.choices.OperationState",
+        "BrokerStateEnum": "controlplane.clusters.choices.BrokerState",
+        "ClusterStatusEnum": "controlplane.clusters.choices.ClusterStatus",
+    },
 }
 
 # Celery. Redis whenever configured; otherwise kombu's file-system transport, which needs no server,
