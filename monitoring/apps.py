@@ -6,3 +6,8 @@ class MonitoringConfig(AppConfig):
 
     name = "monitoring"
     label = "monitoring"
+
+    def ready(self) -> None:
+        from monitoring import exporter
+
+        exporter.register()

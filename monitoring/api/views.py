@@ -1,0 +1,125 @@
+"""Monitoring API: what the last collection of a cluster found, and history for charts.
+
+Read-only, and scoped like the clusters API: a cluster outside the caller's organizations is 404.
+"""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+from django_filters import rest_framework as filters
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import mixins, viewsets
+from rest_framework.decorators import action
+from rest_framework.generics import get_object_or_404
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from controlplane.api.permissions import organizations_of
+from controlplane.api.serializers import ErrorSerializer
+from controlplane.clusters.models import Cluster
+from monitoring import history
+from monitoring.api import serializers as api
+from monitoring.lag import LagStatus
+from monitoring.models import ClusterHealth, ConsumerGroup
+
+NOT_FOUND = OpenApiResponse(ErrorSerializer, description="No such cluster in your organizations.")
+CLUSTER_ID = OpenApiParameter(
+    "cluster_pk", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The cluster's id."
+)
+
+
+def clusters_of(request: Request) -> QuerySet[Cluster]:
+    return Cluster.objects.filter(organization__in=organizations_of(request.user))
+
+
+class ClusterMonitoringViewSet(viewsets.GenericViewSet):
+    """Routes under /clusters/{id}/ that read monitoring data of one cluster."""
+
+    queryset = Cluster.objects.none()
+    serializer_class = api.ClusterHealthSerializer
+    pagination_class = None
+    filter_backends: list[type] = []
+
+    def get_queryset(self) -> QuerySet[Cluster]:
+        return clusters_of(self.request)
+
+    @extend_schema(
+        summary="Get a cluster's health",
+        description="What the last collection found: status (ok, warning, critical, unknown) with the "
+        "reason in one sentence, broker and partition counts in total, per topic and per broker, and "
+        "each finding. A cluster that could not be reached is `unknown`; its counts are then those of "
+        "`succeeded_at`, the last collection that reached it.",
+        responses={200: api.ClusterHealthSerializer, 404: NOT_FOUND},
+    )
+    @action(detail=True, methods=["get"])
+    def health(self, request: Request, pk: str | None = None) -> Response:
+        cluster = self.get_object()
+        health = ClusterHealth.objects.filter(cluster=cluster).first() or ClusterHealth(
+            cluster=cluster, reason="Not collected yet."
+        )
+        return Response(api.ClusterHealthSerializer(health).data)
+
+    @extend_schema(
+        summary="Get a cluster's metric history",
+        description="Time series for charts: the cluster's totals (brokers up, offline, "
+        "under-replicated, under-min-ISR and at-min-ISR partitions) and each consumer group's lag and "
+        "time lag. One point per collection for the last hour, one-minute averages before that, up to "
+        "24 hours back. Collections that could not reach the cluster leave a gap.",
+        parameters=[api.MetricsHistoryQuerySerializer],
+        responses={
+            200: api.MetricsHistorySerializer,
+            400: OpenApiResponse(description="Invalid query."),
+            404: NOT_FOUND,
+        },
+    )
+    @action(detail=True, methods=["get"], url_path="metrics-history")
+    def metrics_history(self, request: Request, pk: str | None = None) -> Response:
+        cluster = self.get_object()
+        query = api.MetricsHistoryQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        names = query.validated_data["series"]
+        since = query.validated_data["since"]
+        until = query.validated_data.get("until")
+        series = history.cluster_series(cluster.pk, names, since, until) + history.group_series(
+            cluster.pk, names, since, until, groups=query.validated_data.get("group")
+        )
+        body = {"cluster": cluster.pk, "since": since, "until": until, "series": series}
+        return Response(api.MetricsHistorySerializer(body).data)
+
+
+class ConsumerGroupFilterSet(filters.FilterSet):
+    status = filters.ChoiceFilter(choices=[(s.value, s.value) for s in LagStatus])
+
+    class Meta:
+        model = ConsumerGroup
+        fields = ["status"]
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List a cluster's consumer groups",
+        description="Each group's Burrow status with its plain-English explanation, lag, time lag and "
+        "every partition's status, worst groups first. Filter with `status`.",
+        parameters=[CLUSTER_ID],
+        responses={200: api.ConsumerGroupSerializer(many=True), 404: NOT_FOUND},
+    ),
+    retrieve=extend_schema(
+        summary="Get one consumer group",
+        parameters=[CLUSTER_ID],
+        responses={200: api.ConsumerGroupSerializer, 404: NOT_FOUND},
+    ),
+)
+class ConsumerGroupViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    serializer_class = api.ConsumerGroupSerializer
+    filterset_class = ConsumerGroupFilterSet
+    lookup_field = "group_id"
+    # Group ids often contain dots; only a slash cannot appear in a path segment.
+    lookup_value_regex = "[^/]+"
+    queryset = ConsumerGroup.objects.none()
+
+    def get_queryset(self) -> QuerySet[ConsumerGroup]:
+        if getattr(self, "swagger_fake_view", False):  # schema generation: no cluster in the path
+            return ConsumerGroup.objects.none()
+        cluster = get_object_or_404(clusters_of(self.request), pk=self.kwargs["cluster_pk"])
+        return ConsumerGroup.objects.filter(cluster=cluster).order_by("-status_rank", "group_id")

@@ -1,0 +1,638 @@
+"""Collection: read one cluster through `KafkaAdmin`, judge it, store the result, hand it to alerting.
+
+One collection of one cluster is one `collect_cluster` call (one Celery task): Describe Cluster +
+Metadata + Describe Configs feed `health.assess_cluster`; consumer groups, their committed offsets and
+the partitions' end offsets are appended to each partition's Burrow window and judged by
+`lag.evaluate_group`. The result is written in one transaction (latest health, latest status of
+every group with its windows, one history point), then passed to alerting's `evaluate_cluster`.
+
+A cluster that cannot be reached, or answers with an error, is not a failure of the collection: its
+health becomes `unknown` with the reason, its windows and counts are left as they were, and alerting
+still hears about it (`reachable=False`).
+
+Scheduling: `claim_due_clusters` (every beat tick) picks the clusters whose `next_collection_at` has
+come, moves it on by the cluster's `collection_interval_seconds` and returns their ids, one task each,
+so collections spread over the workers and a slow cluster holds up nobody else. A running collection
+holds a lease (`collecting_until`) so that a slow cluster is never collected twice at once.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from types import MappingProxyType
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from controlplane.clusters.choices import BrokerState, ClusterStatus
+from controlplane.clusters.models import Cluster
+from controlplane.clusters.specs import admin_for, cluster_spec
+from monitoring import health, history
+from monitoring.conditions import RULES, Severity
+from monitoring.health import Finding, HealthReport, assess_cluster, classify_partition
+from monitoring.lag import (
+    DEFAULT_MAX_AGE,
+    DEFAULT_WINDOW_SIZE,
+    GroupLag,
+    Observation,
+    PartitionWindow,
+    evaluate_group,
+    record_observations,
+)
+from monitoring.models import ClusterHealth, ConsumerGroup, HealthStatus
+from provisioning.kafka_admin.base import (
+    ClusterState,
+    ConsumerGroupState,
+    KafkaAdmin,
+    KafkaAdminError,
+    TopicPartition,
+)
+
+log = logging.getLogger(__name__)
+
+# Clusters in these states have brokers that should answer; the others are being built or torn down.
+COLLECTED_STATUSES = (ClusterStatus.RUNNING, ClusterStatus.DEGRADED, ClusterStatus.UPDATING)
+# Brokers planned but not started yet are not expected to be registered.
+NOT_EXPECTED_BROKER_STATES = (BrokerState.PENDING,)
+# A cluster due within this much of a beat tick is collected on that tick rather than the next one,
+# so that an interval equal to a multiple of the tick does not slip by a whole tick.
+SCHEDULE_SLACK = timedelta(seconds=1)
+# Which finding explains a cluster's status when several have the same severity: what stops clients
+# first, then its causes.
+REASON_PRIORITY = (
+    health.OFFLINE_PARTITIONS,
+    health.UNDER_MIN_ISR,
+    health.CONTROLLER_MISSING,
+    health.BROKER_DOWN,
+    health.UNDER_REPLICATED,
+    health.AT_MIN_ISR,
+)
+# Kafka group states in which a group has members by definition; a broker that reports such a group
+# with no members (Tansu does) does not know its members, which is not the same as having none.
+STATES_WITH_MEMBERS = frozenset({"Stable", "PreparingRebalance", "CompletingRebalance"})
+
+ALERTING_MODULE = "monitoring.alerting.evaluation"
+
+WindowsByGroup = dict[str, dict[TopicPartition, PartitionWindow]]
+
+
+def collection_lease() -> timedelta:
+    """How long a collection may hold a cluster before another may start; it outlives the slowest
+    collection the admin timeout allows, so it only expires for a worker that died mid-way."""
+    return timedelta(seconds=getattr(settings, "MONITORING_COLLECTION_LEASE_SECONDS", 180))
+
+
+def window_size() -> int:
+    return int(getattr(settings, "MONITORING_LAG_WINDOW_SIZE", DEFAULT_WINDOW_SIZE))
+
+
+@dataclass(frozen=True)
+class ClusterSnapshot:
+    """What one collection saw of one cluster; handed to alerting after it is stored.
+
+    `health` is None and `groups` empty when the cluster could not be reached (`error` says why).
+    """
+
+    cluster_id: uuid.UUID
+    cluster_name: str
+    collected_at: datetime  # aware, UTC
+    reachable: bool
+    expected_broker_ids: frozenset[int]
+    min_insync_replicas: int  # the cluster's default; topics may set their own (see `state`)
+    error: str = ""
+    health: HealthReport | None = None
+    groups: tuple[GroupLag, ...] = ()  # Burrow evaluation per consumer group, by group id
+    # Kafka's view of each group (state, members, committed offsets), by group id.
+    group_states: Mapping[str, ConsumerGroupState] = field(default_factory=lambda: MappingProxyType({}))
+    state: ClusterState | None = None  # the metadata the health report was computed from
+    duration_seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class CollectionTarget:
+    """What a collection needs to know about a cluster besides what Kafka says."""
+
+    cluster_id: uuid.UUID
+    cluster_name: str
+    expected_broker_ids: frozenset[int]
+    min_insync_replicas: int
+
+
+# -- collecting (no database) ----------------------------------------------------------------------
+
+
+def take_snapshot(
+    admin: KafkaAdmin,
+    target: CollectionTarget,
+    windows: Mapping[str, Mapping[TopicPartition, PartitionWindow]],
+    now: datetime,
+    *,
+    size: int = DEFAULT_WINDOW_SIZE,
+    max_age: timedelta | None = DEFAULT_MAX_AGE,
+) -> tuple[ClusterSnapshot, WindowsByGroup]:
+    """Read the cluster and judge it. Returns the snapshot and every group's windows to keep.
+
+    The windows passed in are updated in place. A `KafkaAdminError` (unreachable, timed out, refused)
+    gives an unreachable snapshot and the windows unchanged.
+    """
+    started = time.perf_counter()
+    try:
+        state = admin.describe_cluster()
+        kafka_groups = admin.list_consumer_groups()
+        partitions = {tp for group in kafka_groups for tp in group.committed}
+        end_offsets = admin.end_offsets(partitions) if partitions else {}
+    except KafkaAdminError as exc:
+        snapshot = ClusterSnapshot(
+            cluster_id=target.cluster_id,
+            cluster_name=target.cluster_name,
+            collected_at=now,
+            reachable=False,
+            expected_broker_ids=target.expected_broker_ids,
+            min_insync_replicas=target.min_insync_replicas,
+            error=str(exc) or type(exc).__name__,
+            duration_seconds=time.perf_counter() - started,
+        )
+        return snapshot, {group: dict(w) for group, w in windows.items()}
+
+    report = assess_cluster(state, target.expected_broker_ids)
+    kept: WindowsByGroup = {}
+    lags = []
+    for group in kafka_groups:
+        group_windows = record_observations(
+            windows.get(group.group_id, {}), group.committed, end_offsets, now, size=size, max_age=max_age
+        )
+        kept[group.group_id] = group_windows
+        lags.append(evaluate_group(group.group_id, group_windows, now, members=known_members(group)))
+    snapshot = ClusterSnapshot(
+        cluster_id=target.cluster_id,
+        cluster_name=target.cluster_name,
+        collected_at=now,
+        reachable=True,
+        expected_broker_ids=target.expected_broker_ids,
+        min_insync_replicas=target.min_insync_replicas,
+        health=report,
+        groups=tuple(lags),
+        group_states=MappingProxyType({g.group_id: g for g in kafka_groups}),
+        state=state,
+        duration_seconds=time.perf_counter() - started,
+    )
+    return snapshot, kept
+
+
+def known_members(group: ConsumerGroupState) -> int | None:
+    """The group's member count, or None when the broker's answer cannot be the real count."""
+    if group.members == 0 and group.state in STATES_WITH_MEMBERS:
+        return None
+    return group.members
+
+
+def health_status(snapshot: ClusterSnapshot) -> tuple[HealthStatus, str]:
+    """The cluster's status and the one sentence that explains it."""
+    if not snapshot.reachable or snapshot.health is None:
+        return HealthStatus.UNKNOWN, f"The cluster could not be reached: {snapshot.error}"
+    report = snapshot.health
+    if not report.findings:
+        brokers = len(report.registered_brokers)
+        return (
+            HealthStatus.OK,
+            f"{_plural(brokers, 'broker')} up and all {_plural(report.totals.partitions, 'partition')} "
+            f"fully replicated.",
+        )
+    worst = max(report.findings, key=_finding_rank)
+    severity = _finding_severity(worst)
+    status = {Severity.CRITICAL: HealthStatus.CRITICAL, Severity.WARNING: HealthStatus.WARNING}.get(
+        severity, HealthStatus.OK
+    )
+    others = len(report.findings) - 1
+    reason = worst.summary if not others else f"{worst.summary} ({_plural(others, 'more finding')})"
+    return status, reason
+
+
+def _finding_severity(finding: Finding) -> Severity:
+    rule = RULES.get(finding.kind)
+    return rule.severity if rule is not None else Severity.WARNING
+
+
+def _finding_rank(finding: Finding) -> tuple[int, int, int]:
+    priority = (
+        len(REASON_PRIORITY) - REASON_PRIORITY.index(finding.kind) if finding.kind in REASON_PRIORITY else 0
+    )
+    return _finding_severity(finding).rank, priority, finding.value
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"1 {noun}" if count == 1 else f"{count:,} {noun}s"
+
+
+def under_replicated_partitions(state: ClusterState) -> list[TopicPartition]:
+    """Every under-replicated partition, counted as `health` counts them (offline ones are not)."""
+    live = {b.node_id for b in state.brokers}
+    return [
+        (p.topic, p.partition)
+        for topic in state.topics
+        for p in topic.partitions
+        if classify_partition(p, topic.min_insync_replicas, live).under_replicated
+    ]
+
+
+# -- windows as stored data ------------------------------------------------------------------------
+
+WINDOWS_FORMAT = 1
+
+
+def encode_windows(windows: Mapping[TopicPartition, PartitionWindow]) -> dict[str, Any]:
+    """A group's windows as compact JSON.
+
+    Hot path: one call per group per collection. A group's partitions are observed at the same
+    instants, so timestamps (epoch milliseconds) are stored once per group in `t`, and each partition
+    stores where its run of timestamps starts in `t` plus its committed and end offsets:
+    `[topic, partition, start, [committed...], [end...]]`. A partition whose observations are not a
+    contiguous run of `t` stores the list of indexes instead of `start`; commit times, which
+    OffsetFetch never gives, add a sixth list when known.
+    """
+    stamps: dict[datetime, int] = {}
+    for window in windows.values():
+        for observation in window.observations:
+            stamps.setdefault(observation.timestamp, 0)
+    ordered = sorted(stamps)
+    for index, stamp in enumerate(ordered):
+        stamps[stamp] = index
+    partitions = []
+    for (topic, partition), window in windows.items():
+        observations = window.observations
+        indexes = [stamps[o.timestamp] for o in observations]
+        contiguous = not indexes or indexes[-1] - indexes[0] == len(indexes) - 1
+        entry: list[Any] = [
+            topic,
+            partition,
+            (indexes[0] if indexes else 0) if contiguous else indexes,
+            [o.committed_offset for o in observations],
+            [o.end_offset for o in observations],
+        ]
+        if any(o.committed_at is not None for o in observations):
+            entry.append([_millis(o.committed_at) if o.committed_at else None for o in observations])
+        partitions.append(entry)
+    # Every window of a group is created with the same settings.
+    first = next(iter(windows.values()), None) or PartitionWindow()
+    return {
+        "v": WINDOWS_FORMAT,
+        "size": first.size,
+        "max_age": first.max_age.total_seconds() if first.max_age is not None else None,
+        "t": [_millis(stamp) for stamp in ordered],
+        "p": partitions,
+    }
+
+
+def decode_windows(data: Mapping[str, Any]) -> dict[TopicPartition, PartitionWindow]:
+    """The windows `encode_windows` stored; empty for data of an unknown format (start afresh)."""
+    if not data or data.get("v") != WINDOWS_FORMAT:
+        return {}
+    size = int(data.get("size") or DEFAULT_WINDOW_SIZE)
+    max_age_seconds = data.get("max_age")
+    max_age = timedelta(seconds=max_age_seconds) if max_age_seconds is not None else None
+    stamps = [_from_millis(ms) for ms in data["t"]]
+    windows: dict[TopicPartition, PartitionWindow] = {}
+    for entry in data["p"]:
+        topic, partition, where, committed, end = entry[:5]
+        commit_times = entry[5] if len(entry) > 5 else None
+        indexes = range(where, where + len(committed)) if isinstance(where, int) else where
+        observations = [
+            Observation(
+                stamps[index],
+                committed[i],
+                end[i],
+                _from_millis(commit_times[i]) if commit_times and commit_times[i] is not None else None,
+            )
+            for i, index in enumerate(indexes)
+        ]
+        windows[(topic, partition)] = PartitionWindow(size=size, max_age=max_age, observations=observations)
+    return windows
+
+
+def _millis(moment: datetime) -> int:
+    return round(moment.timestamp() * 1000)
+
+
+def _from_millis(millis: int) -> datetime:
+    return datetime.fromtimestamp(millis / 1000, UTC)
+
+
+def truncate_to_millis(moment: datetime) -> datetime:
+    """Collection times are kept to the millisecond, which is what stored windows can hold, so that
+    a window read back compares equal to the one written."""
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+# -- scheduling --------------------------------------------------------------------------------------
+
+
+def claim_due_clusters(now: datetime | None = None) -> list[uuid.UUID]:
+    """The clusters to collect now; each one's next collection is moved on by its interval.
+
+    Runs under row locks that skip rows another scheduler holds, so two beat ticks that overlap
+    never hand out the same cluster twice.
+    """
+    now = now or timezone.now()
+    missing = Cluster.objects.filter(status__in=COLLECTED_STATUSES, health__isnull=True).values_list(
+        "pk", flat=True
+    )
+    ClusterHealth.objects.bulk_create(
+        [ClusterHealth(cluster_id=pk, reason="Not collected yet.") for pk in missing],
+        ignore_conflicts=True,
+    )
+    with transaction.atomic():
+        due = list(
+            ClusterHealth.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(cluster__status__in=COLLECTED_STATUSES)
+            .exclude(cluster__bootstrap_servers="")
+            .filter(Q(next_collection_at__isnull=True) | Q(next_collection_at__lte=now + SCHEDULE_SLACK))
+            .filter(Q(collecting_until__isnull=True) | Q(collecting_until__lt=now))
+            .select_related("cluster")
+            .only("pk", "next_collection_at", "cluster__collection_interval_seconds")
+        )
+        for row in due:
+            interval = timedelta(seconds=row.cluster.collection_interval_seconds)
+            # Keep the cadence of the previous schedule unless it has fallen behind.
+            following = (row.next_collection_at or now) + interval
+            row.next_collection_at = following if following > now else now + interval
+        ClusterHealth.objects.bulk_update(due, ["next_collection_at"])
+    return [row.pk for row in due]
+
+
+def _acquire_lease(cluster_id: uuid.UUID, now: datetime) -> bool:
+    ClusterHealth.objects.bulk_create(
+        [ClusterHealth(cluster_id=cluster_id, reason="Not collected yet.")], ignore_conflicts=True
+    )
+    return bool(
+        ClusterHealth.objects.filter(pk=cluster_id)
+        .filter(Q(collecting_until__isnull=True) | Q(collecting_until__lt=now))
+        .update(collecting_until=now + collection_lease())
+    )
+
+
+def _release_lease(cluster_id: uuid.UUID) -> None:
+    ClusterHealth.objects.filter(pk=cluster_id).update(collecting_until=None)
+
+
+# -- one collection, stored --------------------------------------------------------------------------
+
+
+def collect_cluster(
+    cluster_id: uuid.UUID, *, admin: KafkaAdmin | None = None, now: datetime | None = None
+) -> ClusterSnapshot | None:
+    """Collect one cluster, store the result and hand it to alerting.
+
+    Returns None without doing anything when the cluster is gone, no longer collected, or being
+    collected by someone else right now. `admin` replaces the cluster's own admin client (tests,
+    benchmarks).
+    """
+    now = truncate_to_millis(now or timezone.now())
+    clusters = Cluster.objects.filter(pk=cluster_id, status__in=COLLECTED_STATUSES)
+    if admin is None:
+        clusters = clusters.exclude(bootstrap_servers="")
+    cluster = clusters.first()
+    if cluster is None or not _acquire_lease(cluster_id, now):
+        return None
+    try:
+        target = CollectionTarget(
+            cluster_id=cluster.pk,
+            cluster_name=cluster.name,
+            expected_broker_ids=frozenset(
+                cluster.brokers.exclude(state__in=NOT_EXPECTED_BROKER_STATES).values_list(
+                    "node_id", flat=True
+                )
+            ),
+            min_insync_replicas=cluster.min_insync_replicas,
+        )
+        windows = load_windows(cluster_id)
+        snapshot, windows = _snapshot_with(cluster, admin, target, windows, now)
+        store_collection(snapshot, windows)
+    finally:
+        _release_lease(cluster_id)
+    notify_alerting(snapshot)
+    return snapshot
+
+
+def _snapshot_with(
+    cluster: Cluster,
+    admin: KafkaAdmin | None,
+    target: CollectionTarget,
+    windows: WindowsByGroup,
+    now: datetime,
+) -> tuple[ClusterSnapshot, WindowsByGroup]:
+    size = window_size()
+    # A window spans `size` collections; at long intervals that is longer than the default age limit.
+    max_age = max(DEFAULT_MAX_AGE, timedelta(seconds=cluster.collection_interval_seconds * (size + 1)))
+    if admin is not None:
+        return take_snapshot(admin, target, windows, now, size=size, max_age=max_age)
+    try:
+        own_admin = admin_for(cluster_spec(cluster), cluster.bootstrap_servers)
+    except KafkaAdminError as exc:
+        return _unreachable(target, now, str(exc)), windows
+    try:
+        return take_snapshot(own_admin, target, windows, now, size=size, max_age=max_age)
+    finally:
+        own_admin.close()
+
+
+def _unreachable(target: CollectionTarget, now: datetime, error: str) -> ClusterSnapshot:
+    return ClusterSnapshot(
+        cluster_id=target.cluster_id,
+        cluster_name=target.cluster_name,
+        collected_at=now,
+        reachable=False,
+        expected_broker_ids=target.expected_broker_ids,
+        min_insync_replicas=target.min_insync_replicas,
+        error=error,
+    )
+
+
+def record_collection_failure(cluster_id: uuid.UUID, error: str, now: datetime | None = None) -> None:
+    """Mark a cluster's health unknown when its collection could not finish (it timed out)."""
+    now = now or timezone.now()
+    ClusterHealth.objects.filter(pk=cluster_id).update(
+        status=HealthStatus.UNKNOWN,
+        reason=f"The cluster could not be collected: {error}",
+        collected_at=now,
+        collecting_until=None,
+    )
+
+
+def load_windows(cluster_id: uuid.UUID) -> WindowsByGroup:
+    return {
+        group_id: decode_windows(data)
+        for group_id, data in ConsumerGroup.objects.filter(cluster_id=cluster_id).values_list(
+            "group_id", "windows"
+        )
+    }
+
+
+def store_collection(
+    snapshot: ClusterSnapshot, windows: Mapping[str, Mapping[TopicPartition, PartitionWindow]]
+) -> None:
+    """Write one collection in one transaction: health, every group's status and windows, history."""
+    status, reason = health_status(snapshot)
+    duration_ms = round(snapshot.duration_seconds * 1000)
+    with transaction.atomic():
+        if not snapshot.reachable or snapshot.health is None or snapshot.state is None:
+            ClusterHealth.objects.filter(pk=snapshot.cluster_id).update(
+                status=status, reason=reason, collected_at=snapshot.collected_at, duration_ms=duration_ms
+            )
+            return
+        report = snapshot.health
+        totals = report.totals
+        ClusterHealth.objects.filter(pk=snapshot.cluster_id).update(
+            status=status,
+            reason=reason,
+            collected_at=snapshot.collected_at,
+            succeeded_at=snapshot.collected_at,
+            duration_ms=duration_ms,
+            brokers_up=len(report.registered_brokers),
+            brokers_expected=len(report.expected_brokers),
+            active_controllers=report.active_controllers,
+            partitions=totals.partitions,
+            offline_partitions=totals.offline,
+            under_replicated_partitions=totals.under_replicated,
+            under_min_isr_partitions=totals.under_min_isr,
+            at_min_isr_partitions=totals.at_min_isr,
+            counts=health_counts(report),
+            findings=[finding_data(f) for f in report.findings],
+            under_replicated=(
+                [list(tp) for tp in under_replicated_partitions(snapshot.state)]
+                if totals.under_replicated
+                else []
+            ),
+        )
+        _store_groups(snapshot, windows)
+        history.record_samples(snapshot)
+
+
+def _store_groups(
+    snapshot: ClusterSnapshot, windows: Mapping[str, Mapping[TopicPartition, PartitionWindow]]
+) -> None:
+    rows = []
+    for lag in snapshot.groups:
+        state = snapshot.group_states.get(lag.group_id)
+        rows.append(
+            ConsumerGroup(
+                cluster_id=snapshot.cluster_id,
+                group_id=lag.group_id,
+                state=state.state if state else "",
+                members=known_members(state) if state else None,
+                status=lag.status.value,
+                status_rank=lag.status.rank,
+                summary=lag.summary,
+                total_lag=lag.total_lag,
+                max_lag=lag.max_lag,
+                time_lag_seconds=lag.time_lag_seconds,
+                topics=topic_totals(lag),
+                windows=encode_windows(windows.get(lag.group_id, {})),
+                collected_at=snapshot.collected_at,
+            )
+        )
+    ConsumerGroup.objects.bulk_create(
+        rows,
+        update_conflicts=True,
+        unique_fields=["cluster", "group_id"],
+        update_fields=[
+            "state",
+            "members",
+            "status",
+            "status_rank",
+            "summary",
+            "total_lag",
+            "max_lag",
+            "time_lag_seconds",
+            "topics",
+            "windows",
+            "collected_at",
+        ],
+    )
+    # Groups deleted from the cluster (or expired with their offsets) are gone from the listing.
+    ConsumerGroup.objects.filter(cluster_id=snapshot.cluster_id).exclude(
+        group_id__in=[lag.group_id for lag in snapshot.groups]
+    ).delete()
+
+
+def topic_totals(lag: GroupLag) -> dict[str, list[float | None]]:
+    """{topic: [lag, largest time lag]} of one group, what the exporter publishes per topic."""
+    totals: dict[str, list[Any]] = {}
+    for partition in lag.partitions:
+        entry = totals.setdefault(partition.topic, [0, None])
+        entry[0] += partition.lag or 0
+        if partition.time_lag_seconds is not None and (
+            entry[1] is None or partition.time_lag_seconds > entry[1]
+        ):
+            entry[1] = partition.time_lag_seconds
+    return totals
+
+
+def health_counts(report: HealthReport) -> dict[str, Any]:
+    return {
+        "topics": {name: _counts(counts) for name, counts in report.topics.items()},
+        "brokers": {str(broker_id): _counts(counts) for broker_id, counts in report.brokers.items()},
+        "expected_brokers": sorted(report.expected_brokers),
+        "registered_brokers": sorted(report.registered_brokers),
+        "down_brokers": sorted(report.down_brokers),
+        "unexpected_brokers": sorted(report.unexpected_brokers),
+    }
+
+
+def _counts(counts: Any) -> dict[str, int]:
+    return dict(vars(counts))
+
+
+def finding_data(finding: Finding) -> dict[str, Any]:
+    return {
+        "kind": finding.kind,
+        "subject": finding.subject,
+        "value": finding.value,
+        "summary": finding.summary,
+        "brokers": sorted(finding.brokers),
+        "partitions": [list(tp) for tp in finding.partitions],
+    }
+
+
+def notify_alerting(snapshot: ClusterSnapshot) -> None:
+    """Hand the stored snapshot to alerting. Collection is stored whatever alerting does with it."""
+    evaluate_cluster = _alerting_entry_point()
+    if evaluate_cluster is None:
+        log.debug("alerting has no evaluate_cluster yet; cluster %s not evaluated", snapshot.cluster_id)
+        return
+    try:
+        evaluate_cluster(snapshot.cluster_id, snapshot)
+    except Exception:
+        # The collection is stored and its lease released; failing the task as well would add
+        # nothing, and the next collection gives alerting another try.
+        log.exception("alerting could not evaluate cluster %s", snapshot.cluster_id)
+
+
+def _alerting_entry_point() -> Callable[[uuid.UUID, ClusterSnapshot], None] | None:
+    # Imported on use: alerting imports this module for ClusterSnapshot.
+    try:
+        module = importlib.import_module(ALERTING_MODULE)
+    except ModuleNotFoundError as exc:
+        if exc.name != ALERTING_MODULE:
+            raise
+        return None
+    return getattr(module, "evaluate_cluster", None)
+
+
+def stored_group_lag(group: ConsumerGroup) -> GroupLag:
+    """A stored group's evaluation with every partition's status and sentence.
+
+    Only the group's totals are stored; the per-partition results are evaluated again from the
+    stored windows at the moment of the collection, which gives exactly what the collection saw.
+    """
+    return evaluate_group(
+        group.group_id, decode_windows(group.windows), group.collected_at, members=group.members
+    )

@@ -1,0 +1,438 @@
+"""Collection: a real Kafka-protocol broker (Tansu) and real Celery workers where they can show it.
+
+Tansu is one node without replication, so broker failures, under-replicated, under-min-ISR and
+offline partitions are shown with `SimulatedKafkaCluster`, a stand-in for a multi-broker Kafka
+cluster (none can run on this machine). The consumer groups on Tansu commit with manual partition
+assignment: the commit is a real OffsetCommit, without the ~20 s group join Tansu takes.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+from controlplane.clusters.choices import BrokerState, ClusterStatus
+from controlplane.clusters.models import Broker, Cluster
+from controlplane.clusters.specs import ClusterSpec
+from controlplane.tenancy.models import Organization
+from monitoring import collector, tasks
+from monitoring.collector import ClusterSnapshot, collect_cluster, decode_windows, encode_windows
+from monitoring.lag import Observation, PartitionWindow
+from monitoring.models import ClusterHealth, ConsumerGroup, HealthStatus
+from provisioning.kafka_admin.base import KafkaAdmin
+from provisioning.kafka_admin.confluent import ConfluentKafkaAdmin
+from provisioning.kafka_admin.simulator import SimulatedKafkaCluster
+from tests.support.kafka import CONSUMER_CONFIG, PRODUCER_CONFIG, TANSU_NODE_ID, DevelopmentBroker
+from tests.support.tenants import Tenant, token_client
+from tests.support.workers import WorkerProcess
+
+T0 = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
+
+
+# -- helpers shared by the monitoring tests ----------------------------------------------------------
+
+
+def make_cluster(
+    organization: Organization,
+    name: str = "orders",
+    *,
+    node_ids: Iterable[int] = (TANSU_NODE_ID,),
+    bootstrap_servers: str = "simulated:9092",
+    status: str = ClusterStatus.RUNNING,
+    replication_factor: int = 1,
+    min_insync_replicas: int = 1,
+) -> Cluster:
+    node_ids = list(node_ids)
+    cluster = Cluster.objects.create(
+        organization=organization,
+        name=name,
+        kafka_version="3.9.1",
+        backend="local",
+        broker_count=len(node_ids),
+        racks=["rack-1"],
+        node_cpu=1,
+        node_memory_mb=2048,
+        node_disk_gb=10,
+        replication_factor=replication_factor,
+        min_insync_replicas=min_insync_replicas,
+        status=status,
+        bootstrap_servers=bootstrap_servers,
+    )
+    Broker.objects.bulk_create(
+        [Broker(cluster=cluster, node_id=n, rack="rack-1", state=BrokerState.RUNNING) for n in node_ids]
+    )
+    return cluster
+
+
+def produce_one_per_batch(bootstrap_servers: str, topic: str, count: int, partition: int = 0) -> None:
+    """`count` records, one batch each: Tansu advances offsets per batch."""
+    producer = Producer({"bootstrap.servers": bootstrap_servers, **PRODUCER_CONFIG})
+    for number in range(count):
+        producer.produce(topic, value=f"message {number}".encode(), partition=partition)
+        assert producer.flush(10) == 0
+
+
+def consume_and_commit(
+    bootstrap_servers: str, group: str, topic: str, count: int, partition: int = 0
+) -> None:
+    """Read `count` records of one partition as consumer group `group` and commit after them."""
+    consumer = Consumer({"bootstrap.servers": bootstrap_servers, "group.id": group, **CONSUMER_CONFIG})
+    try:
+        consumer.assign([TopicPartition(topic, partition, 0)])
+        offsets: list[int] = []
+        deadline = time.monotonic() + 30
+        while len(offsets) < count and time.monotonic() < deadline:
+            message = consumer.poll(1.0)
+            if message is not None and message.error() is None:
+                offsets.append(message.offset())
+        assert len(offsets) == count, f"read {len(offsets)} of {count} records in 30 s"
+        consumer.commit(offsets=[TopicPartition(topic, partition, offsets[-1] + 1)], asynchronous=False)
+    finally:
+        consumer.close()
+
+
+def wait_for(check: Callable[[], Any], *, timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.25)
+
+
+def quick_admin(spec: ClusterSpec, bootstrap_servers: str) -> KafkaAdmin:
+    """KAFKA_ADMIN_FACTORY for tests that stop the broker: fail after 2 s rather than 10 s."""
+    return ConfluentKafkaAdmin(bootstrap_servers, timeout=2.0)
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+# -- a real broker ------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_lag_of_a_real_consumer_group_is_collected_and_shown(
+    tenant: Tenant, kafka_broker_session: DevelopmentBroker
+) -> None:
+    bootstrap = kafka_broker_session.bootstrap_servers
+    topic, group = unique("payments"), unique("billing")
+    ConfluentKafkaAdmin(bootstrap).create_topic(topic, partitions=1, replication_factor=1)
+    produce_one_per_batch(bootstrap, topic, 10)
+    consume_and_commit(bootstrap, group, topic, 4)
+    cluster = make_cluster(tenant.organization, bootstrap_servers=bootstrap)
+
+    snapshot = collect_cluster(cluster.pk, now=T0)
+
+    assert snapshot is not None and snapshot.reachable, snapshot
+    stored = ConsumerGroup.objects.get(cluster=cluster, group_id=group)
+    assert (stored.total_lag, stored.max_lag, stored.status) == (6, 6, "OK")
+    client = token_client(tenant.viewer)
+    groups = client.get(f"/api/v1/clusters/{cluster.pk}/consumer-groups/").json()["results"]
+    shown = next(g for g in groups if g["group_id"] == group)
+    assert shown["total_lag"] == 6
+    assert shown["summary"] == (
+        f"Group {group} is consuming normally across 1 partitions; 6 messages wait in total."
+    )
+    assert shown["partitions"][0]["summary"] == (
+        "Too early to judge: 6 messages wait and one observation shows no trend yet."
+    )
+    assert (shown["partitions"][0]["committed_offset"], shown["partitions"][0]["end_offset"]) == (4, 10)
+
+    # Nobody commits any more: the stored window carries the first observation into the second
+    # collection, and Burrow sees a group that stopped.
+    collect_cluster(cluster.pk, now=T0 + timedelta(seconds=10))
+
+    shown = client.get(f"/api/v1/clusters/{cluster.pk}/consumer-groups/{group}/").json()
+    assert shown["status"] == "STOP"
+    assert shown["partitions"][0]["summary"] == (
+        "No consumer is connected and the group committed nothing for 10 s while 6 messages wait."
+    )
+    health = client.get(f"/api/v1/clusters/{cluster.pk}/health/").json()
+    assert health["status"] == "ok"
+    assert health["brokers"]["up"] == 1
+    assert health["topics"][topic]["partitions"] == 1
+
+
+@pytest.mark.slow
+def test_a_stopped_broker_makes_health_unknown_with_the_reason(
+    tenant: Tenant, kafka_broker: DevelopmentBroker, settings: Any
+) -> None:
+    settings.KAFKA_ADMIN_FACTORY = "tests.monitoring.test_collect.quick_admin"
+    cluster = make_cluster(tenant.organization, bootstrap_servers=kafka_broker.bootstrap_servers)
+    first = collect_cluster(cluster.pk, now=T0)
+    assert first is not None and first.reachable
+
+    kafka_broker.stop()
+    snapshot = collect_cluster(cluster.pk, now=T0 + timedelta(seconds=10))
+
+    assert snapshot is not None and not snapshot.reachable
+    assert kafka_broker.bootstrap_servers in snapshot.error
+    health = token_client(tenant.viewer).get(f"/api/v1/clusters/{cluster.pk}/health/").json()
+    assert health["status"] == "unknown"
+    assert health["reason"].startswith("The cluster could not be reached: cluster at ")
+    assert health["collected_at"] == "2026-11-26T08:00:10Z"
+    assert health["succeeded_at"] == "2026-11-26T08:00:00Z"  # the counts shown are from then
+    assert health["brokers"]["up"] == 1
+
+
+@pytest.mark.slow
+def test_scheduled_collection_runs_on_a_real_worker(
+    tenant: Tenant, kafka_broker_session: DevelopmentBroker, start_worker: Callable[..., WorkerProcess]
+) -> None:
+    bootstrap = kafka_broker_session.bootstrap_servers
+    topic, group = unique("audit"), unique("archiver")
+    ConfluentKafkaAdmin(bootstrap).create_topic(topic, partitions=1, replication_factor=1)
+    produce_one_per_batch(bootstrap, topic, 5)
+    consume_and_commit(bootstrap, group, topic, 2)
+    cluster = make_cluster(tenant.organization, bootstrap_servers=bootstrap)
+    unreachable = make_cluster(tenant.organization, "gone", bootstrap_servers=f"127.0.0.1:{_closed_port()}")
+    start_worker(purge=True, KAFKA_ADMIN_FACTORY="tests.monitoring.test_collect.quick_admin")
+
+    tasks.schedule_collections.delay()
+
+    stored = wait_for(
+        lambda: ConsumerGroup.objects.filter(cluster=cluster, group_id=group).first(),
+        timeout=60,
+        what="the worker to store the group",
+    )
+    assert stored.total_lag == 3
+    wait_for(
+        lambda: (
+            ClusterHealth.objects.filter(pk=unreachable.pk, status=HealthStatus.UNKNOWN)
+            .exclude(collected_at=None)
+            .exists()
+        ),
+        timeout=60,
+        what="the unreachable cluster's collection",
+    )
+    assert ClusterHealth.objects.get(pk=cluster.pk).status == HealthStatus.OK
+    assert "could not be reached" in ClusterHealth.objects.get(pk=unreachable.pk).reason
+
+
+def _closed_port() -> int:
+    from tests.support.kafka import free_port
+
+    return free_port()
+
+
+# -- a simulated multi-broker cluster -----------------------------------------------------------------
+
+
+def simulated_three_brokers() -> SimulatedKafkaCluster:
+    simulated = SimulatedKafkaCluster.with_brokers(3, seed=7)
+    simulated.create_topic("orders", 6, 3, {"min.insync.replicas": "2"})
+    simulated.create_topic("clicks", 3, 1)
+    return simulated
+
+
+def test_broker_failures_show_as_replication_counts(tenant: Tenant) -> None:
+    simulated = simulated_three_brokers()
+    topics = {t.name: t for t in simulated.describe_cluster().topics}
+    on_broker_2 = sum(1 for p in topics["orders"].partitions if 2 in p.replicas)
+    clicks_on = {p.partition: p.replicas[0] for p in topics["clicks"].partitions}
+    cluster = make_cluster(
+        tenant.organization, node_ids=[1, 2, 3], replication_factor=3, min_insync_replicas=2
+    )
+    collect_cluster(cluster.pk, admin=simulated, now=T0)
+    assert ClusterHealth.objects.get(pk=cluster.pk).status == HealthStatus.OK
+
+    simulated.fail_broker(2)
+    collect_cluster(cluster.pk, admin=simulated, now=T0 + timedelta(seconds=10))
+
+    health = ClusterHealth.objects.get(pk=cluster.pk)
+    assert health.status == HealthStatus.CRITICAL
+    assert health.brokers_up == 2
+    assert health.under_replicated_partitions == on_broker_2 == 6
+    assert health.at_min_isr_partitions == 6
+    assert health.under_min_isr_partitions == 0
+    assert health.offline_partitions == sum(1 for b in clicks_on.values() if b == 2)
+    assert sorted(map(tuple, health.under_replicated)) == [("orders", p) for p in range(6)]
+
+    simulated.fail_broker(3)
+    collect_cluster(cluster.pk, admin=simulated, now=T0 + timedelta(seconds=20))
+
+    body = token_client(tenant.viewer).get(f"/api/v1/clusters/{cluster.pk}/health/").json()
+    assert body["status"] == "critical"
+    assert body["brokers"] == {
+        "up": 1,
+        "expected": [1, 2, 3],
+        "registered": [1],
+        "down": [2, 3],
+        "unexpected": [],
+    }
+    assert body["totals"]["under_min_isr"] == 6
+    assert body["totals"]["offline"] == sum(1 for b in clicks_on.values() if b in (2, 3))
+    assert body["topics"]["orders"]["under_min_isr"] == 6
+    # Its replicas of orders and of its clicks partition (offline) are all out of sync.
+    assert body["broker_counts"]["2"]["out_of_sync_replicas"] == 6 + list(clicks_on.values()).count(2)
+    kinds = {f["kind"] for f in body["findings"]}
+    assert {"broker_down", "under_min_isr", "under_replicated"} <= kinds
+    # Partitions nobody can use explain the status before brokers and replicas do.
+    assert body["reason"].startswith("Topic clicks has ")
+    assert "without a live leader" in body["reason"]
+
+
+def test_lag_windows_persist_between_collections(tenant: Tenant) -> None:
+    simulated = simulated_three_brokers()
+    cluster = make_cluster(tenant.organization, node_ids=[1, 2, 3])
+    simulated.set_group_state("reporting", "Stable", members=2)
+
+    # The consumer commits, but the producers write faster: Burrow's WARN.
+    for step in range(5):
+        simulated.produce("clicks", 0, 100)
+        simulated.commit("reporting", "clicks", 0, step * 50)
+        collect_cluster(cluster.pk, admin=simulated, now=T0 + timedelta(seconds=10 * step))
+    group = ConsumerGroup.objects.get(cluster=cluster, group_id="reporting")
+    assert group.status == "WARN"
+    assert group.total_lag == 500 - 200
+    assert len(decode_windows(group.windows)[("clicks", 0)].observations) == 5
+
+    # It stops committing while its members stay: STALL, once no commit is left in the window.
+    for step in range(5, 15):
+        simulated.produce("clicks", 0, 10)
+        collect_cluster(cluster.pk, admin=simulated, now=T0 + timedelta(seconds=10 * step))
+    group.refresh_from_db()
+    assert group.status == "STALL"
+    assert group.summary.startswith("Group reporting is stalled (STALL) on clicks[0]")
+
+
+def test_groups_gone_from_the_cluster_are_removed(tenant: Tenant) -> None:
+    simulated = simulated_three_brokers()
+    cluster = make_cluster(tenant.organization, node_ids=[1, 2, 3])
+    simulated.commit("short-lived", "orders", 0, 0)
+    collect_cluster(cluster.pk, admin=simulated, now=T0)
+    assert ConsumerGroup.objects.filter(cluster=cluster, group_id="short-lived").exists()
+
+    # The simulator cannot delete a group; a new simulated cluster has none.
+    collect_cluster(cluster.pk, admin=simulated_three_brokers(), now=T0 + timedelta(seconds=10))
+
+    assert not ConsumerGroup.objects.filter(cluster=cluster).exists()
+
+
+def test_an_unreachable_cluster_keeps_its_windows_and_counts(tenant: Tenant) -> None:
+    simulated = simulated_three_brokers()
+    simulated.produce("clicks", 1, 30)
+    simulated.commit("etl", "clicks", 1, 10)
+    cluster = make_cluster(tenant.organization, node_ids=[1, 2, 3])
+    collect_cluster(cluster.pk, admin=simulated, now=T0)
+
+    simulated.set_reachable(False)
+    snapshot = collect_cluster(cluster.pk, admin=simulated, now=T0 + timedelta(seconds=10))
+
+    assert snapshot is not None and snapshot.error == "simulated cluster simulated-7 is unreachable"
+    health = ClusterHealth.objects.get(pk=cluster.pk)
+    assert (health.status, health.brokers_up, health.succeeded_at) == (HealthStatus.UNKNOWN, 3, T0)
+    group = ConsumerGroup.objects.get(cluster=cluster, group_id="etl")
+    assert (group.total_lag, len(decode_windows(group.windows)[("clicks", 1)].observations)) == (20, 1)
+
+
+def test_each_collection_is_handed_to_alerting(tenant: Tenant, monkeypatch: pytest.MonkeyPatch) -> None:
+    received: list[tuple[uuid.UUID, ClusterSnapshot, str]] = []
+
+    def evaluate_cluster(cluster_id: uuid.UUID, snapshot: ClusterSnapshot) -> None:
+        # Alerting may read what the collection stored.
+        received.append((cluster_id, snapshot, ClusterHealth.objects.get(pk=cluster_id).status))
+
+    monkeypatch.setattr(collector, "_alerting_entry_point", lambda: evaluate_cluster)
+    simulated = simulated_three_brokers()
+    simulated.commit("etl", "orders", 2, 0)
+    cluster = make_cluster(tenant.organization, "payments", node_ids=[1, 2, 3], min_insync_replicas=2)
+
+    collect_cluster(cluster.pk, admin=simulated, now=T0)
+    simulated.set_reachable(False)
+    collect_cluster(cluster.pk, admin=simulated, now=T0 + timedelta(seconds=10))
+
+    (first_id, first, first_status), (_, second, second_status) = received
+    assert first_id == cluster.pk
+    assert (first.cluster_name, first.collected_at, first.reachable, first_status) == (
+        "payments",
+        T0,
+        True,
+        HealthStatus.OK,
+    )
+    assert first.expected_broker_ids == frozenset({1, 2, 3}) and first.min_insync_replicas == 2
+    assert [g.group_id for g in first.groups] == ["etl"]
+    assert first.health is not None and first.health.registered_brokers == frozenset({1, 2, 3})
+    assert (second.reachable, second.health, second.groups, second_status) == (
+        False,
+        None,
+        (),
+        HealthStatus.UNKNOWN,
+    )
+
+
+# -- scheduling -----------------------------------------------------------------------------------------
+
+
+def test_due_clusters_are_claimed_once_per_interval(tenant: Tenant) -> None:
+    every_10 = make_cluster(tenant.organization, "every-10")
+    every_30 = make_cluster(tenant.organization, "every-30")
+    Cluster.objects.filter(pk=every_30.pk).update(collection_interval_seconds=30)
+    make_cluster(tenant.organization, "provisioning", status=ClusterStatus.PROVISIONING)
+    make_cluster(tenant.organization, "no-address", bootstrap_servers="")
+
+    assert set(collector.claim_due_clusters(T0)) == {every_10.pk, every_30.pk}
+    assert collector.claim_due_clusters(T0 + timedelta(seconds=5)) == []
+    # Within a second of due counts as due, so a 10 s interval on a 5 s tick stays 10 s.
+    assert collector.claim_due_clusters(T0 + timedelta(seconds=9.5)) == [every_10.pk]
+    assert collector.claim_due_clusters(T0 + timedelta(seconds=20)) == [every_10.pk]
+    assert set(collector.claim_due_clusters(T0 + timedelta(seconds=30))) == {every_10.pk, every_30.pk}
+
+
+def test_a_cluster_being_collected_is_not_claimed_or_collected_again(tenant: Tenant) -> None:
+    cluster = make_cluster(tenant.organization)
+    collector.claim_due_clusters(T0)
+    ClusterHealth.objects.filter(pk=cluster.pk).update(collecting_until=T0 + timedelta(minutes=3))
+
+    assert collector.claim_due_clusters(T0 + timedelta(seconds=10)) == []
+    assert (
+        collect_cluster(cluster.pk, admin=simulated_three_brokers(), now=T0 + timedelta(seconds=10)) is None
+    )
+    # A lease left by a worker that died expires.
+    assert collector.claim_due_clusters(T0 + timedelta(minutes=4)) == [cluster.pk]
+
+
+def test_clusters_not_collected_are_skipped(tenant: Tenant) -> None:
+    failed = make_cluster(tenant.organization, status=ClusterStatus.FAILED)
+
+    assert collect_cluster(failed.pk, admin=simulated_three_brokers(), now=T0) is None
+    assert collect_cluster(uuid.uuid4(), now=T0) is None
+
+
+# -- stored windows -------------------------------------------------------------------------------------
+
+
+def test_windows_survive_storage_unchanged() -> None:
+    at = [T0 + timedelta(seconds=10 * i) for i in range(4)]
+    windows = {
+        ("orders", 0): PartitionWindow(
+            observations=[Observation(t, 100 + i, 200 + i) for i, t in enumerate(at)]
+        ),
+        # Joined later: a suffix of the group's timestamps.
+        ("orders", 1): PartitionWindow(
+            observations=[Observation(at[2], None, 5), Observation(at[3], 3, None)]
+        ),
+        # A gap, and a commit time.
+        ("audit.log", 7): PartitionWindow(
+            observations=[Observation(at[0], 1, 2), Observation(at[3], 2, 9, committed_at=at[2])],
+        ),
+        ("empty", 0): PartitionWindow(),
+    }
+
+    decoded = decode_windows(encode_windows(windows))
+
+    assert {tp: w.observations for tp, w in decoded.items()} == {
+        tp: w.observations for tp, w in windows.items()
+    }
+    assert decoded[("orders", 0)].size == 10
+    assert decode_windows({"v": 99}) == {}
