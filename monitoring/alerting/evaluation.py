@@ -1,0 +1,382 @@
+"""The alert lifecycle, driven by the collector after every collection of a cluster.
+
+    conditions true        -> incident pending (or firing at once when the rule's `for` is 0)
+    still true after `for` -> firing, and channels get a trigger unless the incident is muted
+    acknowledged (API)     -> no more repeats; channels that got the trigger get an acknowledge
+    condition gone         -> resolved; channels that got the trigger get a resolve
+
+Time is the snapshot's `collected_at`, never the wall clock, so the lifecycle follows the data (and
+tests drive it with any clock they like).
+
+Hot path: this runs once per cluster per collection interval across the whole fleet. A healthy
+cluster with no open incidents costs three small queries; everything else is batched (one insert for
+new incidents, one update per kind of transition, one bulk update for changed values, one insert for
+deliveries), whatever the number of conditions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import uuid
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from django.db import IntegrityError, transaction
+from django.db.models import Max, Q
+
+from controlplane.audit.actions import Actor, record_event
+from controlplane.clusters.choices import ClusterStatus
+from controlplane.clusters.models import Cluster
+from monitoring import health
+from monitoring.alerting import delivery
+from monitoring.alerting.choices import OPEN_STATES, DeliveryEvent, IncidentState
+from monitoring.alerting.models import Incident, NotificationChannel, RuleOverrideRecord
+from monitoring.alerting.muting import Mutes, active_mutes, brokers_in_running_operations
+from monitoring.alerting.rules import CLUSTER_SUBJECT, CLUSTER_UNREACHABLE, resolve
+from monitoring.conditions import (
+    CONSUMER_LAG_OFFSETS,
+    CONSUMER_LAG_STATUS,
+    CONSUMER_TIME_LAG,
+    DISK_USAGE,
+    MAX_DEDUP_KEY_LENGTH,
+    AlertRule,
+    Condition,
+    RuleOverride,
+    dedup_key,
+    evaluate,
+)
+
+if TYPE_CHECKING:
+    # Only for annotations: the collector imports this module when it hands snapshots over.
+    from monitoring.collector import ClusterSnapshot
+
+logger = logging.getLogger(__name__)
+
+SYSTEM = Actor.system("alerting")
+HEALTH_RULES = frozenset(
+    {
+        health.OFFLINE_PARTITIONS,
+        health.UNDER_MIN_ISR,
+        health.AT_MIN_ISR,
+        health.UNDER_REPLICATED,
+        health.BROKER_DOWN,
+        health.CONTROLLER_MISSING,
+    }
+)
+LAG_RULES = frozenset({CONSUMER_LAG_STATUS, CONSUMER_LAG_OFFSETS, CONSUMER_TIME_LAG})
+MAX_ERROR_CHARS = 300
+
+
+@dataclass
+class Outcome:
+    """What one evaluation changed, for logs, tests and benchmarks."""
+
+    opened: list[int] = field(default_factory=list)
+    fired: list[int] = field(default_factory=list)
+    resolved: list[int] = field(default_factory=list)
+    deliveries: int = 0
+
+
+def evaluate_cluster(cluster_id: uuid.UUID, snapshot: ClusterSnapshot) -> None:
+    """Bring the cluster's incidents in line with one snapshot and notify channels of the changes."""
+    evaluate_snapshot(cluster_id, snapshot)
+
+
+def evaluate_snapshot(cluster_id: uuid.UUID, snapshot: ClusterSnapshot) -> Outcome:
+    cluster = (
+        Cluster.objects.select_related("organization")
+        .only("id", "name", "status", "organization__id", "organization__name", "organization__slug")
+        .filter(pk=cluster_id)
+        .first()
+    )
+    if cluster is None or cluster.status == ClusterStatus.DELETED:
+        return Outcome()
+    rules = effective_rules(cluster.organization_id, cluster_id)
+    conditions = snapshot_conditions(cluster_id, snapshot, rules)
+    observed = observed_rules(snapshot)
+    # Two evaluations of one cluster may race (a slow collection overlapping the next one). Open
+    # incidents are locked; a lost race to open the same new incident violates a unique constraint,
+    # and the second run then sees the winner's incidents.
+    for attempt in (1, 2):
+        try:
+            with transaction.atomic():
+                return _apply(cluster, conditions, observed, snapshot.collected_at)
+        except IntegrityError:
+            if attempt == 2:
+                raise
+            logger.info(
+                "cluster=%s concurrent evaluation opened the same incident; re-evaluating", cluster_id
+            )
+    raise AssertionError("unreachable")
+
+
+def effective_rules(organization_id: int, cluster_id: uuid.UUID | None = None) -> dict[str, AlertRule]:
+    """The catalogue with the organization's overrides, then the cluster's, applied."""
+    organization_layer: dict[str, RuleOverride] = {}
+    cluster_layer: dict[str, RuleOverride] = {}
+    records = RuleOverrideRecord.objects.filter(organization_id=organization_id).filter(
+        Q(cluster__isnull=True) | Q(cluster_id=cluster_id)
+    )
+    for record in records:
+        layer = cluster_layer if record.cluster_id is not None else organization_layer
+        layer[record.rule_key] = record.as_override()
+    return resolve([organization_layer, cluster_layer])
+
+
+def snapshot_conditions(
+    cluster_id: uuid.UUID, snapshot: ClusterSnapshot, rules: Mapping[str, AlertRule]
+) -> list[Condition]:
+    """Active conditions, suppressed ones marked; operations are looked up only when they matter."""
+    key = str(cluster_id)
+    if not snapshot.reachable:
+        rule = rules[CLUSTER_UNREACHABLE]
+        if not rule.enabled or not rule.breached(1):
+            return []
+        error = " ".join((snapshot.error or "no answer").split())[:MAX_ERROR_CHARS]
+        return [
+            Condition(
+                rule_key=CLUSTER_UNREACHABLE,
+                subject=CLUSTER_SUBJECT,
+                severity=rule.severity,
+                value=1,
+                threshold=rule.threshold,
+                summary=f"Cluster {snapshot.cluster_name} cannot be reached: {error}",
+                dedup_key=dedup_key(key, CLUSTER_UNREACHABLE, CLUSTER_SUBJECT),
+                for_seconds=rule.for_seconds,
+                details={"error": error},
+            )
+        ]
+    disk = getattr(snapshot, "disk_usage_percent", None)
+
+    def run(operation_brokers: Collection[int]) -> list[Condition]:
+        return evaluate(
+            key,
+            rules,
+            health_report=snapshot.health,
+            lag=snapshot.groups,
+            disk_usage_percent=disk,
+            operation_brokers=operation_brokers,
+        )
+
+    conditions = run(())
+    if any(rules[c.rule_key].suppressible and c.brokers for c in conditions):
+        busy = brokers_in_running_operations(cluster_id)
+        if busy:
+            conditions = run(busy)
+    return conditions
+
+
+def observed_rules(snapshot: ClusterSnapshot) -> frozenset[str]:
+    """Rules the snapshot says something about: only their incidents may resolve by absence.
+
+    An unreachable cluster says nothing about its partitions or consumers, so their incidents stay
+    as they were rather than resolving and firing again when the cluster answers.
+    """
+    if not snapshot.reachable:
+        return frozenset({CLUSTER_UNREACHABLE})
+    rules = {CLUSTER_UNREACHABLE, *LAG_RULES}
+    if snapshot.health is not None:
+        rules |= HEALTH_RULES
+    if getattr(snapshot, "disk_usage_percent", None) is not None:
+        rules.add(DISK_USAGE)
+    return frozenset(rules)
+
+
+def notification_key(key: str, sequence: int) -> str:
+    """The incident's key for receivers: its dedup key plus its sequence, within PagerDuty's limit."""
+    suffix = f"/{sequence}"
+    if len(key) + len(suffix) <= MAX_DEDUP_KEY_LENGTH:
+        return key + suffix
+    digest = hashlib.sha256(key.encode()).hexdigest()[:32]
+    return f"{key[: MAX_DEDUP_KEY_LENGTH - len(suffix) - len(digest) - 1]}#{digest}{suffix}"
+
+
+_REFRESHED_FIELDS = [
+    "severity",
+    "summary",
+    "value",
+    "threshold",
+    "details",
+    "suppressed_by_operation",
+    "silenced",
+    "silence",
+    "maintenance_window",
+]
+
+
+def _apply(
+    cluster: Cluster, conditions: Sequence[Condition], observed: frozenset[str], now: datetime
+) -> Outcome:
+    outcome = Outcome()
+    open_incidents = {
+        incident.dedup_key: incident
+        for incident in Incident.objects.select_for_update().filter(
+            cluster_id=cluster.pk, state__in=OPEN_STATES
+        )
+    }
+    if not conditions and not open_incidents:
+        return outcome
+    current: dict[str, Condition] = {}
+    for condition in conditions:
+        current.setdefault(condition.dedup_key, condition)
+    mutes = active_mutes(cluster.organization_id, [cluster.pk], now)[cluster.pk]
+
+    new_keys = [key for key in current if key not in open_incidents]
+    sequences = (
+        dict(
+            Incident.objects.filter(cluster_id=cluster.pk, dedup_key__in=new_keys)
+            .values("dedup_key")
+            .annotate(last=Max("sequence"))
+            .values_list("dedup_key", "last")
+        )
+        if new_keys
+        else {}
+    )
+    created: list[Incident] = []
+    for key in new_keys:
+        condition = current[key]
+        sequence = sequences.get(key, 0) + 1
+        fires = condition.for_seconds <= 0
+        incident = Incident(
+            cluster_id=cluster.pk,
+            rule_key=condition.rule_key,
+            subject=condition.subject,
+            dedup_key=key,
+            sequence=sequence,
+            notification_key=notification_key(key, sequence),
+            state=IncidentState.FIRING if fires else IncidentState.PENDING,
+            first_seen_at=now,
+            fired_at=now if fires else None,
+        )
+        _refresh(incident, condition, mutes)
+        created.append(incident)
+
+    to_fire: list[Incident] = []
+    changed: list[Incident] = []
+    to_resolve: list[Incident] = []
+    for key, incident in open_incidents.items():
+        condition = current.get(key)
+        if condition is None:
+            if incident.rule_key in observed:
+                to_resolve.append(incident)
+            continue
+        if _refresh(incident, condition, mutes):
+            changed.append(incident)
+        if incident.state == IncidentState.PENDING and now - incident.first_seen_at >= timedelta(
+            seconds=condition.for_seconds
+        ):
+            to_fire.append(incident)
+
+    if created:
+        Incident.objects.bulk_create(created)
+        outcome.opened = [i.pk for i in created]
+    if changed:
+        Incident.objects.bulk_update(changed, _REFRESHED_FIELDS)
+    if to_fire:
+        Incident.objects.filter(pk__in=[i.pk for i in to_fire], state=IncidentState.PENDING).update(
+            state=IncidentState.FIRING, fired_at=now
+        )
+        for incident in to_fire:
+            incident.state, incident.fired_at = IncidentState.FIRING, now
+    if to_resolve:
+        Incident.objects.filter(pk__in=[i.pk for i in to_resolve], state__in=OPEN_STATES).update(
+            state=IncidentState.RESOLVED, resolved_at=now, resolved_by_name=SYSTEM.name
+        )
+        for incident in to_resolve:
+            incident.state, incident.resolved_at = IncidentState.RESOLVED, now
+        outcome.resolved = [i.pk for i in to_resolve]
+
+    fired = [i for i in created if i.state == IncidentState.FIRING] + to_fire
+    outcome.fired = [i.pk for i in fired]
+    for incident in fired:
+        record_event(
+            actor=SYSTEM,
+            action="incident.fire",
+            target=incident,
+            organization=cluster.organization,
+            details={"rule": incident.rule_key, "subject": incident.subject, "severity": incident.severity},
+        )
+    for incident in to_resolve:
+        if incident.fired_at is not None:
+            record_event(
+                actor=SYSTEM,
+                action="incident.resolve",
+                target=incident,
+                organization=cluster.organization,
+                details={"rule": incident.rule_key, "subject": incident.subject, "cleared": True},
+            )
+
+    due = [
+        i
+        for i in [*created, *open_incidents.values()]
+        if i.state == IncidentState.FIRING and not i.muted and i.last_notified_at is None
+    ]
+    resolved_notified = [i for i in to_resolve if i.last_notified_at is not None]
+    outcome.deliveries = notify(cluster.organization_id, due, resolved_notified, now=now)
+    return outcome
+
+
+def _refresh(incident: Incident, condition: Condition, mutes: Mutes) -> bool:
+    """Copy the condition's latest values and the mutes onto the incident; True if anything changed."""
+    silence_id, window_id = mutes.match(condition.rule_key, condition.subject)
+    values = {
+        "severity": condition.severity.value,
+        "summary": condition.summary,
+        "value": float(condition.value),
+        "threshold": float(condition.threshold),
+        "details": dict(condition.details),
+        "suppressed_by_operation": condition.suppressed_by_operation,
+        "silenced": silence_id is not None or window_id is not None,
+        "silence_id": silence_id,
+        "maintenance_window_id": window_id,
+    }
+    changed = False
+    for name, value in values.items():
+        if getattr(incident, name) != value:
+            setattr(incident, name, value)
+            changed = True
+    return changed
+
+
+def notify(
+    organization_id: int,
+    triggers: Sequence[Incident],
+    resolves: Sequence[Incident],
+    *,
+    now: datetime,
+    requested_by: str = SYSTEM.name,
+) -> int:
+    """Schedule triggers to routed channels and resolves to the channels that got the trigger.
+
+    Must run inside the transaction that changed the incidents. Returns the deliveries scheduled.
+    """
+    if not triggers and not resolves:
+        return 0
+    planned: list[delivery.Planned] = []
+    if triggers:
+        channels = list(NotificationChannel.objects.filter(organization_id=organization_id, enabled=True))
+        for incident in triggers:
+            planned += [
+                delivery.Planned(c.pk, incident.pk, DeliveryEvent.TRIGGER, incident.notification_key)
+                for c in delivery.channels_for(channels, incident.severity)
+            ]
+        Incident.objects.filter(pk__in=[i.pk for i in triggers]).update(last_notified_at=now)
+        for incident in triggers:
+            incident.last_notified_at = now
+    if resolves:
+        planned += closing_deliveries(resolves, DeliveryEvent.RESOLVE)
+    delivery.schedule(planned, now=now, requested_by=requested_by)
+    return len(planned)
+
+
+def closing_deliveries(incidents: Sequence[Incident], event: DeliveryEvent) -> list[delivery.Planned]:
+    """Acknowledge or resolve events for the channels each incident's trigger went to."""
+    sent_to = delivery.triggered_channels([i.pk for i in incidents])
+    return [
+        delivery.Planned(channel_id, incident.pk, event, incident.notification_key)
+        for incident in incidents
+        for channel_id in sorted(sent_to.get(incident.pk, ()))
+    ]

@@ -1,0 +1,20 @@
+"""Celery entry points for alerting. Thin: they take ids and call the delivery or housekeeping code."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from monitoring.alerting import delivery
+from monitoring.alerting import housekeeping as housekeeping_jobs
+
+
+# acks_late: a worker lost mid-send leaves the attempt "sending"; housekeeping then records it as
+# failed and schedules the next attempt, so the message is never silently dropped.
+@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def deliver_notification(delivery_id: int) -> None:
+    delivery.attempt_delivery(delivery_id)
+
+
+@shared_task(ignore_result=True)
+def housekeeping() -> None:
+    housekeeping_jobs.run()
