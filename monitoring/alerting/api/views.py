@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
@@ -371,7 +371,8 @@ class AlertRuleViewSet(viewsets.ViewSet):
         if cluster is not None:
             records = records.filter(cluster__isnull=True) | records.filter(cluster=cluster)
         by_rule: dict[str, list[dict[str, Any]]] = {}
-        for record in records.order_by("cluster_id", "pk"):
+        # Organization layer first: the order in which they apply.
+        for record in records.order_by(F("cluster_id").asc(nulls_first=True), "pk"):
             by_rule.setdefault(record.rule_key, []).append(_override_data(record, organization))
         answer = []
         for key in keys:
