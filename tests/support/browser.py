@@ -29,14 +29,17 @@ CHROMIUM_ARGS = [
 ]
 # What tests.support.tenants.make_user gives every user.
 PASSWORD = "correct-horse-battery"
-TIMEOUT_MS = 10_000
+TIMEOUT_MS = 15_000
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     if not CHROMIUM.exists():
         pytest.skip(f"real-browser tests need Chromium at {CHROMIUM}")
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
+
+    # Assertions retry until this long: pages poll every few seconds and the machine may be busy.
+    expect.set_options(timeout=TIMEOUT_MS)
 
     with pytest.MonkeyPatch.context() as patch:
         # Playwright's sync API keeps an asyncio loop running in this thread, and Django refuses ORM
