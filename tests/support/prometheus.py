@@ -38,9 +38,12 @@ def require_prometheus() -> str:
 
 
 class PrometheusServer:
-    """One Prometheus process on 127.0.0.1 scraping `targets` (URLs of /metrics pages) every second."""
+    """One Prometheus process on 127.0.0.1 scraping `targets` (URLs of /metrics pages) every second,
+    evaluating `rules` (a rule file's YAML text), if given, every second too."""
 
-    def __init__(self, targets: Sequence[str], *, job: str = "controlplane") -> None:
+    def __init__(
+        self, targets: Sequence[str], *, rules: str | None = None, job: str = "controlplane"
+    ) -> None:
         self.binary = require_prometheus()
         self.port = free_port()
         self._dir = Path(tempfile.mkdtemp(prefix="prometheus-"))
@@ -59,10 +62,13 @@ class PrometheusServer:
                     "static_configs": [{"targets": [url.netloc]}],
                 }
             )
-        config = {
+        config: dict[str, Any] = {
             "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
             "scrape_configs": scrape_configs,
         }
+        if rules is not None:
+            (self._dir / "rules.yml").write_text(rules)
+            config["rule_files"] = [str(self._dir / "rules.yml")]
         self.config_path = self._dir / "prometheus.yml"
         self.config_path.write_text(yaml.safe_dump(config))
 
@@ -118,7 +124,8 @@ class PrometheusServer:
                 return result
             if time.monotonic() > deadline:
                 raise AssertionError(
-                    f"no result for {expression!r} after {timeout} s; targets: {self.targets()}"
+                    f"no result for {expression!r} after {timeout} s; targets: {self.targets()}; "
+                    f"rules: {self.rules()}"
                 )
             time.sleep(0.5)
 
@@ -127,6 +134,14 @@ class PrometheusServer:
         return [
             {k: t.get(k) for k in ("scrapeUrl", "health", "lastError")}
             for t in response.json()["data"]["activeTargets"]
+        ]
+
+    def rules(self) -> list[dict[str, Any]]:
+        response = requests.get(f"{self.url}/api/v1/rules", timeout=5)
+        return [
+            {k: r.get(k) for k in ("name", "query", "health", "lastError", "state")}
+            for group in response.json()["data"]["groups"]
+            for r in group["rules"]
         ]
 
     def log_tail(self, limit: int = 3000) -> str:
