@@ -10,7 +10,6 @@ from controlplane.api.serializers import ClusterCreateSerializer
 from controlplane.audit.actions import Actor
 from controlplane.clusters.actions import request_cluster_create
 from controlplane.clusters.models import Cluster
-from tests.support.browser import browser, page  # noqa: F401  (fixtures)
 from tests.support.tenants import Tenant
 
 
@@ -26,12 +25,6 @@ def create_cluster(tenant: Tenant, **body: Any) -> Cluster:
         organization=tenant.organization, spec=serializer.validated_data, actor=Actor(user=tenant.admin)
     )
     return cluster
-
-
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings) -> None:
-    # Every tenant has three users; the production hasher's deliberate slowness would dominate here.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture
