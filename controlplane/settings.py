@@ -230,6 +230,15 @@ OPERATION_HEARTBEAT_SECONDS = float(os.environ.get("OPERATION_HEARTBEAT_SECONDS"
 OPERATION_STALE_AFTER_SECONDS = float(os.environ.get("OPERATION_STALE_AFTER_SECONDS", "60"))
 OPERATION_MAX_TRANSIENT_RETRIES = int(os.environ.get("OPERATION_MAX_TRANSIENT_RETRIES", "8"))
 OPERATION_RETRY_BASE_SECONDS = float(os.environ.get("OPERATION_RETRY_BASE_SECONDS", "2"))
+# Replication traffic allowed per broker while scaling or replacing moves replicas.
+OPERATION_REPLICATION_THROTTLE_BYTES_PER_SECOND = int(
+    os.environ.get("OPERATION_REPLICATION_THROTTLE_BYTES_PER_SECOND", str(50 * 2**20))
+)
+# How long a rolling restart or upgrade waits for one broker (until it is safe to restart, then until
+# it is back in sync) before the operation fails.
+OPERATION_BROKER_TIMEOUT_SECONDS = float(os.environ.get("OPERATION_BROKER_TIMEOUT_SECONDS", "900"))
+# A broker unreachable this long is replaced, on clusters with self-healing on.
+SELF_HEALING_AFTER_SECONDS = float(os.environ.get("SELF_HEALING_AFTER_SECONDS", "300"))
 
 # Provisioning backends.
 KAFKA_HOME = os.environ.get("KAFKA_HOME") or None
@@ -269,5 +278,9 @@ if PRODUCTION:
 # Backend name -> factory (dotted path) building it from these settings. A backend absent here is
 # refused at cluster creation with a clear message.
 CONTROLPLANE_BACKENDS = {"local": "controlplane.clusters.backends.local_backend"}
+# More backends, e.g. "name=dotted.path.to.factory,other=...": how test workers get test backends.
+CONTROLPLANE_BACKENDS |= dict(
+    item.split("=", 1) for item in _env_list("CONTROLPLANE_EXTRA_BACKENDS", []) if "=" in item
+)
 # Builds the Kafka admin client for a cluster: (ClusterSpec, bootstrap servers) -> KafkaAdmin.
 KAFKA_ADMIN_FACTORY = os.environ.get("KAFKA_ADMIN_FACTORY", "controlplane.clusters.backends.confluent_admin")

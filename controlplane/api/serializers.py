@@ -16,7 +16,7 @@ from controlplane.clusters.layout import (
     default_racks,
     default_replication_factor,
 )
-from controlplane.clusters.models import Broker, Cluster
+from controlplane.clusters.models import Broker, BrokerAnomaly, Cluster
 from controlplane.operations.models import Operation, OperationLog, OperationStep
 from controlplane.tenancy.models import ApiToken, Membership, Organization
 
@@ -242,6 +242,57 @@ class ClusterUpdateSerializer(StrictSerializer):
 
     self_healing = serializers.BooleanField(required=False)
     collection_interval_seconds = serializers.IntegerField(required=False, min_value=5, max_value=3600)
+
+
+class ScaleSerializer(StrictSerializer):
+    brokers = serializers.IntegerField(
+        min_value=1,
+        max_value=500,
+        help_text="The new number of brokers: a multiple of the rack count, enough for every partition's "
+        "replicas. Scaling out rebalances onto the new brokers; scaling in drains brokers first.",
+    )
+
+
+class RestartSerializer(StrictSerializer):
+    """A rolling restart takes no parameters."""
+
+
+class ReplaceBrokerSerializer(StrictSerializer):
+    node_id = serializers.IntegerField(min_value=0, help_text="The broker to replace.")
+    keep_disk = serializers.BooleanField(
+        help_text="true when the broker's disk survived: it starts again in its rack with the same node id "
+        "and its data. false: a new broker joins the same rack and takes over its replicas."
+    )
+
+
+class UpgradeSerializer(StrictSerializer):
+    kafka_version = serializers.CharField(max_length=16, help_text="A newer supported Kafka version.")
+
+
+class BrokerAnomalySerializer(serializers.ModelSerializer):
+    operation = serializers.UUIDField(
+        source="operation_id",
+        read_only=True,
+        allow_null=True,
+        help_text="The latest replacement started for it.",
+    )
+
+    class Meta:
+        model = BrokerAnomaly
+        fields = [
+            "id",
+            "node_id",
+            "state",
+            "source",
+            "detail",
+            "detected_at",
+            "last_seen_at",
+            "resolved_at",
+            "attempts",
+            "retry_after",
+            "operation",
+        ]
+        read_only_fields = fields
 
 
 class MembershipSerializer(serializers.ModelSerializer):

@@ -18,7 +18,12 @@ from controlplane.audit.actions import Actor
 from controlplane.clusters import actions as cluster_actions
 from controlplane.clusters.choices import Backend, ClusterStatus
 from controlplane.clusters.models import Cluster
-from controlplane.clusters.validation import new_cluster_errors
+from controlplane.clusters.validation import (
+    new_cluster_errors,
+    replace_broker_errors,
+    scale_errors,
+    upgrade_errors,
+)
 from controlplane.operations import actions as operation_actions
 from controlplane.operations.choices import OperationKind, OperationState
 from controlplane.operations.models import Operation
@@ -150,6 +155,92 @@ class ClusterViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         cluster = self.get_object()
         page = self.paginate_queryset(cluster.operations.order_by("-created_at").prefetch_related("steps"))
         return self.get_paginated_response(api.OperationSummarySerializer(page, many=True).data)
+
+    def _changeable(self, request: Request, body: type[serializers.Serializer]) -> tuple[Cluster, dict]:
+        """The cluster (404 outside the caller's organizations, 403 for viewers), refused with 409
+        while an operation runs, and the request body's validated shape."""
+        cluster = self.get_object()
+        data = body(data=request.data)
+        data.is_valid(raise_exception=True)
+        cluster_actions.require_changeable(cluster)
+        return cluster, dict(data.validated_data)
+
+    @extend_schema(
+        summary="Scale out or in, rebalancing replicas",
+        request=api.ScaleSerializer,
+        responses={202: api.ClusterWithOperationSerializer, **ERRORS},
+    )
+    @action(detail=True, methods=["post"])
+    def scale(self, request: Request, pk: str | None = None) -> Response:
+        cluster, values = self._changeable(request, api.ScaleSerializer)
+        _refuse(scale_errors(cluster, values["brokers"]))
+        operation = cluster_actions.request_scale(
+            cluster=cluster, brokers=values["brokers"], actor=Actor.from_request(request)
+        )
+        return accepted(cluster, operation, request)
+
+    @extend_schema(
+        summary="Rolling restart, one broker at a time",
+        description="Each broker waits until restarting it cannot stop acks=all producers, and the next "
+        "one waits until it is back in sync; the active controller goes last.",
+        request=api.RestartSerializer,
+        responses={202: api.ClusterWithOperationSerializer, **ERRORS},
+    )
+    @action(detail=True, methods=["post"])
+    def restart(self, request: Request, pk: str | None = None) -> Response:
+        cluster, _ = self._changeable(request, api.RestartSerializer)
+        operation = cluster_actions.request_restart(cluster=cluster, actor=Actor.from_request(request))
+        return accepted(cluster, operation, request)
+
+    @extend_schema(
+        summary="Replace a broker in its rack",
+        request=api.ReplaceBrokerSerializer,
+        responses={202: api.ClusterWithOperationSerializer, **ERRORS},
+    )
+    @action(detail=True, methods=["post"], url_path="replace-broker")
+    def replace_broker(self, request: Request, pk: str | None = None) -> Response:
+        cluster, values = self._changeable(request, api.ReplaceBrokerSerializer)
+        _refuse(replace_broker_errors(cluster, values["node_id"], values["keep_disk"]))
+        operation = cluster_actions.request_replace_broker(
+            cluster=cluster,
+            node_id=values["node_id"],
+            keep_disk=values["keep_disk"],
+            actor=Actor.from_request(request),
+        )
+        return accepted(cluster, operation, request)
+
+    @extend_schema(
+        summary="Rolling upgrade to a newer Kafka version",
+        description="Brokers are upgraded one at a time under the rolling-restart rules, then the feature "
+        "levels (metadata.version) are raised. Downgrades are refused.",
+        request=api.UpgradeSerializer,
+        responses={202: api.ClusterWithOperationSerializer, **ERRORS},
+    )
+    @action(detail=True, methods=["post"])
+    def upgrade(self, request: Request, pk: str | None = None) -> Response:
+        cluster, values = self._changeable(request, api.UpgradeSerializer)
+        _refuse(upgrade_errors(cluster, values["kafka_version"]))
+        operation = cluster_actions.request_upgrade(
+            cluster=cluster, kafka_version=values["kafka_version"], actor=Actor.from_request(request)
+        )
+        return accepted(cluster, operation, request)
+
+    @extend_schema(
+        summary="Brokers seen unreachable, newest first",
+        description="Kept until resolved, whether or not self-healing is on; an open one is acted on once "
+        "self-healing is on and it has lasted long enough.",
+        responses={200: api.BrokerAnomalySerializer(many=True), 404: ERRORS[404]},
+    )
+    @action(detail=True, methods=["get"])
+    def anomalies(self, request: Request, pk: str | None = None) -> Response:
+        cluster = self.get_object()
+        page = self.paginate_queryset(cluster.anomalies.order_by("-detected_at", "-id"))
+        return self.get_paginated_response(api.BrokerAnomalySerializer(page, many=True).data)
+
+
+def _refuse(errors: dict[str, str]) -> None:
+    if errors:
+        raise ValidationError({field: [message] for field, message in errors.items()})
 
 
 class OperationFilterSet(filters.FilterSet):

@@ -2,23 +2,31 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from controlplane.audit.actions import Actor, record_event
-from controlplane.clusters.choices import BrokerState, ClusterStatus
-from controlplane.clusters.models import Broker, Cluster
-from controlplane.operations.actions import start_operation
+from controlplane.clusters.choices import LIVE_ANOMALY_STATES, AnomalyState, BrokerState, ClusterStatus
+from controlplane.clusters.models import Broker, BrokerAnomaly, Cluster
+from controlplane.operations.actions import OperationConflict, active_operation, start_operation
 from controlplane.operations.choices import OperationKind, OperationState
 from controlplane.operations.models import Operation
 from controlplane.tenancy.models import Organization
 from provisioning.backends.base import BrokerProcessState, ClusterDescription
 from provisioning.placement import place_brokers
+
+logger = logging.getLogger(__name__)
+
+SELF_HEALING = Actor.system("self-healing")
 
 
 class ClusterNameTaken(Exception):
@@ -112,6 +120,10 @@ def update_cluster_settings(*, cluster: Cluster, changes: Mapping[str, Any], act
         organization=cluster.organization,
         details=dict(changes),
     )
+    if changes.get("self_healing"):
+        # Anomalies recorded while it was off are acted on now, not at the next observation.
+        cluster_id = cluster.id
+        transaction.on_commit(lambda: heal_broker_anomalies(cluster_id=cluster_id))
     return cluster
 
 
@@ -184,4 +196,337 @@ def record_operation_outcome(operation_id: uuid.UUID) -> None:
             changes["status"] = ClusterStatus.RUNNING
     else:
         return
+    if state != OperationState.SUCCEEDED and kind in (OperationKind.SCALE, OperationKind.REPLACE_BROKER):
+        _settle_brokers(operation)
+    if kind == OperationKind.REPLACE_BROKER:
+        _record_healing_outcome(operation)
     Cluster.objects.filter(pk=operation.cluster_id).update(**changes)
+
+
+def _settle_brokers(operation: Operation) -> None:
+    """After a scale or replacement that did not finish, make the broker records say what exists:
+    brokers that were never started are forgotten, brokers that were being drained stay."""
+    params = operation.params or {}
+    added = [*params.get("add_node_ids", []), *filter(None, [params.get("replacement_node_id")])]
+    Broker.objects.filter(
+        cluster_id=operation.cluster_id, node_id__in=added, state=BrokerState.PENDING
+    ).delete()
+    Broker.objects.filter(
+        cluster_id=operation.cluster_id,
+        node_id__in=params.get("remove_node_ids", []),
+        state=BrokerState.DRAINING,
+    ).update(state=BrokerState.RUNNING, updated_at=timezone.now())
+    if operation.kind == OperationKind.SCALE:
+        count = Broker.objects.filter(cluster_id=operation.cluster_id).count()
+        Cluster.objects.filter(pk=operation.cluster_id).update(broker_count=count)
+
+
+def _record_healing_outcome(operation: Operation) -> None:
+    now = timezone.now()
+    healing = BrokerAnomaly.objects.filter(operation=operation, state=AnomalyState.HEALING)
+    if operation.state == OperationState.SUCCEEDED:
+        healing.update(state=AnomalyState.RESOLVED, resolved_at=now)
+        return
+    # Open again, so it is not forgotten, but not retried at once: a replacement that failed for a
+    # lasting reason would otherwise be started over and over.
+    for anomaly in healing:
+        delay = settings.SELF_HEALING_AFTER_SECONDS * 2 ** max(0, anomaly.attempts - 1)
+        anomaly.state = AnomalyState.OPEN
+        anomaly.retry_after = now + timedelta(seconds=min(delay, MAX_HEALING_RETRY_SECONDS))
+        anomaly.save(update_fields=["state", "retry_after"])
+
+
+MAX_HEALING_RETRY_SECONDS = 24 * 3600.0
+
+
+# Statuses in which a serving cluster may be changed by an operation.
+CHANGEABLE_STATUSES = (ClusterStatus.RUNNING, ClusterStatus.DEGRADED)
+
+
+def require_changeable(cluster: Cluster) -> None:
+    """Refuse while an operation runs (naming it) or when the cluster is not serving."""
+    if running := active_operation(cluster):
+        raise OperationConflict(running)
+    if cluster.status not in CHANGEABLE_STATUSES:
+        raise ClusterNotChangeable(
+            f"Cluster {cluster.name} is {cluster.status}; only a running or degraded cluster can be changed."
+        )
+
+
+def _lock_for_change(cluster: Cluster) -> Cluster:
+    """Lock the cluster's row for the rest of the transaction, so that concurrent requests are decided
+    one after the other, then check it may be changed."""
+    locked = Cluster.objects.select_for_update(of=("self",)).select_related("organization").get(pk=cluster.pk)
+    require_changeable(locked)
+    return locked
+
+
+def _timeouts() -> dict[str, Any]:
+    return {"broker_timeout_seconds": settings.OPERATION_BROKER_TIMEOUT_SECONDS}
+
+
+def _throttle() -> dict[str, Any]:
+    return {"throttle_bytes_per_second": settings.OPERATION_REPLICATION_THROTTLE_BYTES_PER_SECOND}
+
+
+def request_scale(*, cluster: Cluster, brokers: int, actor: Actor) -> Operation:
+    """Start scaling to `brokers` (validated by `validation.scale_errors`).
+
+    New brokers are recorded now, in the racks `place_brokers` picks; the brokers to remove (as many
+    from each rack, the newest first) are marked draining. The operation makes the cluster match.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        cluster = _lock_for_change(cluster)
+        existing = dict(cluster.brokers.values_list("node_id", "rack"))
+        params: dict[str, Any] = {"brokers": brokers, "from_brokers": len(existing), **_throttle()}
+        added: dict[int, str] = {}
+        removed: list[int] = []
+        if brokers > len(existing):
+            layout = place_brokers(list(cluster.racks), brokers, existing)
+            added = {node_id: rack for node_id, rack in layout.items() if node_id not in existing}
+            params["add_node_ids"] = sorted(added)
+        else:
+            removed = brokers_to_remove(existing, list(cluster.racks), brokers)
+            params["remove_node_ids"] = removed
+        operation = start_operation(cluster=cluster, kind=OperationKind.SCALE, actor=actor, params=params)
+        Broker.objects.bulk_create(
+            Broker(cluster=cluster, node_id=node_id, rack=rack) for node_id, rack in sorted(added.items())
+        )
+        Broker.objects.filter(cluster=cluster, node_id__in=removed).update(
+            state=BrokerState.DRAINING, updated_at=now
+        )
+        Cluster.objects.filter(pk=cluster.pk).update(broker_count=brokers, updated_at=now)
+        record_event(
+            actor=actor,
+            action="cluster.scale",
+            target=cluster,
+            organization=cluster.organization,
+            details={"from": len(existing), "to": brokers, "add": sorted(added), "remove": removed},
+        )
+    return operation
+
+
+def request_restart(*, cluster: Cluster, actor: Actor) -> Operation:
+    with transaction.atomic():
+        cluster = _lock_for_change(cluster)
+        operation = start_operation(
+            cluster=cluster, kind=OperationKind.RESTART, actor=actor, params=_timeouts()
+        )
+        record_event(actor=actor, action="cluster.restart", target=cluster, organization=cluster.organization)
+    return operation
+
+
+def request_upgrade(*, cluster: Cluster, kafka_version: str, actor: Actor) -> Operation:
+    """Start a rolling upgrade (validated by `validation.upgrade_errors`). The cluster's recorded
+    version changes only once every broker runs the new one and the feature levels are raised."""
+    with transaction.atomic():
+        cluster = _lock_for_change(cluster)
+        params = {"kafka_version": kafka_version, "from_version": cluster.kafka_version, **_timeouts()}
+        operation = start_operation(cluster=cluster, kind=OperationKind.UPGRADE, actor=actor, params=params)
+        record_event(
+            actor=actor,
+            action="cluster.upgrade",
+            target=cluster,
+            organization=cluster.organization,
+            details={"from": cluster.kafka_version, "to": kafka_version},
+        )
+    return operation
+
+
+def request_replace_broker(
+    *, cluster: Cluster, node_id: int, keep_disk: bool, actor: Actor, anomaly_id: int | None = None
+) -> Operation:
+    """Start replacing a broker in its rack (validated by `validation.replace_broker_errors`).
+
+    Without its disk, the replacement is a new broker, recorded now with the next free node id; the
+    old one is removed once its replicas have moved.
+    """
+    with transaction.atomic():
+        cluster = _lock_for_change(cluster)
+        broker = Broker.objects.get(cluster=cluster, node_id=node_id)
+        params: dict[str, Any] = {"node_id": node_id, "keep_disk": keep_disk, **_timeouts()}
+        if anomaly_id is not None:
+            params["anomaly"] = anomaly_id
+        replacement: int | None = None
+        if not keep_disk:
+            replacement = max(cluster.brokers.values_list("node_id", flat=True)) + 1
+            params.update(replacement_node_id=replacement, **_throttle())
+        operation = start_operation(
+            cluster=cluster, kind=OperationKind.REPLACE_BROKER, actor=actor, params=params
+        )
+        if replacement is not None:
+            Broker.objects.create(cluster=cluster, node_id=replacement, rack=broker.rack)
+        record_event(
+            actor=actor,
+            action="cluster.replace_broker",
+            target=cluster,
+            organization=cluster.organization,
+            details={"node_id": node_id, "keep_disk": keep_disk, "replacement": replacement},
+        )
+    return operation
+
+
+def brokers_to_remove(existing: Mapping[int, str], racks: list[str], target: int) -> list[int]:
+    """Which brokers a scale-in to `target` removes: from each rack, those beyond its even share,
+    newest (highest node id) first. Fewer than asked when the racks are not evenly filled."""
+    share = target // len(racks) if racks else 0
+    by_rack: dict[str, list[int]] = {}
+    for node_id, rack in existing.items():
+        by_rack.setdefault(rack, []).append(node_id)
+    chosen: list[int] = []
+    for rack, node_ids in by_rack.items():
+        keep = share if rack in racks else 0
+        chosen += sorted(node_ids)[keep:]
+    return sorted(chosen)
+
+
+@transaction.atomic
+def record_brokers_removed(*, cluster_id: uuid.UUID, node_ids: Collection[int]) -> None:
+    """Forget brokers an operation removed; anomalies about them have nothing left to heal."""
+    now = timezone.now()
+    Broker.objects.filter(cluster_id=cluster_id, node_id__in=node_ids).delete()
+    BrokerAnomaly.objects.filter(cluster_id=cluster_id, node_id__in=node_ids, state=AnomalyState.OPEN).update(
+        state=AnomalyState.RESOLVED, resolved_at=now, detail="the broker was removed"
+    )
+
+
+def record_kafka_version(*, cluster_id: uuid.UUID, version: str) -> None:
+    Cluster.objects.filter(pk=cluster_id).update(kafka_version=version, updated_at=timezone.now())
+
+
+def record_broker_unreachable(
+    cluster_id: uuid.UUID,
+    node_id: int,
+    *,
+    seen_at: datetime,
+    detail: str = "",
+    source: str = "monitoring",
+    actor: Actor = SELF_HEALING,
+) -> BrokerAnomaly | None:
+    """Record that a broker could not be reached at `seen_at` (missing from the cluster metadata, or
+    reported crashed by its backend), then start healing what is due.
+
+    The anomaly is stored whether or not self-healing is on, so nothing is missed. Brokers not
+    started yet are not expected to answer and are ignored (None).
+    """
+    with transaction.atomic():
+        broker = (
+            Broker.objects.filter(cluster_id=cluster_id, node_id=node_id).select_related("cluster").first()
+        )
+        if broker is None or broker.state == BrokerState.PENDING:
+            return None
+        live = BrokerAnomaly.objects.select_for_update().filter(
+            cluster_id=cluster_id, node_id=node_id, state__in=LIVE_ANOMALY_STATES
+        )
+        anomaly = live.first()
+        if anomaly is None:
+            try:
+                with transaction.atomic():
+                    anomaly = BrokerAnomaly.objects.create(
+                        cluster_id=cluster_id,
+                        node_id=node_id,
+                        source=source,
+                        detail=detail,
+                        detected_at=seen_at,
+                        last_seen_at=seen_at,
+                    )
+            except IntegrityError:  # another observer recorded it first
+                anomaly = live.get()
+            else:
+                record_event(
+                    actor=actor,
+                    action="broker.unreachable",
+                    target=anomaly,
+                    organization=broker.cluster.organization,
+                    details={
+                        "cluster": str(cluster_id),
+                        "node_id": node_id,
+                        "source": source,
+                        "detail": detail,
+                    },
+                )
+        if seen_at > anomaly.last_seen_at:
+            anomaly.last_seen_at = seen_at
+            anomaly.detail = detail or anomaly.detail
+            anomaly.save(update_fields=["last_seen_at", "detail"])
+    heal_broker_anomalies(cluster_id=cluster_id)
+    return anomaly
+
+
+def record_broker_reachable(cluster_id: uuid.UUID, node_id: int, *, seen_at: datetime) -> int:
+    """Record that a broker answered at `seen_at`: its open anomaly is resolved. One being healed is
+    left to its operation, which started from the broker being gone. Returns how many were resolved."""
+    return BrokerAnomaly.objects.filter(
+        cluster_id=cluster_id, node_id=node_id, state=AnomalyState.OPEN, detected_at__lte=seen_at
+    ).update(state=AnomalyState.RESOLVED, resolved_at=seen_at)
+
+
+def heal_broker_anomalies(*, cluster_id: uuid.UUID | None = None) -> list[Operation]:
+    """Start a replace-broker operation for each open anomaly that is due: unreachable for longer than
+    `SELF_HEALING_AFTER_SECONDS`, on a cluster with self-healing on and no operation running. The
+    others stay open and are looked at again on the next call (every reconcile, every observation)."""
+    now = timezone.now()
+    due = (
+        BrokerAnomaly.objects.filter(
+            state=AnomalyState.OPEN,
+            detected_at__lte=now - timedelta(seconds=settings.SELF_HEALING_AFTER_SECONDS),
+            cluster__self_healing=True,
+            cluster__status__in=CHANGEABLE_STATUSES,
+        )
+        .filter(Q(retry_after__isnull=True) | Q(retry_after__lte=now))
+        .order_by("detected_at")
+    )
+    if cluster_id is not None:
+        due = due.filter(cluster_id=cluster_id)
+    started: list[Operation] = []
+    busy: set[uuid.UUID] = set()
+    for anomaly_id, anomaly_cluster in list(due.values_list("pk", "cluster_id")):
+        if anomaly_cluster in busy:
+            continue
+        try:
+            operation = _heal(anomaly_id)
+        except (OperationConflict, ClusterNotChangeable):
+            operation = None
+        if operation is not None:
+            started.append(operation)
+        busy.add(anomaly_cluster)  # one operation per cluster at a time anyway
+    return started
+
+
+def _heal(anomaly_id: int) -> Operation | None:
+    with transaction.atomic():
+        anomaly = BrokerAnomaly.objects.select_for_update().select_related("cluster").get(pk=anomaly_id)
+        if anomaly.state != AnomalyState.OPEN:
+            return None
+        cluster = anomaly.cluster
+        provisioned = Broker.objects.filter(cluster=cluster).exclude(state=BrokerState.PENDING)
+        if not provisioned.filter(node_id=anomaly.node_id).exists():
+            anomaly.state, anomaly.resolved_at = AnomalyState.RESOLVED, timezone.now()
+            anomaly.save(update_fields=["state", "resolved_at"])
+            return None
+        # Most brokers unreachable at once looks like the control plane lost its way to the cluster,
+        # not like dead machines: replacing them would only make it worse.
+        unreachable = BrokerAnomaly.objects.filter(cluster=cluster, state__in=LIVE_ANOMALY_STATES).count()
+        if unreachable * 2 > provisioned.count():
+            logger.warning(
+                "cluster=%s %s of %s brokers unreachable; not replacing any automatically",
+                cluster.id,
+                unreachable,
+                provisioned.count(),
+            )
+            return None
+        operation = request_replace_broker(
+            cluster=cluster,
+            node_id=anomaly.node_id,
+            keep_disk=False,
+            actor=SELF_HEALING,
+            anomaly_id=anomaly.pk,
+        )
+        anomaly.state, anomaly.operation, anomaly.attempts = (
+            AnomalyState.HEALING,
+            operation,
+            anomaly.attempts + 1,
+        )
+        anomaly.save(update_fields=["state", "operation", "attempts"])
+    return operation

@@ -26,3 +26,14 @@ class BrokerState(models.TextChoices):
     CRASHED = "crashed", "Crashed"  # gone without being asked to stop
     MISSING = "missing", "Missing"  # the backend has no trace of it
     DRAINING = "draining", "Draining"  # its replicas are being moved away before removal
+
+
+class AnomalyState(models.TextChoices):
+    OPEN = "open", "Open"  # broker unreachable, nothing started yet (too recent, self-healing off, or busy)
+    HEALING = "healing", "Healing"  # a replace-broker operation started for it is running
+    RESOLVED = "resolved", "Resolved"  # the broker came back, or was replaced or removed
+    IGNORED = "ignored", "Ignored"  # a person decided not to act on it
+
+
+# Anomalies still needing something to happen; at most one per broker.
+LIVE_ANOMALY_STATES = (AnomalyState.OPEN, AnomalyState.HEALING)

@@ -9,7 +9,13 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
-from controlplane.clusters.choices import Backend, BrokerState, ClusterStatus
+from controlplane.clusters.choices import (
+    LIVE_ANOMALY_STATES,
+    AnomalyState,
+    Backend,
+    BrokerState,
+    ClusterStatus,
+)
 
 ACTIVE_STATUSES = [s for s in ClusterStatus if s != ClusterStatus.DELETED]
 
@@ -77,3 +83,36 @@ class Broker(models.Model):
 
     def __str__(self) -> str:
         return f"broker {self.node_id} ({self.rack})"
+
+
+class BrokerAnomaly(models.Model):
+    """A broker seen unreachable, kept until it is resolved so that nothing is forgotten: anomalies
+    found while self-healing is off, or while a worker is down, are acted on when that changes."""
+
+    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="anomalies")
+    node_id = models.PositiveIntegerField()
+    state = models.CharField(max_length=16, choices=AnomalyState.choices, default=AnomalyState.OPEN)
+    source = models.CharField(max_length=32)  # what noticed it: reconcile (the backend), monitoring
+    detail = models.TextField(blank=True)  # the latest observation, in plain words
+    detected_at = models.DateTimeField()  # first observation of the broker being unreachable
+    last_seen_at = models.DateTimeField()  # latest observation of it still being unreachable
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    # The latest replace-broker operation started for it, and how many were.
+    operation = models.ForeignKey(
+        "operations.Operation", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    retry_after = models.DateTimeField(null=True, blank=True)  # after a failed replacement
+
+    class Meta:
+        ordering = ["-detected_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["cluster", "node_id"],
+                condition=Q(state__in=LIVE_ANOMALY_STATES),
+                name="one_live_anomaly_per_broker",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"broker {self.node_id} unreachable since {self.detected_at:%Y-%m-%d %H:%M:%S} ({self.state})"

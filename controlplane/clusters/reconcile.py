@@ -1,7 +1,8 @@
 """Comparing what backends report with what the database holds.
 
 A broker process that died shows up here: the cluster turns `degraded` with the reason, and back to
-`running` once every broker runs again.
+`running` once every broker runs again. Each crashed or missing broker is also recorded as an anomaly
+(`record_broker_unreachable`), which self-healing acts on once it has lasted long enough.
 """
 
 from __future__ import annotations
@@ -10,8 +11,12 @@ import logging
 
 from django.utils import timezone
 
-from controlplane.clusters.actions import sync_cluster_description
-from controlplane.clusters.choices import ClusterStatus
+from controlplane.clusters.actions import (
+    record_broker_reachable,
+    record_broker_unreachable,
+    sync_cluster_description,
+)
+from controlplane.clusters.choices import BrokerState, ClusterStatus
 from controlplane.clusters.models import Cluster
 from controlplane.clusters.specs import BackendNotAvailable, cluster_spec, get_backend
 from controlplane.operations.choices import ACTIVE_OPERATION_STATES
@@ -20,6 +25,8 @@ from provisioning.backends.base import BackendError, BrokerProcessState, Cluster
 logger = logging.getLogger(__name__)
 
 SERVING_STATUSES = (ClusterStatus.RUNNING, ClusterStatus.DEGRADED)
+# Stopped on purpose (a restart in progress) is not unreachable.
+UNREACHABLE_STATES = (BrokerProcessState.CRASHED, BrokerProcessState.MISSING)
 
 
 def _down_reason(description: ClusterDescription) -> str:
@@ -33,8 +40,11 @@ def reconcile_cluster(cluster: Cluster, *, restart: bool = False) -> None:
     """Refresh one cluster's broker states; with `restart`, start brokers that should run but do not."""
     backend = get_backend(cluster.backend)
     spec = cluster_spec(cluster)
+    # Brokers planned but never started are expected to be missing.
+    planned = set(cluster.brokers.filter(state=BrokerState.PENDING).values_list("node_id", flat=True))
     description = backend.provision(spec) if restart else backend.describe(spec)
     sync_cluster_description(cluster_id=cluster.id, description=description)
+    _record_reachability(cluster, description, planned)
     reason = _down_reason(description)
     # Only clusters without an operation in flight: an operation owns the status while it runs.
     idle = Cluster.objects.filter(pk=cluster.pk, status__in=SERVING_STATUSES).exclude(
@@ -46,6 +56,24 @@ def reconcile_cluster(cluster: Cluster, *, restart: bool = False) -> None:
         idle.filter(status=ClusterStatus.DEGRADED).update(
             status=ClusterStatus.RUNNING, status_reason="", updated_at=timezone.now()
         )
+
+
+def _record_reachability(cluster: Cluster, description: ClusterDescription, planned: set[int]) -> None:
+    now = timezone.now()
+    for broker in description.brokers:
+        if broker.node_id in planned:
+            continue
+        if broker.state in UNREACHABLE_STATES:
+            detail = f"{broker.state}" + (f": {broker.detail}" if broker.detail else "")
+            record_broker_unreachable(
+                cluster.id,
+                broker.node_id,
+                seen_at=now,
+                detail=f"the backend reports it {detail}",
+                source="reconcile",
+            )
+        elif broker.state == BrokerProcessState.RUNNING:
+            record_broker_reachable(cluster.id, broker.node_id, seen_at=now)
 
 
 def reconcile_all(*, restart: bool = False, backend: str | None = None) -> int:

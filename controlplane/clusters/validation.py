@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import logging
+import re
 from collections.abc import Mapping
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
-from controlplane.clusters.choices import ClusterStatus
-from controlplane.clusters.layout import Layout, layout_errors
+from django.conf import settings
+
+from controlplane.clusters.actions import brokers_to_remove
+from controlplane.clusters.choices import BrokerState, ClusterStatus
+from controlplane.clusters.layout import MAX_BROKERS, Layout, layout_errors
 from controlplane.clusters.models import Cluster
-from controlplane.clusters.specs import BackendNotAvailable, get_backend
+from controlplane.clusters.specs import BackendNotAvailable, admin_for, cluster_spec, get_backend
 from controlplane.tenancy.models import Organization
 from provisioning.backends.base import BrokerSpec, ClusterSpec, NodeSize
+from provisioning.kafka_admin.base import KafkaAdminError
 from provisioning.placement import place_brokers
+
+logger = logging.getLogger(__name__)
 
 
 def new_cluster_errors(organization: Organization, values: Mapping[str, Any]) -> dict[str, str]:
@@ -55,3 +64,122 @@ def new_cluster_errors(organization: Organization, values: Mapping[str, Any]) ->
         config=tuple(sorted((values.get("config") or {}).items())),
     )
     return dict(backend.validate(spec))
+
+
+def _with_brokers(cluster: Cluster, layout: dict[int, str], **changes: Any) -> ClusterSpec:
+    spec = cluster_spec(cluster)
+    brokers = tuple(BrokerSpec(node_id=n, rack=r) for n, r in sorted(layout.items()))
+    return replace(spec, brokers=brokers, **changes)
+
+
+def _backend_errors(cluster: Cluster, spec: ClusterSpec, field: str) -> dict[str, str]:
+    try:
+        problems = get_backend(cluster.backend).validate(spec)
+    except BackendNotAvailable as exc:
+        return {field: str(exc)}
+    if not problems:
+        return {}
+    return {field: "; ".join(f"{name}: {message}" for name, message in sorted(problems.items()))}
+
+
+def highest_replication_factor(cluster: Cluster) -> int | None:
+    """The highest replication factor of any partition, asked of the cluster; None when it does not
+    answer (the scale-in's planning step refuses an impossible layout anyway)."""
+    if not cluster.bootstrap_servers:
+        return None
+    try:
+        admin = admin_for(cluster_spec(cluster), cluster.bootstrap_servers)
+        try:
+            state = admin.describe_cluster()
+        finally:
+            admin.close()
+    except KafkaAdminError as exc:
+        logger.info("cluster=%s replication factors unknown: %s", cluster.id, exc)
+        return None
+    return max((len(p.replicas) for t in state.topics for p in t.partitions), default=None)
+
+
+def scale_errors(cluster: Cluster, brokers: int) -> dict[str, str]:
+    """Field -> message for everything wrong with scaling `cluster` to `brokers`."""
+    existing = dict(cluster.brokers.values_list("node_id", "rack"))
+    racks = list(cluster.racks)
+    current = len(existing)
+    if brokers == current:
+        return {"brokers": f"Cluster {cluster.name} already has {current} brokers."}
+    if brokers > MAX_BROKERS:
+        return {"brokers": f"At most {MAX_BROKERS} brokers per cluster."}
+    if brokers < len(racks):
+        return {
+            "brokers": f"Every rack keeps at least one broker: {len(racks)} racks need at least "
+            f"{len(racks)} brokers; got {brokers}."
+        }
+    if brokers % len(racks):
+        lower = brokers - brokers % len(racks)
+        return {
+            "brokers": f"{brokers} brokers cannot be spread evenly over {len(racks)} racks; use a multiple "
+            f"of {len(racks)} (e.g. {lower} or {lower + len(racks)})."
+        }
+    if brokers < cluster.replication_factor:
+        return {
+            "brokers": f"The cluster's replication factor is {cluster.replication_factor}: it needs at "
+            f"least {cluster.replication_factor} brokers."
+        }
+    if brokers > current:
+        layout = place_brokers(racks, brokers, existing)
+        return _backend_errors(cluster, _with_brokers(cluster, layout), "brokers")
+    removed = brokers_to_remove(existing, racks, brokers)
+    if len(removed) != current - brokers:
+        return {
+            "brokers": f"The brokers are not spread evenly over the racks ({_rack_counts(existing)}); "
+            "replace or add brokers to even them out before scaling in."
+        }
+    in_use = highest_replication_factor(cluster)
+    if in_use is not None and brokers < in_use:
+        return {
+            "brokers": f"Some partitions have {in_use} replicas, so at least {in_use} brokers must remain; "
+            f"got {brokers}."
+        }
+    return {}
+
+
+def _rack_counts(existing: dict[int, str]) -> str:
+    counts: dict[str, int] = {}
+    for rack in existing.values():
+        counts[rack] = counts.get(rack, 0) + 1
+    return ", ".join(f"{rack}: {count}" for rack, count in sorted(counts.items()))
+
+
+def replace_broker_errors(cluster: Cluster, node_id: int, keep_disk: bool) -> dict[str, str]:
+    existing = dict(cluster.brokers.values_list("node_id", "rack"))
+    broker = cluster.brokers.filter(node_id=node_id).first()
+    if broker is None:
+        known = ", ".join(str(n) for n in sorted(existing)) or "none"
+        return {"node_id": f"Cluster {cluster.name} has no broker {node_id}; its brokers are {known}."}
+    if broker.state in (BrokerState.PENDING, BrokerState.DRAINING):
+        return {"node_id": f"Broker {node_id} is {broker.state}; it cannot be replaced now."}
+    if keep_disk:
+        return {}
+    # The replacement runs next to the old broker until the old one's replicas have moved.
+    layout = {**existing, max(existing) + 1: broker.rack}
+    return _backend_errors(cluster, _with_brokers(cluster, layout), "keep_disk")
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in re.findall(r"\d+", version))
+
+
+def upgrade_errors(cluster: Cluster, kafka_version: str) -> dict[str, str]:
+    if kafka_version not in settings.KAFKA_VERSIONS:
+        return {
+            "kafka_version": f"Unknown Kafka version {kafka_version!r}; supported: "
+            f"{', '.join(settings.KAFKA_VERSIONS)}."
+        }
+    if kafka_version == cluster.kafka_version:
+        return {"kafka_version": f"Cluster {cluster.name} already runs Kafka {kafka_version}."}
+    if _version_key(kafka_version) < _version_key(cluster.kafka_version):
+        return {
+            "kafka_version": f"Downgrades are refused ({cluster.kafka_version} → {kafka_version}): once "
+            "the feature levels (metadata.version) are raised they cannot be lowered safely."
+        }
+    spec = replace(cluster_spec(cluster), kafka_version=kafka_version)
+    return _backend_errors(cluster, spec, "kafka_version")

@@ -76,7 +76,7 @@ def start_operation(
         raise OperationConflict(active_operation(cluster)) from exc
     OperationStep.objects.bulk_create(
         OperationStep(operation=operation, position=i, name=step.name, title=step.title)
-        for i, step in enumerate(WORKFLOWS[kind].steps)
+        for i, step in enumerate(WORKFLOWS[kind].steps_for(operation.params))
     )
     record_event(
         actor=actor,

@@ -16,17 +16,19 @@ import uuid
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import close_old_connections, connection
+from django.db import close_old_connections, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from controlplane.clusters.actions import (
+    record_brokers_removed,
+    record_kafka_version,
     record_operation_outcome,
     record_operation_started,
     sync_cluster_description,
 )
 from controlplane.clusters.models import Cluster
-from controlplane.clusters.specs import admin_for, cluster_spec, get_backend
+from controlplane.clusters.specs import BackendNotAvailable, admin_for, cluster_spec, get_backend
 from controlplane.operations import actions
 from controlplane.operations.choices import LogLevel, OperationState, StepState
 from controlplane.operations.models import Operation, OperationStep
@@ -89,15 +91,16 @@ def run_operation(operation_id: uuid.UUID) -> None:
 def _run_steps(operation_id: uuid.UUID, lease: uuid.UUID, beat: _Heartbeat) -> None:
     while not beat.lost.is_set():
         operation = Operation.objects.select_related("cluster").get(pk=operation_id)
-        if operation.cancel_requested_at is not None:
-            actions.append_log(operation_id, "cancelled on request before the next step")
-            if actions.cancel_now(operation_id, lease):
-                record_operation_outcome(operation_id)
-            return
         step = operation.steps.exclude(state=StepState.SUCCEEDED).order_by("position").first()
         if step is None:
             if actions.succeed_operation(operation_id, lease):
                 actions.append_log(operation_id, "operation succeeded")
+                record_operation_outcome(operation_id)
+            return
+        if operation.cancel_requested_at is not None:
+            actions.append_log(operation_id, "cancelled on request before the next step")
+            _clean_up(operation, step)
+            if actions.cancel_now(operation_id, lease):
                 record_operation_outcome(operation_id)
             return
         if not _run_step(operation, step, lease):
@@ -125,6 +128,8 @@ def _run_step(operation: Operation, step: OperationStep, lease: uuid.UUID) -> bo
         outcome = workflow_step.run(_context(operation, cluster, step))
     except TRANSIENT_ERRORS as exc:
         return _retry_later(operation, step, lease, str(exc))
+    except BackendNotAvailable as exc:
+        return _fail(operation, step, lease, "backend_not_available", str(exc))
     except PERMANENT_ERRORS as exc:
         code = getattr(exc, "code", type(exc).__name__)
         details = getattr(exc, "details", {})
@@ -163,7 +168,13 @@ def _record_outcome(
     if outcome.description is not None:
         sync_cluster_description(cluster_id=operation.cluster_id, description=outcome.description)
     if outcome.done:
-        actions.mark_step_succeeded(step, lease, output=outcome.output, progress=outcome.progress)
+        # The step's effect on the cluster's record commits with its success, or not at all.
+        with transaction.atomic():
+            actions.mark_step_succeeded(step, lease, output=outcome.output, progress=outcome.progress)
+            if outcome.removed_brokers:
+                record_brokers_removed(cluster_id=operation.cluster_id, node_ids=outcome.removed_brokers)
+            if outcome.kafka_version:
+                record_kafka_version(cluster_id=operation.cluster_id, version=outcome.kafka_version)
         return True
     done, total = outcome.progress or (0, 0)
     actions.record_step_progress(step, lease, done=done, total=total, output=outcome.output)
@@ -209,9 +220,28 @@ def _fail(
     details: dict | None = None,
 ) -> bool:
     actions.append_log(operation.id, f"failed: {message}", step=step, level=LogLevel.ERROR)
+    _clean_up(operation, step)
     if actions.fail_operation(operation.id, lease, step=step, code=code, message=message, details=details):
         record_operation_outcome(operation.id)
     return False
+
+
+def _clean_up(operation: Operation, step: OperationStep | None) -> None:
+    """Run the workflow's cleanup before the operation ends unfinished; never fails the caller."""
+    cleanup = WORKFLOWS[operation.kind].cleanup
+    if cleanup is None or step is None:
+        return
+    try:
+        cleanup(_context(operation, operation.cluster, step))
+    except Exception as exc:
+        logger.warning("operation=%s cleanup failed: %s", operation.id, exc)
+        actions.append_log(
+            operation.id,
+            f"cleanup failed ({type(exc).__name__}: {exc}); replication throttles or reassignments "
+            "this operation started may still be in place",
+            step=step,
+            level=LogLevel.WARNING,
+        )
 
 
 def reap_stalled_operations() -> list[uuid.UUID]:

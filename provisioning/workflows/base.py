@@ -8,7 +8,8 @@ again from the start after a worker died in the middle of it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -49,6 +50,16 @@ class StepContext:
         return self.admin_factory(self.spec, self.bootstrap_servers)
 
 
+@contextmanager
+def open_admin(ctx: StepContext) -> Iterator[KafkaAdmin]:
+    """The cluster's admin client for the length of a `with` block, closed afterwards."""
+    admin = ctx.admin()
+    try:
+        yield admin
+    finally:
+        admin.close()
+
+
 @dataclass(frozen=True)
 class StepOutcome:
     done: bool = True  # False: poll this step again after `poll_after_seconds`
@@ -56,6 +67,9 @@ class StepOutcome:
     description: ClusterDescription | None = None  # the backend's view, synced into broker rows
     progress: tuple[int, int] | None = None  # (done, total) within this step
     poll_after_seconds: float = 2.0
+    # Changes to the cluster's record that the engine commits together with the step's success.
+    removed_brokers: tuple[int, ...] = ()  # brokers gone for good: their records are dropped
+    kafka_version: str | None = None  # the Kafka version every broker now runs
 
 
 StepFunction = Callable[[StepContext], StepOutcome]
@@ -67,12 +81,22 @@ class Step:
     title: str
     run: StepFunction
     timeout_seconds: float = 900.0
+    # Whether an operation with these parameters has this step (e.g. only a scale-in removes
+    # brokers); decided once, when the operation is recorded. None: every operation has it.
+    applies: Callable[[Mapping[str, Any]], bool] | None = None
 
 
 @dataclass(frozen=True)
 class Workflow:
     kind: str
     steps: tuple[Step, ...]
+    # Best effort after a cancellation or a permanent failure, so the cluster is not left with what
+    # only made sense while the operation ran (replication throttles, reassignments nobody follows).
+    # Gets the context of the step where the operation stopped, with every step's output so far.
+    cleanup: StepFunction | None = None
+
+    def steps_for(self, params: Mapping[str, Any]) -> tuple[Step, ...]:
+        return tuple(step for step in self.steps if step.applies is None or step.applies(params))
 
     def step(self, name: str) -> Step:
         for step in self.steps:

@@ -43,7 +43,7 @@ def wait_for_brokers(ctx: StepContext) -> StepOutcome:
         ctx.log(f"{len(registered)} of {expected} brokers registered")
         return StepOutcome(done=False, progress=(len(registered), expected))
     ctx.log(f"all {expected} broker(s) registered: {sorted(b.node_id for b in registered)}")
-    return StepOutcome(progress=(expected, expected))
+    return StepOutcome(progress=(expected, expected), description=ctx.backend.describe(ctx.spec))
 
 
 def delete_resources(ctx: StepContext) -> StepOutcome:

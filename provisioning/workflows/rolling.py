@@ -1,0 +1,212 @@
+"""Rolling restart and rolling upgrade: one broker at a time, the active controller last.
+
+One polling step restarts every broker in turn. Before each broker it waits until restarting it is safe
+(`safety.restart_blockers`); after each it waits until the broker has registered again and is back in
+the ISR of every partition it holds. Both waits poll (the worker is released in between) and give up
+after `broker_timeout_seconds`. Which brokers are done is the step's saved output, so a worker taking
+over continues with the next broker. The controller is chosen at each turn, because it can move while
+the roll goes on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any, Protocol, runtime_checkable
+
+from provisioning.backends.base import ClusterSpec
+from provisioning.kafka_admin.base import ClusterState
+from provisioning.workflows.base import Step, StepContext, StepFailed, StepOutcome, Workflow, open_admin
+from provisioning.workflows.reassign import poll_seconds
+from provisioning.workflows.safety import restart_blockers, sync_problems
+
+DEFAULT_BROKER_TIMEOUT_SECONDS = 900.0
+# The roll as a whole is bounded per broker (`broker_timeout_seconds`), not by the step timeout.
+ROLL_TIMEOUT_SECONDS = 7 * 24 * 3600.0
+
+
+@runtime_checkable
+class SupportsFeatureUpdate(Protocol):
+    """An admin client that can finalize feature levels (Kafka's UpdateFeatures, KIP-584)."""
+
+    def update_features(self, release: str) -> None:
+        """Raise metadata.version and the other finalized features to `release`'s levels."""
+        ...
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _waited(since: str | None) -> float:
+    return 0.0 if since is None else (_now() - datetime.fromisoformat(since)).total_seconds()
+
+
+# verb -> (gerund, past participle), for log lines and messages
+_VERB_FORMS = {"restart": ("restarting", "restarted"), "upgrade": ("upgrading", "upgraded")}
+
+
+def _next_broker(remaining: list[int], controller: int | None) -> int:
+    others = [n for n in remaining if n != controller]
+    return others[0] if others else remaining[0]
+
+
+def roll_brokers(ctx: StepContext, spec: ClusterSpec, *, verb: str = "restart") -> StepOutcome:
+    roll: dict[str, Any] = dict(
+        ctx.state.get("roll")
+        or {"restarted": [], "current": None, "since": None, "blocked_since": None, "reason": None}
+    )
+    roll["restarted"] = list(roll["restarted"])
+    gerund, participle = _VERB_FORMS[verb]
+    timeout = float(ctx.params.get("broker_timeout_seconds", DEFAULT_BROKER_TIMEOUT_SECONDS))
+    node_ids = sorted(b.node_id for b in spec.brokers)
+    with open_admin(ctx) as admin:
+        state = admin.describe_cluster()
+
+    current = roll["current"]
+    if current is not None:
+        if problem := sync_problems(state, current):
+            if _waited(roll["since"]) > timeout:
+                raise StepFailed(
+                    "broker_not_back",
+                    f"Broker {current} did not come back in sync within {timeout:.0f} s after its "
+                    f"{verb}: {problem}. The brokers not yet done keep running as they were.",
+                    {"broker": current, "done": roll["restarted"]},
+                )
+            return _waiting(ctx, roll, node_ids, problem)
+        ctx.log(f"broker {current} is back and in sync")
+        roll.update(restarted=[*roll["restarted"], current], current=None, since=None)
+
+    remaining = [n for n in node_ids if n not in roll["restarted"]]
+    if not remaining:
+        ctx.log(f"all {len(node_ids)} broker(s) done")
+        return StepOutcome(output={"roll": roll}, progress=(len(node_ids), len(node_ids)))
+    candidate = _next_broker(remaining, state.controller_id)
+    if blockers := restart_blockers(state, candidate):
+        roll["blocked_since"] = roll["blocked_since"] or _now().isoformat()
+        reason = "; ".join(blockers)
+        if _waited(roll["blocked_since"]) > timeout:
+            raise StepFailed(
+                "unsafe_to_restart",
+                f"Broker {candidate} could not be {participle} safely for {timeout:.0f} s: {reason}.",
+                {"broker": candidate, "done": roll["restarted"]},
+            )
+        return _waiting(ctx, roll, node_ids, f"not {gerund} broker {candidate} yet: {reason}")
+
+    role = " (the active controller)" if candidate == state.controller_id else ""
+    ctx.log(f"{gerund} broker {candidate}{role}")
+    # Restart first, record after: a worker dying in between makes the next one restart this broker
+    # again (harmless), where recording first could skip it.
+    ctx.backend.restart_broker(spec, candidate)
+    roll.update(current=candidate, since=_now().isoformat(), blocked_since=None, reason=None)
+    return StepOutcome(
+        done=False,
+        output={"roll": roll},
+        progress=(len(roll["restarted"]), len(node_ids)),
+        poll_after_seconds=poll_seconds(ctx),
+    )
+
+
+def _waiting(ctx: StepContext, roll: dict[str, Any], node_ids: list[int], reason: str) -> StepOutcome:
+    if reason != roll.get("reason"):  # one log line per new reason, not one per poll
+        ctx.log(f"waiting: {reason}")
+        roll["reason"] = reason
+    return StepOutcome(
+        done=False,
+        output={"roll": roll},
+        progress=(len(roll["restarted"]), len(node_ids)),
+        poll_after_seconds=poll_seconds(ctx),
+    )
+
+
+def restart_each(ctx: StepContext) -> StepOutcome:
+    return roll_brokers(ctx, ctx.spec)
+
+
+def elect_preferred_leaders(ctx: StepContext) -> StepOutcome:
+    """Give leadership back to each partition's preferred replica, which the roll moved away."""
+    with open_admin(ctx) as admin:
+        state = admin.describe_cluster()
+        movable = _leaders_to_restore(state)
+        if movable:
+            admin.elect_preferred_leaders(movable)
+    ctx.log(f"preferred leaders elected for {len(movable)} partition(s)")
+    return StepOutcome(output={"leaders_restored": len(movable)})
+
+
+def _leaders_to_restore(state: ClusterState) -> list[tuple[str, int]]:
+    return [
+        (p.topic, p.partition)
+        for t in state.topics
+        for p in t.partitions
+        if p.replicas and p.leader != p.replicas[0] and p.replicas[0] in p.isr
+    ]
+
+
+def _upgraded(ctx: StepContext) -> ClusterSpec:
+    return replace(ctx.spec, kafka_version=ctx.params["kafka_version"])
+
+
+def check_upgrade(ctx: StepContext) -> StepOutcome:
+    target = _upgraded(ctx)
+    problems = ctx.backend.validate(target)
+    if problems:
+        raise StepFailed(
+            "invalid_spec", "; ".join(f"{field}: {message}" for field, message in problems.items()), problems
+        )
+    ctx.log(
+        f"upgrading {len(target.brokers)} broker(s) from Kafka {ctx.spec.kafka_version} to "
+        f"{target.kafka_version}, one at a time; feature levels are raised once every broker runs it"
+    )
+    return StepOutcome()
+
+
+def upgrade_each(ctx: StepContext) -> StepOutcome:
+    return roll_brokers(ctx, _upgraded(ctx), verb="upgrade")
+
+
+def finalize_features(ctx: StepContext) -> StepOutcome:
+    """Raise metadata.version once every broker runs the new release; until then a downgrade of the
+    binaries stays possible. Recorded as the cluster's version only after this step."""
+    version = ctx.params["kafka_version"]
+    with open_admin(ctx) as admin:
+        finalized = isinstance(admin, SupportsFeatureUpdate)
+        if finalized:
+            admin.update_features(version)
+    if finalized:
+        ctx.log(f"feature levels (metadata.version) raised to Kafka {version}")
+    else:
+        ctx.log(
+            f"this cluster's admin client cannot update finalized features: metadata.version stays at "
+            f"the previous release's level until `kafka-features.sh upgrade --release-version {version}` runs"
+        )
+    return StepOutcome(output={"features_finalized": finalized}, kafka_version=version)
+
+
+RESTART = Workflow(
+    kind="restart",
+    steps=(
+        Step(
+            "restart_brokers",
+            "Restart brokers one at a time, the active controller last",
+            restart_each,
+            ROLL_TIMEOUT_SECONDS,
+        ),
+        Step("elect_leaders", "Give leadership back to the preferred replicas", elect_preferred_leaders),
+    ),
+)
+
+UPGRADE = Workflow(
+    kind="upgrade",
+    steps=(
+        Step("check_upgrade", "Check the new version against the backend", check_upgrade),
+        Step(
+            "upgrade_brokers",
+            "Upgrade brokers one at a time, the active controller last",
+            upgrade_each,
+            ROLL_TIMEOUT_SECONDS,
+        ),
+        Step("elect_leaders", "Give leadership back to the preferred replicas", elect_preferred_leaders),
+        Step("finalize_features", "Raise the feature levels (metadata.version)", finalize_features),
+    ),
+)
