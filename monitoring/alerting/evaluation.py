@@ -100,17 +100,13 @@ def evaluate_snapshot(cluster_id: uuid.UUID, snapshot: ClusterSnapshot) -> Outco
     # Two evaluations of one cluster may race (a slow collection overlapping the next one). Open
     # incidents are locked; a lost race to open the same new incident violates a unique constraint,
     # and the second run then sees the winner's incidents.
-    for attempt in (1, 2):
-        try:
-            with transaction.atomic():
-                return _apply(cluster, conditions, observed, snapshot.collected_at)
-        except IntegrityError:
-            if attempt == 2:
-                raise
-            logger.info(
-                "cluster=%s concurrent evaluation opened the same incident; re-evaluating", cluster_id
-            )
-    raise AssertionError("unreachable")
+    try:
+        with transaction.atomic():
+            return _apply(cluster, conditions, observed, snapshot.collected_at)
+    except IntegrityError:
+        logger.info("cluster=%s concurrent evaluation opened the same incident; re-evaluating", cluster_id)
+    with transaction.atomic():
+        return _apply(cluster, conditions, observed, snapshot.collected_at)
 
 
 def effective_rules(organization_id: int, cluster_id: uuid.UUID | None = None) -> dict[str, AlertRule]:
@@ -363,6 +359,8 @@ def notify(
                 delivery.Planned(c.pk, incident.pk, DeliveryEvent.TRIGGER, incident.notification_key)
                 for c in delivery.channels_for(channels, incident.severity)
             ]
+        # Marked even when no channel takes the incident: routing is done, and an organization
+        # without channels must not cost a channel query on every evaluation.
         Incident.objects.filter(pk__in=[i.pk for i in triggers]).update(last_notified_at=now)
         for incident in triggers:
             incident.last_notified_at = now

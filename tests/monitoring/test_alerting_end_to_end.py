@@ -34,12 +34,6 @@ SECRET = "whsec-end-to-end-0123456789"
 TOPIC, GROUP = "payments", "billing"
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings: Any) -> None:
-    # Test users' passwords are never checked here; the default hasher costs seconds per tenant.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def produce(bootstrap: str, count: int) -> None:
     producer = Producer({"bootstrap.servers": bootstrap, **PRODUCER_CONFIG})
     for number in range(count):

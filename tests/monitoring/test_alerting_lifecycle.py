@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 from django.db import connection
@@ -46,12 +45,6 @@ from tests.support.http_receiver import HttpReceiver
 from tests.support.tenants import SYSTEM, Tenant
 
 T0 = datetime(2026, 11, 3, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings: Any) -> None:
-    # Test users' passwords are never checked here; the default hasher costs seconds per tenant.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 def at(seconds: float) -> datetime:

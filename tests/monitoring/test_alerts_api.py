@@ -33,12 +33,6 @@ SIGNING_SECRET = "whsec-very-secret-signing-key"
 SECRET_URL = "https://hooks.example.com/services/T000/B000/XXXXsecretXXXX"
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings: Any) -> None:
-    # Test users' passwords are never checked here; the default hasher costs seconds per tenant.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def cluster(tenant: Tenant) -> Cluster:
     return make_cluster(tenant.organization, name="payments")

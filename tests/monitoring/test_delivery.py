@@ -31,12 +31,6 @@ T0 = datetime(2026, 11, 3, 12, 0, tzinfo=UTC)
 SECRET = "whsec-test-0123456789"
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings: Any) -> None:
-    # Test users' passwords are never checked here; the default hasher costs seconds per tenant.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def at(seconds: float) -> datetime:
     return T0 + timedelta(seconds=seconds)
 

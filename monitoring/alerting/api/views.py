@@ -393,13 +393,6 @@ class AlertRuleViewSet(viewsets.ViewSet):
             )
         return answer
 
-    def _rule_key(self, key: str) -> str:
-        if key not in CATALOGUE:
-            raise ValidationError(
-                {"detail": f"Unknown rule {key!r}; known rules: {', '.join(sorted(CATALOGUE))}."}
-            )
-        return key
-
     @extend_schema(
         summary="List alert rules with their effective values",
         description="Values after the organization's overrides, and the cluster's when `cluster` is given. "
