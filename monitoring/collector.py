@@ -19,6 +19,7 @@ holds a lease (`collecting_until`) so that a slow cluster is never collected twi
 from __future__ import annotations
 
 import importlib
+import json
 import logging
 import time
 import uuid
@@ -249,8 +250,8 @@ def under_replicated_partitions(state: ClusterState) -> list[TopicPartition]:
 WINDOWS_FORMAT = 1
 
 
-def encode_windows(windows: Mapping[TopicPartition, PartitionWindow]) -> dict[str, Any]:
-    """A group's windows as compact JSON.
+def encode_windows(windows: Mapping[TopicPartition, PartitionWindow]) -> str:
+    """A group's windows as compact JSON text.
 
     Hot path: one call per group per collection. A group's partitions are observed at the same
     instants, so timestamps (epoch milliseconds) are stored once per group in `t`, and each partition
@@ -283,18 +284,20 @@ def encode_windows(windows: Mapping[TopicPartition, PartitionWindow]) -> dict[st
         partitions.append(entry)
     # Every window of a group is created with the same settings.
     first = next(iter(windows.values()), None) or PartitionWindow()
-    return {
+    document = {
         "v": WINDOWS_FORMAT,
         "size": first.size,
         "max_age": first.max_age.total_seconds() if first.max_age is not None else None,
         "t": [_millis(stamp) for stamp in ordered],
         "p": partitions,
     }
+    return json.dumps(document, separators=(",", ":"))
 
 
-def decode_windows(data: Mapping[str, Any]) -> dict[TopicPartition, PartitionWindow]:
+def decode_windows(text: str) -> dict[TopicPartition, PartitionWindow]:
     """The windows `encode_windows` stored; empty for data of an unknown format (start afresh)."""
-    if not data or data.get("v") != WINDOWS_FORMAT:
+    data = json.loads(text) if text else None
+    if not isinstance(data, dict) or data.get("v") != WINDOWS_FORMAT:
         return {}
     size = int(data.get("size") or DEFAULT_WINDOW_SIZE)
     max_age_seconds = data.get("max_age")

@@ -188,7 +188,7 @@ class MonitoringCollector(Collector):
                 _add_partitions(families, labels, windows[0])
 
 
-def _add_partitions(families: dict[str, GaugeMetricFamily], labels: list[str], windows: dict) -> None:
+def _add_partitions(families: dict[str, GaugeMetricFamily], labels: list[str], windows: str) -> None:
     for (topic, partition), window in sorted(decode_windows(windows).items()):
         if not window.observations:
             continue

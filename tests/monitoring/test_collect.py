@@ -441,4 +441,4 @@ def test_windows_survive_storage_unchanged() -> None:
         tp: w.observations for tp, w in windows.items()
     }
     assert decoded[("orders", 0)].size == 10
-    assert decode_windows({"v": 99}) == {}
+    assert decode_windows('{"v": 99}') == decode_windows("") == {}
