@@ -12,6 +12,10 @@ Hot path: this runs once per cluster per collection interval across the whole fl
 cluster with no open incidents costs three small queries; everything else is batched (one insert for
 new incidents, one update per kind of transition, one bulk update for changed values, one insert for
 deliveries), whatever the number of conditions.
+
+Automatic transitions are not written to the audit log: they are nobody's action, the incident row
+itself keeps when it was first seen, fired and resolved, and an audit row per transition would
+multiply the writes of a flapping fleet. What people do to incidents is audited in `actions`.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from typing import TYPE_CHECKING
 from django.db import IntegrityError, transaction
 from django.db.models import Max, Q
 
-from controlplane.audit.actions import Actor, record_event
+from controlplane.audit.actions import Actor
 from controlplane.clusters.choices import ClusterStatus
 from controlplane.clusters.models import Cluster
 from monitoring import health
@@ -86,12 +90,7 @@ def evaluate_cluster(cluster_id: uuid.UUID, snapshot: ClusterSnapshot) -> None:
 
 
 def evaluate_snapshot(cluster_id: uuid.UUID, snapshot: ClusterSnapshot) -> Outcome:
-    cluster = (
-        Cluster.objects.select_related("organization")
-        .only("id", "name", "status", "organization__id", "organization__name", "organization__slug")
-        .filter(pk=cluster_id)
-        .first()
-    )
+    cluster = Cluster.objects.only("id", "name", "status", "organization_id").filter(pk=cluster_id).first()
     if cluster is None or cluster.status == ClusterStatus.DELETED:
         return Outcome()
     rules = effective_rules(cluster.organization_id, cluster_id)
@@ -190,17 +189,10 @@ def notification_key(key: str, sequence: int) -> str:
     return f"{key[: MAX_DEDUP_KEY_LENGTH - len(suffix) - len(digest) - 1]}#{digest}{suffix}"
 
 
-_REFRESHED_FIELDS = [
-    "severity",
-    "summary",
-    "value",
-    "threshold",
-    "details",
-    "suppressed_by_operation",
-    "silenced",
-    "silence",
-    "maintenance_window",
-]
+# An open incident's latest value, summary and details are copied from its condition at most this
+# often (and whenever it fires or its severity or muting changes): lag numbers change on every
+# collection, and rewriting every open incident every ten seconds would dominate evaluation.
+VALUES_REFRESH = timedelta(seconds=60)
 
 
 def _apply(
@@ -247,11 +239,11 @@ def _apply(
             first_seen_at=now,
             fired_at=now if fires else None,
         )
-        _refresh(incident, condition, mutes)
+        _refresh(incident, condition, mutes, now, force_values=True)
         created.append(incident)
 
     to_fire: list[Incident] = []
-    changed: list[Incident] = []
+    changed: dict[frozenset[str], list[Incident]] = {}
     to_resolve: list[Incident] = []
     for key, incident in open_incidents.items():
         condition = current.get(key)
@@ -259,18 +251,20 @@ def _apply(
             if incident.rule_key in observed:
                 to_resolve.append(incident)
             continue
-        if _refresh(incident, condition, mutes):
-            changed.append(incident)
-        if incident.state == IncidentState.PENDING and now - incident.first_seen_at >= timedelta(
+        fires = incident.state == IncidentState.PENDING and now - incident.first_seen_at >= timedelta(
             seconds=condition.for_seconds
-        ):
+        )
+        if fires:
             to_fire.append(incident)
+        if fields := _refresh(incident, condition, mutes, now, force_values=fires):
+            changed.setdefault(frozenset(fields), []).append(incident)
 
     if created:
         Incident.objects.bulk_create(created)
         outcome.opened = [i.pk for i in created]
-    if changed:
-        Incident.objects.bulk_update(changed, _REFRESHED_FIELDS)
+    # Grouped by the fields that changed: a bulk update writes every named field of every row.
+    for fields, incidents in changed.items():
+        Incident.objects.bulk_update(incidents, sorted(fields))
     if to_fire:
         Incident.objects.filter(pk__in=[i.pk for i in to_fire], state=IncidentState.PENDING).update(
             state=IncidentState.FIRING, fired_at=now
@@ -287,23 +281,6 @@ def _apply(
 
     fired = [i for i in created if i.state == IncidentState.FIRING] + to_fire
     outcome.fired = [i.pk for i in fired]
-    for incident in fired:
-        record_event(
-            actor=SYSTEM,
-            action="incident.fire",
-            target=incident,
-            organization=cluster.organization,
-            details={"rule": incident.rule_key, "subject": incident.subject, "severity": incident.severity},
-        )
-    for incident in to_resolve:
-        if incident.fired_at is not None:
-            record_event(
-                actor=SYSTEM,
-                action="incident.resolve",
-                target=incident,
-                organization=cluster.organization,
-                details={"rule": incident.rule_key, "subject": incident.subject, "cleared": True},
-            )
 
     due = [
         i
@@ -315,25 +292,44 @@ def _apply(
     return outcome
 
 
-def _refresh(incident: Incident, condition: Condition, mutes: Mutes) -> bool:
-    """Copy the condition's latest values and the mutes onto the incident; True if anything changed."""
+def _refresh(
+    incident: Incident, condition: Condition, mutes: Mutes, now: datetime, *, force_values: bool
+) -> set[str]:
+    """Copy the condition and the mutes onto the incident; returns the fields that changed."""
     silence_id, window_id = mutes.match(condition.rule_key, condition.subject)
-    values = {
-        "severity": condition.severity.value,
-        "summary": condition.summary,
-        "value": float(condition.value),
-        "threshold": float(condition.threshold),
-        "details": dict(condition.details),
-        "suppressed_by_operation": condition.suppressed_by_operation,
-        "silenced": silence_id is not None or window_id is not None,
-        "silence_id": silence_id,
-        "maintenance_window_id": window_id,
-    }
-    changed = False
+    changed = _assign(
+        incident,
+        {
+            "severity": condition.severity.value,
+            "suppressed_by_operation": condition.suppressed_by_operation,
+            "silenced": silence_id is not None or window_id is not None,
+            "silence": silence_id,
+            "maintenance_window": window_id,
+        },
+    )
+    if force_values or changed or incident.values_at is None or now - incident.values_at >= VALUES_REFRESH:
+        values = _assign(
+            incident,
+            {
+                "summary": condition.summary,
+                "value": float(condition.value),
+                "threshold": float(condition.threshold),
+                "details": dict(condition.details),
+            },
+        )
+        if values:
+            incident.values_at = now
+            changed |= values | {"values_at"}
+    return changed
+
+
+def _assign(incident: Incident, values: dict[str, object]) -> set[str]:
+    changed = set()
     for name, value in values.items():
-        if getattr(incident, name) != value:
-            setattr(incident, name, value)
-            changed = True
+        attribute = f"{name}_id" if name in ("silence", "maintenance_window") else name
+        if getattr(incident, attribute) != value:
+            setattr(incident, attribute, value)
+            changed.add(name)
     return changed
 
 

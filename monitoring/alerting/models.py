@@ -164,6 +164,7 @@ class Incident(models.Model):
     value = models.FloatField()
     threshold = models.FloatField()
     details = models.JSONField(default=dict, blank=True)
+    values_at = models.DateTimeField(null=True, blank=True)  # when value, summary and details were copied
     # Muting: recorded and shown, but no notification while any of these holds.
     suppressed_by_operation = models.BooleanField(default=False)
     silenced = models.BooleanField(default=False)
