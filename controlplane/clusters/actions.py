@@ -403,9 +403,11 @@ def record_broker_unreachable(
     detail: str = "",
     source: str = "monitoring",
     actor: Actor = SELF_HEALING,
+    heal: bool = True,
 ) -> BrokerAnomaly | None:
     """Record that a broker could not be reached at `seen_at` (missing from the cluster metadata, or
-    reported crashed by its backend), then start healing what is due.
+    reported crashed by its backend), then start healing what is due (unless `heal` is false: a
+    caller observing several brokers heals once it has recorded them all).
 
     The anomaly is stored whether or not self-healing is on, so nothing is missed. Brokers not
     started yet are not expected to answer and are ignored (None).
@@ -450,7 +452,8 @@ def record_broker_unreachable(
             anomaly.last_seen_at = seen_at
             anomaly.detail = detail or anomaly.detail
             anomaly.save(update_fields=["last_seen_at", "detail"])
-    heal_broker_anomalies(cluster_id=cluster_id)
+    if heal:
+        heal_broker_anomalies(cluster_id=cluster_id)
     return anomaly
 
 

@@ -12,6 +12,7 @@ import logging
 from django.utils import timezone
 
 from controlplane.clusters.actions import (
+    heal_broker_anomalies,
     record_broker_reachable,
     record_broker_unreachable,
     sync_cluster_description,
@@ -71,9 +72,12 @@ def _record_reachability(cluster: Cluster, description: ClusterDescription, plan
                 seen_at=now,
                 detail=f"the backend reports it {detail}",
                 source="reconcile",
+                heal=False,
             )
         elif broker.state == BrokerProcessState.RUNNING:
             record_broker_reachable(cluster.id, broker.node_id, seen_at=now)
+    # Once every broker is recorded, so that several down at once are seen together.
+    heal_broker_anomalies(cluster_id=cluster.id)
 
 
 def reconcile_all(*, restart: bool = False, backend: str | None = None) -> int:

@@ -130,7 +130,7 @@ def scale_errors(cluster: Cluster, brokers: int) -> dict[str, str]:
     removed = brokers_to_remove(existing, racks, brokers)
     if len(removed) != current - brokers:
         return {
-            "brokers": f"The brokers are not spread evenly over the racks ({_rack_counts(existing)}); "
+            "brokers": f"The brokers are not spread evenly over the racks ({_rack_counts(existing, racks)}); "
             "replace or add brokers to even them out before scaling in."
         }
     in_use = highest_replication_factor(cluster)
@@ -142,8 +142,8 @@ def scale_errors(cluster: Cluster, brokers: int) -> dict[str, str]:
     return {}
 
 
-def _rack_counts(existing: dict[int, str]) -> str:
-    counts: dict[str, int] = {}
+def _rack_counts(existing: dict[int, str], racks: list[str]) -> str:
+    counts = dict.fromkeys(racks, 0)
     for rack in existing.values():
         counts[rack] = counts.get(rack, 0) + 1
     return ", ".join(f"{rack}: {count}" for rack, count in sorted(counts.items()))

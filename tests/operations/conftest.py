@@ -29,12 +29,6 @@ from tests.support.simulated_backend import (
 from tests.support.tenants import SYSTEM, Tenant
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings: Any) -> None:
-    # Test users only; the default hasher is deliberately slow.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def simulation(settings: Any) -> Iterator[Simulation]:
     settings.CONTROLPLANE_BACKENDS = {**settings.CONTROLPLANE_BACKENDS, BACKEND_NAME: BACKEND_FACTORY}

@@ -185,7 +185,21 @@ class SimulatedBackend:
         kafka = self._kafka(spec)
         if node_id not in kafka.members:
             raise BackendError(f"broker {node_id} has not been provisioned")
-        self.simulation.events.append(("restart", node_id, {"version": spec.kafka_version}))
+        state = kafka.describe_cluster()
+        self.simulation.events.append(
+            (
+                "restart",
+                node_id,
+                {
+                    "version": spec.kafka_version,
+                    "at": kafka.now,
+                    "controller": state.controller_id,
+                    "under_replicated": sum(
+                        len(p.isr) < len(p.replicas) for t in state.topics for p in t.partitions
+                    ),
+                },
+            )
+        )
         kafka.restart_broker(node_id)
 
     def replace_broker(self, spec: ClusterSpec, node_id: int, *, keep_disk: bool) -> ClusterDescription:

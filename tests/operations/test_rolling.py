@@ -1,0 +1,157 @@
+"""Rolling restart and upgrade on the simulated cluster stand-in, and the restart safety rules."""
+
+from __future__ import annotations
+
+from itertools import pairwise
+from typing import Any
+
+import pytest
+
+from controlplane.clusters.actions import request_restart, request_upgrade
+from controlplane.clusters.models import Cluster
+from provisioning.kafka_admin.base import BrokerInfo, ClusterState, PartitionState, TopicState
+from provisioning.workflows.safety import restart_blockers, sync_problems
+from tests.operations.conftest import ClusterFactory, Driver
+from tests.support.simulated_backend import Simulation
+from tests.support.tenants import SYSTEM
+
+
+def restarts(simulation: Simulation) -> list[tuple[int, dict[str, Any]]]:
+    return [(node_id, details) for action, node_id, details in simulation.events if action == "restart"]
+
+
+def test_rolling_restart_goes_one_broker_at_a_time_controller_last(
+    simulated_cluster: ClusterFactory, driver: Driver, simulation: Simulation
+) -> None:
+    cluster, kafka = simulated_cluster(brokers=6)
+    kafka.set_controller(2)
+
+    operation = driver.run(request_restart(cluster=cluster, actor=SYSTEM).id)
+
+    assert operation.state == "succeeded", operation.error
+    done = restarts(simulation)
+    assert [node_id for node_id, _ in done] == [0, 1, 3, 4, 5, 2]
+    assert done[-1][1]["controller"] == 2
+    # Each broker waited until nothing was under-replicated, i.e. the previous one was back in sync,
+    # which takes the simulated brokers `rejoin_delay_seconds` at least.
+    assert all(details["under_replicated"] == 0 for _, details in done)
+    times = [details["at"] for _, details in done]
+    assert all(later - earlier >= kafka.rejoin_delay_seconds for earlier, later in pairwise(times))
+    state = kafka.describe_cluster()
+    assert all(p.leader == p.replicas[0] for t in state.topics for p in t.partitions)
+    assert operation.steps.get(name="restart_brokers").progress_done == 6
+    cluster.refresh_from_db()
+    assert cluster.status == "running"
+
+
+def test_rolling_restart_waits_while_a_restart_could_stop_acks_all_producers(
+    simulated_cluster: ClusterFactory, driver: Driver, simulation: Simulation
+) -> None:
+    cluster, kafka = simulated_cluster(brokers=6)
+    kafka.fail_broker(5)  # its partitions drop to min.insync.replicas (2 of 3 in sync)
+    operation = request_restart(cluster=cluster, actor=SYSTEM)
+
+    for _ in range(5):
+        driver.run_once(operation.id)
+        simulation.advance(60)
+
+    assert restarts(simulation) == []
+    waiting = " ".join(line.message for line in operation.log_lines.all())
+    assert "exactly at min.insync.replicas" in waiting
+    assert "under-replicated" in waiting
+    assert operation.steps.get(name="restart_brokers").state == "running"
+
+    kafka.restore_broker(5)
+    operation = driver.run(operation.id)
+
+    assert operation.state == "succeeded", operation.error
+    assert sorted(node_id for node_id, _ in restarts(simulation)) == list(range(6))
+    assert all(details["under_replicated"] == 0 for _, details in restarts(simulation))
+
+
+def test_a_broker_that_does_not_come_back_in_time_fails_the_restart(
+    simulated_cluster: ClusterFactory, driver: Driver, simulation: Simulation, settings: Any
+) -> None:
+    settings.OPERATION_BROKER_TIMEOUT_SECONDS = 0
+    cluster, _ = simulated_cluster(brokers=3)
+
+    operation = driver.run(request_restart(cluster=cluster, actor=SYSTEM).id)
+
+    assert operation.state == "failed"
+    assert operation.error["code"] == "broker_not_back"
+    assert "Broker 1 did not come back in sync" in operation.error["message"]
+    assert [node_id for node_id, _ in restarts(simulation)] == [1]  # 0 is the controller
+    cluster = Cluster.objects.get(pk=cluster.pk)
+    assert cluster.status == "degraded"
+    assert "Broker 1" in cluster.status_reason
+
+
+def test_upgrade_rolls_every_broker_then_raises_the_feature_levels(
+    simulated_cluster: ClusterFactory, driver: Driver, simulation: Simulation
+) -> None:
+    cluster, kafka = simulated_cluster(brokers=6)
+
+    operation = request_upgrade(cluster=cluster, kafka_version="3.9.1", actor=SYSTEM)
+    driver.run(operation.id, until=lambda op: op.steps.get(name="upgrade_brokers").progress_done == 3)
+    assert Cluster.objects.get(pk=cluster.pk).kafka_version == "3.8.1"  # not until every broker runs it
+    assert kafka.finalized_release is None
+    operation = driver.run(operation.id)
+
+    assert operation.state == "succeeded", operation.error
+    assert sorted(node_id for node_id, _ in restarts(simulation)) == list(range(6))
+    assert {details["version"] for _, details in restarts(simulation)} == {"3.9.1"}
+    assert kafka.finalized_release == "3.9.1"
+    assert [s.name for s in operation.steps.all()][-1] == "finalize_features"
+    cluster.refresh_from_db()
+    assert (cluster.kafka_version, cluster.status) == ("3.9.1", "running")
+
+
+def _state(*partitions: tuple[tuple[int, ...], tuple[int, ...]], min_isr: int = 2) -> ClusterState:
+    return ClusterState(
+        cluster_id="c",
+        controller_id=1,
+        brokers=tuple(BrokerInfo(n, f"b{n}", 9092) for n in range(1, 5)),
+        topics=(
+            TopicState(
+                "t",
+                tuple(
+                    PartitionState("t", i, isr[0] if isr else None, replicas, isr)
+                    for i, (replicas, isr) in enumerate(partitions)
+                ),
+                min_insync_replicas=min_isr,
+            ),
+        ),
+    )
+
+
+@pytest.mark.parametrize(
+    ("partitions", "min_isr", "broker", "words"),
+    [
+        ((((1, 2, 3), (1, 2, 3)),), 2, 1, []),
+        ((((1, 2, 3), (2,)),), 2, 1, ["already below min.insync.replicas", "under-replicated"]),
+        ((((1, 2, 3), (1, 2)),), 2, 1, ["exactly at min.insync.replicas", "under-replicated"]),
+        # Not in the ISR of the partition at min.insync.replicas: only the lagging partition blocks.
+        ((((1, 2, 3), (2, 3)),), 2, 1, ["under-replicated"]),
+        ((((2, 3, 4), (2, 3)),), 2, 1, ["under-replicated"]),
+        # No more replicas than min.insync.replicas: any restart stops acks=all, so it cannot block.
+        ((((1, 2), (1, 2)),), 2, 1, []),
+        ((((1, 2, 3), ()),), 2, 4, ["offline", "under-replicated"]),
+    ],
+)
+def test_restart_blockers(
+    partitions: tuple[tuple[tuple[int, ...], tuple[int, ...]], ...],
+    min_isr: int,
+    broker: int,
+    words: list[str],
+) -> None:
+    reasons = " ".join(restart_blockers(_state(*partitions, min_isr=min_isr), broker))
+    for word in words:
+        assert word in reasons
+    if not words:
+        assert reasons == ""
+
+
+def test_sync_problems_name_what_is_missing() -> None:
+    assert sync_problems(_state(((1, 2, 3), (1, 2, 3))), 2) is None
+    assert "not yet in sync for 1 partition" in sync_problems(_state(((1, 2, 3), (1, 3))), 2)
+    assert "has not registered" in sync_problems(_state(((1, 2, 3), (1, 3))), 7)
