@@ -581,3 +581,28 @@ def test_an_open_incidents_numbers_are_refreshed_once_a_minute_not_on_every_coll
     observe(70)
     stalled.refresh_from_db()
     assert stalled.details["total_lag"] == 500 and stalled.values_at == at(70)
+
+
+def test_housekeeping_prunes_history_past_its_retention_and_keeps_open_incidents(
+    cluster: Cluster,
+    sim: SimulatedKafkaCluster,
+    observe: Callable[[float], None],
+    webhook: NotificationChannel,
+) -> None:
+    sim.fail_broker(1)
+    observe(0)
+    sim.restore_broker(1)
+    sim.advance(sim.rejoin_delay_seconds + 1)
+    observe(10)
+    sim.fail_broker(2)
+    observe(20)
+    resolved = Incident.objects.filter(state=IncidentState.RESOLVED).count()
+    assert resolved > 0
+
+    assert housekeeping.prune_history(at(20) + housekeeping.retention() - timedelta(seconds=11)) == 0
+    assert housekeeping.prune_history(at(20) + housekeeping.retention()) == resolved
+    assert not Incident.objects.filter(state=IncidentState.RESOLVED).exists()
+    assert Incident.objects.filter(
+        rule_key=BROKER_DOWN, subject="broker:2", state=IncidentState.FIRING
+    ).exists()
+    assert not Delivery.objects.filter(incident__state=IncidentState.RESOLVED).exists()
