@@ -23,7 +23,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
@@ -372,14 +372,20 @@ def claim_due_clusters(now: datetime | None = None) -> list[uuid.UUID]:
 
 
 def _acquire_lease(cluster_id: uuid.UUID, now: datetime) -> bool:
+    def claim() -> bool:
+        return bool(
+            ClusterHealth.objects.filter(pk=cluster_id)
+            .filter(Q(collecting_until__isnull=True) | Q(collecting_until__lt=now))
+            .update(collecting_until=now + collection_lease())
+        )
+
+    if claim():
+        return True
+    # No row yet (a cluster collected before the scheduler saw it), or someone else holds it.
     ClusterHealth.objects.bulk_create(
         [ClusterHealth(cluster_id=cluster_id, reason="Not collected yet.")], ignore_conflicts=True
     )
-    return bool(
-        ClusterHealth.objects.filter(pk=cluster_id)
-        .filter(Q(collecting_until__isnull=True) | Q(collecting_until__lt=now))
-        .update(collecting_until=now + collection_lease())
-    )
+    return claim()
 
 
 def _release_lease(cluster_id: uuid.UUID) -> None:
@@ -417,10 +423,12 @@ def collect_cluster(
             min_insync_replicas=cluster.min_insync_replicas,
         )
         windows = load_windows(cluster_id)
+        stored_groups = set(windows)
         snapshot, windows = _snapshot_with(cluster, admin, target, windows, now)
-        store_collection(snapshot, windows)
-    finally:
+        store_collection(snapshot, windows, stored_groups=stored_groups)  # releases the lease
+    except BaseException:
         _release_lease(cluster_id)
+        raise
     notify_alerting(snapshot)
     return snapshot
 
@@ -480,15 +488,26 @@ def load_windows(cluster_id: uuid.UUID) -> WindowsByGroup:
 
 
 def store_collection(
-    snapshot: ClusterSnapshot, windows: Mapping[str, Mapping[TopicPartition, PartitionWindow]]
+    snapshot: ClusterSnapshot,
+    windows: Mapping[str, Mapping[TopicPartition, PartitionWindow]],
+    *,
+    stored_groups: Collection[str] | None = None,
 ) -> None:
-    """Write one collection in one transaction: health, every group's status and windows, history."""
+    """Write one collection in one transaction: health, every group's status and windows, history.
+
+    Releases the collection's lease. `stored_groups` are the groups stored before this collection
+    (None: not known); those the cluster no longer lists are deleted.
+    """
     status, reason = health_status(snapshot)
     duration_ms = round(snapshot.duration_seconds * 1000)
     with transaction.atomic():
         if not snapshot.reachable or snapshot.health is None or snapshot.state is None:
             ClusterHealth.objects.filter(pk=snapshot.cluster_id).update(
-                status=status, reason=reason, collected_at=snapshot.collected_at, duration_ms=duration_ms
+                status=status,
+                reason=reason,
+                collected_at=snapshot.collected_at,
+                duration_ms=duration_ms,
+                collecting_until=None,
             )
             return
         report = snapshot.health
@@ -514,13 +533,16 @@ def store_collection(
                 if totals.under_replicated
                 else []
             ),
+            collecting_until=None,
         )
-        _store_groups(snapshot, windows)
+        _store_groups(snapshot, windows, stored_groups)
         history.record_samples(snapshot)
 
 
 def _store_groups(
-    snapshot: ClusterSnapshot, windows: Mapping[str, Mapping[TopicPartition, PartitionWindow]]
+    snapshot: ClusterSnapshot,
+    windows: Mapping[str, Mapping[TopicPartition, PartitionWindow]],
+    stored_groups: Collection[str] | None,
 ) -> None:
     rows = []
     for lag in snapshot.groups:
@@ -561,9 +583,11 @@ def _store_groups(
         ],
     )
     # Groups deleted from the cluster (or expired with their offsets) are gone from the listing.
-    ConsumerGroup.objects.filter(cluster_id=snapshot.cluster_id).exclude(
-        group_id__in=[lag.group_id for lag in snapshot.groups]
-    ).delete()
+    current = {lag.group_id for lag in snapshot.groups}
+    if stored_groups is None:
+        ConsumerGroup.objects.filter(cluster_id=snapshot.cluster_id).exclude(group_id__in=current).delete()
+    elif gone := set(stored_groups) - current:
+        ConsumerGroup.objects.filter(cluster_id=snapshot.cluster_id, group_id__in=gone).delete()
 
 
 def topic_totals(lag: GroupLag) -> dict[str, list[float | None]]:

@@ -1,0 +1,402 @@
+"""Fleet benchmark of monitoring: collect and evaluate many simulated clusters, sweep after sweep.
+
+    .venv/bin/python -m bench.monitoring_fleet                     # 1,000 clusters, both paths
+    .venv/bin/python -m bench.monitoring_fleet --clusters 50 --sweeps 3 --path memory
+
+Every cluster is a `SimulatedKafkaCluster` (brokers over 3 racks, topics with replication factor 3
+and min.insync.replicas 2, consumer groups each reading one topic); every tenth cluster has a broker
+down, so health findings and alert conditions are not all empty. Between sweeps, untimed, each
+cluster gets new traffic (records produced, offsets committed at a random lag).
+
+Two paths, each timed per sweep over the whole fleet, with the fleet split over `--workers`
+processes (as Celery's prefork workers split it):
+
+- memory: `collector.take_snapshot` (Describe Cluster, groups, end offsets -> health report ->
+  Burrow windows -> `evaluate_group`) and `conditions.evaluate`, with the windows kept in memory.
+  This is the evaluation cost alone.
+- persisted: `collector.collect_cluster`, the function a Celery task runs: load windows from the
+  database, the same evaluation, write health, groups, windows and history in one transaction, then
+  alerting's `evaluate_cluster` (when it exists). Runs against a fresh database created for the run
+  and dropped afterwards. The Celery message per cluster (a few hundred microseconds) is not included.
+
+A window holds one observation per sweep up to its size (10), and evaluation gets dearer as windows
+fill, so the last sweeps are the steady state. `--profile` prints where worker 0 spent its last
+sweep.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import gc
+import io
+import json
+import multiprocessing
+import os
+import pstats
+import resource
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "controlplane.settings")
+
+import django
+
+django.setup()
+
+from django.db import connections  # noqa: E402
+
+from monitoring import collector  # noqa: E402
+from monitoring.conditions import evaluate  # noqa: E402
+from provisioning.kafka_admin.simulator import SimulatedKafkaCluster  # noqa: E402
+
+START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+BENCH_DATABASE = "kcp_bench_monitoring"
+
+
+@dataclass(frozen=True)
+class Fleet:
+    clusters: int
+    brokers: int
+    groups: int
+    topics: int
+    partitions: int  # per cluster, spread evenly over the topics
+    seed: int = 0
+
+    def build(self, index: int) -> SimulatedKafkaCluster:
+        simulated = SimulatedKafkaCluster.with_brokers(self.brokers, racks=3, seed=self.seed + index)
+        per_topic = max(1, self.partitions // self.topics)
+        for topic in range(self.topics):
+            simulated.create_topic(f"topic-{topic}", per_topic, 3, {"min.insync.replicas": "2"})
+        if index % 10 == 9:
+            simulated.fail_broker(1 + index % self.brokers)
+        self.traffic(simulated)
+        return simulated
+
+    def traffic(self, simulated: SimulatedKafkaCluster) -> None:
+        simulated.generate_load(groups=self.groups, max_records_per_partition=1_000, max_lag=1_000)
+
+    def expected_brokers(self) -> frozenset[int]:
+        return frozenset(range(1, self.brokers + 1))
+
+
+# -- worker processes --------------------------------------------------------------------------------
+
+
+def _worker(
+    connection: Connection, fleet: Fleet, shard: list[int], cluster_ids: list[uuid.UUID], persisted: bool
+) -> None:
+    """Holds its shard of simulated clusters; runs one sweep per command and answers its timings."""
+    simulated = {index: fleet.build(index) for index in shard}
+    windows: dict[int, collector.WindowsByGroup] = {index: {} for index in shard}
+    targets = {
+        index: collector.CollectionTarget(cluster_ids[index], f"cluster-{index}", fleet.expected_brokers(), 2)
+        for index in shard
+    }
+    alerting = _timed_alerting() if persisted else None
+    backend_pid = _backend_pid() if persisted else None
+    # The simulated clusters live as long as the process; keeping them out of the collector's
+    # generations leaves the garbage collector with what a worker collecting one cluster would have.
+    gc.freeze()
+    connection.send(("ready", _peak_rss_mb()))
+    while True:
+        command, sweep, profile = connection.recv()
+        if command == "stop":
+            connection.close()
+            return
+        for index in shard:
+            fleet.traffic(simulated[index])
+        now = START + timedelta(seconds=10 * sweep)
+        profiler = cProfile.Profile() if profile else None
+        if alerting is not None:
+            alerting.seconds = 0.0
+        database_cpu = _backend_cpu_seconds(backend_pid)
+        cpu = time.process_time()
+        started = time.perf_counter()
+        if profiler is not None:
+            profiler.enable()
+        partitions = 0
+        for index in shard:
+            if persisted:
+                snapshot = collector.collect_cluster(cluster_ids[index], admin=simulated[index], now=now)
+                assert snapshot is not None and snapshot.reachable
+            else:
+                snapshot, windows[index] = collector.take_snapshot(
+                    simulated[index], targets[index], windows[index], now
+                )
+                evaluate(str(cluster_ids[index]), health_report=snapshot.health, lag=snapshot.groups)
+            partitions += sum(len(g.partitions) for g in snapshot.groups)
+        elapsed = time.perf_counter() - started
+        cpu = time.process_time() - cpu
+        database_cpu = _backend_cpu_seconds(backend_pid) - database_cpu
+        # What survived the sweep (the windows) lives until the next one: a worker collecting one
+        # cluster per task never holds a fleet's windows, so they are kept out of the collector too.
+        gc.freeze()
+        report = ""
+        if profiler is not None:
+            profiler.disable()
+            out = io.StringIO()
+            pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(25)
+            report = out.getvalue()
+        connection.send(
+            (
+                elapsed,
+                partitions,
+                alerting.seconds if alerting is not None else 0.0,
+                _peak_rss_mb(),
+                report,
+                cpu,
+                database_cpu,
+            )
+        )
+
+
+class _AlertingTimer:
+    def __init__(self, evaluate_cluster: Callable[..., None]) -> None:
+        self.evaluate_cluster = evaluate_cluster
+        self.seconds = 0.0
+
+    def __call__(self, cluster_id: uuid.UUID, snapshot: collector.ClusterSnapshot) -> None:
+        started = time.perf_counter()
+        try:
+            self.evaluate_cluster(cluster_id, snapshot)
+        finally:
+            self.seconds += time.perf_counter() - started
+
+
+def _timed_alerting() -> _AlertingTimer | None:
+    evaluate_cluster = collector._alerting_entry_point()
+    if evaluate_cluster is None:
+        return None
+    timer = _AlertingTimer(evaluate_cluster)
+    collector._alerting_entry_point = lambda: timer
+    return timer
+
+
+def _backend_pid() -> int | None:
+    """The PostgreSQL server process serving this worker, when it runs on this machine."""
+    if connections["default"].vendor != "postgresql":
+        return None
+    with connections["default"].cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    return pid if Path(f"/proc/{pid}/stat").exists() else None
+
+
+def _backend_cpu_seconds(pid: int | None) -> float:
+    """CPU time the database spent for this worker: part of the cost on a machine it shares."""
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    # utime and stime, the 14th and 15th fields of stat(5), counted after the command name.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# -- one path ------------------------------------------------------------------------------------------
+
+
+def run_path(
+    fleet: Fleet, *, persisted: bool, sweeps: int, workers: int, profile: bool, cluster_ids: list[uuid.UUID]
+) -> list[dict[str, Any]]:
+    name = "persisted" if persisted else "memory"
+    connections.close_all()  # each forked worker opens its own
+    context = multiprocessing.get_context("fork")
+    pipes, processes = [], []
+    setup_started = time.perf_counter()
+    for number in range(workers):
+        parent, child = context.Pipe()
+        shard = list(range(number, fleet.clusters, workers))
+        process = context.Process(target=_worker, args=(child, fleet, shard, cluster_ids, persisted))
+        process.start()
+        pipes.append(parent)
+        processes.append(process)
+    build_rss = [pipe.recv()[1] for pipe in pipes]
+    print(
+        f"[{name}] {fleet.clusters} simulated clusters built in {time.perf_counter() - setup_started:.1f} s"
+    )
+    rows = []
+    try:
+        for sweep in range(sweeps):
+            last = sweep == sweeps - 1
+            for pipe in pipes:
+                pipe.send(("sweep", sweep, profile and last))
+            answers = [pipe.recv() for pipe in pipes]
+            # Workers sweep in parallel: the fleet is done when the slowest is.
+            seconds = max(a[0] for a in answers)
+            partitions = sum(a[1] for a in answers)
+            alerting = max(a[2] for a in answers)
+            cpu = sum(a[5] for a in answers)
+            database_cpu = sum(a[6] for a in answers)
+            rows.append(
+                {
+                    "path": name,
+                    "sweep": sweep + 1,
+                    "window_observations": min(sweep + 1, collector.window_size()),
+                    "clusters": fleet.clusters,
+                    "workers": workers,
+                    "sweep_seconds": round(seconds, 2),
+                    "cluster_evaluations_per_second": round(fleet.clusters / seconds, 1),
+                    "partition_evaluations_per_second": round(partitions / seconds),
+                    "alerting_seconds": round(alerting, 2),
+                    "worker_cpu_seconds": round(cpu, 2),
+                    "database_cpu_seconds": round(database_cpu, 2),
+                    "cpu_ms_per_cluster": round((cpu + database_cpu) / fleet.clusters * 1000, 1),
+                    "peak_rss_mb_per_worker": round(max(a[3] for a in answers), 1),
+                    "rss_mb_after_build_per_worker": round(max(build_rss), 1),
+                }
+            )
+            print(
+                f"[{name}] sweep {sweep + 1}: {seconds:.2f} s, {fleet.clusters / seconds:.0f} clusters/s, "
+                f"{partitions / seconds:,.0f} partitions/s; CPU {cpu:.1f} s workers"
+                + (f" + {database_cpu:.1f} s database, alerting {alerting:.2f} s" if persisted else ""),
+                flush=True,
+            )
+            if profile and last:
+                print(f"[{name}] profile of worker 0, last sweep:\n{answers[0][4]}")
+    finally:
+        for pipe in pipes:
+            pipe.send(("stop", 0, False))
+        for process in processes:
+            process.join(timeout=60)
+    return rows
+
+
+def create_fleet_rows(fleet: Fleet) -> list[uuid.UUID]:
+    """Organisation, clusters and brokers for the persisted path; returns the cluster ids by index."""
+    from controlplane.clusters.models import Broker, Cluster
+    from controlplane.tenancy.models import Organization
+
+    organization = Organization.objects.create(name="Benchmark", slug="benchmark")
+    clusters = Cluster.objects.bulk_create(
+        [
+            Cluster(
+                organization=organization,
+                name=f"cluster-{index}",
+                kafka_version="3.9.1",
+                backend="local",
+                broker_count=fleet.brokers,
+                racks=["rack-0", "rack-1", "rack-2"],
+                node_cpu=2,
+                node_memory_mb=4096,
+                node_disk_gb=100,
+                replication_factor=3,
+                min_insync_replicas=2,
+                status="running",
+                bootstrap_servers=f"cluster-{index}.simulated.invalid:9092",
+            )
+            for index in range(fleet.clusters)
+        ],
+        batch_size=1000,
+    )
+    Broker.objects.bulk_create(
+        [
+            Broker(cluster=cluster, node_id=node_id, rack=f"rack-{(node_id - 1) % 3}", state="running")
+            for cluster in clusters
+            for node_id in range(1, fleet.brokers + 1)
+        ],
+        batch_size=5000,
+    )
+    return [cluster.pk for cluster in clusters]
+
+
+def write(rows: list[dict[str, Any]], meta: dict[str, Any]) -> Path | None:
+    try:
+        from bench.report import write_report
+    except ImportError:
+        path = Path(__file__).resolve().parent / "results" / "monitoring_fleet.json"
+        path.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
+        return path
+    return write_report("monitoring_fleet", rows, meta=meta)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--clusters", type=int, default=1000)
+    parser.add_argument("--brokers", type=int, default=20, help="per cluster")
+    parser.add_argument("--groups", type=int, default=50, help="consumer groups per cluster")
+    parser.add_argument("--partitions", type=int, default=100, help="per cluster")
+    parser.add_argument(
+        "--topics", type=int, default=10, help="per cluster; each group reads all partitions of one topic"
+    )
+    parser.add_argument("--sweeps", type=int, default=10)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--path", choices=["memory", "persisted", "both"], default="both")
+    parser.add_argument("--profile", action="store_true", help="profile worker 0's last sweep")
+    args = parser.parse_args(argv)
+
+    fleet = Fleet(args.clusters, args.brokers, args.groups, args.topics, args.partitions)
+    rows: list[dict[str, Any]] = []
+    if args.path in ("memory", "both"):
+        ids = [uuid.uuid5(uuid.NAMESPACE_DNS, f"cluster-{i}.bench") for i in range(fleet.clusters)]
+        rows += run_path(
+            fleet,
+            persisted=False,
+            sweeps=args.sweeps,
+            workers=args.workers,
+            profile=args.profile,
+            cluster_ids=ids,
+        )
+    if args.path in ("persisted", "both"):
+        rows += run_persisted(fleet, args)
+    meta = {
+        "clusters": fleet.clusters,
+        "brokers_per_cluster": fleet.brokers,
+        "groups_per_cluster": fleet.groups,
+        "partitions_per_cluster": fleet.partitions,
+        "topics_per_cluster": fleet.topics,
+        "group_partitions_per_cluster": fleet.groups * max(1, fleet.partitions // fleet.topics),
+        "workers": args.workers,
+        "cpus": os.cpu_count(),
+        "database": connections["default"].vendor,
+        "python": sys.version.split()[0],
+        "alerting_evaluate_cluster": collector._alerting_entry_point() is not None,
+    }
+    path = write(rows, meta)
+    print(f"results: {path}")
+    return 0
+
+
+def run_persisted(fleet: Fleet, args: argparse.Namespace) -> list[dict[str, Any]]:
+    from django.conf import settings
+    from django.test.utils import setup_databases, teardown_databases
+
+    # A database of its own, created and migrated for the run and dropped afterwards.
+    settings.DATABASES["default"].setdefault("TEST", {})["NAME"] = BENCH_DATABASE
+    if settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+        settings.DATABASES["default"]["TEST"]["NAME"] = str(
+            Path(settings.VAR_DIR) / f"{BENCH_DATABASE}.sqlite3"
+        )
+    config = setup_databases(verbosity=0, interactive=False)
+    try:
+        ids = create_fleet_rows(fleet)
+        return run_path(
+            fleet,
+            persisted=True,
+            sweeps=args.sweeps,
+            workers=args.workers,
+            profile=args.profile,
+            cluster_ids=ids,
+        )
+    finally:
+        connections.close_all()
+        teardown_databases(config, verbosity=0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
