@@ -6,8 +6,10 @@ from collections import Counter
 from collections.abc import Mapping
 from math import gcd, lcm
 
-from provisioning.placement.goals import LeaderDistributionGoal, RackAwareGoal, ReplicaDistributionGoal
+from provisioning.placement.balance import ReplicaDistributionGoal
+from provisioning.placement.goals import RackAwareGoal
 from provisioning.placement.layout import check_racks, rack_alternated
+from provisioning.placement.leadership import LeaderDistributionGoal
 from provisioning.placement.optimizer import run_goals
 from provisioning.placement.state import ClusterState
 
@@ -88,7 +90,6 @@ def _greedy(
         {b: brokers[b] for b in rotated},
         [list(placeholders) for _ in range(partitions)],
         [0] * partitions,
-        track_moves=False,
     )
     run_goals(state, [RackAwareGoal(), ReplicaDistributionGoal(), LeaderDistributionGoal()])
     return state.replicas

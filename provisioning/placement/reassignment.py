@@ -5,15 +5,11 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Collection, Mapping
 
+from provisioning.placement.balance import ReplicaDistributionGoal
 from provisioning.placement.batching import make_batches
-from provisioning.placement.goals import (
-    CapacityGoal,
-    Goal,
-    LeaderDistributionGoal,
-    RackAwareGoal,
-    ReplicaDistributionGoal,
-)
+from provisioning.placement.goals import CapacityGoal, Goal, RackAwareGoal
 from provisioning.placement.layout import check_racks
+from provisioning.placement.leadership import LeaderDistributionGoal
 from provisioning.placement.model import GoalResult, LeadershipChange, Plan, ReplicaMove, TopicPartition
 from provisioning.placement.optimizer import run_goals
 from provisioning.placement.state import ClusterState
@@ -67,7 +63,6 @@ def plan_reassignment(
         targets,
         replicas,
         size_list,
-        track_moves=True,
         keys=keys,
         former_racks={b: rack for b, rack in brokers.items() if b in removing},
     )
@@ -86,7 +81,7 @@ def plan_reassignment(
         return Plan({k: list(current[k]) for k in keys}, (), (), (), results, tuple(warnings))
 
     target = {key: list(state.replicas[pid]) for pid, key in enumerate(keys)}
-    moves = tuple(ReplicaMove(keys[pid], src, dst, size_list[pid]) for pid, src, dst in state.moves)
+    moves = tuple(ReplicaMove(keys[pid], src, dst, size_list[pid]) for pid, src, dst in state.net_moves())
     changes = tuple(
         LeadershipChange(key, current[key][0], target[key][0])
         for key in keys

@@ -90,7 +90,6 @@ class ClusterState:
         replicas: list[list[int]],
         sizes: list[int],
         *,
-        track_moves: bool,
         keys: list[tuple[str, int]] | None = None,
         former_racks: Mapping[int, Rack] | None = None,
     ) -> None:
@@ -104,14 +103,12 @@ class ClusterState:
         self.racks: list[Rack] = sorted(self.rack_members, key=lambda r: (r is not None, r or ""))
         self.rack_sizes = {rack: len(members) for rack, members in self.rack_members.items()}
         self.replicas = [list(r) for r in replicas]
+        self._initial = [list(r) for r in replicas]
         self.initial_leaders = [r[0] for r in self.replicas]
         self.sizes = sizes
-        # When tracking, a replica that was moved stays put and never returns to a broker it left:
-        # each move in the plan is then a real, necessary copy and the moves add up to the diff.
-        self.track_moves = track_moves
-        self.locked: set[tuple[int, int]] = set()
-        self.departed: dict[int, set[int]] = {}
-        self.moves: list[tuple[int, int, int]] = []
+        # Where each moved replica started, per partition (current broker -> original broker), so a
+        # replica moved twice counts once and one moved back counts not at all.
+        self._origins: dict[int, dict[int, int]] = {}
         self._limits: dict[int, tuple[int, int]] = {}
 
         counts = dict.fromkeys(self.rack, 0)
@@ -167,28 +164,38 @@ class ClusterState:
         """Change in the partition's rack violation if `source`'s replica went to that rack.
 
         A source outside the target set holds no rack here, so the move only adds a replica.
+        This runs for every candidate destination, hence the arithmetic instead of two tallies.
         """
-        live = source in self.rack
-        if live and self.rack[source] == destination_rack:
+        rack = self.rack
+        live = source in rack
+        source_rack = rack[source] if live else None
+        if live and source_rack == destination_rack:
             return 0
-        tally = self.tally(pid)
-        rf = len(self.replicas[pid])
-        before = self._violation(tally, rf)
-        if live:
-            tally[self.rack[source]] -= 1
-        tally[destination_rack] = tally.get(destination_rack, 0) + 1
-        return self._violation(tally, rf) - before
+        reps = self.replicas[pid]
+        cap, spread = self.limits(len(reps))
+        in_destination = in_source = 0
+        used = set()
+        for broker_id in reps:
+            if broker_id in rack:
+                r = rack[broker_id]
+                used.add(r)
+                if r == destination_rack:
+                    in_destination += 1
+                elif live and r == source_rack:
+                    in_source += 1
+        delta = 0
+        if in_destination >= cap:
+            delta += 1
+        if in_source > cap:
+            delta -= 1
+        racks_after = len(used) + (in_destination == 0) - (live and in_source == 1)
+        return delta + max(0, spread - racks_after) - max(0, spread - len(used))
 
     # Changes ---------------------------------------------------------------------------------
 
     def can_host(self, pid: int, broker_id: int) -> bool:
-        """Whether a replica of the partition may be placed on this broker at all."""
-        if broker_id in self.replicas[pid]:
-            return False
-        return not (self.track_moves and broker_id in self.departed.get(pid, ()))
-
-    def is_movable(self, pid: int, broker_id: int) -> bool:
-        return not (self.track_moves and (pid, broker_id) in self.locked)
+        """Whether a replica of the partition may be placed on this broker."""
+        return broker_id not in self.replicas[pid]
 
     def move(self, pid: int, source: int, destination: int) -> None:
         """Replace the replica on `source` by one on `destination`, keeping its position."""
@@ -199,10 +206,35 @@ class ClusterState:
         if source in self.rack:
             self._count(source, -1, size, position == 0)
         self._count(destination, 1, size, position == 0)
-        if self.track_moves:
-            self.locked.add((pid, destination))
-            self.departed.setdefault(pid, set()).add(source)
-            self.moves.append((pid, source, destination))
+        origins = self._origins.setdefault(pid, {})
+        origin = origins.pop(source, source)
+        if origin != destination:
+            origins[destination] = origin
+
+    def net_moves(self) -> list[tuple[int, int, int]]:
+        """(pid, source, destination) for the replicas that differ between start and now.
+
+        Sources and destinations are paired along the recorded history where it links them, and
+        in list order otherwise (a replica moved onto a broker that later gave its own away).
+        """
+        result = []
+        for pid in sorted(self._origins):
+            before, after = self._initial[pid], self.replicas[pid]
+            sources = [b for b in before if b not in after]
+            destinations = [b for b in after if b not in before]
+            origins = self._origins[pid]
+            paired = [(origins[d], d) for d in destinations if origins.get(d) in sources]
+            taken_sources = {s for s, _ in paired}
+            taken_destinations = {d for _, d in paired}
+            rest = zip(
+                (s for s in sources if s not in taken_sources),
+                (d for d in destinations if d not in taken_destinations),
+                strict=True,
+            )
+            pairs = dict(paired)
+            pairs.update(rest)
+            result.extend((pid, s, pairs[s]) for s in sources)
+        return result
 
     def _count(self, broker_id: int, delta: int, size: int, leader: bool) -> None:
         self.counts.add(broker_id, delta)
