@@ -207,7 +207,9 @@ def _settle_brokers(operation: Operation) -> None:
     """After a scale or replacement that did not finish, make the broker records say what exists:
     brokers that were never started are forgotten, brokers that were being drained stay."""
     params = operation.params or {}
-    added = [*params.get("add_node_ids", []), *filter(None, [params.get("replacement_node_id")])]
+    added = list(params.get("add_node_ids", []))
+    if params.get("replacement_node_id") is not None:
+        added.append(params["replacement_node_id"])
     Broker.objects.filter(
         cluster_id=operation.cluster_id, node_id__in=added, state=BrokerState.PENDING
     ).delete()
@@ -216,9 +218,8 @@ def _settle_brokers(operation: Operation) -> None:
         node_id__in=params.get("remove_node_ids", []),
         state=BrokerState.DRAINING,
     ).update(state=BrokerState.RUNNING, updated_at=timezone.now())
-    if operation.kind == OperationKind.SCALE:
-        count = Broker.objects.filter(cluster_id=operation.cluster_id).count()
-        Cluster.objects.filter(pk=operation.cluster_id).update(broker_count=count)
+    count = Broker.objects.filter(cluster_id=operation.cluster_id).count()
+    Cluster.objects.filter(pk=operation.cluster_id).update(broker_count=count)
 
 
 def _record_healing_outcome(operation: Operation) -> None:
@@ -339,23 +340,28 @@ def request_replace_broker(
 ) -> Operation:
     """Start replacing a broker in its rack (validated by `validation.replace_broker_errors`).
 
-    Without its disk, the replacement is a new broker, recorded now with the next free node id; the
-    old one is removed once its replicas have moved.
+    Without its disk, the replacement is a new broker, recorded now with the next free node id (or the
+    one an earlier, unfinished replacement of this broker already started); the old one is removed
+    once its replicas have moved.
     """
     with transaction.atomic():
         cluster = _lock_for_change(cluster)
         broker = Broker.objects.get(cluster=cluster, node_id=node_id)
-        params: dict[str, Any] = {"node_id": node_id, "keep_disk": keep_disk, **_timeouts()}
+        params: dict[str, Any] = {"node_id": node_id, "keep_disk": keep_disk}
         if anomaly_id is not None:
             params["anomaly"] = anomaly_id
         replacement: int | None = None
+        started_before: int | None = None
         if not keep_disk:
-            replacement = max(cluster.brokers.values_list("node_id", flat=True)) + 1
+            started_before = _unfinished_replacement(broker)
+            replacement = started_before
+            if replacement is None:
+                replacement = max(cluster.brokers.values_list("node_id", flat=True)) + 1
             params.update(replacement_node_id=replacement, **_throttle())
         operation = start_operation(
             cluster=cluster, kind=OperationKind.REPLACE_BROKER, actor=actor, params=params
         )
-        if replacement is not None:
+        if replacement is not None and started_before is None:
             Broker.objects.create(cluster=cluster, node_id=replacement, rack=broker.rack)
         record_event(
             actor=actor,
@@ -365,6 +371,32 @@ def request_replace_broker(
             details={"node_id": node_id, "keep_disk": keep_disk, "replacement": replacement},
         )
     return operation
+
+
+def _unfinished_replacement(broker: Broker) -> int | None:
+    """The replacement broker an earlier replacement of `broker` started but did not finish with, if
+    it still exists: trying again continues with it rather than adding yet another broker."""
+    earlier = (
+        Operation.objects.filter(
+            cluster_id=broker.cluster_id,
+            kind=OperationKind.REPLACE_BROKER,
+            state__in=[OperationState.FAILED, OperationState.CANCELLED],
+            params__node_id=broker.node_id,
+            params__keep_disk=False,
+        )
+        .order_by("-created_at")
+        .values_list("params", flat=True)
+        .first()
+    )
+    if earlier is None:
+        return None
+    candidate = earlier.get("replacement_node_id")
+    exists = (
+        Broker.objects.filter(cluster_id=broker.cluster_id, node_id=candidate, rack=broker.rack)
+        .exclude(state__in=[BrokerState.PENDING, BrokerState.DRAINING])
+        .exists()
+    )
+    return candidate if exists else None
 
 
 def brokers_to_remove(existing: Mapping[int, str], racks: list[str], target: int) -> list[int]:
@@ -386,6 +418,8 @@ def record_brokers_removed(*, cluster_id: uuid.UUID, node_ids: Collection[int]) 
     """Forget brokers an operation removed; anomalies about them have nothing left to heal."""
     now = timezone.now()
     Broker.objects.filter(cluster_id=cluster_id, node_id__in=node_ids).delete()
+    remaining = Broker.objects.filter(cluster_id=cluster_id).count()
+    Cluster.objects.filter(pk=cluster_id).update(broker_count=remaining, updated_at=now)
     BrokerAnomaly.objects.filter(cluster_id=cluster_id, node_id__in=node_ids, state=AnomalyState.OPEN).update(
         state=AnomalyState.RESOLVED, resolved_at=now, detail="the broker was removed"
     )
@@ -497,6 +531,18 @@ def heal_broker_anomalies(*, cluster_id: uuid.UUID | None = None) -> list[Operat
     return started
 
 
+def _heal_in_place(cluster: Cluster, node_id: int) -> bool:
+    """Whether self-healing restarts the broker in place rather than replacing it without its disk.
+
+    An unreachable broker's disk cannot be trusted, so its replicas move to a new broker in its rack,
+    unless that would lose data (single-replica partitions have no other copy) or the backend cannot
+    run the extra broker meanwhile (the single-node development broker).
+    """
+    from controlplane.clusters.validation import replace_broker_errors  # it imports this module
+
+    return cluster.replication_factor < 2 or bool(replace_broker_errors(cluster, node_id, False))
+
+
 def _heal(anomaly_id: int) -> Operation | None:
     with transaction.atomic():
         anomaly = BrokerAnomaly.objects.select_for_update().select_related("cluster").get(pk=anomaly_id)
@@ -522,7 +568,7 @@ def _heal(anomaly_id: int) -> Operation | None:
         operation = request_replace_broker(
             cluster=cluster,
             node_id=anomaly.node_id,
-            keep_disk=False,
+            keep_disk=_heal_in_place(cluster, anomaly.node_id),
             actor=SELF_HEALING,
             anomaly_id=anomaly.pk,
         )

@@ -75,6 +75,15 @@ def plan_moves(
         )
     gone = set(replaced)
     brokers = {b.node_id: b.rack for b in ctx.spec.brokers if b.node_id not in gone}
+    # A replica assigned to a broker that is down never catches up, so the move would never finish.
+    down = sorted(set(brokers) - set(remove) - registered(state))
+    if down:
+        raise StepFailed(
+            "brokers_down",
+            f"Brokers {_ids(down)} are not registered with the cluster, so no replica can move onto them; "
+            "replace them (replace-broker) or wait until they are back, then try again.",
+            {"brokers": down},
+        )
     max_moves = int(ctx.params.get("max_moves_per_broker", DEFAULT_MAX_MOVES_PER_BROKER))
     try:
         plan = plan_reassignment(state.assignment(), brokers, remove=remove, max_moves_per_broker=max_moves)

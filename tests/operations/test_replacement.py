@@ -203,3 +203,39 @@ def test_a_failed_healing_reopens_the_anomaly_and_waits_before_trying_again(
     )
     assert len(heal_broker_anomalies()) == 1
     assert BrokerAnomaly.objects.get(pk=anomaly.pk).attempts == 2
+
+
+def test_a_replacement_tried_again_continues_with_the_broker_it_already_started(
+    simulated_cluster: ClusterFactory, driver: Driver, simulation: Simulation
+) -> None:
+    cluster, kafka = simulated_cluster(brokers=6)
+    kafka.fail_broker(3)
+    simulation.fail_next("remove_brokers", BackendError("volume still attached"))
+    first = driver.run(request_replace_broker(cluster=cluster, node_id=3, keep_disk=False, actor=SYSTEM).id)
+    assert first.state == "failed"
+    assert Cluster.objects.get(pk=cluster.pk).broker_count == 7  # what exists: the new broker and the old
+
+    second = request_replace_broker(cluster=cluster, node_id=3, keep_disk=False, actor=SYSTEM)
+    second = driver.run(second.id)
+
+    assert second.state == "succeeded", second.error
+    assert second.params["replacement_node_id"] == first.params["replacement_node_id"] == 6
+    assert sorted(kafka.members) == [0, 1, 2, 4, 5, 6]
+    assert [e for e in simulation.events if e[0] == "start"][-1][1] == 6
+    assert Cluster.objects.get(pk=cluster.pk).broker_count == 6
+    assert fully_replicated(kafka, 3)
+
+
+def test_self_healing_restarts_in_place_when_moving_replicas_would_lose_data(
+    simulated_cluster: ClusterFactory, driver: Driver, settings: Any
+) -> None:
+    settings.SELF_HEALING_AFTER_SECONDS = 0
+    cluster, kafka = simulated_cluster(brokers=3, replication_factor=1, min_insync_replicas=1)
+    kafka.fail_broker(1)
+
+    reconcile_cluster(cluster)
+
+    operation = BrokerAnomaly.objects.get(cluster=cluster).operation
+    assert operation.params["keep_disk"] is True
+    assert driver.run(operation.id).state == "succeeded"
+    assert kafka.down == set()

@@ -163,3 +163,18 @@ def test_a_permanent_failure_fails_the_scale_and_restores_the_brokers_records(
     assert "refused to delete the volumes" in cluster.status_reason
     assert cluster.broker_count == 9
     assert set(Broker.objects.filter(cluster=cluster).values_list("state", flat=True)) == {"running"}
+
+
+def test_no_replica_is_planned_onto_a_broker_that_is_down(
+    simulated_cluster: ClusterFactory, driver: Driver
+) -> None:
+    # (A scale-out starts brokers that are down again as it provisions; a scale-in does not.)
+    cluster, kafka = simulated_cluster(brokers=9)
+    kafka.fail_broker(2)
+
+    operation = driver.run(request_scale(cluster=cluster, brokers=6, actor=SYSTEM).id)
+
+    assert operation.state == "failed"
+    assert operation.error["code"] == "brokers_down"
+    assert "Brokers 2 are not registered" in operation.error["message"]
+    assert kafka.submissions == []
