@@ -37,7 +37,8 @@ def plan_reassignment(
     if max_moves_per_broker < 1:
         raise ValueError(f"max_moves_per_broker must be at least 1, got {max_moves_per_broker}")
     removing = set(remove)
-    targets = {b: rack for b, rack in brokers.items() if b not in removing}
+    # Sorted so that ties break the same way however the caller's mapping was built.
+    targets = {b: brokers[b] for b in sorted(brokers) if b not in removing}
     if not targets:
         raise ValueError("no brokers would be left after removing " + ", ".join(map(str, sorted(removing))))
     keys = sorted(current)

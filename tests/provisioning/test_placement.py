@@ -396,3 +396,14 @@ def test_plan_to_dict_is_plain_data() -> None:
     data = plan_reassignment(current, brokers, remove=[0]).to_dict()
     assert data["moves"] == [["t", 0, 0, 3, 0]]
     assert data["target"] == [["t", 0, [3, 1, 2]]]
+
+
+def test_plan_does_not_depend_on_mapping_order() -> None:
+    old = place_brokers(RACKS, 6)
+    current = topic_assignment(old, {"t": (40, 3), "u": (9, 1)})
+    brokers = place_brokers(RACKS, 10, old)
+    shuffled_brokers = dict(reversed(list(brokers.items())))
+    shuffled_current = dict(reversed(list(current.items())))
+    first = plan_reassignment(current, brokers, remove=[2])
+    assert plan_reassignment(shuffled_current, shuffled_brokers, remove=[2]) == first
+    assert assign_replicas(shuffled_brokers, 20, 3) == assign_replicas(brokers, 20, 3)

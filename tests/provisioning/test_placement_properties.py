@@ -50,7 +50,7 @@ def clusters(draw: st.DrawFn, max_brokers: int = 500) -> Brokers:
 @given(
     brokers=clusters(),
     rf=st.integers(1, 5),
-    partitions=st.integers(1, 3000),
+    partitions=st.integers(1, 10_000),
     start=st.none() | st.integers(0, 10_000),
 )
 def test_assign_replicas_invariants(brokers: Brokers, rf: int, partitions: int, start: int | None) -> None:
@@ -68,13 +68,15 @@ def test_assign_replicas_invariants(brokers: Brokers, rf: int, partitions: int, 
 
 
 @st.composite
-def scenarios(draw: st.DrawFn) -> tuple[dict, Brokers, set[int], dict | None, int]:
+def scenarios(
+    draw: st.DrawFn, max_brokers: int = 500, max_partitions: int = 10_000
+) -> tuple[dict, Brokers, set[int], dict | None, int]:
     """A current assignment and what happens to the cluster: growth, removal, failure, replacement."""
-    brokers = draw(clusters(max_brokers=120))
+    brokers = draw(clusters(max_brokers=max_brokers))
     racks = sorted({r for r in brokers.values() if r is not None})
     kind = draw(st.sampled_from(["scale-out", "decommission", "dead", "replace", "rebalance"]))
     topic_count = draw(st.integers(1, 4))
-    budget = draw(st.integers(1, 2500))
+    budget = draw(st.integers(1, max_partitions))
     topics = {
         f"topic-{i}": (draw(st.integers(1, max(1, budget // topic_count))), draw(st.integers(1, 5)))
         for i in range(topic_count)
@@ -118,7 +120,7 @@ def scenarios(draw: st.DrawFn) -> tuple[dict, Brokers, set[int], dict | None, in
     return current, target, remove, sizes, limit
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(scenario=scenarios())
 def test_plan_reassignment_invariants(scenario: tuple[dict, Brokers, set[int], dict | None, int]) -> None:
     current, brokers, remove, sizes, limit = scenario
