@@ -21,8 +21,8 @@ class ReplicaDistributionGoal:
     move lowers the spread or the number of brokers at its extremes. With sizes, smaller partitions
     move first. Replicas that arrived during planning are tried last: moving one again changes where
     it ends up, not how many replicas move. When rack constraints block every direct move from the
-    busiest broker, a chain of moves through brokers whose counts end unchanged is searched for
-    breadth-first (the first hop empties a slot the next one fills).
+    busiest broker, a chain of moves is searched for breadth-first: each broker on the way gives
+    one replica and takes one, so only the two ends change count.
     """
 
     name = "replica-distribution"

@@ -1,10 +1,11 @@
-"""Placement goals in priority order, each able to score a state, judge a move and optimize.
+"""Placement goals: the shared interface, the hard goals, and helpers for choosing brokers.
 
 The structure follows Cruise Control's goals: hard goals (rack awareness, capacity) must hold or
-planning fails with a reason; soft goals (replica and leader distribution) are pursued as far as
-the hard goals allow. A goal optimizes with the goals before it as guards: it only makes moves
-every earlier goal accepts, so a later goal never undoes an earlier one. Leadership swaps change no
-replica set, so only the leader goal proposes them and no other goal has to judge them.
+planning fails with a reason; soft goals (replica distribution in `balance.py`, leader
+distribution in `leadership.py`) are pursued as far as the hard goals allow. Goals run in priority
+order and each optimizes with the goals before it as guards: it only makes moves every earlier
+goal accepts, so a later goal never undoes an earlier one. Reordering a partition's replicas
+changes no replica set, so only the leader goal does it and no other goal has to judge it.
 """
 
 from __future__ import annotations
