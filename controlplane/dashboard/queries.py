@@ -18,6 +18,8 @@ from controlplane.clusters.models import Broker, Cluster
 from controlplane.operations.choices import ACTIVE_OPERATION_STATES
 from controlplane.operations.models import Operation, OperationLog
 from controlplane.tenancy.models import WRITE_ROLES, Organization
+from monitoring.alerting.choices import IncidentState
+from monitoring.alerting.models import Delivery, Incident, MaintenanceWindow, NotificationChannel, Silence
 
 
 def visible_clusters(user: AbstractBaseUser) -> QuerySet[Cluster]:
@@ -35,6 +37,40 @@ def listed_clusters(user: AbstractBaseUser) -> QuerySet[Cluster]:
 def visible_operations(user: AbstractBaseUser) -> QuerySet[Operation]:
     return Operation.objects.filter(cluster__organization__in=organizations_of(user)).select_related(
         "cluster__organization"
+    )
+
+
+def visible_incidents(user: AbstractBaseUser) -> QuerySet[Incident]:
+    return Incident.objects.filter(cluster__organization__in=organizations_of(user)).select_related(
+        "cluster__organization"
+    )
+
+
+def firing_incident_count(user: AbstractBaseUser) -> int:
+    return visible_incidents(user).filter(state=IncidentState.FIRING).count()
+
+
+def visible_silences(user: AbstractBaseUser) -> QuerySet[Silence]:
+    return Silence.objects.filter(organization__in=organizations_of(user)).select_related(
+        "organization", "cluster"
+    )
+
+
+def visible_maintenance_windows(user: AbstractBaseUser) -> QuerySet[MaintenanceWindow]:
+    return MaintenanceWindow.objects.filter(cluster__organization__in=organizations_of(user)).select_related(
+        "cluster__organization"
+    )
+
+
+def visible_channels(user: AbstractBaseUser) -> QuerySet[NotificationChannel]:
+    return NotificationChannel.objects.filter(organization__in=organizations_of(user)).select_related(
+        "organization"
+    )
+
+
+def visible_deliveries(user: AbstractBaseUser) -> QuerySet[Delivery]:
+    return Delivery.objects.filter(channel__organization__in=organizations_of(user)).select_related(
+        "channel", "incident__cluster"
     )
 
 

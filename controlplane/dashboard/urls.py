@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from controlplane.dashboard import views
+from controlplane.dashboard import oncall, views
 
 app_name = "dashboard"
 
@@ -16,10 +16,22 @@ urlpatterns = [
     path("clusters/new/", views.cluster_create, name="cluster-create"),
     path("clusters/new/placement/", views.cluster_placement, name="cluster-placement"),
     path("clusters/<uuid:pk>/", views.cluster_detail, name="cluster-detail"),
+    path("clusters/<uuid:pk>/monitoring/", views.cluster_monitoring, name="cluster-monitoring"),
     path("clusters/<uuid:pk>/delete/", views.cluster_delete, name="cluster-delete"),
     path("clusters/<uuid:pk>/settings/", views.cluster_settings, name="cluster-settings"),
     path("operations/<uuid:pk>/", views.operation_detail, name="operation-detail"),
     path("operations/<uuid:pk>/cancel/", views.operation_cancel, name="operation-cancel"),
+    path("alerts/", oncall.alert_list, name="alert-list"),
+    path("alerts/<int:pk>/", oncall.alert_detail, name="alert-detail"),
+    path("alerts/<int:pk>/acknowledge/", oncall.alert_acknowledge, name="alert-acknowledge"),
+    path("alerts/<int:pk>/resolve/", oncall.alert_resolve, name="alert-resolve"),
+    path("oncall/channels/", oncall.channel_list, name="channel-list"),
+    path("oncall/channels/<int:pk>/enabled/", oncall.channel_enabled, name="channel-enabled"),
+    path("oncall/channels/<int:pk>/test/", oncall.channel_test, name="channel-test"),
+    path("oncall/silences/", oncall.silence_list, name="silence-list"),
+    path("oncall/silences/<int:pk>/expire/", oncall.silence_expire, name="silence-expire"),
+    path("oncall/maintenance/", oncall.maintenance_list, name="maintenance-list"),
+    path("oncall/maintenance/<int:pk>/end/", oncall.maintenance_end, name="maintenance-end"),
     path("tokens/", views.token_list, name="token-list"),
     path("tokens/<int:pk>/revoke/", views.token_revoke, name="token-revoke"),
 ]

@@ -27,6 +27,7 @@ from controlplane.clusters.actions import (
 )
 from controlplane.clusters.choices import ClusterStatus
 from controlplane.dashboard.forms import ApiTokenForm, ClusterForm, placement_preview
+from controlplane.dashboard.panels import monitoring_context
 from controlplane.dashboard.queries import (
     brokers_by_rack,
     listed_clusters,
@@ -99,8 +100,19 @@ def cluster_detail(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
         "log_lines": log_tail(operation) if operation else [],
         "operations": cluster.operations.prefetch_related("steps")[:OPERATIONS_LISTED],
         "can_write": can_write(request.user, cluster.organization_id),
+        **monitoring_context(cluster),
     }
     return render(request, "dashboard/cluster_detail.html", context)
+
+
+@login_required
+@require_GET
+def cluster_monitoring(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
+    """The cluster page's live panels alone, fetched by its script to refresh them in place."""
+    cluster = get_object_or_404(visible_clusters(request.user), pk=pk)
+    return render(
+        request, "dashboard/_cluster_monitoring.html", {"cluster": cluster, **monitoring_context(cluster)}
+    )
 
 
 @login_required
@@ -173,7 +185,7 @@ def operation_cancel(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
         else:
             messages.success(request, f"{operation.get_kind_display()} cancelled.")
     fallback = reverse("dashboard:cluster-detail", args=[operation.cluster_id])
-    return redirect(_safe_next(request, fallback))
+    return redirect(safe_next(request, fallback))
 
 
 @login_required
@@ -209,7 +221,7 @@ def token_revoke(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("dashboard:token-list")
 
 
-def _safe_next(request: HttpRequest, fallback: str) -> str:
+def safe_next(request: HttpRequest, fallback: str) -> str:
     target = request.POST.get("next", "")
     if target and url_has_allowed_host_and_scheme(
         target, allowed_hosts={request.get_host()}, require_https=request.is_secure()

@@ -9,8 +9,10 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from controlplane.dashboard.queries import firing_incident_count
 from controlplane.operations.choices import ACTIVE_OPERATION_STATES
 from controlplane.operations.models import Operation
+from monitoring.alerting.rules import CATALOGUE
 
 register = template.Library()
 
@@ -70,3 +72,56 @@ def percent(value: float | int | None) -> str:
 @register.filter
 def in_flight(operation: Operation) -> bool:
     return operation.state in ACTIVE_OPERATION_STATES
+
+
+@register.filter
+def number(value: float | int | None) -> str:
+    """A count with thousands separators, so lag in the millions reads at a glance."""
+    if value is None:
+        return "—"
+    return f"{round(value):,}"
+
+
+@register.filter
+def seconds(value: float | None) -> str:
+    """A time lag given in seconds, as a duration."""
+    if value is None:
+        return "—"
+    return format_duration(timedelta(seconds=value))
+
+
+@register.simple_tag
+def share(part: float | int, whole: float | int) -> str:
+    """`part` as a percentage of `whole`, for CSS widths (a plain dot decimal)."""
+    return f"{100 * part / whole:.1f}" if whole else "0"
+
+
+@register.simple_tag
+def firing_alerts(user: object) -> int:
+    """How many incidents are firing in the user's organizations, for the navigation badge."""
+    if not getattr(user, "is_authenticated", False):
+        return 0
+    return firing_incident_count(user)
+
+
+@register.filter
+def rule_title(rule_key: str) -> str:
+    rule = CATALOGUE.get(rule_key)
+    return rule.title if rule else rule_key
+
+
+@register.filter
+def ago(moment: datetime | None) -> SafeString | str:
+    """How long ago, to the second while it is recent, with the exact instant as a tooltip."""
+    if moment is None:
+        return "—"
+    elapsed = timezone.now() - moment
+    text = "just now" if elapsed < timedelta(seconds=5) else f"{format_duration(elapsed)} ago"
+    if elapsed >= timedelta(days=1):
+        text = f"{elapsed.days}d {elapsed.seconds // 3600}h ago"
+    return format_html(
+        '<time datetime="{}" title="{}">{}</time>',
+        moment.astimezone(UTC).isoformat(),
+        moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
+        text,
+    )

@@ -78,9 +78,38 @@
     });
   }
 
+  // Filter forms apply as soon as a choice changes; their button stays for browsers without scripts.
+  function setUpAutoSubmit() {
+    document.querySelectorAll("form[data-autosubmit]").forEach(function (form) {
+      form.querySelectorAll("select").forEach(function (select) {
+        select.addEventListener("change", function () { form.submit(); });
+      });
+    });
+  }
+
+  // A channel form shows only the settings of the chosen kind. Without scripts every kind's
+  // fieldset is shown, labelled, and only the chosen kind's values are used.
+  function setUpKindFields() {
+    document.querySelectorAll("form[data-kind-form]").forEach(function (form) {
+      const kind = form.elements.namedItem("kind");
+      if (!kind) return;
+      function show() {
+        form.querySelectorAll(".kind-fields").forEach(function (fieldset) {
+          const chosen = fieldset.dataset.kind === kind.value;
+          fieldset.hidden = !chosen;
+          fieldset.disabled = !chosen;
+        });
+      }
+      kind.addEventListener("change", show);
+      show();
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     setUpCopyButtons();
     setUpConfirmations();
     setUpPlacementPreview();
+    setUpAutoSubmit();
+    setUpKindFields();
   });
 })();
