@@ -4,7 +4,9 @@ One call of `run_operation` claims the operation (a lease, renewed by a heartbea
 pending steps one after another, committing each result before starting the next. A step that waits
 (reassignment in progress, broker not yet registered) releases the lease and asks to be dispatched
 again later. A worker that dies leaves a stale heartbeat; the reaper dispatches the operation again
-and the next worker re-runs the interrupted step, which is safe because steps are idempotent.
+and the next worker re-runs the interrupted step, which is safe because steps are idempotent. Before
+an operation ends cancelled or failed, its workflow's cleanup runs (lifting replication throttles,
+cancelling reassignments nobody would follow any more).
 """
 
 from __future__ import annotations

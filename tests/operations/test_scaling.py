@@ -178,3 +178,15 @@ def test_no_replica_is_planned_onto_a_broker_that_is_down(
     assert operation.error["code"] == "brokers_down"
     assert "Brokers 2 are not registered" in operation.error["message"]
     assert kafka.submissions == []
+
+
+def test_scaling_a_cluster_without_partitions_moves_nothing(
+    simulated_cluster: ClusterFactory, driver: Driver
+) -> None:
+    cluster, kafka = simulated_cluster(brokers=3, topics=())
+
+    operation = driver.run(request_scale(cluster=cluster, brokers=6, actor=SYSTEM).id)
+
+    assert operation.state == "succeeded", operation.error
+    assert kafka.submissions == [] and kafka.throttle_changes == []
+    assert sorted(kafka.members) == list(range(6))
