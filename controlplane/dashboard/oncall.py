@@ -57,11 +57,10 @@ def _writable_clusters(request: HttpRequest) -> list[Cluster]:
     )
 
 
-def _require_some_write(request: HttpRequest) -> list[Any]:
-    organizations = list(writable_organizations(request.user))
-    if not organizations:
+def _refuse_read_only(request: HttpRequest) -> None:
+    """Viewers get 403 for a hand-made POST to a create form they are not shown."""
+    if not writable_organizations(request.user).exists():
         raise PermissionDenied("Changing on-call settings needs the admin or owner role in an organization.")
-    return organizations
 
 
 # Incidents
@@ -74,15 +73,23 @@ def alert_list(request: HttpRequest) -> HttpResponse:
     filters = IncidentFilterForm(request.GET or None, clusters=clusters)
     incidents = incidents_in_triage_order(filters.filter(visible_incidents(request.user)))
     page = Paginator(incidents, INCIDENTS_PER_PAGE).get_page(request.GET.get("page"))
-    query = request.GET.copy()
+    # `live` asks for the table alone: the page's script refreshes it in place.
+    live = request.GET.get("live") == "1"
+    shown = request.GET.copy()
+    shown.pop("live", None)
+    query = shown.copy()
     query.pop("page", None)
+    page_url = f"{request.path}?{shown.urlencode()}" if shown else request.path
     context = {
         "filters": filters,
         "page": page,
         "query": query.urlencode(),
+        "page_url": page_url,
+        "live_url": f"{request.path}?{shown.urlencode()}{'&' if shown else ''}live=1",
         "writable": set(writable_organizations(request.user).values_list("pk", flat=True)),
     }
-    return render(request, "dashboard/alert_list.html", context)
+    template = "dashboard/_alert_list_live.html" if live else "dashboard/alert_list.html"
+    return render(request, template, context)
 
 
 @login_required
@@ -194,7 +201,7 @@ def alert_resolve(request: HttpRequest, pk: int) -> HttpResponse:
 def silence_list(request: HttpRequest) -> HttpResponse:
     organizations = list(writable_organizations(request.user))
     if request.method == "POST":
-        _require_some_write(request)
+        _refuse_read_only(request)
     # Links from an incident ("Silence this") fill in its cluster, rule and subject.
     initial = {name: request.GET[name] for name in ("cluster", "rule", "subject") if name in request.GET}
     form = SilenceForm(
@@ -239,7 +246,7 @@ def silence_expire(request: HttpRequest, pk: int) -> HttpResponse:
 def maintenance_list(request: HttpRequest) -> HttpResponse:
     clusters = _writable_clusters(request)
     if request.method == "POST":
-        _require_some_write(request)
+        _refuse_read_only(request)
     initial = {"cluster": request.GET["cluster"]} if "cluster" in request.GET else {}
     form = MaintenanceWindowForm(
         request.POST if request.method == "POST" else None, initial=initial, clusters=clusters
@@ -288,7 +295,7 @@ def maintenance_end(request: HttpRequest, pk: int) -> HttpResponse:
 def channel_list(request: HttpRequest) -> HttpResponse:
     organizations = list(writable_organizations(request.user))
     if request.method == "POST":
-        _require_some_write(request)
+        _refuse_read_only(request)
     form = ChannelForm(request.POST if request.method == "POST" else None, organizations=organizations)
     if form.is_valid():
         try:

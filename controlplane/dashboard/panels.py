@@ -18,7 +18,7 @@ from monitoring.collector import window_size
 from monitoring.models import ClusterHealth, ConsumerGroup
 
 # Consumer groups listed on the cluster page, worst first; the API lists every one.
-GROUPS_SHOWN = 50
+GROUPS_SHOWN = 25
 FINDINGS_SHOWN = 8
 NO_RACK = "no rack recorded"
 

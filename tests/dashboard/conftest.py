@@ -39,7 +39,9 @@ def cluster(tenant: Tenant) -> Cluster:
     return create_cluster(tenant, brokers=6, racks=["eu-west-1a", "eu-west-1b", "eu-west-1c"])
 
 
-def monitored_cluster(tenant: Tenant, *, name: str = "payments", until: datetime | None = None) -> Cluster:
+def monitored_cluster(
+    tenant: Tenant, *, name: str = "payments", until: datetime | None = None, quiet_groups: int = 0
+) -> Cluster:
     """A running six-broker cluster over three racks, collected a few times by the real collector.
 
     A multi-broker Kafka cluster cannot run here, so `SimulatedKafkaCluster` stands in for it. By the
@@ -47,6 +49,7 @@ def monitored_cluster(tenant: Tenant, *, name: str = "payments", until: datetime
     under-replicated, and alerting has opened incidents for them. Consumer group `billing` is stuck
     (STALL), `search` falls behind (WARN) and `mirror` keeps up (OK). Every collection adds a history
     point, the last one at `until` (default now), so charts of the last hour show them.
+    `quiet_groups` more groups (`quiet-1`, ...) keep up with `audit`.
     """
     until = until or timezone.now()
     cluster = make_cluster(tenant.organization, name=name, brokers=6, min_insync_replicas=2)
@@ -63,6 +66,8 @@ def monitored_cluster(tenant: Tenant, *, name: str = "payments", until: datetime
         simulated.commit("billing", "orders", 0, 120)
         simulated.commit("search", "orders", 0, 300 * (step + 1))
         simulated.commit("mirror", "audit", 1, 50 * (step + 1))
+        for number in range(1, quiet_groups + 1):
+            simulated.commit(f"quiet-{number}", "audit", 1, 50 * (step + 1))
         if step == steps - 1:
             simulated.fail_broker(6)
         collect_cluster(cluster.pk, admin=simulated, now=until - COLLECTION_INTERVAL * (steps - 1 - step))

@@ -172,3 +172,19 @@ def test_incident_page_shows_timeline_and_every_delivery_attempt(
     assert page.count("data-delivery=") == incident.deliveries.count()
     assert "whsec-very-secret-signing-key" not in page
     assert "What to do" in page
+
+
+def test_the_alert_table_refreshes_from_a_fragment_of_the_same_list(
+    tenant: Tenant, monitored: Cluster
+) -> None:
+    client = signed_in(tenant.admin)
+
+    fragment = client.get("/alerts/?state=firing&live=1").content.decode()
+
+    assert "<html" not in fragment
+    assert re.findall(r'data-live-region="([\w-]+)"', fragment) == ["firing-count", "alert-table"]
+    assert len(listed(fragment)) == 3
+    # Buttons in the refreshed table bring the person back to the page, not to the fragment.
+    assert 'name="next" value="/alerts/?state=firing"' in fragment
+    page = client.get("/alerts/?state=firing").content.decode()
+    assert 'data-live-url="/alerts/?state=firing&amp;live=1"' in page

@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
+from controlplane.audit.actions import Actor
 from controlplane.celery import app as celery_app
+from monitoring.alerting.actions import resolve_incident
 from monitoring.alerting.models import Incident
 from monitoring.models import ClusterHealth, HealthStatus
 from tests.dashboard.conftest import monitored_cluster
@@ -40,7 +42,7 @@ def test_acknowledge_an_alert_and_see_its_state_change(page: Page, tenant: Tenan
     log_in(page, tenant.admin)
 
     expect(page.locator('[data-live-region="firing-count"]').first).to_have_text("3")
-    page.get_by_role("link", name=re.compile("^Alerts")).click()
+    page.get_by_role("navigation", name="Main").get_by_role("link", name=re.compile("^Alerts")).click()
     rows = page.locator("#alert-table tbody tr")
     expect(rows).to_have_count(5)
     expect(rows.nth(0)).to_have_attribute("data-state", "firing")
@@ -60,12 +62,20 @@ def test_acknowledge_an_alert_and_see_its_state_change(page: Page, tenant: Tenan
     stalled.refresh_from_db()
     assert stalled.state == "acknowledged" and stalled.acknowledged_by == tenant.admin
 
-    page.get_by_role("link", name="Alerts", exact=False).first.click()
+    page.get_by_role("navigation", name="Main").get_by_role("link", name=re.compile("^Alerts")).click()
     expect(page.locator(f'tr[data-incident="{stalled.pk}"]')).to_have_attribute("data-state", "acknowledged")
+
+    # Someone else resolves an alert: the open list follows without a reload.
+    page.evaluate("window.stillTheSamePage = true")
+    down = Incident.objects.get(cluster=cluster, rule_key="broker_down")
+    resolve_incident(incident=down, actor=Actor(user=tenant.owner))
+    expect(page.locator(f'tr[data-incident="{down.pk}"]')).to_have_count(0)
+    expect(page.locator('[data-live-region="firing-count"]').first).to_have_text("1")
+    assert page.evaluate("window.stillTheSamePage") is True
 
 
 def test_cluster_page_draws_lag_and_follows_health_live(page: Page, tenant: Tenant) -> None:
-    cluster = monitored_cluster(tenant)
+    cluster = monitored_cluster(tenant, quiet_groups=8)
     log_in(page, tenant.viewer)
     page.goto(f"/clusters/{cluster.pk}/")
 
@@ -75,7 +85,11 @@ def test_cluster_page_draws_lag_and_follows_health_live(page: Page, tenant: Tena
     expect(billing).to_have_count(1)
     expect(billing).to_have_attribute("data-points", "6")
     assert len(billing.get_attribute("points").split()) == 6
-    expect(page.locator('#lag-chart [data-role="legend"] li[data-group="search"]')).to_be_visible()
+    legend = page.locator('#lag-chart [data-role="legend"]')
+    expect(legend.locator('li[data-group="search"]')).to_be_visible()
+    # Eight groups at most are drawn: the worst ones, which the table lists first.
+    expect(legend.locator("li[data-group]")).to_have_count(8)
+    expect(legend).to_contain_text("+3 more groups not drawn")
     expect(page.locator("#health")).to_have_attribute("data-status", "critical")
     expect(page.locator('#replicas [data-broker="6"]')).to_contain_text("down")
     expect(page.locator('#consumer-groups tr[data-group="billing"]')).to_contain_text("STALL")

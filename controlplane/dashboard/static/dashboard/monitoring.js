@@ -1,7 +1,8 @@
-// Live monitoring on the cluster page. Two loops, both paused while the tab is hidden:
-// - the health, alerts, replicas and consumer-group panels are re-rendered by the server and swapped
-//   in place (the same templates as the first render, so the two cannot drift apart);
-// - the lag chart is drawn as inline SVG from the metrics history API.
+// Live monitoring on the cluster and alerts pages. Two loops, both paused while the tab is hidden:
+// - the page's live regions (health, alerts, replicas, consumer groups, the alert table, the firing
+//   count) are re-rendered by the server and swapped in place: the same templates as the first
+//   render, so the two cannot drift apart;
+// - the cluster page's lag chart is drawn as inline SVG from the metrics history API.
 "use strict";
 
 (function () {
@@ -145,9 +146,22 @@
     this.load().catch(function () {});
   };
 
+  // The groups to draw: the first rows of the consumer-group table, which lists the worst first.
+  // Asking for those alone keeps each poll small on a cluster with thousands of groups.
+  LagChart.prototype.groups = function () {
+    const table = document.getElementById("consumer-groups");
+    const total = table ? parseInt(table.dataset.total || "0", 10) : 0;
+    const ids = table ? Array.prototype.slice.call(table.querySelectorAll("tr[data-group]"), 0, MAX_SERIES)
+      .map(function (row) { return row.dataset.group; }) : [];
+    return { ids: total > ids.length ? ids : null, total: total };
+  };
+
   LagChart.prototype.load = function () {
     const chart = this;
-    const query = "?series=" + this.measure + "&since=" + this.range;
+    const groups = this.groups();
+    let query = "?series=" + this.measure + "&since=" + this.range;
+    (groups.ids || []).forEach(function (id) { query += "&group=" + encodeURIComponent(id); });
+    this.total = groups.total;
     const request = ++this.latest;
     return fetchOk(this.url + query, "application/json").then(function (response) {
       return response.json();
@@ -246,10 +260,11 @@
       item.appendChild(document.createTextNode(series.group));
       legend.appendChild(item);
     });
-    if (visible.length > drawn.length) {
+    const undrawn = Math.max(visible.length, this.total) - drawn.length;
+    if (undrawn > 0) {
       const more = document.createElement("li");
       more.className = "muted";
-      more.textContent = "+" + (visible.length - drawn.length) + " smaller groups not drawn";
+      more.textContent = "+" + undrawn + " more groups not drawn";
       legend.appendChild(more);
     }
     const zone = document.createElement("li");
