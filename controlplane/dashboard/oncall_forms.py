@@ -32,26 +32,18 @@ STATE_FILTERS = [
     (IncidentState.RESOLVED, "Resolved"),
     (ALL, "All"),
 ]
-SILENCE_DURATIONS = {
-    "30m": timedelta(minutes=30),
-    "1h": timedelta(hours=1),
-    "2h": timedelta(hours=2),
-    "4h": timedelta(hours=4),
-    "8h": timedelta(hours=8),
-    "1d": timedelta(days=1),
-    "3d": timedelta(days=3),
-    "7d": timedelta(days=7),
+# Choice -> (label, length), for silences and maintenance windows alike.
+DURATIONS: Mapping[str, tuple[str, timedelta]] = {
+    "30m": ("30 minutes", timedelta(minutes=30)),
+    "1h": ("1 hour", timedelta(hours=1)),
+    "2h": ("2 hours", timedelta(hours=2)),
+    "4h": ("4 hours", timedelta(hours=4)),
+    "8h": ("8 hours", timedelta(hours=8)),
+    "1d": ("1 day", timedelta(days=1)),
+    "3d": ("3 days", timedelta(days=3)),
+    "7d": ("7 days", timedelta(days=7)),
 }
-DURATION_LABELS = {
-    "30m": "30 minutes",
-    "1h": "1 hour",
-    "2h": "2 hours",
-    "4h": "4 hours",
-    "8h": "8 hours",
-    "1d": "1 day",
-    "3d": "3 days",
-    "7d": "7 days",
-}
+DURATION_CHOICES = [(key, label) for key, (label, _) in DURATIONS.items()]
 REPEAT_INTERVALS = [
     ("1800", "every 30 minutes"),
     ("3600", "every hour"),
@@ -146,7 +138,7 @@ class SilenceForm(forms.Form):
         help_text="A shell-style pattern such as topic:orders, broker:3 or group:billing-*. "
         "Empty: every subject.",
     )
-    duration = forms.ChoiceField(choices=list(DURATION_LABELS.items()), initial="2h", label="For")
+    duration = forms.ChoiceField(choices=DURATION_CHOICES, initial="2h", label="For")
     comment = forms.CharField(
         max_length=2000,
         widget=forms.Textarea(attrs={"rows": 3}),
@@ -182,7 +174,7 @@ class SilenceForm(forms.Form):
         payload = {
             "rule": cleaned.get("rule") or "",
             "subject": cleaned.get("subject") or "",
-            "ends_at": (timezone.now() + SILENCE_DURATIONS[cleaned["duration"]]).isoformat(),
+            "ends_at": (timezone.now() + DURATIONS[cleaned["duration"]][1]).isoformat(),
             "comment": cleaned.get("comment") or "",
         }
         serializer = SilenceWriteSerializer(data=payload)
@@ -211,7 +203,7 @@ class MaintenanceWindowForm(forms.Form):
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
         help_text="Empty: now.",
     )
-    duration = forms.ChoiceField(choices=list(DURATION_LABELS.items()), initial="1h", label="For")
+    duration = forms.ChoiceField(choices=DURATION_CHOICES, initial="1h", label="For")
     comment = forms.CharField(
         required=False,
         max_length=2000,
@@ -235,7 +227,7 @@ class MaintenanceWindowForm(forms.Form):
         payload = {
             "cluster": cleaned["cluster"],
             "starts_at": starts_at.isoformat(),
-            "ends_at": (starts_at + SILENCE_DURATIONS[cleaned["duration"]]).isoformat(),
+            "ends_at": (starts_at + DURATIONS[cleaned["duration"]][1]).isoformat(),
             "comment": cleaned.get("comment") or "",
         }
         serializer = MaintenanceWindowWriteSerializer(data=payload)
