@@ -284,3 +284,21 @@ CONTROLPLANE_BACKENDS |= dict(
 )
 # Builds the Kafka admin client for a cluster: (ClusterSpec, bootstrap servers) -> KafkaAdmin.
 KAFKA_ADMIN_FACTORY = os.environ.get("KAFKA_ADMIN_FACTORY", "controlplane.clusters.backends.confluent_admin")
+
+# Monitoring: how much consumer-offset history Burrow-style evaluation keeps, and chart history.
+MONITORING_LAG_WINDOW_SIZE = int(os.environ.get("MONITORING_LAG_WINDOW_SIZE", "10"))
+MONITORING_HISTORY_SECONDS = int(os.environ.get("MONITORING_HISTORY_SECONDS", str(24 * 3600)))
+# Points older than this are averaged into one-minute buckets.
+MONITORING_RAW_HISTORY_SECONDS = int(os.environ.get("MONITORING_RAW_HISTORY_SECONDS", "3600"))
+# A per-partition lag series per group multiplies /metrics series; off unless asked for.
+MONITORING_EXPORT_PARTITION_LAG = _env_bool("MONITORING_EXPORT_PARTITION_LAG", False)
+
+# Alerting and notification delivery.
+ALERT_DELIVERY_MAX_ATTEMPTS = int(os.environ.get("ALERT_DELIVERY_MAX_ATTEMPTS", "8"))
+ALERT_DELIVERY_RETRY_BASE_SECONDS = float(os.environ.get("ALERT_DELIVERY_RETRY_BASE_SECONDS", "2"))
+ALERT_DELIVERY_RETRY_MAX_SECONDS = float(os.environ.get("ALERT_DELIVERY_RETRY_MAX_SECONDS", "600"))
+# Unacknowledged firing incidents are notified again this often (Alertmanager's repeat_interval).
+ALERT_REPEAT_INTERVAL_SECONDS = float(os.environ.get("ALERT_REPEAT_INTERVAL_SECONDS", str(4 * 3600)))
+ALERT_HISTORY_RETENTION_DAYS = int(os.environ.get("ALERT_HISTORY_RETENTION_DAYS", "90"))
+# Where people reach this installation; notifications link back to it when set.
+CONTROLPLANE_PUBLIC_URL = os.environ.get("CONTROLPLANE_PUBLIC_URL", "")
