@@ -17,14 +17,13 @@ simulated time the data took to copy under the replication throttle, and the bal
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from collections import Counter
 from dataclasses import replace
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
+from bench.report import write_report
 from provisioning.backends.base import BrokerSpec, ClusterSpec, NodeSize
 from provisioning.placement import place_brokers
 from provisioning.workflows.base import StepContext, Workflow
@@ -35,7 +34,6 @@ from tests.support.simulated_backend import SIMULATION, SimulatedBackend, StandI
 RACKS = ["rack-0", "rack-1", "rack-2"]
 THROTTLE = 50 * 2**20
 POLL_SECONDS = 5.0
-RESULTS = Path(__file__).parent / "results" / "operations.json"
 
 
 def spec_of(cluster_id: str, layout: dict[int, str]) -> ClusterSpec:
@@ -176,9 +174,25 @@ def main() -> None:
     out["lower_bound_moves"] = held
     results["replace_broker_without_disk"] = out
 
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-    print(json.dumps(results, indent=2))
+    rows = [
+        {
+            "operation": name,
+            "plan_s": out["plan_seconds"],
+            "execute_s": out["execute_seconds"],
+            "moves": out["moves"],
+            "min_moves": out["lower_bound_moves"],
+            "moves_ratio": round(out["moves"] / out["lower_bound_moves"], 3)
+            if out["lower_bound_moves"]
+            else None,
+            "batches": out["batches"],
+            "simulated_copy_s": out["simulated_copy_seconds"],
+            "replicas_per_broker": "-".join(str(n) for n in out["replicas_per_broker"]),
+            "throttle_left": bool(out["throttle_left"]),
+        }
+        for name, out in results.items()
+        if name != "cluster"
+    ]
+    write_report("operations", rows, meta=results["cluster"])
 
 
 if __name__ == "__main__":
