@@ -275,6 +275,28 @@ def run_path(
     return rows
 
 
+def time_scrape(fleet: Fleet) -> dict[str, Any]:
+    """One /metrics scrape of the whole fleet from what the sweeps stored."""
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from monitoring.exporter import MonitoringCollector
+
+    registry = CollectorRegistry()
+    registry.register(MonitoringCollector())
+    started = time.perf_counter()
+    text = generate_latest(registry)
+    seconds = time.perf_counter() - started
+    series = sum(1 for line in text.splitlines() if line and not line.startswith(b"#"))
+    print(f"[scrape] {series:,} series, {len(text) / 2**20:.1f} MiB in {seconds:.2f} s")
+    return {
+        "path": "scrape",
+        "clusters": fleet.clusters,
+        "series": series,
+        "bytes": len(text),
+        "scrape_seconds": round(seconds, 2),
+    }
+
+
 def create_fleet_rows(fleet: Fleet) -> list[uuid.UUID]:
     """Organisation, clusters and brokers for the persisted path; returns the cluster ids by index."""
     from controlplane.clusters.models import Broker, Cluster
@@ -385,7 +407,7 @@ def run_persisted(fleet: Fleet, args: argparse.Namespace) -> list[dict[str, Any]
     config = setup_databases(verbosity=0, interactive=False)
     try:
         ids = create_fleet_rows(fleet)
-        return run_path(
+        rows = run_path(
             fleet,
             persisted=True,
             sweeps=args.sweeps,
@@ -393,6 +415,8 @@ def run_persisted(fleet: Fleet, args: argparse.Namespace) -> list[dict[str, Any]
             profile=args.profile,
             cluster_ids=ids,
         )
+        rows.append(time_scrape(fleet))
+        return rows
     finally:
         connections.close_all()
         teardown_databases(config, verbosity=0)

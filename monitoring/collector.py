@@ -13,7 +13,9 @@ still hears about it (`reachable=False`).
 Scheduling: `claim_due_clusters` (every beat tick) picks the clusters whose `next_collection_at` has
 come, moves it on by the cluster's `collection_interval_seconds` and returns their ids, one task each,
 so collections spread over the workers and a slow cluster holds up nobody else. A running collection
-holds a lease (`collecting_until`) so that a slow cluster is never collected twice at once.
+holds a lease (`collecting_until`) so that a slow cluster is never collected twice at once, and a
+cluster whose collection is still queued or running is not enqueued again (`queued_until`), so the
+queue cannot grow when the workers fall behind.
 """
 
 from __future__ import annotations
@@ -87,8 +89,8 @@ WindowsByGroup = dict[str, dict[TopicPartition, PartitionWindow]]
 
 
 def collection_lease() -> timedelta:
-    """How long a collection may hold a cluster before another may start; it outlives the slowest
-    collection the admin timeout allows, so it only expires for a worker that died mid-way."""
+    """How long a collection may hold a cluster before another may start. Longer than the collection
+    task's hard time limit, so it only expires for a worker that died mid-way."""
     return timedelta(seconds=getattr(settings, "MONITORING_COLLECTION_LEASE_SECONDS", 180))
 
 
@@ -111,7 +113,7 @@ class ClusterSnapshot:
     min_insync_replicas: int  # the cluster's default; topics may set their own (see `state`)
     error: str = ""
     health: HealthReport | None = None
-    groups: tuple[GroupLag, ...] = ()  # Burrow evaluation per consumer group, by group id
+    groups: tuple[GroupLag, ...] = ()  # Burrow evaluation, one per consumer group
     # Kafka's view of each group (state, members, committed offsets), by group id.
     group_states: Mapping[str, ConsumerGroupState] = field(default_factory=lambda: MappingProxyType({}))
     state: ClusterState | None = None  # the metadata the health report was computed from
@@ -358,6 +360,7 @@ def claim_due_clusters(now: datetime | None = None) -> list[uuid.UUID]:
             .filter(cluster__status__in=COLLECTED_STATUSES)
             .exclude(cluster__bootstrap_servers="")
             .filter(Q(next_collection_at__isnull=True) | Q(next_collection_at__lte=now + SCHEDULE_SLACK))
+            .filter(Q(queued_until__isnull=True) | Q(queued_until__lt=now))
             .filter(Q(collecting_until__isnull=True) | Q(collecting_until__lt=now))
             .select_related("cluster")
             .only("pk", "next_collection_at", "cluster__collection_interval_seconds")
@@ -367,7 +370,8 @@ def claim_due_clusters(now: datetime | None = None) -> list[uuid.UUID]:
             # Keep the cadence of the previous schedule unless it has fallen behind.
             following = (row.next_collection_at or now) + interval
             row.next_collection_at = following if following > now else now + interval
-        ClusterHealth.objects.bulk_update(due, ["next_collection_at"])
+            row.queued_until = now + collection_lease()
+        ClusterHealth.objects.bulk_update(due, ["next_collection_at", "queued_until"])
     return [row.pk for row in due]
 
 
@@ -389,7 +393,7 @@ def _acquire_lease(cluster_id: uuid.UUID, now: datetime) -> bool:
 
 
 def _release_lease(cluster_id: uuid.UUID) -> None:
-    ClusterHealth.objects.filter(pk=cluster_id).update(collecting_until=None)
+    ClusterHealth.objects.filter(pk=cluster_id).update(collecting_until=None, queued_until=None)
 
 
 # -- one collection, stored --------------------------------------------------------------------------
@@ -475,6 +479,7 @@ def record_collection_failure(cluster_id: uuid.UUID, error: str, now: datetime |
         reason=f"The cluster could not be collected: {error}",
         collected_at=now,
         collecting_until=None,
+        queued_until=None,
     )
 
 
@@ -508,6 +513,7 @@ def store_collection(
                 collected_at=snapshot.collected_at,
                 duration_ms=duration_ms,
                 collecting_until=None,
+                queued_until=None,
             )
             return
         report = snapshot.health
@@ -534,6 +540,7 @@ def store_collection(
                 else []
             ),
             collecting_until=None,
+            queued_until=None,
         )
         _store_groups(snapshot, windows, stored_groups)
         history.record_samples(snapshot)

@@ -53,7 +53,7 @@ from prometheus_client import REGISTRY, CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from monitoring.collector import decode_windows
+from monitoring.collector import COLLECTED_STATUSES, decode_windows
 from monitoring.lag import estimate_time_lag
 from monitoring.models import ClusterHealth, ConsumerGroup, HealthStatus
 
@@ -134,7 +134,9 @@ class MonitoringCollector(Collector):
         partition_lag = export_partition_lag()
         families = _families(partition_lag)
         reachable: dict[object, list[str]] = {}
-        for health in ClusterHealth.objects.select_related("cluster__organization").only(
+        # Clusters no longer collected (failed, deleted) would otherwise export their last numbers forever.
+        collected = ClusterHealth.objects.filter(cluster__status__in=COLLECTED_STATUSES)
+        for health in collected.select_related("cluster__organization").only(
             "status",
             "succeeded_at",
             "brokers_up",

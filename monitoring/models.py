@@ -51,6 +51,10 @@ class ClusterHealth(models.Model):
     # [[topic, partition], ...]: every under-replicated partition, for the per-partition metric.
     under_replicated = models.JSONField(default=list, blank=True)
     next_collection_at = models.DateTimeField(null=True, blank=True)  # due for collection from then on
+    # Set when a collection is enqueued, cleared when it finishes: while set, the cluster is not
+    # enqueued again, so workers that fall behind the schedule do not make the queue grow. A task lost
+    # with its worker leaves it to expire.
+    queued_until = models.DateTimeField(null=True, blank=True)
     # Set while a collection runs, so that a slow cluster is not collected twice at once; a worker that
     # dies mid-collection leaves it to expire.
     collecting_until = models.DateTimeField(null=True, blank=True)

@@ -380,6 +380,14 @@ def test_each_collection_is_handed_to_alerting(tenant: Tenant, monkeypatch: pyte
 # -- scheduling -----------------------------------------------------------------------------------------
 
 
+def claim_and_collect(at: datetime) -> set[uuid.UUID]:
+    """One beat tick and the collections it enqueues, run here instead of on a worker."""
+    claimed = collector.claim_due_clusters(at)
+    for cluster_id in claimed:
+        collect_cluster(cluster_id, admin=simulated_three_brokers(), now=at)
+    return set(claimed)
+
+
 def test_due_clusters_are_claimed_once_per_interval(tenant: Tenant) -> None:
     every_10 = make_cluster(tenant.organization, "every-10")
     every_30 = make_cluster(tenant.organization, "every-30")
@@ -387,12 +395,26 @@ def test_due_clusters_are_claimed_once_per_interval(tenant: Tenant) -> None:
     make_cluster(tenant.organization, "provisioning", status=ClusterStatus.PROVISIONING)
     make_cluster(tenant.organization, "no-address", bootstrap_servers="")
 
-    assert set(collector.claim_due_clusters(T0)) == {every_10.pk, every_30.pk}
-    assert collector.claim_due_clusters(T0 + timedelta(seconds=5)) == []
+    assert claim_and_collect(T0) == {every_10.pk, every_30.pk}
+    assert claim_and_collect(T0 + timedelta(seconds=5)) == set()
     # Within a second of due counts as due, so a 10 s interval on a 5 s tick stays 10 s.
-    assert collector.claim_due_clusters(T0 + timedelta(seconds=9.5)) == [every_10.pk]
-    assert collector.claim_due_clusters(T0 + timedelta(seconds=20)) == [every_10.pk]
-    assert set(collector.claim_due_clusters(T0 + timedelta(seconds=30))) == {every_10.pk, every_30.pk}
+    assert claim_and_collect(T0 + timedelta(seconds=9.5)) == {every_10.pk}
+    assert claim_and_collect(T0 + timedelta(seconds=20)) == {every_10.pk}
+    assert claim_and_collect(T0 + timedelta(seconds=30)) == {every_10.pk, every_30.pk}
+
+
+def test_a_cluster_still_queued_is_not_enqueued_again(tenant: Tenant) -> None:
+    cluster = make_cluster(tenant.organization)
+    assert collector.claim_due_clusters(T0) == [cluster.pk]
+
+    # The workers fell behind: the collection has not run when the cluster is due again.
+    assert collector.claim_due_clusters(T0 + timedelta(seconds=20)) == []
+    collect_cluster(cluster.pk, admin=simulated_three_brokers(), now=T0 + timedelta(seconds=25))
+    assert collector.claim_due_clusters(T0 + timedelta(seconds=30)) == [cluster.pk]
+    # That one is lost with its worker: the cluster is enqueued again once the lease has passed.
+    lease = collector.collection_lease()
+    assert collector.claim_due_clusters(T0 + timedelta(seconds=30) + lease) == []
+    assert collector.claim_due_clusters(T0 + timedelta(seconds=31) + lease) == [cluster.pk]
 
 
 def test_a_cluster_being_collected_is_not_claimed_or_collected_again(tenant: Tenant) -> None:

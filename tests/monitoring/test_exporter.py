@@ -14,6 +14,8 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from controlplane.clusters.choices import ClusterStatus
+from controlplane.clusters.models import Cluster
 from monitoring.collector import collect_cluster
 from monitoring.exporter import MonitoringCollector
 from monitoring.prometheus_rules import render_rules
@@ -151,3 +153,12 @@ def test_a_real_prometheus_scrapes_lag_and_fires_the_generated_rules(
     assert series["metric"]["organization"] == "acme"
     assert float(series["value"][1]) == 50
     assert alerts[0]["metric"]["cluster"] == "orders"
+
+
+def test_clusters_no_longer_collected_are_not_exported(tenant: Tenant) -> None:
+    cluster, _ = degraded_cluster(tenant)
+    Cluster.objects.filter(pk=cluster.pk).update(status=ClusterStatus.FAILED)
+
+    samples = scrape()
+
+    assert not any(dict(labels).get("cluster") == "orders" for _, labels in samples)
