@@ -58,7 +58,8 @@ from monitoring.conditions import evaluate  # noqa: E402
 from provisioning.kafka_admin.simulator import SimulatedKafkaCluster  # noqa: E402
 
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
-BENCH_DATABASE = "kcp_bench_monitoring"
+# One database per run, so that runs side by side do not drop each other's.
+BENCH_DATABASE = f"kcp_bench_monitoring_{os.getpid()}"
 
 
 @dataclass(frozen=True)
