@@ -127,8 +127,8 @@ def measure(clusters: int, seed: int, timeout: float, config: dict[str, float]) 
     from controlplane.tenancy.models import Organization
     from monitoring import collector
     from monitoring.alerting import actions
-    from monitoring.alerting.testing import make_cluster
     from provisioning.kafka_admin.simulator import SimulatedKafkaCluster
+    from tests.support.alerting import make_cluster
 
     # The delivery task runs in this process right after the evaluation's transaction commits.
     app.conf.task_always_eager = True

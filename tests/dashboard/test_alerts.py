@@ -16,8 +16,8 @@ from controlplane.audit.models import AuditEvent
 from controlplane.clusters.models import Cluster
 from monitoring.alerting.choices import DeliveryStatus
 from monitoring.alerting.models import Delivery, Incident, NotificationChannel
-from monitoring.alerting.testing import run_due_deliveries
 from tests.dashboard.conftest import create_cluster, monitored_cluster
+from tests.support.alerting import run_due_deliveries
 from tests.support.http_receiver import HttpReceiver
 from tests.support.tenants import Tenant
 

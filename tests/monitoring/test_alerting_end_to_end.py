@@ -20,12 +20,12 @@ from monitoring.alerting import actions
 from monitoring.alerting.choices import DeliveryStatus, IncidentState
 from monitoring.alerting.models import Incident
 from monitoring.alerting.rules import CLUSTER_UNREACHABLE
-from monitoring.alerting.testing import make_cluster
 from monitoring.collector import collect_cluster
 from monitoring.conditions import CONSUMER_LAG_STATUS
 from monitoring.notifiers import verify_signature
 from monitoring.notifiers.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from provisioning.kafka_admin.confluent import ConfluentKafkaAdmin
+from tests.support.alerting import make_cluster
 from tests.support.http_receiver import HttpReceiver, RecordedRequest
 from tests.support.kafka import CONSUMER_CONFIG, PRODUCER_CONFIG, TANSU_NODE_ID, DevelopmentBroker
 from tests.support.tenants import SYSTEM, Tenant

@@ -30,7 +30,6 @@ from monitoring.alerting.models import (
     Silence,
 )
 from monitoring.alerting.rules import CLUSTER_UNREACHABLE
-from monitoring.alerting.testing import Observer, make_cluster, run_due_deliveries, unreachable_snapshot
 from monitoring.conditions import (
     BROKER_DOWN,
     CONSUMER_LAG_STATUS,
@@ -40,6 +39,7 @@ from monitoring.conditions import (
     UNDER_REPLICATED,
 )
 from provisioning.kafka_admin.simulator import SimulatedKafkaCluster
+from tests.support.alerting import Observer, make_cluster, run_due_deliveries, unreachable_snapshot
 from tests.support.http_receiver import HttpReceiver
 from tests.support.tenants import SYSTEM, Tenant
 

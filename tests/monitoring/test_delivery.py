@@ -18,10 +18,10 @@ from monitoring.alerting.choices import DeliveryEvent, DeliveryStatus
 from monitoring.alerting.delivery import DEFAULT_MAX_ATTEMPTS, backoff_seconds
 from monitoring.alerting.evaluation import evaluate_cluster
 from monitoring.alerting.models import Delivery, Incident, NotificationChannel
-from monitoring.alerting.testing import Observer, make_cluster, run_due_deliveries, unreachable_snapshot
 from monitoring.notifiers import verify_signature
 from monitoring.notifiers.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from provisioning.kafka_admin.simulator import SimulatedKafkaCluster
+from tests.support.alerting import Observer, make_cluster, run_due_deliveries, unreachable_snapshot
 from tests.support.http_receiver import HttpReceiver
 from tests.support.kafka import free_port
 from tests.support.tenants import SYSTEM, Tenant

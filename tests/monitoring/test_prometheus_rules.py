@@ -41,7 +41,7 @@ def test_thresholds_durations_and_severities_come_from_the_catalogue() -> None:
     generated = alerts(render_rules(rules, cluster="prod"))
     assert generated["KafkaUnderReplicatedPartitions"]["for"] == "15m"
     assert generated["KafkaConsumerLag"]["expr"] == (
-        'sum by (cluster, consumergroup) (kafka_consumergroup_lag_sum{cluster="prod"}) > 5000'
+        'sum by (organization, cluster, consumergroup) (kafka_consumergroup_lag_sum{cluster="prod"}) > 5000'
     )
     offline = generated["KafkaOfflinePartitions"]
     assert offline["for"] == "0s"
@@ -165,3 +165,12 @@ def test_rules_fire_when_and_only_when_they_should(tmp_path: Path) -> None:
     test_file.write_text(yaml.safe_dump(unit_test, sort_keys=False))
     result = promtool("test", "rules", str(test_file))
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_an_organization_scope_matches_and_keeps_its_label() -> None:
+    generated = alerts(render_rules(RULES, cluster="orders", organization="acme"))
+
+    expr = generated["KafkaOfflinePartitions"]["expr"]
+    assert 'kafka_cluster_offline_partitions{organization="acme",cluster="orders"}' in expr
+    # Aggregations keep the organization, so equally named clusters of two tenants stay apart.
+    assert "by (organization, cluster)" in expr

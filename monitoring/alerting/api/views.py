@@ -10,6 +10,7 @@ import uuid
 from typing import Any
 
 from django.db.models import F, QuerySet
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
@@ -43,6 +44,7 @@ from monitoring.alerting.models import (
     RuleOverrideRecord,
     Silence,
 )
+from monitoring.alerting.prometheus import prometheus_rules
 from monitoring.alerting.rules import CATALOGUE, OVERRIDE_FIELDS, override_errors, threshold_label
 from monitoring.conditions import AlertRule
 
@@ -416,6 +418,18 @@ class AlertRuleViewSet(viewsets.ViewSet):
             return Response({"detail": f"No alert rule {key!r}."}, status=status.HTTP_404_NOT_FOUND)
         organization, cluster = self._scope(request, write=False)
         return Response(api.AlertRuleSerializer(self._rules(organization, cluster, [key])[0]).data)
+
+    @extend_schema(
+        summary="The effective rules as a Prometheus rule file",
+        description="For teams running their own Prometheus against `/metrics`: every cluster of the "
+        "organization, or one cluster when `cluster` is given, with this organization's overrides.",
+        parameters=[ORGANIZATION_PARAMETER, CLUSTER_PARAMETER],
+        responses={(200, "application/yaml"): OpenApiTypes.STR, 400: ERRORS[400]},
+    )
+    @action(detail=False, methods=["get"])
+    def prometheus(self, request: Request) -> HttpResponse:
+        organization, cluster = self._scope(request, write=False)
+        return HttpResponse(prometheus_rules(organization, cluster), content_type="application/yaml")
 
     @extend_schema(
         methods=["PUT"],
