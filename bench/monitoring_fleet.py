@@ -30,12 +30,10 @@ import argparse
 import cProfile
 import gc
 import io
-import json
 import multiprocessing
 import os
 import pstats
 import resource
-import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -53,6 +51,7 @@ django.setup()
 
 from django.db import connections  # noqa: E402
 
+from bench.report import write_report  # noqa: E402
 from monitoring import collector  # noqa: E402
 from monitoring.conditions import evaluate  # noqa: E402
 from provisioning.kafka_admin.simulator import SimulatedKafkaCluster  # noqa: E402
@@ -336,16 +335,6 @@ def create_fleet_rows(fleet: Fleet) -> list[uuid.UUID]:
     return [cluster.pk for cluster in clusters]
 
 
-def write(rows: list[dict[str, Any]], meta: dict[str, Any]) -> Path | None:
-    try:
-        from bench.report import write_report
-    except ImportError:
-        path = Path(__file__).resolve().parent / "results" / "monitoring_fleet.json"
-        path.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
-        return path
-    return write_report("monitoring_fleet", rows, meta=meta)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -385,12 +374,10 @@ def main(argv: list[str] | None = None) -> int:
         "topics_per_cluster": fleet.topics,
         "group_partitions_per_cluster": fleet.groups * max(1, fleet.partitions // fleet.topics),
         "workers": args.workers,
-        "cpus": os.cpu_count(),
         "database": connections["default"].vendor,
-        "python": sys.version.split()[0],
         "alerting_evaluate_cluster": collector._alerting_entry_point() is not None,
     }
-    path = write(rows, meta)
+    path = write_report("monitoring_fleet", rows, meta=meta)
     print(f"results: {path}")
     return 0
 
