@@ -282,6 +282,8 @@ CONTROLPLANE_BACKENDS = {"local": "controlplane.clusters.backends.local_backend"
 CONTROLPLANE_BACKENDS |= dict(
     item.split("=", 1) for item in _env_list("CONTROLPLANE_EXTRA_BACKENDS", []) if "=" in item
 )
+# How long one Kafka admin request may take before the cluster counts as unreachable.
+KAFKA_ADMIN_TIMEOUT_SECONDS = float(os.environ.get("KAFKA_ADMIN_TIMEOUT_SECONDS", "10"))
 # Builds the Kafka admin client for a cluster: (ClusterSpec, bootstrap servers) -> KafkaAdmin.
 KAFKA_ADMIN_FACTORY = os.environ.get("KAFKA_ADMIN_FACTORY", "controlplane.clusters.backends.confluent_admin")
 

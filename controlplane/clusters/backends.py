@@ -10,6 +10,7 @@ from provisioning.backends.base import ClusterSpec
 from provisioning.backends.local import LocalBackend
 from provisioning.kafka_admin.base import KafkaAdmin
 from provisioning.kafka_admin.confluent import ConfluentKafkaAdmin
+from provisioning.kafka_admin.renumbered import RenumberedKafkaAdmin
 
 
 def local_backend() -> LocalBackend:
@@ -18,4 +19,9 @@ def local_backend() -> LocalBackend:
 
 
 def confluent_admin(spec: ClusterSpec, bootstrap_servers: str) -> KafkaAdmin:
-    return ConfluentKafkaAdmin(bootstrap_servers)
+    admin = ConfluentKafkaAdmin(bootstrap_servers, timeout=settings.KAFKA_ADMIN_TIMEOUT_SECONDS)
+    if len(spec.brokers) == 1 and "," not in bootstrap_servers:
+        # A single-node cluster's only endpoint is its bootstrap address; the node there may number
+        # itself differently (the development broker always says 111).
+        return RenumberedKafkaAdmin(admin, {bootstrap_servers: spec.brokers[0].node_id})
+    return admin
