@@ -3,7 +3,9 @@
 #
 # Uses the servers already listening on 127.0.0.1 (5432 and 6379) when there are any; otherwise
 # starts throwaway ones from the installed binaries on free ports, and stops them afterwards.
+# TEST_SERVICES=throwaway always starts private ones (isolation from whatever else runs here).
 set -uo pipefail
+throwaway_only=$([ "${TEST_SERVICES:-}" = throwaway ] && echo 1 || echo "")
 cd "$(dirname "$0")/.."
 
 scratch=$(mktemp -d /tmp/kcp-services.XXXXXX)
@@ -23,7 +25,7 @@ run_as_pg() {
 }
 
 if [ -z "${DATABASE_URL:-}" ]; then
-  if (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; then
+  if [ -z "$throwaway_only" ] && (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; then
     export DATABASE_URL="postgres://postgres@127.0.0.1:5432/postgres"
   else
     pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1)
@@ -49,7 +51,7 @@ if [ -z "${DATABASE_URL:-}" ]; then
 fi
 
 if [ -z "${REDIS_URL:-}" ]; then
-  if redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
+  if [ -z "$throwaway_only" ] && redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
     export REDIS_URL="redis://127.0.0.1:6379/15"
   else
     if ! command -v redis-server >/dev/null 2>&1; then
