@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db.models import Prefetch, QuerySet
+from django.shortcuts import get_object_or_404
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
@@ -236,6 +237,21 @@ class ClusterViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         cluster = self.get_object()
         page = self.paginate_queryset(cluster.anomalies.order_by("-detected_at", "-id"))
         return self.get_paginated_response(api.BrokerAnomalySerializer(page, many=True).data)
+
+    @extend_schema(
+        summary="Ignore an open anomaly",
+        description="Self-healing then leaves that broker alone; a later outage opens a new anomaly.",
+        request=None,
+        responses={200: api.BrokerAnomalySerializer, **ERRORS},
+    )
+    @action(detail=True, methods=["post"], url_path=r"anomalies/(?P<anomaly_id>\d+)/ignore")
+    def ignore_anomaly(
+        self, request: Request, pk: str | None = None, anomaly_id: str | None = None
+    ) -> Response:
+        cluster = self.get_object()
+        anomaly = get_object_or_404(cluster.anomalies, pk=anomaly_id)
+        anomaly = cluster_actions.ignore_broker_anomaly(anomaly=anomaly, actor=Actor.from_request(request))
+        return Response(api.BrokerAnomalySerializer(anomaly).data)
 
 
 def _refuse(errors: dict[str, str]) -> None:

@@ -499,6 +499,27 @@ def record_broker_reachable(cluster_id: uuid.UUID, node_id: int, *, seen_at: dat
     ).update(state=AnomalyState.RESOLVED, resolved_at=seen_at)
 
 
+@transaction.atomic
+def ignore_broker_anomaly(*, anomaly: BrokerAnomaly, actor: Actor) -> BrokerAnomaly:
+    """A person decides not to act on an open anomaly: self-healing leaves that broker alone."""
+    updated = BrokerAnomaly.objects.filter(pk=anomaly.pk, state=AnomalyState.OPEN).update(
+        state=AnomalyState.IGNORED, resolved_at=timezone.now()
+    )
+    anomaly.refresh_from_db()
+    if not updated:
+        raise ClusterNotChangeable(
+            f"The anomaly of broker {anomaly.node_id} is {anomaly.state}; only an open one can be ignored."
+        )
+    record_event(
+        actor=actor,
+        action="broker.anomaly_ignored",
+        target=anomaly,
+        organization=anomaly.cluster.organization,
+        details={"cluster": str(anomaly.cluster_id), "node_id": anomaly.node_id},
+    )
+    return anomaly
+
+
 def heal_broker_anomalies(*, cluster_id: uuid.UUID | None = None) -> list[Operation]:
     """Start a replace-broker operation for each open anomaly that is due: unreachable for longer than
     `SELF_HEALING_AFTER_SECONDS`, on a cluster with self-healing on and no operation running. The

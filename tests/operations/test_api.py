@@ -210,6 +210,30 @@ class TestTenancy:
         assert anomaly["detail"] == "missing from metadata"
         assert token_client(other_tenant.owner).get(url(cluster, "anomalies")).status_code == 404
 
+    def test_an_open_anomaly_can_be_ignored_by_a_writer_once(self, tenant: Tenant, cluster: Cluster) -> None:
+        from datetime import timedelta
+
+        from django.utils import timezone
+
+        from controlplane.clusters.actions import heal_broker_anomalies, record_broker_unreachable
+        from controlplane.clusters.models import BrokerAnomaly
+
+        Cluster.objects.filter(pk=cluster.pk).update(self_healing=False)
+        anomaly = record_broker_unreachable(cluster.id, 3, seen_at=timezone.now(), detail="gone")
+        ignore = url(cluster, f"anomalies/{anomaly.pk}/ignore")
+
+        assert token_client(tenant.viewer).post(ignore).status_code == 403
+        answered = token_client(tenant.admin).post(ignore)
+        again = token_client(tenant.admin).post(ignore)
+
+        assert answered.status_code == 200 and answered.json()["state"] == "ignored"
+        assert again.status_code == 409
+        # Long past the self-healing delay, with self-healing on: an ignored anomaly is still left alone.
+        BrokerAnomaly.objects.filter(pk=anomaly.pk).update(detected_at=timezone.now() - timedelta(hours=1))
+        Cluster.objects.filter(pk=cluster.pk).update(self_healing=True)
+        assert heal_broker_anomalies(cluster_id=cluster.id) == []
+        assert token_client(tenant.admin).post(url(cluster, "anomalies/999999/ignore")).status_code == 404
+
 
 def test_openapi_schema_describes_the_operation_endpoints(client: Any, db: None) -> None:
     schema = json.loads(client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").content)
