@@ -412,6 +412,35 @@ class ConfluentKafkaAdmin:
             if entry["adding_replicas"] or entry["removing_replicas"]
         }
 
+    def update_features(self, release: str) -> None:
+        """Finalize the feature levels of a cluster whose brokers all run `release` now (KIP-584).
+
+        Every feature the cluster has finalized (metadata.version first of all) is raised to the
+        highest level the brokers advertise, which is what `kafka-features.sh upgrade` does for the
+        release they run; the active controller refuses a level some registered broker does not
+        support, so a broker left on the old release makes this fail instead of splitting the cluster.
+        Features never finalized are left alone: turning one on is a decision of its own.
+        """
+        described = self._kafka_python_call(
+            "describe features", lambda c: c.describe_features(send_request_to_controller=True)
+        )
+        # A broker that finalizes nothing (the development broker) has nothing to raise.
+        finalized = described.get("finalized_features") or {}
+        updates = {
+            name: supported_max
+            for name, (_, supported_max) in (described.get("supported_features") or {}).items()
+            if name in finalized and finalized[name][1] < supported_max
+        }
+        if not updates:
+            return
+        results = self._kafka_python_call("update features", lambda c: c.update_features(updates))
+        failed = {name: result for name, result in results.items() if result != "OK"}
+        if failed:
+            raise KafkaAdminError(
+                f"cluster at {self.bootstrap_servers} refused to finalize features for Kafka {release}: "
+                + "; ".join(f"{name}: {error}" for name, error in sorted(failed.items()))
+            )
+
     def set_replication_throttle(self, broker_ids: Collection[int], bytes_per_second: int) -> None:
         if bytes_per_second <= 0:
             raise KafkaAdminError(f"replication throttle must be positive, got {bytes_per_second}")

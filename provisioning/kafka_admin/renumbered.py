@@ -104,5 +104,8 @@ class RenumberedKafkaAdmin:
     def elect_preferred_leaders(self, partitions: Collection[TopicPartition]) -> None:
         self.inner.elect_preferred_leaders(partitions)
 
+    def update_features(self, release: str) -> None:
+        self.inner.update_features(release)  # type: ignore[attr-defined]  # only wraps the real adapter
+
     def close(self) -> None:
         self.inner.close()
