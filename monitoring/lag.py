@@ -30,13 +30,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from itertools import pairwise
+from operator import attrgetter
 from typing import Any
 
 TopicPartition = tuple[str, int]
 
 DEFAULT_WINDOW_SIZE = 10
 DEFAULT_MAX_AGE = timedelta(hours=1)
+
+_TIMESTAMP = attrgetter("timestamp")
 
 
 class LagStatus(StrEnum):
@@ -235,113 +237,172 @@ def evaluate_partition(
     *,
     group_has_members: bool | None = None,
 ) -> PartitionLag:
-    """Judge one partition's window. `group_has_members` is None when membership is unknown."""
-    ordered = sorted(observations, key=lambda o: o.timestamp)
-    latest = ordered[-1] if ordered else None
+    """Judge one partition's window. `group_has_members` is None when membership is unknown.
 
-    def result(status: LagStatus, summary: str, time_lag: float | None = None) -> PartitionLag:
-        return PartitionLag(
-            topic=topic,
-            partition=partition,
-            status=status,
-            lag=latest.lag if latest else None,
-            time_lag_seconds=time_lag,
-            committed_offset=latest.committed_offset if latest else None,
-            end_offset=latest.end_offset if latest else None,
-            summary=summary,
+    Hot path: runs for every partition of every group on every collection of every cluster. The
+    window is read once into plain lists (no property calls per observation), and every rule below
+    is answered from what that one pass gathered.
+    """
+    ordered = sorted(observations, key=_TIMESTAMP) if len(observations) > 1 else observations
+    if not ordered:
+        return _partition_lag(
+            topic, partition, None, LagStatus.ERR, "No offsets have been collected for this partition yet."
         )
-
-    if latest is None:
-        return result(LagStatus.ERR, "No offsets have been collected for this partition yet.")
-    if latest.end_offset is None or latest.end_offset < 0:
-        return result(
+    latest = ordered[-1]
+    latest_committed = latest.committed_offset
+    latest_end = latest.end_offset
+    if latest_end is None or latest_end < 0:
+        return _partition_lag(
+            topic,
+            partition,
+            latest,
             LagStatus.ERR,
             "The partition's log end offset could not be read, so its lag is unknown.",
         )
-    if latest.committed_offset is None or latest.committed_offset < 0:
-        return result(
+    if latest_committed is None or latest_committed < 0:
+        return _partition_lag(
+            topic,
+            partition,
+            latest,
             LagStatus.ERR,
             f"The group has no committed offset for this partition (log end offset "
-            f"{_count(latest.end_offset)}); its consumer never committed here or the commit expired.",
+            f"{_count(latest_end)}); its consumer never committed here or the commit expired.",
         )
 
-    # Incomplete polls earlier in the window are skipped rather than failing the partition: one
-    # failed end-offset fetch should not hide an otherwise clear trend.
-    window = [o for o in ordered if o.complete]
-    for earlier, later in pairwise(window):
-        assert earlier.end_offset is not None and later.end_offset is not None
-        if later.end_offset < earlier.end_offset:
-            return result(
-                LagStatus.ERR,
-                f"The log end offset went backwards from {_count(earlier.end_offset)} to "
-                f"{_count(later.end_offset)}; the topic was probably deleted and recreated or "
-                f"truncated, so these offsets cannot be compared.",
-            )
+    # One pass over the complete observations. Incomplete polls earlier in the window are skipped
+    # rather than failing the partition: one failed end-offset fetch should not hide an otherwise
+    # clear trend.
+    window: list[Observation] = []
+    committed: list[int] = []
+    ends: list[int] = []
+    last_zero = -1  # index of the last observation with no lag
+    rewind = 0  # index of the first commit below its predecessor; 0 when none
+    lag_never_falls = True
+    commit_times: list[datetime] = []
+    previous_lag = 0
+    for observation in ordered:
+        offset = observation.committed_offset
+        end = observation.end_offset
+        if offset is None or end is None or offset < 0 or end < 0:
+            continue
+        if window:
+            if end < ends[-1]:
+                return _partition_lag(
+                    topic,
+                    partition,
+                    latest,
+                    LagStatus.ERR,
+                    f"The log end offset went backwards from {_count(ends[-1])} to {_count(end)}; "
+                    f"the topic was probably deleted and recreated or truncated, so these offsets "
+                    f"cannot be compared.",
+                )
+            if not rewind and offset < committed[-1]:
+                rewind = len(window)
+        lag = end - offset if end > offset else 0
+        if lag == 0:
+            last_zero = len(window)
+        elif window and lag < previous_lag:
+            lag_never_falls = False
+        previous_lag = lag
+        if observation.committed_at is not None:
+            commit_times.append(observation.committed_at)
+        window.append(observation)
+        committed.append(offset)
+        ends.append(end)
 
-    lags = [o.lag or 0 for o in window]
-    current_lag = lags[-1]
-    committed = [o.committed_offset or 0 for o in window]
-    time_lag = estimate_time_lag(window)
-    span = window[-1].timestamp - window[0].timestamp
-
+    current_lag = previous_lag
     if current_lag == 0:
-        return result(LagStatus.OK, "Caught up: no messages are waiting.", 0.0)
-    if 0 in lags:
-        last_zero = max(i for i, lag in enumerate(lags) if lag == 0)
-        return result(
+        return _partition_lag(
+            topic, partition, latest, LagStatus.OK, "Caught up: no messages are waiting.", 0.0
+        )
+    newest_at = latest.timestamp
+    time_lag = _time_lag(window, ends, latest_committed)
+    if last_zero >= 0:
+        return _partition_lag(
+            topic,
+            partition,
+            latest,
             LagStatus.OK,
             f"Keeping up: the consumer was caught up "
-            f"{format_duration(window[-1].timestamp - window[last_zero].timestamp)} ago and "
+            f"{format_duration(newest_at - window[last_zero].timestamp)} ago and "
             f"{_waiting(current_lag)} now.",
             time_lag,
         )
     if len(window) < 2:
-        return result(
+        return _partition_lag(
+            topic,
+            partition,
+            latest,
             LagStatus.OK,
             f"Too early to judge: {_waiting(current_lag)} and one observation shows no trend yet.",
             time_lag,
         )
+    if rewind:
+        before, after = committed[rewind - 1], committed[rewind]
+        return _partition_lag(
+            topic,
+            partition,
+            latest,
+            LagStatus.REWIND,
+            f"The committed offset went backwards from {_count(before)} to {_count(after)}, so "
+            f"{_count(before - after)} messages will be processed again (an offset reset or a "
+            f"restored checkpoint).",
+            time_lag,
+        )
 
-    for i in range(1, len(window)):
-        if committed[i] < committed[i - 1]:
-            return result(
-                LagStatus.REWIND,
-                f"The committed offset went backwards from {_count(committed[i - 1])} to "
-                f"{_count(committed[i])}, so {_count(committed[i - 1] - committed[i])} messages will "
-                f"be processed again (an offset reset or a restored checkpoint).",
-                time_lag,
-            )
-
-    last_commit = _last_commit_time(window)
-    unchanged = len(set(committed)) == 1
+    # Without commit times, the best evidence of the last commit is the first poll that saw the
+    # current committed offset.
+    if commit_times:
+        last_commit = max(commit_times)
+    else:
+        index = len(window) - 1
+        while index > 0 and committed[index - 1] == latest_committed:
+            index -= 1
+        last_commit = window[index].timestamp
+    # Commits never fall here (no rewind), so they are all equal when the first equals the last.
+    unchanged = committed[0] == latest_committed
+    span = newest_at - window[0].timestamp
     since_commit = now - last_commit
     if since_commit > span or (unchanged and group_has_members is False):
         who = "No consumer is connected and the group" if group_has_members is False else "The consumer"
-        return result(
+        return _partition_lag(
+            topic,
+            partition,
+            latest,
             LagStatus.STOP,
             f"{who} committed nothing for {format_duration(since_commit)} while {_waiting(current_lag)}.",
             time_lag,
         )
     if unchanged:
-        return result(
+        return _partition_lag(
+            topic,
+            partition,
+            latest,
             LagStatus.STALL,
-            f"The consumer is stuck at offset {_count(committed[-1])}: it has not moved for "
+            f"The consumer is stuck at offset {_count(latest_committed)}: it has not moved for "
             f"{format_duration(since_commit)} while {_waiting(current_lag)}.",
             time_lag,
         )
-    if all(lags[i] >= lags[i - 1] for i in range(1, len(lags))):
+    if lag_never_falls:
+        first_lag = ends[0] - committed[0]
         trend = (
             f"stayed at {_count(current_lag)}"
-            if lags[0] == current_lag
-            else f"grew from {_count(lags[0])} to {_count(current_lag)}"
+            if first_lag == current_lag
+            else f"grew from {_count(first_lag)} to {_count(current_lag)}"
         )
-        return result(
+        return _partition_lag(
+            topic,
+            partition,
+            latest,
             LagStatus.WARN,
-            f"The consumer is not keeping up: it processed {_count(committed[-1] - committed[0])} "
+            f"The consumer is not keeping up: it processed {_count(latest_committed - committed[0])} "
             f"messages in {format_duration(span)}, but the lag {trend}.",
             time_lag,
         )
-    return result(
+    return _partition_lag(
+        topic,
+        partition,
+        latest,
         LagStatus.OK,
         f"Consuming normally: {_waiting(current_lag)} and the lag fell within the last "
         f"{format_duration(span)}.",
@@ -397,42 +458,48 @@ def estimate_time_lag(observations: Sequence[Observation]) -> float | None:
     the window is returned as a lower bound. This reads "how far behind in time", which stays
     meaningful when producers pause, unlike dividing lag by the current produce rate.
     """
-    window = sorted((o for o in observations if o.complete), key=lambda o: o.timestamp)
+    window = sorted((o for o in observations if o.complete), key=_TIMESTAMP)
     if not window:
         return None
     newest = window[-1]
-    assert newest.committed_offset is not None and newest.end_offset is not None
     if (newest.lag or 0) == 0:
         return 0.0
-    target = newest.committed_offset
-    for earlier, later in pairwise(window):
-        assert earlier.end_offset is not None and later.end_offset is not None
-        if earlier.end_offset <= target < later.end_offset:
-            fraction = (target - earlier.end_offset) / (later.end_offset - earlier.end_offset)
+    assert newest.committed_offset is not None
+    return _time_lag(window, [o.end_offset or 0 for o in window], newest.committed_offset)
+
+
+def _time_lag(window: Sequence[Observation], ends: Sequence[int], target: int) -> float | None:
+    """`estimate_time_lag` of a complete, time-ordered window with lag, given its end offsets."""
+    for i in range(1, len(ends)):
+        if ends[i - 1] <= target < ends[i]:
+            earlier, later = window[i - 1], window[i]
+            fraction = (target - ends[i - 1]) / (ends[i] - ends[i - 1])
             arrived = earlier.timestamp + (later.timestamp - earlier.timestamp) * fraction
-            return max((newest.timestamp - arrived).total_seconds(), 0.0)
-    oldest = window[0]
-    assert oldest.end_offset is not None
-    span_seconds = (newest.timestamp - oldest.timestamp).total_seconds()
+            return max((window[-1].timestamp - arrived).total_seconds(), 0.0)
+    span_seconds = (window[-1].timestamp - window[0].timestamp).total_seconds()
     if span_seconds <= 0:
         return None
-    rate = (newest.end_offset - oldest.end_offset) / span_seconds
+    rate = (ends[-1] - ends[0]) / span_seconds
     if rate <= 0:
         return span_seconds
-    before_window = max(oldest.end_offset - target, 0) / rate
+    before_window = max(ends[0] - target, 0) / rate
     return span_seconds + before_window
 
 
-def _last_commit_time(window: Sequence[Observation]) -> datetime:
-    known = [o.committed_at for o in window if o.committed_at is not None]
-    if known:
-        return max(known)
-    # Without commit times, the best evidence of the last commit is the first poll that saw the
-    # current committed offset.
-    index = len(window) - 1
-    while index > 0 and window[index - 1].committed_offset == window[-1].committed_offset:
-        index -= 1
-    return window[index].timestamp
+def _partition_lag(
+    topic: str,
+    partition: int,
+    latest: Observation | None,
+    status: LagStatus,
+    summary: str,
+    time_lag: float | None = None,
+) -> PartitionLag:
+    """The result of one partition, with the offsets of its newest observation."""
+    if latest is None:
+        return PartitionLag(topic, partition, status, None, time_lag, None, None, summary)
+    return PartitionLag(
+        topic, partition, status, latest.lag, time_lag, latest.committed_offset, latest.end_offset, summary
+    )
 
 
 def _group_summary(
