@@ -272,17 +272,22 @@ def encode_windows(windows: Mapping[TopicPartition, PartitionWindow]) -> str:
     partitions = []
     for (topic, partition), window in windows.items():
         observations = window.observations
-        indexes = [stamps[o.timestamp] for o in observations]
-        contiguous = not indexes or indexes[-1] - indexes[0] == len(indexes) - 1
+        if not observations:
+            partitions.append([topic, partition, 0, [], []])
+            continue
+        # Observations are tuples: one transposition gives the columns.
+        times, committed, ends, commit_times = zip(*observations, strict=True)
+        first = stamps[times[0]]
+        contiguous = stamps[times[-1]] - first == len(times) - 1
         entry: list[Any] = [
             topic,
             partition,
-            (indexes[0] if indexes else 0) if contiguous else indexes,
-            [o.committed_offset for o in observations],
-            [o.end_offset for o in observations],
+            first if contiguous else [stamps[t] for t in times],
+            committed,
+            ends,
         ]
-        if any(o.committed_at is not None for o in observations):
-            entry.append([_millis(o.committed_at) if o.committed_at else None for o in observations])
+        if commit_times.count(None) != len(commit_times):
+            entry.append([_millis(at) if at else None for at in commit_times])
         partitions.append(entry)
     # Every window of a group is created with the same settings.
     first = next(iter(windows.values()), None) or PartitionWindow()
@@ -309,16 +314,26 @@ def decode_windows(text: str) -> dict[TopicPartition, PartitionWindow]:
     for entry in data["p"]:
         topic, partition, where, committed, end = entry[:5]
         commit_times = entry[5] if len(entry) > 5 else None
-        indexes = range(where, where + len(committed)) if isinstance(where, int) else where
-        observations = [
-            Observation(
-                stamps[index],
-                committed[i],
-                end[i],
-                _from_millis(commit_times[i]) if commit_times and commit_times[i] is not None else None,
-            )
-            for i, index in enumerate(indexes)
-        ]
+        if (
+            commit_times is None
+            and isinstance(where, int)
+            and where >= 0
+            and where + len(committed) <= len(stamps)
+            and len(end) == len(committed)
+        ):
+            # The usual case: a contiguous run of the group's timestamps and no commit times.
+            observations = list(map(Observation, stamps[where : where + len(committed)], committed, end))
+        else:
+            indexes = range(where, where + len(committed)) if isinstance(where, int) else where
+            observations = [
+                Observation(
+                    stamps[index],
+                    committed[i],
+                    end[i],
+                    _from_millis(commit_times[i]) if commit_times and commit_times[i] is not None else None,
+                )
+                for i, index in enumerate(indexes)
+            ]
         windows[(topic, partition)] = PartitionWindow(size=size, max_age=max_age, observations=observations)
     return windows
 

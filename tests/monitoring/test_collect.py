@@ -464,3 +464,27 @@ def test_windows_survive_storage_unchanged() -> None:
     }
     assert decoded[("orders", 0)].size == 10
     assert decode_windows('{"v": 99}') == decode_windows("") == {}
+
+
+def test_stored_windows_keep_their_format() -> None:
+    """Windows written by earlier versions are read by later ones: the stored text must not drift."""
+    at = [T0 + timedelta(seconds=10 * i) for i in range(3)]
+    windows = {
+        ("orders", 0): PartitionWindow(
+            observations=[Observation(t, 100 + i, 200 + i) for i, t in enumerate(at)]
+        ),
+        ("orders", 1): PartitionWindow(
+            observations=[Observation(at[1], None, 5), Observation(at[2], 3, None)]
+        ),
+        ("audit.log", 7): PartitionWindow(
+            observations=[Observation(at[0], 1, 2), Observation(at[2], 2, 9, committed_at=at[1])]
+        ),
+        ("empty", 0): PartitionWindow(),
+    }
+    t = [round((T0 + timedelta(seconds=10 * i)).timestamp() * 1000) for i in range(3)]
+
+    assert encode_windows(windows) == (
+        f'{{"v":1,"size":10,"max_age":3600.0,"t":[{t[0]},{t[1]},{t[2]}],"p":['
+        f'["orders",0,0,[100,101,102],[200,201,202]],["orders",1,1,[null,3],[5,null]],'
+        f'["audit.log",7,[0,2],[1,2],[2,9],[null,{t[1]}]],["empty",0,0,[],[]]]}}'
+    )
