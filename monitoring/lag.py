@@ -274,43 +274,41 @@ def evaluate_partition(
     # One pass over the complete observations. Incomplete polls earlier in the window are skipped
     # rather than failing the partition: one failed end-offset fetch should not hide an otherwise
     # clear trend.
-    window: list[Observation] = []
+    times: list[datetime] = []
     committed: list[int] = []
     ends: list[int] = []
     last_zero = -1  # index of the last observation with no lag
     rewind = 0  # index of the first commit below its predecessor; 0 when none
     lag_never_falls = True
     commit_times: list[datetime] = []
+    previous_end = previous_offset = -1
     previous_lag = 0
-    for observation in ordered:
-        offset = observation.committed_offset
-        end = observation.end_offset
+    for stamp, offset, end, committed_at in ordered:
         if offset is None or end is None or offset < 0 or end < 0:
             continue
-        if window:
-            if end < ends[-1]:
-                return _partition_lag(
-                    topic,
-                    partition,
-                    latest,
-                    LagStatus.ERR,
-                    f"The log end offset went backwards from {_count(ends[-1])} to {_count(end)}; "
-                    f"the topic was probably deleted and recreated or truncated, so these offsets "
-                    f"cannot be compared.",
-                )
-            if not rewind and offset < committed[-1]:
-                rewind = len(window)
+        if end < previous_end:
+            return _partition_lag(
+                topic,
+                partition,
+                latest,
+                LagStatus.ERR,
+                f"The log end offset went backwards from {_count(previous_end)} to {_count(end)}; "
+                f"the topic was probably deleted and recreated or truncated, so these offsets "
+                f"cannot be compared.",
+            )
+        if offset < previous_offset and not rewind:
+            rewind = len(times)
         lag = end - offset if end > offset else 0
         if lag == 0:
-            last_zero = len(window)
-        elif window and lag < previous_lag:
+            last_zero = len(times)
+        elif lag < previous_lag:
             lag_never_falls = False
-        previous_lag = lag
-        if observation.committed_at is not None:
-            commit_times.append(observation.committed_at)
-        window.append(observation)
+        if committed_at is not None:
+            commit_times.append(committed_at)
+        times.append(stamp)
         committed.append(offset)
         ends.append(end)
+        previous_end, previous_offset, previous_lag = end, offset, lag
 
     current_lag = previous_lag
     if current_lag == 0:
@@ -318,7 +316,7 @@ def evaluate_partition(
             topic, partition, latest, LagStatus.OK, "Caught up: no messages are waiting.", 0.0
         )
     newest_at = latest.timestamp
-    time_lag = _time_lag(window, ends, latest_committed)
+    time_lag = _time_lag(times, ends, latest_committed)
     if last_zero >= 0:
         return _partition_lag(
             topic,
@@ -326,11 +324,11 @@ def evaluate_partition(
             latest,
             LagStatus.OK,
             f"Keeping up: the consumer was caught up "
-            f"{format_duration(newest_at - window[last_zero].timestamp)} ago and "
+            f"{format_duration(newest_at - times[last_zero])} ago and "
             f"{_waiting(current_lag)} now.",
             time_lag,
         )
-    if len(window) < 2:
+    if len(times) < 2:
         return _partition_lag(
             topic,
             partition,
@@ -357,13 +355,13 @@ def evaluate_partition(
     if commit_times:
         last_commit = max(commit_times)
     else:
-        index = len(window) - 1
+        index = len(times) - 1
         while index > 0 and committed[index - 1] == latest_committed:
             index -= 1
-        last_commit = window[index].timestamp
+        last_commit = times[index]
     # Commits never fall here (no rewind), so they are all equal when the first equals the last.
     unchanged = committed[0] == latest_committed
-    span = newest_at - window[0].timestamp
+    span = newest_at - times[0]
     since_commit = now - last_commit
     if since_commit > span or (unchanged and group_has_members is False):
         who = "No consumer is connected and the group" if group_has_members is False else "The consumer"
@@ -467,18 +465,20 @@ def estimate_time_lag(observations: Sequence[Observation]) -> float | None:
     if (newest.lag or 0) == 0:
         return 0.0
     assert newest.committed_offset is not None
-    return _time_lag(window, [o.end_offset or 0 for o in window], newest.committed_offset)
+    return _time_lag(
+        [o.timestamp for o in window], [o.end_offset or 0 for o in window], newest.committed_offset
+    )
 
 
-def _time_lag(window: Sequence[Observation], ends: Sequence[int], target: int) -> float | None:
-    """`estimate_time_lag` of a complete, time-ordered window with lag, given its end offsets."""
+def _time_lag(times: Sequence[datetime], ends: Sequence[int], target: int) -> float | None:
+    """`estimate_time_lag` of a complete, time-ordered window with lag, as its times and end offsets."""
     for i in range(1, len(ends)):
         if ends[i - 1] <= target < ends[i]:
-            earlier, later = window[i - 1], window[i]
+            earlier, later = times[i - 1], times[i]
             fraction = (target - ends[i - 1]) / (ends[i] - ends[i - 1])
-            arrived = earlier.timestamp + (later.timestamp - earlier.timestamp) * fraction
-            return max((window[-1].timestamp - arrived).total_seconds(), 0.0)
-    span_seconds = (window[-1].timestamp - window[0].timestamp).total_seconds()
+            arrived = earlier + (later - earlier) * fraction
+            return max((times[-1] - arrived).total_seconds(), 0.0)
+    span_seconds = (times[-1] - times[0]).total_seconds()
     if span_seconds <= 0:
         return None
     rate = (ends[-1] - ends[0]) / span_seconds
