@@ -36,6 +36,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from controlplane.clusters.actions import record_broker_observations
 from controlplane.clusters.choices import BrokerState, ClusterStatus
 from controlplane.clusters.models import Cluster
 from controlplane.clusters.specs import admin_for, cluster_spec
@@ -449,6 +450,7 @@ def collect_cluster(
         _release_lease(cluster_id)
         raise
     notify_alerting(snapshot)
+    observe_brokers(snapshot)
     return snapshot
 
 
@@ -663,6 +665,23 @@ def notify_alerting(snapshot: ClusterSnapshot) -> None:
         # The collection is stored and its lease released; failing the task as well would add
         # nothing, and the next collection gives alerting another try.
         log.exception("alerting could not evaluate cluster %s", snapshot.cluster_id)
+
+
+def observe_brokers(snapshot: ClusterSnapshot) -> None:
+    """Tell self-healing which expected brokers the metadata showed and which it did not. A cluster
+    that could not be reached at all says nothing about single brokers: the way to it may be broken."""
+    if not snapshot.reachable or snapshot.health is None:
+        return
+    try:
+        record_broker_observations(
+            snapshot.cluster_id,
+            expected=snapshot.health.expected_brokers,
+            registered=snapshot.health.registered_brokers,
+            seen_at=snapshot.collected_at,
+        )
+    except Exception:
+        # Like alerting: the collection is stored; the next one gives self-healing another look.
+        log.exception("broker observations of cluster %s not recorded", snapshot.cluster_id)
 
 
 def _alerting_entry_point() -> Callable[[uuid.UUID, ClusterSnapshot], None] | None:

@@ -499,6 +499,21 @@ def record_broker_reachable(cluster_id: uuid.UUID, node_id: int, *, seen_at: dat
     ).update(state=AnomalyState.RESOLVED, resolved_at=seen_at)
 
 
+def record_broker_observations(
+    cluster_id: uuid.UUID, *, expected: Collection[int], registered: Collection[int], seen_at: datetime
+) -> None:
+    """What one look at a reachable cluster's metadata says about each broker: the expected ones that
+    did not register are unreachable, the registered ones are back. Healing starts once, after all."""
+    registered = set(registered)
+    for node_id in sorted(set(expected) - registered):
+        record_broker_unreachable(
+            cluster_id, node_id, seen_at=seen_at, detail="missing from the cluster metadata", heal=False
+        )
+    for node_id in sorted(registered):
+        record_broker_reachable(cluster_id, node_id, seen_at=seen_at)
+    heal_broker_anomalies(cluster_id=cluster_id)
+
+
 @transaction.atomic
 def ignore_broker_anomaly(*, anomaly: BrokerAnomaly, actor: Actor) -> BrokerAnomaly:
     """A person decides not to act on an open anomaly: self-healing leaves that broker alone."""
