@@ -20,6 +20,11 @@ class Actor:
     name_override: str | None = None
 
     @property
+    def account(self) -> AbstractBaseUser | None:
+        """The user to record as having done it: None for the system and for anonymous requests."""
+        return self.user if self.user is not None and self.user.is_authenticated else None
+
+    @property
     def name(self) -> str:
         if self.name_override:
             return self.name_override
@@ -43,7 +48,7 @@ def record_event(
     details: dict[str, Any] | None = None,
 ) -> AuditEvent:
     return AuditEvent.objects.create(
-        actor=actor.user if actor.user is not None and actor.user.is_authenticated else None,
+        actor=actor.account,
         actor_name=actor.name,
         source_address=actor.source_address,
         organization=organization,

@@ -67,7 +67,7 @@ def request_cluster_create(
                 node_disk_gb=node_size["disk_gb"],
                 config=dict(spec.get("config") or {}),
                 self_healing=spec.get("self_healing", True),
-                created_by=actor.user if actor.user is not None and actor.user.is_authenticated else None,
+                created_by=actor.account,
             )
     except IntegrityError as exc:
         raise ClusterNameTaken(spec["name"]) from exc

@@ -69,7 +69,7 @@ def start_operation(
                 cluster=cluster,
                 kind=kind,
                 params=dict(params or {}),
-                requested_by=actor.user if actor.user is not None and actor.user.is_authenticated else None,
+                requested_by=actor.account,
                 requested_by_name=actor.name,
             )
     except IntegrityError as exc:

@@ -40,10 +40,6 @@ class ChannelConfigInvalid(Exception):
         super().__init__("; ".join(errors))
 
 
-def _user(actor: Actor) -> Any:
-    return actor.user if actor.user is not None and actor.user.is_authenticated else None
-
-
 # Incidents
 
 
@@ -54,7 +50,7 @@ def acknowledge_incident(*, incident: Incident, actor: Actor) -> Incident:
     updated = Incident.objects.filter(pk=incident.pk, state=IncidentState.FIRING).update(
         state=IncidentState.ACKNOWLEDGED,
         acknowledged_at=now,
-        acknowledged_by=_user(actor),
+        acknowledged_by=actor.account,
         acknowledged_by_name=actor.name,
     )
     if not updated:
@@ -121,7 +117,7 @@ def create_silence(
         starts_at=starts_at,
         ends_at=ends_at,
         comment=comment,
-        created_by=_user(actor),
+        created_by=actor.account,
         created_by_name=actor.name,
     )
     record_event(
@@ -183,7 +179,7 @@ def create_maintenance_window(
         starts_at=starts_at,
         ends_at=ends_at,
         comment=comment,
-        created_by=_user(actor),
+        created_by=actor.account,
         created_by_name=actor.name,
     )
     record_event(
