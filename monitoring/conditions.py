@@ -405,10 +405,20 @@ def evaluate(
                 details=_finding_details(finding),
             )
 
+    status_rule = rules.get(CONSUMER_LAG_STATUS)
+    offsets_rule = rules.get(CONSUMER_LAG_OFFSETS)
+    time_rule = rules.get(CONSUMER_TIME_LAG)
     for group in lag:
+        # Hot path: most groups raise no condition, and their details (the troubled partitions,
+        # sorted) and sentences would be built only to be dropped.
+        if not (
+            _raises(status_rule, group.status.rank)
+            or _raises(offsets_rule, group.total_lag)
+            or (group.time_lag_seconds is not None and _raises(time_rule, group.time_lag_seconds))
+        ):
+            continue
         subject = group_subject(group.group_id)
         details = _lag_details(group)
-        status_rule = rules.get(CONSUMER_LAG_STATUS)
         severity = None
         if status_rule is not None and group.status.rank < LagStatus.STALL.rank:
             # Slow, rewound or unreadable groups may be made to alert, but never page: their
@@ -418,7 +428,6 @@ def evaluate(
             CONSUMER_LAG_STATUS, subject, group.status.rank, group.summary, details=details, severity=severity
         )
 
-        offsets_rule = rules.get(CONSUMER_LAG_OFFSETS)
         if offsets_rule is not None:
             where = ""
             if group.max_lag_partition is not None:
@@ -433,7 +442,6 @@ def evaluate(
                 details=details,
             )
 
-        time_rule = rules.get(CONSUMER_TIME_LAG)
         if time_rule is not None and group.time_lag_seconds is not None:
             add(
                 CONSUMER_TIME_LAG,
@@ -457,6 +465,11 @@ def evaluate(
         )
 
     return conditions
+
+
+def _raises(rule: AlertRule | None, value: float) -> bool:
+    """Whether `evaluate` would raise a condition of the rule for this value."""
+    return rule is not None and rule.enabled and rule.breached(value)
 
 
 def active(conditions: Iterable[Condition]) -> list[Condition]:
