@@ -491,11 +491,12 @@ def record_broker_unreachable(
     return anomaly
 
 
-def record_broker_reachable(cluster_id: uuid.UUID, node_id: int, *, seen_at: datetime) -> int:
-    """Record that a broker answered at `seen_at`: its open anomaly is resolved. One being healed is
-    left to its operation, which started from the broker being gone. Returns how many were resolved."""
+def record_brokers_reachable(cluster_id: uuid.UUID, node_ids: Collection[int], *, seen_at: datetime) -> int:
+    """Record that these brokers answered at `seen_at`: their open anomalies are resolved. One being
+    healed is left to its operation, which started from the broker being gone. Returns how many were
+    resolved."""
     return BrokerAnomaly.objects.filter(
-        cluster_id=cluster_id, node_id=node_id, state=AnomalyState.OPEN, detected_at__lte=seen_at
+        cluster_id=cluster_id, node_id__in=list(node_ids), state=AnomalyState.OPEN, detected_at__lte=seen_at
     ).update(state=AnomalyState.RESOLVED, resolved_at=seen_at)
 
 
@@ -503,15 +504,19 @@ def record_broker_observations(
     cluster_id: uuid.UUID, *, expected: Collection[int], registered: Collection[int], seen_at: datetime
 ) -> None:
     """What one look at a reachable cluster's metadata says about each broker: the expected ones that
-    did not register are unreachable, the registered ones are back. Healing starts once, after all."""
-    registered = set(registered)
-    for node_id in sorted(set(expected) - registered):
+    did not register are unreachable, the registered ones are back.
+
+    Runs after every collection of every cluster, so the usual case (everyone there, nothing open)
+    costs one UPDATE that matches no row.
+    """
+    missing = sorted(set(expected) - set(registered))
+    for node_id in missing:
         record_broker_unreachable(
             cluster_id, node_id, seen_at=seen_at, detail="missing from the cluster metadata", heal=False
         )
-    for node_id in sorted(registered):
-        record_broker_reachable(cluster_id, node_id, seen_at=seen_at)
-    heal_broker_anomalies(cluster_id=cluster_id)
+    record_brokers_reachable(cluster_id, registered, seen_at=seen_at)
+    if missing:
+        heal_broker_anomalies(cluster_id=cluster_id)
 
 
 @transaction.atomic

@@ -13,8 +13,8 @@ from django.utils import timezone
 
 from controlplane.clusters.actions import (
     heal_broker_anomalies,
-    record_broker_reachable,
     record_broker_unreachable,
+    record_brokers_reachable,
     sync_cluster_description,
 )
 from controlplane.clusters.choices import BrokerState, ClusterStatus
@@ -75,7 +75,7 @@ def _record_reachability(cluster: Cluster, description: ClusterDescription, plan
                 heal=False,
             )
         elif broker.state == BrokerProcessState.RUNNING:
-            record_broker_reachable(cluster.id, broker.node_id, seen_at=now)
+            record_brokers_reachable(cluster.id, [broker.node_id], seen_at=now)
     # Once every broker is recorded, so that several down at once are seen together.
     heal_broker_anomalies(cluster_id=cluster.id)
 

@@ -9,8 +9,8 @@ from django.utils import timezone
 
 from controlplane.clusters.actions import (
     heal_broker_anomalies,
-    record_broker_reachable,
     record_broker_unreachable,
+    record_brokers_reachable,
     request_replace_broker,
 )
 from controlplane.clusters.models import Broker, BrokerAnomaly, Cluster
@@ -151,7 +151,7 @@ def test_observations_extend_one_anomaly_and_ignore_brokers_not_started(
     two = record_broker_unreachable(cluster.id, 1, seen_at=first + timedelta(seconds=30))
     planned = record_broker_unreachable(cluster.id, 9, seen_at=first)
     unknown = record_broker_unreachable(cluster.id, 42, seen_at=first)
-    stale = record_broker_reachable(cluster.id, 1, seen_at=first - timedelta(seconds=5))
+    stale = record_brokers_reachable(cluster.id, [1], seen_at=first - timedelta(seconds=5))
 
     assert one is not None and two is not None and one.pk == two.pk
     two.refresh_from_db()
@@ -162,7 +162,7 @@ def test_observations_extend_one_anomaly_and_ignore_brokers_not_started(
     )
     assert planned is None and unknown is None
     assert stale == 0  # an observation from before it went missing says nothing
-    assert record_broker_reachable(cluster.id, 1, seen_at=first + timedelta(seconds=31)) == 1
+    assert record_brokers_reachable(cluster.id, [1], seen_at=first + timedelta(seconds=31)) == 1
 
 
 def test_most_brokers_unreachable_at_once_is_not_healed_automatically(
