@@ -20,6 +20,7 @@ if [ "$(id -u)" != 0 ]; then
 fi
 echo "installing ${needed[*]} ..."
 export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -qq
-# policy-rc.d keeps packages from starting their services (the tests start their own).
-$sudo apt-get install -y -qq --no-install-recommends "${needed[@]}" >/dev/null
+# A failed install is not fatal: the tests that need these tools say they are skipped and why.
+if ! { $sudo apt-get update -qq && $sudo apt-get install -y -qq --no-install-recommends "${needed[@]}" >/dev/null; }; then
+  echo "warning: could not install ${needed[*]}; tests needing them will be skipped" >&2
+fi
