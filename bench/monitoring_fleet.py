@@ -171,11 +171,8 @@ class _AlertingTimer:
             self.seconds += time.perf_counter() - started
 
 
-def _timed_alerting() -> _AlertingTimer | None:
-    evaluate_cluster = collector._alerting_entry_point()
-    if evaluate_cluster is None:
-        return None
-    timer = _AlertingTimer(evaluate_cluster)
+def _timed_alerting() -> _AlertingTimer:
+    timer = _AlertingTimer(collector._alerting_entry_point())
     collector._alerting_entry_point = lambda: timer
     return timer
 
@@ -375,7 +372,6 @@ def main(argv: list[str] | None = None) -> int:
         "group_partitions_per_cluster": fleet.groups * max(1, fleet.partitions // fleet.topics),
         "workers": args.workers,
         "database": connections["default"].vendor,
-        "alerting_evaluate_cluster": collector._alerting_entry_point() is not None,
     }
     path = write_report("monitoring_fleet", rows, meta=meta)
     print(f"results: {path}")

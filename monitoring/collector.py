@@ -20,7 +20,6 @@ queue cannot grow when the workers fall behind.
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import time
@@ -83,8 +82,6 @@ REASON_PRIORITY = (
 # Kafka group states in which a group has members by definition; a broker that reports such a group
 # with no members (Tansu does) does not know its members, which is not the same as having none.
 STATES_WITH_MEMBERS = frozenset({"Stable", "PreparingRebalance", "CompletingRebalance"})
-
-ALERTING_MODULE = "monitoring.alerting.evaluation"
 
 WindowsByGroup = dict[str, dict[TopicPartition, PartitionWindow]]
 
@@ -656,9 +653,6 @@ def finding_data(finding: Finding) -> dict[str, Any]:
 def notify_alerting(snapshot: ClusterSnapshot) -> None:
     """Hand the stored snapshot to alerting. Collection is stored whatever alerting does with it."""
     evaluate_cluster = _alerting_entry_point()
-    if evaluate_cluster is None:
-        log.debug("alerting has no evaluate_cluster yet; cluster %s not evaluated", snapshot.cluster_id)
-        return
     try:
         evaluate_cluster(snapshot.cluster_id, snapshot)
     except Exception:
@@ -684,15 +678,12 @@ def observe_brokers(snapshot: ClusterSnapshot) -> None:
         log.exception("broker observations of cluster %s not recorded", snapshot.cluster_id)
 
 
-def _alerting_entry_point() -> Callable[[uuid.UUID, ClusterSnapshot], None] | None:
-    # Imported on use: alerting imports this module for ClusterSnapshot.
-    try:
-        module = importlib.import_module(ALERTING_MODULE)
-    except ModuleNotFoundError as exc:
-        if exc.name != ALERTING_MODULE:
-            raise
-        return None
-    return getattr(module, "evaluate_cluster", None)
+def _alerting_entry_point() -> Callable[[uuid.UUID, ClusterSnapshot], None]:
+    # Imported on use: alerting imports this module for ClusterSnapshot. A function of its own so
+    # tests and the fleet benchmark can wrap what collection hands the snapshot to.
+    from monitoring.alerting.evaluation import evaluate_cluster
+
+    return evaluate_cluster
 
 
 def stored_group_lag(group: ConsumerGroup) -> GroupLag:

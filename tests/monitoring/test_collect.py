@@ -35,12 +35,6 @@ from tests.support.workers import WorkerProcess
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 
 
-@pytest.fixture(autouse=True)
-def fast_passwords(settings: Any) -> None:
-    # Users are created for every test; the production hasher would spend seconds on them.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 # -- helpers shared by the monitoring tests ----------------------------------------------------------
 
 

@@ -5,9 +5,6 @@ stand-in for a multi-broker cluster (none can run here), so lag values and times
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
-
-import pytest
 
 from monitoring.collector import collect_cluster
 from monitoring.history import prune_history
@@ -17,12 +14,6 @@ from tests.monitoring.test_collect import T0, make_cluster
 from tests.support.tenants import Tenant, token_client
 
 NOW = T0 + timedelta(days=1)
-
-
-@pytest.fixture(autouse=True)
-def fast_passwords(settings: Any) -> None:
-    # Users are created for every test; the production hasher would spend seconds on them.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 def collect_with_lag(cluster_id: object, simulated: SimulatedKafkaCluster, lag: int, at: object) -> None:

@@ -27,12 +27,6 @@ from tests.support.tenants import Tenant
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
-@pytest.fixture(autouse=True)
-def fast_passwords(settings: Any) -> None:
-    # Users are created for every test; the production hasher would spend seconds on them.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def scrape() -> Samples:
     registry = CollectorRegistry()
     registry.register(MonitoringCollector())

@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-import pytest
 import yaml
 from rest_framework.test import APIClient
 
@@ -14,12 +13,6 @@ from monitoring.collector import collect_cluster
 from provisioning.kafka_admin.simulator import SimulatedKafkaCluster
 from tests.monitoring.test_collect import T0, make_cluster
 from tests.support.tenants import Tenant, token_client
-
-
-@pytest.fixture(autouse=True)
-def fast_passwords(settings: Any) -> None:
-    # Users are created for every test; the production hasher would spend seconds on them.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 def collected_cluster(tenant: Tenant) -> Any:
