@@ -143,7 +143,9 @@ def _worker(
         if profiler is not None:
             profiler.disable()
             out = io.StringIO()
-            pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(25)
+            stats = pstats.Stats(profiler, stream=out)
+            stats.sort_stats("cumulative").print_stats(int(os.environ.get("BENCH_PROFILE_LINES", "25")))
+            stats.sort_stats("tottime").print_stats(int(os.environ.get("BENCH_PROFILE_LINES", "25")))
             report = out.getvalue()
         connection.send(
             (

@@ -51,7 +51,7 @@ from monitoring.lag import (
     evaluate_group,
     record_observations,
 )
-from monitoring.models import ClusterHealth, ConsumerGroup, HealthStatus
+from monitoring.models import ClusterHealth, ConsumerGroup, HealthStatus, LagWindows
 from provisioning.kafka_admin.base import (
     ClusterState,
     ConsumerGroupState,
@@ -247,59 +247,64 @@ def under_replicated_partitions(state: ClusterState) -> list[TopicPartition]:
 
 # -- windows as stored data ------------------------------------------------------------------------
 
-WINDOWS_FORMAT = 1
+WINDOWS_FORMAT = 2
 
 
-def encode_windows(windows: Mapping[TopicPartition, PartitionWindow]) -> str:
-    """A group's windows as compact JSON text.
+def encode_windows(windows: Mapping[str, Mapping[TopicPartition, PartitionWindow]]) -> str:
+    """Every group's windows of one cluster as one compact JSON text.
 
-    Hot path: one call per group per collection. A group's partitions are observed at the same
-    instants, so timestamps (epoch milliseconds) are stored once per group in `t`, and each partition
-    stores where its run of timestamps starts in `t` plus its committed and end offsets:
-    `[topic, partition, start, [committed...], [end...]]`. A partition whose observations are not a
-    contiguous run of `t` stores the list of indexes instead of `start`; commit times, which
-    OffsetFetch never gives, add a sixth list when known.
+    Hot path: one call per collection. All partitions of a cluster are observed at the same
+    instants, so timestamps (epoch milliseconds) are stored once in `t`, and each partition stores
+    where its run of timestamps starts in `t` plus its committed and end offsets, under its group in
+    `g`: `{group: [[topic, partition, start, [committed...], [end...]], ...]}`. A partition whose
+    observations are not a contiguous run of `t` stores the list of indexes instead of `start`;
+    commit times, which OffsetFetch never gives, add a sixth list when known.
     """
     stamps: dict[datetime, int] = {}
-    for window in windows.values():
-        for observation in window.observations:
-            stamps.setdefault(observation.timestamp, 0)
+    for group_windows in windows.values():
+        for window in group_windows.values():
+            for observation in window.observations:
+                stamps.setdefault(observation.timestamp, 0)
     ordered = sorted(stamps)
     for index, stamp in enumerate(ordered):
         stamps[stamp] = index
-    partitions = []
-    for (topic, partition), window in windows.items():
-        observations = window.observations
-        if not observations:
-            partitions.append([topic, partition, 0, [], []])
-            continue
-        # Observations are tuples: one transposition gives the columns.
-        times, committed, ends, commit_times = zip(*observations, strict=True)
-        first = stamps[times[0]]
-        contiguous = stamps[times[-1]] - first == len(times) - 1
-        entry: list[Any] = [
-            topic,
-            partition,
-            first if contiguous else [stamps[t] for t in times],
-            committed,
-            ends,
-        ]
-        if commit_times.count(None) != len(commit_times):
-            entry.append([_millis(at) if at else None for at in commit_times])
-        partitions.append(entry)
-    # Every window of a group is created with the same settings.
-    first = next(iter(windows.values()), None) or PartitionWindow()
+    groups: dict[str, list[list[Any]]] = {}
+    settings_from: PartitionWindow | None = None
+    for group_id, group_windows in windows.items():
+        partitions = groups[group_id] = []
+        for (topic, partition), window in group_windows.items():
+            settings_from = settings_from or window
+            observations = window.observations
+            if not observations:
+                partitions.append([topic, partition, 0, [], []])
+                continue
+            # Observations are tuples: one transposition gives the columns.
+            times, committed, ends, commit_times = zip(*observations, strict=True)
+            first = stamps[times[0]]
+            contiguous = stamps[times[-1]] - first == len(times) - 1
+            entry: list[Any] = [
+                topic,
+                partition,
+                first if contiguous else [stamps[t] for t in times],
+                committed,
+                ends,
+            ]
+            if commit_times.count(None) != len(commit_times):
+                entry.append([_millis(at) if at else None for at in commit_times])
+            partitions.append(entry)
+    # Every window of a cluster is created with the same settings.
+    settings_from = settings_from or PartitionWindow()
     document = {
         "v": WINDOWS_FORMAT,
-        "size": first.size,
-        "max_age": first.max_age.total_seconds() if first.max_age is not None else None,
+        "size": settings_from.size,
+        "max_age": settings_from.max_age.total_seconds() if settings_from.max_age is not None else None,
         "t": [_millis(stamp) for stamp in ordered],
-        "p": partitions,
+        "g": groups,
     }
     return json.dumps(document, separators=(",", ":"))
 
 
-def decode_windows(text: str) -> dict[TopicPartition, PartitionWindow]:
+def decode_windows(text: str) -> WindowsByGroup:
     """The windows `encode_windows` stored; empty for data of an unknown format (start afresh)."""
     data = json.loads(text) if text else None
     if not isinstance(data, dict) or data.get("v") != WINDOWS_FORMAT:
@@ -308,32 +313,39 @@ def decode_windows(text: str) -> dict[TopicPartition, PartitionWindow]:
     max_age_seconds = data.get("max_age")
     max_age = timedelta(seconds=max_age_seconds) if max_age_seconds is not None else None
     stamps = [_from_millis(ms) for ms in data["t"]]
-    windows: dict[TopicPartition, PartitionWindow] = {}
-    for entry in data["p"]:
-        topic, partition, where, committed, end = entry[:5]
-        commit_times = entry[5] if len(entry) > 5 else None
-        if (
-            commit_times is None
-            and isinstance(where, int)
-            and where >= 0
-            and where + len(committed) <= len(stamps)
-            and len(end) == len(committed)
-        ):
-            # The usual case: a contiguous run of the group's timestamps and no commit times.
-            observations = list(map(Observation, stamps[where : where + len(committed)], committed, end))
-        else:
-            indexes = range(where, where + len(committed)) if isinstance(where, int) else where
-            observations = [
-                Observation(
-                    stamps[index],
-                    committed[i],
-                    end[i],
-                    _from_millis(commit_times[i]) if commit_times and commit_times[i] is not None else None,
-                )
-                for i, index in enumerate(indexes)
-            ]
-        windows[(topic, partition)] = PartitionWindow(size=size, max_age=max_age, observations=observations)
-    return windows
+    return {
+        group_id: {
+            (entry[0], entry[1]): PartitionWindow(
+                size=size, max_age=max_age, observations=_observations(entry, stamps)
+            )
+            for entry in partitions
+        }
+        for group_id, partitions in data["g"].items()
+    }
+
+
+def _observations(entry: list[Any], stamps: list[datetime]) -> list[Observation]:
+    where, committed, end = entry[2:5]
+    commit_times = entry[5] if len(entry) > 5 else None
+    if (
+        commit_times is None
+        and isinstance(where, int)
+        and where >= 0
+        and where + len(committed) <= len(stamps)
+        and len(end) == len(committed)
+    ):
+        # The usual case: a contiguous run of the cluster's timestamps and no commit times.
+        return list(map(Observation, stamps[where : where + len(committed)], committed, end))
+    indexes = range(where, where + len(committed)) if isinstance(where, int) else where
+    return [
+        Observation(
+            stamps[index],
+            committed[i],
+            end[i],
+            _from_millis(commit_times[i]) if commit_times and commit_times[i] is not None else None,
+        )
+        for i, index in enumerate(indexes)
+    ]
 
 
 def _millis(moment: datetime) -> int:
@@ -498,12 +510,9 @@ def record_collection_failure(cluster_id: uuid.UUID, error: str, now: datetime |
 
 
 def load_windows(cluster_id: uuid.UUID) -> WindowsByGroup:
-    return {
-        group_id: decode_windows(data)
-        for group_id, data in ConsumerGroup.objects.filter(cluster_id=cluster_id).values_list(
-            "group_id", "windows"
-        )
-    }
+    return decode_windows(
+        LagWindows.objects.filter(pk=cluster_id).values_list("windows", flat=True).first() or ""
+    )
 
 
 def store_collection(
@@ -581,7 +590,6 @@ def _store_groups(
                 max_lag=lag.max_lag,
                 time_lag_seconds=lag.time_lag_seconds,
                 topics=topic_totals(lag),
-                windows=encode_windows(windows.get(lag.group_id, {})),
                 collected_at=snapshot.collected_at,
             )
         )
@@ -599,9 +607,20 @@ def _store_groups(
             "max_lag",
             "time_lag_seconds",
             "topics",
-            "windows",
             "collected_at",
         ],
+    )
+    LagWindows.objects.bulk_create(
+        [
+            LagWindows(
+                cluster_id=snapshot.cluster_id,
+                windows=encode_windows(windows),
+                collected_at=snapshot.collected_at,
+            )
+        ],
+        update_conflicts=True,
+        unique_fields=["cluster"],
+        update_fields=["windows", "collected_at"],
     )
     # Groups deleted from the cluster (or expired with their offsets) are gone from the listing.
     current = {lag.group_id for lag in snapshot.groups}
@@ -686,12 +705,13 @@ def _alerting_entry_point() -> Callable[[uuid.UUID, ClusterSnapshot], None]:
     return evaluate_cluster
 
 
-def stored_group_lag(group: ConsumerGroup) -> GroupLag:
+def stored_group_lag(group: ConsumerGroup, windows: WindowsByGroup) -> GroupLag:
     """A stored group's evaluation with every partition's status and sentence.
 
     Only the group's totals are stored; the per-partition results are evaluated again from the
-    stored windows at the moment of the collection, which gives exactly what the collection saw.
+    cluster's stored windows (`load_windows`) at the moment of the collection, which gives exactly
+    what the collection saw.
     """
     return evaluate_group(
-        group.group_id, decode_windows(group.windows), group.collected_at, members=group.members
+        group.group_id, windows.get(group.group_id, {}), group.collected_at, members=group.members
     )

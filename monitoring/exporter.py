@@ -46,15 +46,15 @@ judge numbers that are no longer true.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from django.conf import settings
 from prometheus_client import REGISTRY, CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from monitoring.collector import COLLECTED_STATUSES, decode_windows
-from monitoring.lag import estimate_time_lag
+from monitoring.collector import COLLECTED_STATUSES, WindowsByGroup, load_windows
+from monitoring.lag import PartitionWindow, TopicPartition, estimate_time_lag
 from monitoring.models import ClusterHealth, ConsumerGroup, HealthStatus
 
 CLUSTER_LABELS = ["organization", "cluster"]
@@ -178,20 +178,30 @@ class MonitoringCollector(Collector):
     def _add_groups(
         families: dict[str, GaugeMetricFamily], clusters: dict[object, list[str]], partition_lag: bool
     ) -> None:
-        fields = ["cluster_id", "group_id", "topics"] + (["windows"] if partition_lag else [])
-        groups = ConsumerGroup.objects.filter(cluster_id__in=list(clusters)).order_by().values_list(*fields)
-        for cluster_id, group_id, topics, *windows in groups.iterator(chunk_size=2000):
+        groups = (
+            ConsumerGroup.objects.filter(cluster_id__in=list(clusters))
+            .order_by("cluster_id")
+            .values_list("cluster_id", "group_id", "topics")
+        )
+        windows: tuple[object, WindowsByGroup] = (None, {})
+        for cluster_id, group_id, topics in groups.iterator(chunk_size=2000):
             labels = [*clusters[cluster_id], group_id]
             for topic, (lag, time_lag) in sorted(topics.items()):
                 families["kafka_consumergroup_lag_sum"].add_metric([*labels, topic], lag)
                 if not partition_lag and time_lag is not None:
                     families["kafka_consumergroup_time_lag_seconds"].add_metric([*labels, topic], time_lag)
             if partition_lag:
-                _add_partitions(families, labels, windows[0])
+                if windows[0] != cluster_id:  # groups come cluster by cluster
+                    windows = (cluster_id, load_windows(cluster_id))
+                _add_partitions(families, labels, windows[1].get(group_id, {}))
 
 
-def _add_partitions(families: dict[str, GaugeMetricFamily], labels: list[str], windows: str) -> None:
-    for (topic, partition), window in sorted(decode_windows(windows).items()):
+def _add_partitions(
+    families: dict[str, GaugeMetricFamily],
+    labels: list[str],
+    windows: Mapping[TopicPartition, PartitionWindow],
+) -> None:
+    for (topic, partition), window in sorted(windows.items()):
         if not window.observations:
             continue
         latest = window.observations[-1]

@@ -68,11 +68,8 @@ class ClusterHealth(models.Model):
 
 
 class ConsumerGroup(models.Model):
-    """A consumer group's latest Burrow evaluation, and the offset windows it was made from.
-
-    `windows` holds every partition's recent observations (see `collector.encode_windows`), so that
-    the next collection, by any worker, continues the same windows.
-    """
+    """A consumer group's latest Burrow evaluation (totals; the partitions' results are evaluated
+    again from the cluster's `LagWindows` when asked for)."""
 
     cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="consumer_groups")
     group_id = models.CharField(max_length=255)
@@ -84,14 +81,8 @@ class ConsumerGroup(models.Model):
     total_lag = models.BigIntegerField(default=0)
     max_lag = models.BigIntegerField(default=0)
     time_lag_seconds = models.FloatField(null=True, blank=True)
-    # [{topic, partition, status, lag, time_lag_seconds, committed_offset, end_offset, summary}, ...]
-    partitions = models.JSONField(default=list, blank=True)
-    # {topic: [lag, max time lag]}: what the exporter needs per topic, without reading `partitions`.
+    # {topic: [lag, max time lag]}: what the exporter needs per topic, without evaluating partitions.
     topics = models.JSONField(default=dict, blank=True)
-    # JSON text rather than jsonb: it is only ever read whole, and jsonb would convert each of its
-    # thousands of offsets to a numeric on every write and back on every read, which costs more than
-    # the rest of the row's upsert together.
-    windows = models.TextField(blank=True)
     collected_at = models.DateTimeField()
 
     class Meta:
@@ -102,6 +93,29 @@ class ConsumerGroup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.group_id}: {self.status}"
+
+
+class LagWindows(models.Model):
+    """The offset windows of every consumer group of one cluster (see `collector.encode_windows`),
+    so that the next collection, by any worker, continues the same windows.
+
+    One row per cluster rather than one per group: every collection rewrites all of them, and one
+    document with the cluster's timestamps stored once is a fraction of the bytes and statements.
+    JSON text rather than jsonb: it is only ever read whole, and jsonb would convert each of its
+    thousands of offsets to a numeric on every write and back on every read.
+    """
+
+    cluster = models.OneToOneField(
+        Cluster, primary_key=True, on_delete=models.CASCADE, related_name="lag_windows"
+    )
+    windows = models.TextField()
+    collected_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name_plural = "lag windows"
+
+    def __str__(self) -> str:
+        return f"{self.cluster_id} at {self.collected_at:%Y-%m-%d %H:%M:%S}"
 
 
 class Resolution(models.TextChoices):

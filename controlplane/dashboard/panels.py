@@ -197,7 +197,7 @@ class GroupList:
 
 
 def consumer_groups(cluster: Cluster) -> GroupList:
-    groups = ConsumerGroup.objects.filter(cluster=cluster).defer("windows", "partitions")
+    groups = ConsumerGroup.objects.filter(cluster=cluster)
     return GroupList(
         groups=list(groups.order_by("-status_rank", "-total_lag", "group_id")[:GROUPS_SHOWN]),
         total=groups.count(),

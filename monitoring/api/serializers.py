@@ -174,7 +174,9 @@ class ConsumerGroupSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(PartitionLagSerializer(many=True))
     def get_partitions(self, group: ConsumerGroup) -> list[dict[str, Any]]:
-        partitions: tuple[PartitionLag, ...] = stored_group_lag(group).partitions
+        # The view loads the cluster's windows once for all the groups it shows.
+        windows = self.context.get("windows") or {}
+        partitions: tuple[PartitionLag, ...] = stored_group_lag(group, windows).partitions
         return PartitionLagSerializer(partitions, many=True).data
 
 

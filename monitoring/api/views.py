@@ -5,6 +5,8 @@ Read-only, and scoped like the clusters API: a cluster outside the caller's orga
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db.models import QuerySet
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
@@ -20,6 +22,7 @@ from controlplane.api.serializers import ErrorSerializer
 from controlplane.clusters.models import Cluster
 from monitoring import history
 from monitoring.api import serializers as api
+from monitoring.collector import load_windows
 from monitoring.lag import LagStatus
 from monitoring.models import ClusterHealth, ConsumerGroup
 
@@ -121,5 +124,12 @@ class ConsumerGroupViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vie
     def get_queryset(self) -> QuerySet[ConsumerGroup]:
         if getattr(self, "swagger_fake_view", False):  # schema generation: no cluster in the path
             return ConsumerGroup.objects.none()
-        cluster = get_object_or_404(clusters_of(self.request), pk=self.kwargs["cluster_pk"])
-        return ConsumerGroup.objects.filter(cluster=cluster).order_by("-status_rank", "group_id")
+        self.cluster = get_object_or_404(clusters_of(self.request), pk=self.kwargs["cluster_pk"])
+        return ConsumerGroup.objects.filter(cluster=self.cluster).order_by("-status_rank", "group_id")
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        context = super().get_serializer_context()
+        cluster = getattr(self, "cluster", None)  # set once the queryset found the caller's cluster
+        if cluster is not None:
+            context["windows"] = load_windows(cluster.pk)
+        return context

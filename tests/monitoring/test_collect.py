@@ -16,13 +16,20 @@ from typing import Any
 
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
+from django.db import connection
 
 from controlplane.clusters.choices import BrokerState, ClusterStatus
 from controlplane.clusters.models import Broker, Cluster
 from controlplane.clusters.specs import ClusterSpec
 from controlplane.tenancy.models import Organization
 from monitoring import collector, tasks
-from monitoring.collector import ClusterSnapshot, collect_cluster, decode_windows, encode_windows
+from monitoring.collector import (
+    ClusterSnapshot,
+    collect_cluster,
+    decode_windows,
+    encode_windows,
+    load_windows,
+)
 from monitoring.lag import Observation, PartitionWindow
 from monitoring.models import ClusterHealth, ConsumerGroup, HealthStatus
 from provisioning.kafka_admin.base import KafkaAdmin
@@ -295,7 +302,7 @@ def test_lag_windows_persist_between_collections(tenant: Tenant) -> None:
     group = ConsumerGroup.objects.get(cluster=cluster, group_id="reporting")
     assert group.status == "WARN"
     assert group.total_lag == 500 - 200
-    assert len(decode_windows(group.windows)[("clicks", 0)].observations) == 5
+    assert len(load_windows(cluster.pk)["reporting"][("clicks", 0)].observations) == 5
 
     # It stops committing while its members stay: STALL, once no commit is left in the window.
     for step in range(5, 15):
@@ -333,7 +340,8 @@ def test_an_unreachable_cluster_keeps_its_windows_and_counts(tenant: Tenant) -> 
     health = ClusterHealth.objects.get(pk=cluster.pk)
     assert (health.status, health.brokers_up, health.succeeded_at) == (HealthStatus.UNKNOWN, 3, T0)
     group = ConsumerGroup.objects.get(cluster=cluster, group_id="etl")
-    assert (group.total_lag, len(decode_windows(group.windows)[("clicks", 1)].observations)) == (20, 1)
+    windows = load_windows(cluster.pk)
+    assert (group.total_lag, len(windows["etl"][("clicks", 1)].observations)) == (20, 1)
 
 
 def test_each_collection_is_handed_to_alerting(tenant: Tenant, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -437,26 +445,35 @@ def test_clusters_not_collected_are_skipped(tenant: Tenant) -> None:
 def test_windows_survive_storage_unchanged() -> None:
     at = [T0 + timedelta(seconds=10 * i) for i in range(4)]
     windows = {
-        ("orders", 0): PartitionWindow(
-            observations=[Observation(t, 100 + i, 200 + i) for i, t in enumerate(at)]
-        ),
-        # Joined later: a suffix of the group's timestamps.
-        ("orders", 1): PartitionWindow(
-            observations=[Observation(at[2], None, 5), Observation(at[3], 3, None)]
-        ),
-        # A gap, and a commit time.
-        ("audit.log", 7): PartitionWindow(
-            observations=[Observation(at[0], 1, 2), Observation(at[3], 2, 9, committed_at=at[2])],
-        ),
-        ("empty", 0): PartitionWindow(),
+        "billing": {
+            ("orders", 0): PartitionWindow(
+                observations=[Observation(t, 100 + i, 200 + i) for i, t in enumerate(at)]
+            ),
+            # Joined later: a suffix of the cluster's timestamps.
+            ("orders", 1): PartitionWindow(
+                observations=[Observation(at[2], None, 5), Observation(at[3], 3, None)]
+            ),
+        },
+        "audit": {
+            # A gap, and a commit time.
+            ("audit.log", 7): PartitionWindow(
+                observations=[Observation(at[0], 1, 2), Observation(at[3], 2, 9, committed_at=at[2])],
+            ),
+            ("empty", 0): PartitionWindow(),
+        },
+        "idle": {},
     }
 
     decoded = decode_windows(encode_windows(windows))
 
-    assert {tp: w.observations for tp, w in decoded.items()} == {
-        tp: w.observations for tp, w in windows.items()
+    assert {
+        group: {tp: w.observations for tp, w in group_windows.items()}
+        for group, group_windows in decoded.items()
+    } == {
+        group: {tp: w.observations for tp, w in group_windows.items()}
+        for group, group_windows in windows.items()
     }
-    assert decoded[("orders", 0)].size == 10
+    assert decoded["billing"][("orders", 0)].size == 10
     assert decode_windows('{"v": 99}') == decode_windows("") == {}
 
 
@@ -464,21 +481,43 @@ def test_stored_windows_keep_their_format() -> None:
     """Windows written by earlier versions are read by later ones: the stored text must not drift."""
     at = [T0 + timedelta(seconds=10 * i) for i in range(3)]
     windows = {
-        ("orders", 0): PartitionWindow(
-            observations=[Observation(t, 100 + i, 200 + i) for i, t in enumerate(at)]
-        ),
-        ("orders", 1): PartitionWindow(
-            observations=[Observation(at[1], None, 5), Observation(at[2], 3, None)]
-        ),
-        ("audit.log", 7): PartitionWindow(
-            observations=[Observation(at[0], 1, 2), Observation(at[2], 2, 9, committed_at=at[1])]
-        ),
-        ("empty", 0): PartitionWindow(),
+        "billing": {
+            ("orders", 0): PartitionWindow(
+                observations=[Observation(t, 100 + i, 200 + i) for i, t in enumerate(at)]
+            ),
+            ("orders", 1): PartitionWindow(
+                observations=[Observation(at[1], None, 5), Observation(at[2], 3, None)]
+            ),
+        },
+        "audit": {
+            ("audit.log", 7): PartitionWindow(
+                observations=[Observation(at[0], 1, 2), Observation(at[2], 2, 9, committed_at=at[1])]
+            ),
+            ("empty", 0): PartitionWindow(),
+        },
     }
     t = [round((T0 + timedelta(seconds=10 * i)).timestamp() * 1000) for i in range(3)]
 
     assert encode_windows(windows) == (
-        f'{{"v":1,"size":10,"max_age":3600.0,"t":[{t[0]},{t[1]},{t[2]}],"p":['
-        f'["orders",0,0,[100,101,102],[200,201,202]],["orders",1,1,[null,3],[5,null]],'
-        f'["audit.log",7,[0,2],[1,2],[2,9],[null,{t[1]}]],["empty",0,0,[],[]]]}}'
+        f'{{"v":2,"size":10,"max_age":3600.0,"t":[{t[0]},{t[1]},{t[2]}],"g":{{'
+        f'"billing":[["orders",0,0,[100,101,102],[200,201,202]],["orders",1,1,[null,3],[5,null]]],'
+        f'"audit":[["audit.log",7,[0,2],[1,2],[2,9],[null,{t[1]}]],["empty",0,0,[],[]]]}}}}'
     )
+
+
+@pytest.mark.django_db
+def test_windows_are_compressed_with_lz4_where_postgresql_has_it() -> None:
+    """pglz, the default, costs several times lz4's CPU on a document rewritten every collection."""
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL only")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT 'lz4' = ANY(enumvals) FROM pg_settings WHERE name = 'default_toast_compression'"
+        )
+        if not cursor.fetchone()[0]:
+            pytest.skip("this PostgreSQL is built without lz4")
+        cursor.execute(
+            "SELECT attcompression FROM pg_attribute "
+            "WHERE attrelid = 'monitoring_lagwindows'::regclass AND attname = 'windows'"
+        )
+        assert cursor.fetchone()[0] == "l"
