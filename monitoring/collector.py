@@ -20,13 +20,12 @@ queue cannot grow when the workers fall behind.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 import uuid
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any
 
@@ -39,19 +38,19 @@ from controlplane.clusters.actions import record_broker_observations
 from controlplane.clusters.choices import BrokerState, ClusterStatus
 from controlplane.clusters.models import Cluster
 from controlplane.clusters.specs import admin_for, cluster_spec
-from monitoring import health, history
+from monitoring import health, history, lag_state
 from monitoring.conditions import RULES, Severity
 from monitoring.health import Finding, HealthReport, assess_cluster, classify_partition
 from monitoring.lag import (
     DEFAULT_MAX_AGE,
     DEFAULT_WINDOW_SIZE,
     GroupLag,
-    Observation,
     PartitionWindow,
     evaluate_group,
     record_observations,
 )
-from monitoring.models import ClusterHealth, ConsumerGroup, HealthStatus, LagWindows
+from monitoring.lag_state import WindowsByGroup
+from monitoring.models import ClusterHealth, HealthStatus
 from provisioning.kafka_admin.base import (
     ClusterState,
     ConsumerGroupState,
@@ -82,8 +81,6 @@ REASON_PRIORITY = (
 # Kafka group states in which a group has members by definition; a broker that reports such a group
 # with no members (Tansu does) does not know its members, which is not the same as having none.
 STATES_WITH_MEMBERS = frozenset({"Stable", "PreparingRebalance", "CompletingRebalance"})
-
-WindowsByGroup = dict[str, dict[TopicPartition, PartitionWindow]]
 
 
 def collection_lease() -> timedelta:
@@ -245,117 +242,6 @@ def under_replicated_partitions(state: ClusterState) -> list[TopicPartition]:
     ]
 
 
-# -- windows as stored data ------------------------------------------------------------------------
-
-WINDOWS_FORMAT = 2
-
-
-def encode_windows(windows: Mapping[str, Mapping[TopicPartition, PartitionWindow]]) -> str:
-    """Every group's windows of one cluster as one compact JSON text.
-
-    Hot path: one call per collection. All partitions of a cluster are observed at the same
-    instants, so timestamps (epoch milliseconds) are stored once in `t`, and each partition stores
-    where its run of timestamps starts in `t` plus its committed and end offsets, under its group in
-    `g`: `{group: [[topic, partition, start, [committed...], [end...]], ...]}`. A partition whose
-    observations are not a contiguous run of `t` stores the list of indexes instead of `start`;
-    commit times, which OffsetFetch never gives, add a sixth list when known.
-    """
-    stamps: dict[datetime, int] = {}
-    for group_windows in windows.values():
-        for window in group_windows.values():
-            for observation in window.observations:
-                stamps.setdefault(observation.timestamp, 0)
-    ordered = sorted(stamps)
-    for index, stamp in enumerate(ordered):
-        stamps[stamp] = index
-    groups: dict[str, list[list[Any]]] = {}
-    settings_from: PartitionWindow | None = None
-    for group_id, group_windows in windows.items():
-        partitions = groups[group_id] = []
-        for (topic, partition), window in group_windows.items():
-            settings_from = settings_from or window
-            observations = window.observations
-            if not observations:
-                partitions.append([topic, partition, 0, [], []])
-                continue
-            # Observations are tuples: one transposition gives the columns.
-            times, committed, ends, commit_times = zip(*observations, strict=True)
-            first = stamps[times[0]]
-            contiguous = stamps[times[-1]] - first == len(times) - 1
-            entry: list[Any] = [
-                topic,
-                partition,
-                first if contiguous else [stamps[t] for t in times],
-                committed,
-                ends,
-            ]
-            if commit_times.count(None) != len(commit_times):
-                entry.append([_millis(at) if at else None for at in commit_times])
-            partitions.append(entry)
-    # Every window of a cluster is created with the same settings.
-    settings_from = settings_from or PartitionWindow()
-    document = {
-        "v": WINDOWS_FORMAT,
-        "size": settings_from.size,
-        "max_age": settings_from.max_age.total_seconds() if settings_from.max_age is not None else None,
-        "t": [_millis(stamp) for stamp in ordered],
-        "g": groups,
-    }
-    return json.dumps(document, separators=(",", ":"))
-
-
-def decode_windows(text: str) -> WindowsByGroup:
-    """The windows `encode_windows` stored; empty for data of an unknown format (start afresh)."""
-    data = json.loads(text) if text else None
-    if not isinstance(data, dict) or data.get("v") != WINDOWS_FORMAT:
-        return {}
-    size = int(data.get("size") or DEFAULT_WINDOW_SIZE)
-    max_age_seconds = data.get("max_age")
-    max_age = timedelta(seconds=max_age_seconds) if max_age_seconds is not None else None
-    stamps = [_from_millis(ms) for ms in data["t"]]
-    return {
-        group_id: {
-            (entry[0], entry[1]): PartitionWindow(
-                size=size, max_age=max_age, observations=_observations(entry, stamps)
-            )
-            for entry in partitions
-        }
-        for group_id, partitions in data["g"].items()
-    }
-
-
-def _observations(entry: list[Any], stamps: list[datetime]) -> list[Observation]:
-    where, committed, end = entry[2:5]
-    commit_times = entry[5] if len(entry) > 5 else None
-    if (
-        commit_times is None
-        and isinstance(where, int)
-        and where >= 0
-        and where + len(committed) <= len(stamps)
-        and len(end) == len(committed)
-    ):
-        # The usual case: a contiguous run of the cluster's timestamps and no commit times.
-        return list(map(Observation, stamps[where : where + len(committed)], committed, end))
-    indexes = range(where, where + len(committed)) if isinstance(where, int) else where
-    return [
-        Observation(
-            stamps[index],
-            committed[i],
-            end[i],
-            _from_millis(commit_times[i]) if commit_times and commit_times[i] is not None else None,
-        )
-        for i, index in enumerate(indexes)
-    ]
-
-
-def _millis(moment: datetime) -> int:
-    return round(moment.timestamp() * 1000)
-
-
-def _from_millis(millis: int) -> datetime:
-    return datetime.fromtimestamp(millis / 1000, UTC)
-
-
 def truncate_to_millis(moment: datetime) -> datetime:
     """Collection times are kept to the millisecond, which is what stored windows can hold, so that
     a window read back compares equal to the one written."""
@@ -451,10 +337,9 @@ def collect_cluster(
             ),
             min_insync_replicas=cluster.min_insync_replicas,
         )
-        windows = load_windows(cluster_id)
-        stored_groups = set(windows)
+        windows = lag_state.load_windows(cluster_id)
         snapshot, windows = _snapshot_with(cluster, admin, target, windows, now)
-        store_collection(snapshot, windows, stored_groups=stored_groups)  # releases the lease
+        store_collection(snapshot, windows)  # releases the lease
     except BaseException:
         _release_lease(cluster_id)
         raise
@@ -509,22 +394,12 @@ def record_collection_failure(cluster_id: uuid.UUID, error: str, now: datetime |
     )
 
 
-def load_windows(cluster_id: uuid.UUID) -> WindowsByGroup:
-    return decode_windows(
-        LagWindows.objects.filter(pk=cluster_id).values_list("windows", flat=True).first() or ""
-    )
-
-
 def store_collection(
-    snapshot: ClusterSnapshot,
-    windows: Mapping[str, Mapping[TopicPartition, PartitionWindow]],
-    *,
-    stored_groups: Collection[str] | None = None,
+    snapshot: ClusterSnapshot, windows: Mapping[str, Mapping[TopicPartition, PartitionWindow]]
 ) -> None:
     """Write one collection in one transaction: health, every group's status and windows, history.
 
-    Releases the collection's lease. `stored_groups` are the groups stored before this collection
-    (None: not known); those the cluster no longer lists are deleted.
+    Releases the collection's lease. Groups the cluster no longer lists are gone from what is stored.
     """
     status, reason = health_status(snapshot)
     duration_ms = round(snapshot.duration_seconds * 1000)
@@ -565,82 +440,11 @@ def store_collection(
             collecting_until=None,
             queued_until=None,
         )
-        _store_groups(snapshot, windows, stored_groups)
+        members = {
+            group_id: (state.state, known_members(state)) for group_id, state in snapshot.group_states.items()
+        }
+        lag_state.save(snapshot.cluster_id, snapshot.groups, members, windows, snapshot.collected_at)
         history.record_samples(snapshot)
-
-
-def _store_groups(
-    snapshot: ClusterSnapshot,
-    windows: Mapping[str, Mapping[TopicPartition, PartitionWindow]],
-    stored_groups: Collection[str] | None,
-) -> None:
-    rows = []
-    for lag in snapshot.groups:
-        state = snapshot.group_states.get(lag.group_id)
-        rows.append(
-            ConsumerGroup(
-                cluster_id=snapshot.cluster_id,
-                group_id=lag.group_id,
-                state=state.state if state else "",
-                members=known_members(state) if state else None,
-                status=lag.status.value,
-                status_rank=lag.status.rank,
-                summary=lag.summary,
-                total_lag=lag.total_lag,
-                max_lag=lag.max_lag,
-                time_lag_seconds=lag.time_lag_seconds,
-                topics=topic_totals(lag),
-                collected_at=snapshot.collected_at,
-            )
-        )
-    ConsumerGroup.objects.bulk_create(
-        rows,
-        update_conflicts=True,
-        unique_fields=["cluster", "group_id"],
-        update_fields=[
-            "state",
-            "members",
-            "status",
-            "status_rank",
-            "summary",
-            "total_lag",
-            "max_lag",
-            "time_lag_seconds",
-            "topics",
-            "collected_at",
-        ],
-    )
-    LagWindows.objects.bulk_create(
-        [
-            LagWindows(
-                cluster_id=snapshot.cluster_id,
-                windows=encode_windows(windows),
-                collected_at=snapshot.collected_at,
-            )
-        ],
-        update_conflicts=True,
-        unique_fields=["cluster"],
-        update_fields=["windows", "collected_at"],
-    )
-    # Groups deleted from the cluster (or expired with their offsets) are gone from the listing.
-    current = {lag.group_id for lag in snapshot.groups}
-    if stored_groups is None:
-        ConsumerGroup.objects.filter(cluster_id=snapshot.cluster_id).exclude(group_id__in=current).delete()
-    elif gone := set(stored_groups) - current:
-        ConsumerGroup.objects.filter(cluster_id=snapshot.cluster_id, group_id__in=gone).delete()
-
-
-def topic_totals(lag: GroupLag) -> dict[str, list[float | None]]:
-    """{topic: [lag, largest time lag]} of one group, what the exporter publishes per topic."""
-    totals: dict[str, list[Any]] = {}
-    for partition in lag.partitions:
-        entry = totals.setdefault(partition.topic, [0, None])
-        entry[0] += partition.lag or 0
-        if partition.time_lag_seconds is not None and (
-            entry[1] is None or partition.time_lag_seconds > entry[1]
-        ):
-            entry[1] = partition.time_lag_seconds
-    return totals
 
 
 def health_counts(report: HealthReport) -> dict[str, Any]:
@@ -703,15 +507,3 @@ def _alerting_entry_point() -> Callable[[uuid.UUID, ClusterSnapshot], None]:
     from monitoring.alerting.evaluation import evaluate_cluster
 
     return evaluate_cluster
-
-
-def stored_group_lag(group: ConsumerGroup, windows: WindowsByGroup) -> GroupLag:
-    """A stored group's evaluation with every partition's status and sentence.
-
-    Only the group's totals are stored; the per-partition results are evaluated again from the
-    cluster's stored windows (`load_windows`) at the moment of the collection, which gives exactly
-    what the collection saw.
-    """
-    return evaluate_group(
-        group.group_id, windows.get(group.group_id, {}), group.collected_at, members=group.members
-    )

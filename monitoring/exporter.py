@@ -1,6 +1,6 @@
 """Prometheus metrics of the monitored clusters, served on the control plane's `/metrics`.
 
-Everything comes from what the last collection stored (`ClusterHealth`, `ConsumerGroup`); a scrape
+Everything comes from what the last collection stored (`ClusterHealth`, `LagState`); a scrape
 never talks to Kafka, so scraping often costs the clusters nothing and a slow cluster cannot slow a
 scrape. Names follow kafka_exporter where it has the metric, with the labels
 `monitoring.prometheus_rules` expects. Every series has `cluster` (the cluster's name) and
@@ -53,9 +53,10 @@ from prometheus_client import REGISTRY, CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from monitoring.collector import COLLECTED_STATUSES, WindowsByGroup, load_windows
+from monitoring.collector import COLLECTED_STATUSES
 from monitoring.lag import PartitionWindow, TopicPartition, estimate_time_lag
-from monitoring.models import ClusterHealth, ConsumerGroup, HealthStatus
+from monitoring.lag_state import decode_groups, decode_windows
+from monitoring.models import ClusterHealth, HealthStatus, LagState
 
 CLUSTER_LABELS = ["organization", "cluster"]
 GROUP_LABELS = [*CLUSTER_LABELS, "consumergroup", "topic"]
@@ -178,22 +179,20 @@ class MonitoringCollector(Collector):
     def _add_groups(
         families: dict[str, GaugeMetricFamily], clusters: dict[object, list[str]], partition_lag: bool
     ) -> None:
-        groups = (
-            ConsumerGroup.objects.filter(cluster_id__in=list(clusters))
-            .order_by("cluster_id")
-            .values_list("cluster_id", "group_id", "topics")
-        )
-        windows: tuple[object, WindowsByGroup] = (None, {})
-        for cluster_id, group_id, topics in groups.iterator(chunk_size=2000):
-            labels = [*clusters[cluster_id], group_id]
-            for topic, (lag, time_lag) in sorted(topics.items()):
-                families["kafka_consumergroup_lag_sum"].add_metric([*labels, topic], lag)
-                if not partition_lag and time_lag is not None:
-                    families["kafka_consumergroup_time_lag_seconds"].add_metric([*labels, topic], time_lag)
-            if partition_lag:
-                if windows[0] != cluster_id:  # groups come cluster by cluster
-                    windows = (cluster_id, load_windows(cluster_id))
-                _add_partitions(families, labels, windows[1].get(group_id, {}))
+        fields = ["cluster_id", "groups", "collected_at"] + (["windows"] if partition_lag else [])
+        states = LagState.objects.filter(cluster_id__in=list(clusters)).values_list(*fields)
+        for cluster_id, groups, collected_at, *windows in states.iterator(chunk_size=200):
+            by_group = decode_windows(windows[0]) if partition_lag else {}
+            for group in decode_groups(groups, collected_at):
+                labels = [*clusters[cluster_id], group.group_id]
+                for topic, (lag, time_lag) in sorted(group.topics.items()):
+                    families["kafka_consumergroup_lag_sum"].add_metric([*labels, topic], lag)
+                    if not partition_lag and time_lag is not None:
+                        families["kafka_consumergroup_time_lag_seconds"].add_metric(
+                            [*labels, topic], time_lag
+                        )
+                if partition_lag:
+                    _add_partitions(families, labels, by_group.get(group.group_id, {}))
 
 
 def _add_partitions(

@@ -1,10 +1,10 @@
 """History for charts: cluster totals and consumer group lag over time.
 
-Every collection that reaches a cluster adds one raw point for the cluster and one per consumer group
-(`record_samples`, inside the collection's transaction). `prune_history` keeps them bounded:
+Every collection that reaches a cluster adds one raw point, which holds the cluster's totals and
+every consumer group's lag (`record_samples`, inside the collection's transaction). `prune_history` keeps them bounded:
 
 - raw points older than `MONITORING_RAW_HISTORY_SECONDS` (default one hour) are replaced by one
-  average per minute, per cluster and per group;
+  average per minute and cluster (each group's lag averaged over the points that have it);
 - every point older than `MONITORING_HISTORY_SECONDS` (default 24 hours) is deleted.
 
 A collection that could not reach the cluster adds nothing, so a chart shows a gap, not a zero.
@@ -12,18 +12,19 @@ A collection that could not reach the cluster adds nothing, so a chart shows a g
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from itertools import groupby
+from statistics import fmean
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Avg, Min
-from django.db.models.functions import TruncMinute
+from django.db.models import Min
 from django.utils import timezone
 
-from monitoring.models import ClusterSample, GroupLagSample, Resolution
+from monitoring.models import ClusterSample, Resolution
 
 if TYPE_CHECKING:
     from monitoring.collector import ClusterSnapshot
@@ -36,14 +37,15 @@ CLUSTER_SERIES = {
     "under_min_isr_partitions": "under_min_isr_partitions",
     "at_min_isr_partitions": "at_min_isr_partitions",
 }
-# Series per consumer group: API name -> GroupLagSample field.
-GROUP_SERIES = {"consumer_lag": "total_lag", "consumer_time_lag_seconds": "time_lag_seconds"}
+# Series per consumer group: API name -> index in a sample's `groups` entry ([lag, time lag]).
+GROUP_SERIES = {"consumer_lag": 0, "consumer_time_lag_seconds": 1}
 SERIES_NAMES = (*CLUSTER_SERIES, *GROUP_SERIES)
 
 # Downsampling works through old raw points a slice of time at a time, one transaction each, so a
 # backlog (history switched on for a large fleet, the pruner down for a day) never becomes one huge
-# transaction.
+# transaction; within a slice, averages are written a batch at a time.
 DOWNSAMPLE_SLICE = timedelta(minutes=10)
+DOWNSAMPLE_BATCH = 1000
 
 
 def history_retention() -> timedelta:
@@ -62,7 +64,8 @@ class Series:
 
 
 def record_samples(snapshot: ClusterSnapshot) -> None:
-    """Add one point per cluster and per group; part of the collection's transaction."""
+    """Add one point with the cluster's totals and every group's lag; part of the collection's
+    transaction."""
     report = snapshot.health
     if not snapshot.reachable or report is None:
         return
@@ -75,32 +78,19 @@ def record_samples(snapshot: ClusterSnapshot) -> None:
         under_replicated_partitions=totals.under_replicated,
         under_min_isr_partitions=totals.under_min_isr,
         at_min_isr_partitions=totals.at_min_isr,
-    )
-    GroupLagSample.objects.bulk_create(
-        [
-            GroupLagSample(
-                cluster_id=snapshot.cluster_id,
-                group_id=group.group_id,
-                at=snapshot.collected_at,
-                total_lag=group.total_lag,
-                time_lag_seconds=group.time_lag_seconds,
-            )
-            for group in snapshot.groups
-        ]
+        groups={group.group_id: [group.total_lag, group.time_lag_seconds] for group in snapshot.groups},
     )
 
 
 def prune_history(now: datetime | None = None) -> tuple[int, int]:
     """Downsample old raw points, delete expired ones. Returns (points averaged away, deleted).
 
-    Safe to run twice at once: a minute's average is unique per cluster (and group), and a second
-    run's inserts of the same minute are ignored.
+    Safe to run twice at once: a minute's average is unique per cluster, and a second run's inserts
+    of the same minute are ignored.
     """
     now = now or timezone.now()
     averaged = downsample(now - raw_retention())
-    expired = now - history_retention()
-    deleted = ClusterSample.objects.filter(at__lt=expired).delete()[0]
-    deleted += GroupLagSample.objects.filter(at__lt=expired).delete()[0]
+    deleted = ClusterSample.objects.filter(at__lt=now - history_retention()).delete()[0]
     return averaged, deleted
 
 
@@ -112,65 +102,57 @@ def downsample(before: datetime) -> int:
     while oldest is not None and oldest < cutoff:
         end = min(oldest.replace(second=0, microsecond=0) + DOWNSAMPLE_SLICE, cutoff)
         with transaction.atomic():
-            replaced += _downsample_clusters(oldest, end) + _downsample_groups(oldest, end)
+            replaced += _downsample_slice(oldest, end)
         oldest = _oldest_raw(cutoff)
     return replaced
 
 
 def _oldest_raw(cutoff: datetime) -> datetime | None:
-    moments = [
-        model.objects.filter(resolution=Resolution.RAW, at__lt=cutoff).aggregate(oldest=Min("at"))["oldest"]
-        for model in (ClusterSample, GroupLagSample)
+    return ClusterSample.objects.filter(resolution=Resolution.RAW, at__lt=cutoff).aggregate(oldest=Min("at"))[
+        "oldest"
     ]
-    return min((m for m in moments if m is not None), default=None)
 
 
-def _downsample_clusters(start: datetime, end: datetime) -> int:
+def _downsample_slice(start: datetime, end: datetime) -> int:
     raw = ClusterSample.objects.filter(resolution=Resolution.RAW, at__gte=start, at__lt=end)
-    averages = (
-        raw.annotate(minute=TruncMinute("at", tzinfo=UTC))
-        .values("cluster_id", "minute")
-        .annotate(**{field: Avg(field) for field in CLUSTER_SERIES.values()})
-        .order_by()
-    )
-    ClusterSample.objects.bulk_create(
-        [
-            ClusterSample(
-                cluster_id=row["cluster_id"],
-                at=row["minute"],
-                resolution=Resolution.MINUTE,
-                **{field: row[field] for field in CLUSTER_SERIES.values()},
-            )
-            for row in averages
-        ],
-        ignore_conflicts=True,
-    )
+    fields = list(CLUSTER_SERIES.values())
+    rows = raw.order_by("cluster_id", "at").values_list("cluster_id", "at", "groups", *fields)
+    averages: list[ClusterSample] = []
+    for (cluster_id, minute), points in groupby(rows.iterator(chunk_size=2000), key=_cluster_minute):
+        averages.append(_average(cluster_id, minute, list(points), fields))
+        if len(averages) >= DOWNSAMPLE_BATCH:
+            ClusterSample.objects.bulk_create(averages, ignore_conflicts=True)
+            averages = []
+    ClusterSample.objects.bulk_create(averages, ignore_conflicts=True)
     return raw.delete()[0]
 
 
-def _downsample_groups(start: datetime, end: datetime) -> int:
-    raw = GroupLagSample.objects.filter(resolution=Resolution.RAW, at__gte=start, at__lt=end)
-    averages = (
-        raw.annotate(minute=TruncMinute("at", tzinfo=UTC))
-        .values("cluster_id", "group_id", "minute")
-        .annotate(total_lag=Avg("total_lag"), time_lag_seconds=Avg("time_lag_seconds"))
-        .order_by()
+def _cluster_minute(row: Sequence[Any]) -> tuple[Any, datetime]:
+    return row[0], row[1].astimezone(UTC).replace(second=0, microsecond=0)
+
+
+def _average(
+    cluster_id: Any, minute: datetime, points: list[Sequence[Any]], fields: list[str]
+) -> ClusterSample:
+    """One minute's points as one: each total averaged, each group's lag and time lag averaged over
+    the points that have them (a group that appeared mid-minute, a time lag not always known)."""
+    lags: dict[str, list[float]] = {}
+    time_lags: dict[str, list[float]] = {}
+    for point in points:
+        for group_id, (lag, time_lag) in point[2].items():
+            lags.setdefault(group_id, []).append(lag)
+            if time_lag is not None:
+                time_lags.setdefault(group_id, []).append(time_lag)
+    return ClusterSample(
+        cluster_id=cluster_id,
+        at=minute,
+        resolution=Resolution.MINUTE,
+        groups={
+            group_id: [fmean(values), fmean(time_lags[group_id]) if group_id in time_lags else None]
+            for group_id, values in lags.items()
+        },
+        **{field: fmean(point[3 + i] for point in points) for i, field in enumerate(fields)},
     )
-    GroupLagSample.objects.bulk_create(
-        [
-            GroupLagSample(
-                cluster_id=row["cluster_id"],
-                group_id=row["group_id"],
-                at=row["minute"],
-                resolution=Resolution.MINUTE,
-                total_lag=row["total_lag"],
-                time_lag_seconds=row["time_lag_seconds"],
-            )
-            for row in averages
-        ],
-        ignore_conflicts=True,
-    )
-    return raw.delete()[0]
 
 
 def cluster_series(
@@ -198,17 +180,17 @@ def group_series(
     names = [n for n in names if n in GROUP_SERIES]
     if not names:
         return []
-    samples = GroupLagSample.objects.filter(cluster_id=cluster_id, at__gte=since)
+    samples = ClusterSample.objects.filter(cluster_id=cluster_id, at__gte=since)
     if until is not None:
         samples = samples.filter(at__lte=until)
-    if groups is not None:
-        samples = samples.filter(group_id__in=list(groups))
-    fields = [GROUP_SERIES[n] for n in names]
-    points: dict[str, list[tuple[datetime, ...]]] = {}
-    for group_id, at, *values in samples.order_by("group_id", "at").values_list("group_id", "at", *fields):
-        points.setdefault(group_id, []).append((at, *values))
+    wanted = set(groups) if groups is not None else None
+    points: dict[str, list[tuple[datetime, list[float | None]]]] = {}
+    for at, entries in samples.order_by("at").values_list("at", "groups"):
+        for group_id, values in entries.items():
+            if wanted is None or group_id in wanted:
+                points.setdefault(group_id, []).append((at, values))
     return [
-        Series(name, group_id, tuple((row[0], row[i + 1]) for row in rows))
-        for group_id, rows in points.items()
-        for i, name in enumerate(names)
+        Series(name, group_id, tuple((at, values[GROUP_SERIES[name]]) for at, values in points[group_id]))
+        for group_id in sorted(points)
+        for name in names
     ]

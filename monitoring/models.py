@@ -10,7 +10,6 @@ from __future__ import annotations
 from django.db import models
 
 from controlplane.clusters.models import Cluster
-from monitoring.lag import LagStatus
 
 
 class HealthStatus(models.TextChoices):
@@ -18,9 +17,6 @@ class HealthStatus(models.TextChoices):
     WARNING = "warning", "Warning"  # something needs attention, producers and consumers still work
     CRITICAL = "critical", "Critical"  # writes or reads fail somewhere, or a broker/controller is missing
     UNKNOWN = "unknown", "Unknown"  # not collected yet, or the last collection could not reach the cluster
-
-
-LAG_STATUS_CHOICES = [(status.value, status.value) for status in LagStatus]
 
 
 class ClusterHealth(models.Model):
@@ -67,52 +63,24 @@ class ClusterHealth(models.Model):
         return f"{self.cluster_id}: {self.status}"
 
 
-class ConsumerGroup(models.Model):
-    """A consumer group's latest Burrow evaluation (totals; the partitions' results are evaluated
-    again from the cluster's `LagWindows` when asked for)."""
+class LagState(models.Model):
+    """The latest consumer-lag state of one cluster: every group's evaluation, and the offset windows
+    it was made from (see `monitoring.lag_state`), so that the next collection, by any worker,
+    continues the same windows.
 
-    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="consumer_groups")
-    group_id = models.CharField(max_length=255)
-    state = models.CharField(max_length=32, blank=True)  # Kafka's: Stable, Empty, PreparingRebalance...
-    members = models.PositiveIntegerField(null=True, blank=True)  # None when the cluster cannot tell
-    status = models.CharField(max_length=8, choices=LAG_STATUS_CHOICES)
-    status_rank = models.PositiveSmallIntegerField(default=0)  # LagStatus.rank, to list the worst first
-    summary = models.TextField()
-    total_lag = models.BigIntegerField(default=0)
-    max_lag = models.BigIntegerField(default=0)
-    time_lag_seconds = models.FloatField(null=True, blank=True)
-    # {topic: [lag, max time lag]}: what the exporter needs per topic, without evaluating partitions.
-    topics = models.JSONField(default=dict, blank=True)
-    collected_at = models.DateTimeField()
-
-    class Meta:
-        ordering = ["cluster", "-status_rank", "group_id"]
-        constraints = [
-            models.UniqueConstraint(fields=["cluster", "group_id"], name="unique_consumer_group_per_cluster")
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.group_id}: {self.status}"
-
-
-class LagWindows(models.Model):
-    """The offset windows of every consumer group of one cluster (see `collector.encode_windows`),
-    so that the next collection, by any worker, continues the same windows.
-
-    One row per cluster rather than one per group: every collection rewrites all of them, and one
-    document with the cluster's timestamps stored once is a fraction of the bytes and statements.
-    JSON text rather than jsonb: it is only ever read whole, and jsonb would convert each of its
-    thousands of offsets to a numeric on every write and back on every read.
+    One row per cluster rather than one per group: every collection rewrites every group, and one
+    document per cluster is a fraction of the statements, index updates and bytes (the cluster's
+    timestamps are stored once). JSON text rather than jsonb: both documents are only ever read and
+    written whole, and jsonb would convert every offset to a numeric on each write and back on each
+    read.
     """
 
     cluster = models.OneToOneField(
-        Cluster, primary_key=True, on_delete=models.CASCADE, related_name="lag_windows"
+        Cluster, primary_key=True, on_delete=models.CASCADE, related_name="lag_state"
     )
+    groups = models.TextField()  # [{group_id, state, members, status, summary, ...}, ...] worst first
     windows = models.TextField()
     collected_at = models.DateTimeField()
-
-    class Meta:
-        verbose_name_plural = "lag windows"
 
     def __str__(self) -> str:
         return f"{self.cluster_id} at {self.collected_at:%Y-%m-%d %H:%M:%S}"
@@ -124,7 +92,7 @@ class Resolution(models.TextChoices):
 
 
 class ClusterSample(models.Model):
-    """One point of a cluster's totals over time, for charts."""
+    """One point of a cluster's totals and of its consumer groups' lag over time, for charts."""
 
     cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="+")
     at = models.DateTimeField()
@@ -135,6 +103,9 @@ class ClusterSample(models.Model):
     under_replicated_partitions = models.FloatField()
     under_min_isr_partitions = models.FloatField()
     at_min_isr_partitions = models.FloatField()
+    # {group_id: [total lag, time lag seconds or null]}: one point for every group in the same row,
+    # so a collection adds one row whatever the number of groups.
+    groups = models.JSONField(default=dict, blank=True)
 
     class Meta:
         indexes = [
@@ -152,30 +123,3 @@ class ClusterSample(models.Model):
 
     def __str__(self) -> str:
         return f"{self.cluster_id} at {self.at:%Y-%m-%d %H:%M:%S} ({self.resolution})"
-
-
-class GroupLagSample(models.Model):
-    """One point of a consumer group's lag over time, for charts."""
-
-    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="+")
-    group_id = models.CharField(max_length=255)
-    at = models.DateTimeField()
-    resolution = models.CharField(max_length=4, choices=Resolution.choices, default=Resolution.RAW)
-    total_lag = models.FloatField()
-    time_lag_seconds = models.FloatField(null=True, blank=True)
-
-    class Meta:
-        indexes = [
-            models.Index(fields=["cluster", "group_id", "at"], name="monitoring_group_sample_at"),
-            models.Index(fields=["resolution", "at"], name="monitoring_group_sample_age"),
-        ]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["cluster", "group_id", "at"],
-                condition=models.Q(resolution="1m"),
-                name="unique_group_sample_minute",
-            )
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.group_id} at {self.at:%Y-%m-%d %H:%M:%S} ({self.resolution})"

@@ -15,7 +15,8 @@ from controlplane.clusters.models import Cluster
 from monitoring.alerting.choices import OPEN_STATES, IncidentState, Severity
 from monitoring.alerting.models import Incident
 from monitoring.collector import window_size
-from monitoring.models import ClusterHealth, ConsumerGroup
+from monitoring.lag_state import StoredGroup, load_groups
+from monitoring.models import ClusterHealth
 
 # Consumer groups listed on the cluster page, worst first; the API lists every one.
 GROUPS_SHOWN = 25
@@ -188,7 +189,7 @@ def replica_chart(cluster: Cluster, health: ClusterHealth) -> ReplicaChart:
 
 @dataclass(frozen=True)
 class GroupList:
-    groups: list[ConsumerGroup]
+    groups: list[StoredGroup]
     total: int
 
     @property
@@ -197,11 +198,8 @@ class GroupList:
 
 
 def consumer_groups(cluster: Cluster) -> GroupList:
-    groups = ConsumerGroup.objects.filter(cluster=cluster)
-    return GroupList(
-        groups=list(groups.order_by("-status_rank", "-total_lag", "group_id")[:GROUPS_SHOWN]),
-        total=groups.count(),
-    )
+    groups = sorted(load_groups(cluster.pk), key=lambda g: (-g.status_rank, -g.total_lag, g.group_id))
+    return GroupList(groups=groups[:GROUPS_SHOWN], total=len(groups))
 
 
 def monitoring_context(cluster: Cluster) -> dict[str, Any]:

@@ -11,9 +11,9 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from monitoring import history
-from monitoring.collector import stored_group_lag
-from monitoring.lag import PartitionLag
-from monitoring.models import ClusterHealth, ConsumerGroup
+from monitoring.lag import LagStatus, PartitionLag
+from monitoring.lag_state import StoredGroup, stored_group_lag
+from monitoring.models import ClusterHealth
 
 DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -138,42 +138,34 @@ class TopicLagSerializer(serializers.Serializer):
     time_lag_seconds = serializers.FloatField(allow_null=True)
 
 
-class ConsumerGroupSerializer(serializers.ModelSerializer):
+class ConsumerGroupSerializer(serializers.Serializer):
+    """A `lag_state.StoredGroup`, with its partitions evaluated from the windows in the context."""
+
+    group_id = serializers.CharField()
+    state = serializers.CharField(help_text="Kafka's group state: Stable, Empty, PreparingRebalance, ...")
+    members = serializers.IntegerField(
+        allow_null=True, help_text="Members, or null when the broker does not report them."
+    )
+    status = serializers.ChoiceField(
+        choices=[s.value for s in LagStatus], help_text="Burrow's status: the worst of its partitions."
+    )
+    summary = serializers.CharField(help_text="The status explained in one sentence.")
+    total_lag = serializers.IntegerField()
+    max_lag = serializers.IntegerField()
+    time_lag_seconds = serializers.FloatField(allow_null=True, help_text="The largest partition time lag.")
+    collected_at = serializers.DateTimeField()
     topics = serializers.SerializerMethodField()
     partitions = serializers.SerializerMethodField()
 
-    class Meta:
-        model = ConsumerGroup
-        fields = [
-            "group_id",
-            "state",
-            "members",
-            "status",
-            "summary",
-            "total_lag",
-            "max_lag",
-            "time_lag_seconds",
-            "collected_at",
-            "topics",
-            "partitions",
-        ]
-        extra_kwargs = {
-            "state": {"help_text": "Kafka's group state: Stable, Empty, PreparingRebalance, ..."},
-            "members": {"help_text": "Members, or null when the broker does not report them."},
-            "status": {"help_text": "Burrow's status: the worst of its partitions."},
-            "summary": {"help_text": "The status explained in one sentence."},
-            "time_lag_seconds": {"help_text": "The largest partition time lag."},
-        }
-
     @extend_schema_field(serializers.DictField(child=TopicLagSerializer()))
-    def get_topics(self, group: ConsumerGroup) -> dict[str, Any]:
+    def get_topics(self, group: StoredGroup) -> dict[str, Any]:
         return {
             topic: {"lag": lag, "time_lag_seconds": time_lag}
             for topic, (lag, time_lag) in group.topics.items()
         }
 
     @extend_schema_field(PartitionLagSerializer(many=True))
-    def get_partitions(self, group: ConsumerGroup) -> list[dict[str, Any]]:
+    def get_partitions(self, group: StoredGroup) -> list[dict[str, Any]]:
         # The view loads the cluster's windows once for all the groups it shows.
         windows = self.context.get("windows") or {}
         partitions: tuple[PartitionLag, ...] = stored_group_lag(group, windows).partitions

@@ -5,14 +5,12 @@ Read-only, and scoped like the clusters API: a cluster outside the caller's orga
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.db.models import QuerySet
-from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
-from rest_framework import mixins, viewsets
+from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
 from rest_framework.generics import get_object_or_404
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -20,11 +18,10 @@ from rest_framework.response import Response
 from controlplane.api.permissions import organizations_of
 from controlplane.api.serializers import ErrorSerializer
 from controlplane.clusters.models import Cluster
-from monitoring import history
+from monitoring import history, lag_state
 from monitoring.api import serializers as api
-from monitoring.collector import load_windows
 from monitoring.lag import LagStatus
-from monitoring.models import ClusterHealth, ConsumerGroup
+from monitoring.models import ClusterHealth
 
 NOT_FOUND = OpenApiResponse(ErrorSerializer, description="No such cluster in your organizations.")
 CLUSTER_ID = OpenApiParameter(
@@ -91,12 +88,10 @@ class ClusterMonitoringViewSet(viewsets.GenericViewSet):
         return Response(api.MetricsHistorySerializer(body).data)
 
 
-class ConsumerGroupFilterSet(filters.FilterSet):
-    status = filters.ChoiceFilter(choices=[(s.value, s.value) for s in LagStatus])
-
-    class Meta:
-        model = ConsumerGroup
-        fields = ["status"]
+class ConsumerGroupQuerySerializer(serializers.Serializer):
+    status = serializers.ChoiceField(
+        choices=[s.value for s in LagStatus], required=False, help_text="Only groups with this status."
+    )
 
 
 @extend_schema_view(
@@ -104,32 +99,55 @@ class ConsumerGroupFilterSet(filters.FilterSet):
         summary="List a cluster's consumer groups",
         description="Each group's Burrow status with its plain-English explanation, lag, time lag and "
         "every partition's status, worst groups first. Filter with `status`.",
-        parameters=[CLUSTER_ID],
+        parameters=[CLUSTER_ID, ConsumerGroupQuerySerializer],
         responses={200: api.ConsumerGroupSerializer(many=True), 404: NOT_FOUND},
     ),
     retrieve=extend_schema(
         summary="Get one consumer group",
-        parameters=[CLUSTER_ID],
+        parameters=[
+            CLUSTER_ID,
+            OpenApiParameter(
+                "group_id", OpenApiTypes.STR, OpenApiParameter.PATH, description="The group's id."
+            ),
+        ],
         responses={200: api.ConsumerGroupSerializer, 404: NOT_FOUND},
     ),
 )
-class ConsumerGroupViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class ConsumerGroupViewSet(viewsets.GenericViewSet):
+    """A cluster's consumer groups as its last collection stored them (`lag_state`)."""
+
     serializer_class = api.ConsumerGroupSerializer
-    filterset_class = ConsumerGroupFilterSet
     lookup_field = "group_id"
     # Group ids often contain dots; only a slash cannot appear in a path segment.
     lookup_value_regex = "[^/]+"
-    queryset = ConsumerGroup.objects.none()
 
-    def get_queryset(self) -> QuerySet[ConsumerGroup]:
-        if getattr(self, "swagger_fake_view", False):  # schema generation: no cluster in the path
-            return ConsumerGroup.objects.none()
-        self.cluster = get_object_or_404(clusters_of(self.request), pk=self.kwargs["cluster_pk"])
-        return ConsumerGroup.objects.filter(cluster=self.cluster).order_by("-status_rank", "group_id")
+    def list(self, request: Request, cluster_pk: str) -> Response:
+        query = ConsumerGroupQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        cluster = self._cluster()
+        groups = lag_state.load_groups(cluster.pk)  # worst first
+        if status := query.validated_data.get("status"):
+            groups = [group for group in groups if group.status == status]
+        page = self.paginate_queryset(groups)
+        serializer = self._serializer(cluster, page if page is not None else groups)
+        return self.get_paginated_response(serializer.data) if page is not None else Response(serializer.data)
 
-    def get_serializer_context(self) -> dict[str, Any]:
-        context = super().get_serializer_context()
-        cluster = getattr(self, "cluster", None)  # set once the queryset found the caller's cluster
-        if cluster is not None:
-            context["windows"] = load_windows(cluster.pk)
-        return context
+    def retrieve(self, request: Request, cluster_pk: str, group_id: str) -> Response:
+        cluster = self._cluster()
+        group = next((g for g in lag_state.load_groups(cluster.pk) if g.group_id == group_id), None)
+        if group is None:
+            raise NotFound(f"Cluster {cluster.name} has no consumer group {group_id!r}.")
+        return Response(self._serializer(cluster, group).data)
+
+    def get_queryset(self) -> QuerySet[Cluster]:
+        """The clusters whose groups the caller may read."""
+        if getattr(self, "swagger_fake_view", False):  # schema generation: no user
+            return Cluster.objects.none()
+        return clusters_of(self.request)
+
+    def _cluster(self) -> Cluster:
+        return get_object_or_404(self.get_queryset(), pk=self.kwargs["cluster_pk"])
+
+    def _serializer(self, cluster: Cluster, groups: object) -> api.ConsumerGroupSerializer:
+        context = {**self.get_serializer_context(), "windows": lag_state.load_windows(cluster.pk)}
+        return api.ConsumerGroupSerializer(groups, many=isinstance(groups, list), context=context)

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from monitoring.collector import collect_cluster
 from monitoring.history import prune_history
-from monitoring.models import ClusterSample, GroupLagSample, Resolution
+from monitoring.models import ClusterSample, Resolution
 from provisioning.kafka_admin.simulator import SimulatedKafkaCluster
 from tests.monitoring.test_collect import T0, make_cluster
 from tests.support.tenants import Tenant, token_client
@@ -55,20 +55,24 @@ def test_old_points_are_averaged_per_minute_then_deleted(tenant: Tenant) -> None
         (recent, Resolution.RAW, 2.0, 2.0),
         (recent + timedelta(seconds=10), Resolution.RAW, 2.0, 2.0),
     ]
-    assert list(GroupLagSample.objects.order_by("at").values_list("at", "resolution", "total_lag")) == [
-        (old_minute, Resolution.MINUTE, 35.0),
-        (old_minute + timedelta(minutes=1), Resolution.MINUTE, 100.0),
-        (recent, Resolution.RAW, 7.0),
-        (recent + timedelta(seconds=10), Resolution.RAW, 9.0),
+    # Each point carries the group's lag; a minute's is the average of its points.
+    assert [
+        (at, groups["etl"][0])
+        for at, groups in ClusterSample.objects.order_by("at").values_list("at", "groups")
+    ] == [
+        (old_minute, 35.0),
+        (old_minute + timedelta(minutes=1), 100.0),
+        (recent, 7.0),
+        (recent + timedelta(seconds=10), 9.0),
     ]
 
     # Running again (or twice at once) changes nothing.
     prune_history(NOW)
-    assert ClusterSample.objects.count() == GroupLagSample.objects.count() == 4
+    assert ClusterSample.objects.count() == 4
 
     # A day later, everything has expired.
     prune_history(NOW + timedelta(days=1))
-    assert ClusterSample.objects.count() == GroupLagSample.objects.count() == 0
+    assert ClusterSample.objects.count() == 0
 
 
 def test_an_hours_backlog_is_downsampled_in_slices(tenant: Tenant) -> None:
@@ -80,9 +84,10 @@ def test_an_hours_backlog_is_downsampled_in_slices(tenant: Tenant) -> None:
 
     averaged, deleted = prune_history(NOW)
 
-    assert (averaged, deleted) == (90, 0)  # 45 cluster points and 45 group points
-    assert GroupLagSample.objects.filter(resolution=Resolution.MINUTE).count() == 45
-    assert not GroupLagSample.objects.filter(resolution=Resolution.RAW).exists()
+    assert (averaged, deleted) == (45, 0)
+    minutes = ClusterSample.objects.filter(resolution=Resolution.MINUTE).order_by("at")
+    assert [groups["etl"][0] for groups in minutes.values_list("groups", flat=True)] == list(range(45))
+    assert not ClusterSample.objects.filter(resolution=Resolution.RAW).exists()
 
 
 def test_metrics_history_api_returns_series_for_charts(tenant: Tenant, other_tenant: Tenant) -> None:

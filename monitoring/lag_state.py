@@ -1,0 +1,266 @@
+"""The latest consumer-lag state of a cluster as stored: every group's evaluation and the offset
+windows it was made from, one `LagState` row per cluster, written by each collection that reaches
+the cluster and read by the API, the dashboard, the exporter and the next collection.
+
+Both are JSON documents, rewritten whole by every collection: one row per cluster costs one
+statement whatever the number of groups, where a row per group cost an upsert of every group (and its
+index entries) every collection.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from monitoring.lag import (
+    DEFAULT_WINDOW_SIZE,
+    GroupLag,
+    LagStatus,
+    Observation,
+    PartitionWindow,
+    TopicPartition,
+    evaluate_group,
+)
+from monitoring.models import LagState
+
+WindowsByGroup = dict[str, dict[TopicPartition, PartitionWindow]]
+
+
+@dataclass(frozen=True)
+class StoredGroup:
+    """A consumer group's latest Burrow evaluation as stored: its totals and sentence. The
+    partitions' results are evaluated again from the stored windows when asked for
+    (`stored_group_lag`)."""
+
+    group_id: str
+    state: str  # Kafka's: Stable, Empty, PreparingRebalance...
+    members: int | None  # None when the cluster cannot tell
+    status: str  # LagStatus value
+    summary: str
+    total_lag: int
+    max_lag: int
+    time_lag_seconds: float | None
+    topics: dict[str, list[Any]]  # {topic: [lag, largest time lag]}
+    collected_at: datetime
+
+    @property
+    def status_rank(self) -> int:
+        return LagStatus(self.status).rank
+
+
+# -- reading and writing ---------------------------------------------------------------------------
+
+
+def save(
+    cluster_id: uuid.UUID,
+    groups: Iterable[GroupLag],
+    members: Mapping[str, tuple[str, int | None]],
+    windows: Mapping[str, Mapping[TopicPartition, PartitionWindow]],
+    collected_at: datetime,
+) -> None:
+    """Store one collection's groups (with each one's Kafka state and member count, by group id)
+    and windows, replacing the previous ones: groups the cluster no longer lists are gone."""
+    LagState.objects.bulk_create(
+        [
+            LagState(
+                cluster_id=cluster_id,
+                groups=encode_groups(groups, members),
+                windows=encode_windows(windows),
+                collected_at=collected_at,
+            )
+        ],
+        update_conflicts=True,
+        unique_fields=["cluster"],
+        update_fields=["groups", "windows", "collected_at"],
+    )
+
+
+def load_groups(cluster_id: uuid.UUID) -> list[StoredGroup]:
+    """The cluster's groups as last collected, worst first; empty before its first collection."""
+    row = LagState.objects.filter(pk=cluster_id).values_list("groups", "collected_at").first()
+    return decode_groups(*row) if row else []
+
+
+def load_windows(cluster_id: uuid.UUID) -> WindowsByGroup:
+    return decode_windows(
+        LagState.objects.filter(pk=cluster_id).values_list("windows", flat=True).first() or ""
+    )
+
+
+def stored_group_lag(group: StoredGroup, windows: WindowsByGroup) -> GroupLag:
+    """A stored group's evaluation with every partition's status and sentence.
+
+    The per-partition results are evaluated again from the cluster's stored windows
+    (`load_windows`) at the moment of the collection, which gives exactly what the collection saw.
+    """
+    return evaluate_group(
+        group.group_id, windows.get(group.group_id, {}), group.collected_at, members=group.members
+    )
+
+
+# -- groups as stored data -------------------------------------------------------------------------
+
+GROUP_FIELDS = (
+    "group_id",
+    "state",
+    "members",
+    "status",
+    "summary",
+    "total_lag",
+    "max_lag",
+    "time_lag_seconds",
+    "topics",
+)
+
+
+def encode_groups(groups: Iterable[GroupLag], members: Mapping[str, tuple[str, int | None]]) -> str:
+    """Groups as a JSON list of rows in `GROUP_FIELDS` order, worst first."""
+    rows = []
+    for lag in sorted(groups, key=lambda g: (-g.status.rank, g.group_id)):
+        state, count = members.get(lag.group_id, ("", None))
+        rows.append(
+            [
+                lag.group_id,
+                state,
+                count,
+                lag.status.value,
+                lag.summary,
+                lag.total_lag,
+                lag.max_lag,
+                lag.time_lag_seconds,
+                topic_totals(lag),
+            ]
+        )
+    return json.dumps(rows, separators=(",", ":"))
+
+
+def decode_groups(text: str, collected_at: datetime) -> list[StoredGroup]:
+    return [StoredGroup(*row, collected_at=collected_at) for row in json.loads(text or "[]")]
+
+
+def topic_totals(lag: GroupLag) -> dict[str, list[Any]]:
+    """{topic: [lag, largest time lag]} of one group, what the exporter publishes per topic."""
+    totals: dict[str, list[Any]] = {}
+    for partition in lag.partitions:
+        entry = totals.setdefault(partition.topic, [0, None])
+        entry[0] += partition.lag or 0
+        if partition.time_lag_seconds is not None and (
+            entry[1] is None or partition.time_lag_seconds > entry[1]
+        ):
+            entry[1] = partition.time_lag_seconds
+    return totals
+
+
+# -- windows as stored data ------------------------------------------------------------------------
+
+WINDOWS_FORMAT = 2
+
+
+def encode_windows(windows: Mapping[str, Mapping[TopicPartition, PartitionWindow]]) -> str:
+    """Every group's windows of one cluster as one compact JSON text.
+
+    Hot path: one call per collection. All partitions of a cluster are observed at the same
+    instants, so timestamps (epoch milliseconds) are stored once in `t`, and each partition stores
+    where its run of timestamps starts in `t` plus its committed and end offsets, under its group in
+    `g`: `{group: [[topic, partition, start, [committed...], [end...]], ...]}`. A partition whose
+    observations are not a contiguous run of `t` stores the list of indexes instead of `start`;
+    commit times, which OffsetFetch never gives, add a sixth list when known.
+    """
+    stamps: dict[datetime, int] = {}
+    for group_windows in windows.values():
+        for window in group_windows.values():
+            for observation in window.observations:
+                stamps.setdefault(observation.timestamp, 0)
+    ordered = sorted(stamps)
+    for index, stamp in enumerate(ordered):
+        stamps[stamp] = index
+    groups: dict[str, list[list[Any]]] = {}
+    settings_from: PartitionWindow | None = None
+    for group_id, group_windows in windows.items():
+        partitions = groups[group_id] = []
+        for (topic, partition), window in group_windows.items():
+            settings_from = settings_from or window
+            observations = window.observations
+            if not observations:
+                partitions.append([topic, partition, 0, [], []])
+                continue
+            # Observations are tuples: one transposition gives the columns.
+            times, committed, ends, commit_times = zip(*observations, strict=True)
+            first = stamps[times[0]]
+            contiguous = stamps[times[-1]] - first == len(times) - 1
+            entry: list[Any] = [
+                topic,
+                partition,
+                first if contiguous else [stamps[t] for t in times],
+                committed,
+                ends,
+            ]
+            if commit_times.count(None) != len(commit_times):
+                entry.append([_millis(at) if at else None for at in commit_times])
+            partitions.append(entry)
+    # Every window of a cluster is created with the same settings.
+    settings_from = settings_from or PartitionWindow()
+    document = {
+        "v": WINDOWS_FORMAT,
+        "size": settings_from.size,
+        "max_age": settings_from.max_age.total_seconds() if settings_from.max_age is not None else None,
+        "t": [_millis(stamp) for stamp in ordered],
+        "g": groups,
+    }
+    return json.dumps(document, separators=(",", ":"))
+
+
+def decode_windows(text: str) -> WindowsByGroup:
+    """The windows `encode_windows` stored; empty for data of an unknown format (start afresh)."""
+    data = json.loads(text) if text else None
+    if not isinstance(data, dict) or data.get("v") != WINDOWS_FORMAT:
+        return {}
+    size = int(data.get("size") or DEFAULT_WINDOW_SIZE)
+    max_age_seconds = data.get("max_age")
+    max_age = timedelta(seconds=max_age_seconds) if max_age_seconds is not None else None
+    stamps = [_from_millis(ms) for ms in data["t"]]
+    return {
+        group_id: {
+            (entry[0], entry[1]): PartitionWindow(
+                size=size, max_age=max_age, observations=_observations(entry, stamps)
+            )
+            for entry in partitions
+        }
+        for group_id, partitions in data["g"].items()
+    }
+
+
+def _observations(entry: list[Any], stamps: list[datetime]) -> list[Observation]:
+    where, committed, end = entry[2:5]
+    commit_times = entry[5] if len(entry) > 5 else None
+    if (
+        commit_times is None
+        and isinstance(where, int)
+        and where >= 0
+        and where + len(committed) <= len(stamps)
+        and len(end) == len(committed)
+    ):
+        # The usual case: a contiguous run of the cluster's timestamps and no commit times.
+        return list(map(Observation, stamps[where : where + len(committed)], committed, end))
+    indexes = range(where, where + len(committed)) if isinstance(where, int) else where
+    return [
+        Observation(
+            stamps[index],
+            committed[i],
+            end[i],
+            _from_millis(commit_times[i]) if commit_times and commit_times[i] is not None else None,
+        )
+        for i, index in enumerate(indexes)
+    ]
+
+
+def _millis(moment: datetime) -> int:
+    return round(moment.timestamp() * 1000)
+
+
+def _from_millis(millis: int) -> datetime:
+    return datetime.fromtimestamp(millis / 1000, UTC)
