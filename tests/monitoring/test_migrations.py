@@ -1,0 +1,113 @@
+"""Upgrading through monitoring 0004 keeps group lag history: each old per-group point
+(GroupLagSample) is folded into the cluster's point of the same cluster, time and resolution
+(ClusterSample.groups), and a group point without such a cluster point is dropped without error."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+
+BEFORE = ("monitoring", "0003_collection_queue")
+T = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+MINUTE = T - timedelta(hours=2)
+
+
+def migrate(targets: list[tuple[str, str]] | None = None) -> Any:
+    """Migrate to `targets` (every app's latest migration if None) and return the apps registry of
+    the resulting state: historical models, as a data migration sees them."""
+    executor = MigrationExecutor(connection)  # a fresh one: it reads what is applied now
+    targets = targets or executor.loader.graph.leaf_nodes()
+    executor.migrate(targets)
+    return executor.loader.project_state(targets).apps
+
+
+@pytest.fixture
+def fully_migrated_afterwards() -> Iterator[None]:
+    """Whatever happens in the test, later tests get a database at the latest migrations."""
+    try:
+        yield
+    finally:
+        migrate()
+
+
+def make_cluster(apps: Any, organization: Any, name: str) -> Any:
+    return apps.get_model("clusters", "Cluster").objects.create(
+        organization=organization,
+        name=name,
+        kafka_version="3.7.0",
+        backend="local",
+        broker_count=3,
+        node_cpu=Decimal("1.00"),
+        node_memory_mb=2048,
+        node_disk_gb=10,
+        replication_factor=3,
+        min_insync_replicas=2,
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("fully_migrated_afterwards")
+def test_group_history_is_folded_into_cluster_samples() -> None:
+    old = migrate([BEFORE])
+    organization = old.get_model("tenancy", "Organization").objects.create(name="Acme", slug="acme")
+    main = make_cluster(old, organization, "main")
+    other = make_cluster(old, organization, "other")
+    ClusterSample = old.get_model("monitoring", "ClusterSample")
+    GroupLagSample = old.get_model("monitoring", "GroupLagSample")
+    health = {
+        "brokers_up": 3.0,
+        "offline_partitions": 0.0,
+        "under_replicated_partitions": 0.0,
+        "under_min_isr_partitions": 0.0,
+        "at_min_isr_partitions": 0.0,
+    }
+    points = [
+        (main, "raw", T),
+        (main, "raw", T + timedelta(seconds=10)),
+        (main, "raw", T + timedelta(seconds=20)),  # no group points: stays empty
+        (main, "1m", MINUTE),
+        (other, "raw", T),
+    ]
+    for cluster, resolution, at in points:
+        ClusterSample.objects.create(cluster=cluster, resolution=resolution, at=at, **health)
+    for cluster, group, resolution, at, lag, time_lag in [
+        (main, "etl", "raw", T, 10.0, 1.5),
+        (main, "billing", "raw", T, 200.0, None),
+        (main, "etl", "raw", T + timedelta(seconds=10), 12.0, 2.0),
+        (main, "billing", "raw", T + timedelta(seconds=10), 0.0, None),
+        (main, "etl", "1m", MINUTE, 11.0, 1.75),
+        (main, "billing", "1m", MINUTE, 150.5, None),
+        (other, "etl", "raw", T, 7.0, 0.5),
+        # No cluster point at this time, or at this time with this resolution: copied nowhere.
+        (main, "etl", "raw", T + timedelta(seconds=5), 99.0, 9.0),
+        (main, "etl", "raw", MINUTE, 98.0, 8.0),
+    ]:
+        GroupLagSample.objects.create(
+            cluster=cluster,
+            group_id=group,
+            resolution=resolution,
+            at=at,
+            total_lag=lag,
+            time_lag_seconds=time_lag,
+        )
+
+    new = migrate()
+
+    samples = new.get_model("monitoring", "ClusterSample").objects.order_by("cluster__name", "at")
+    assert [(s.cluster.name, s.resolution, s.at, s.groups) for s in samples] == [
+        ("main", "1m", MINUTE, {"etl": [11.0, 1.75], "billing": [150.5, None]}),
+        ("main", "raw", T, {"etl": [10.0, 1.5], "billing": [200.0, None]}),
+        ("main", "raw", T + timedelta(seconds=10), {"etl": [12.0, 2.0], "billing": [0.0, None]}),
+        ("main", "raw", T + timedelta(seconds=20), {}),
+        ("other", "raw", T, {"etl": [7.0, 0.5]}),
+    ]
+    tables = connection.introspection.table_names()
+    assert "monitoring_grouplagsample" not in tables
+    assert "monitoring_consumergroup" not in tables
+    assert "monitoring_lagstate" in tables
