@@ -320,7 +320,10 @@ def collect_cluster(
     benchmarks).
     """
     now = truncate_to_millis(now or timezone.now())
-    clusters = Cluster.objects.filter(pk=cluster_id, status__in=COLLECTED_STATUSES)
+    # The stored windows come with the cluster: one round trip fewer on the hot path.
+    clusters = Cluster.objects.filter(pk=cluster_id, status__in=COLLECTED_STATUSES).select_related(
+        "lag_state"
+    )
     if admin is None:
         clusters = clusters.exclude(bootstrap_servers="")
     cluster = clusters.first()
@@ -337,7 +340,8 @@ def collect_cluster(
             ),
             min_insync_replicas=cluster.min_insync_replicas,
         )
-        windows = lag_state.load_windows(cluster_id)
+        stored = getattr(cluster, "lag_state", None)
+        windows = lag_state.decode_windows(stored.windows) if stored is not None else {}
         snapshot, windows = _snapshot_with(cluster, admin, target, windows, now)
         store_collection(snapshot, windows)  # releases the lease
     except BaseException:

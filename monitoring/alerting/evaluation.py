@@ -9,9 +9,9 @@ Time is the snapshot's `collected_at`, never the wall clock, so the lifecycle fo
 tests drive it with any clock they like).
 
 Hot path: this runs once per cluster per collection interval across the whole fleet. A healthy
-cluster with no open incidents costs three small queries; everything else is batched (one insert for
-new incidents, one update per kind of transition, one bulk update for changed values, one insert for
-deliveries), whatever the number of conditions.
+cluster with no open incidents costs three small queries and no transaction; everything else is
+batched (one insert for new incidents, one update per kind of transition, one bulk update for changed
+values, one insert for deliveries), whatever the number of conditions.
 
 Automatic transitions are not written to the audit log: they are nobody's action, the incident row
 itself keeps when it was first seen, fired and resolved, and an audit row per transition would
@@ -95,6 +95,9 @@ def evaluate_snapshot(cluster_id: uuid.UUID, snapshot: ClusterSnapshot) -> Outco
         return Outcome()
     rules = effective_rules(cluster.organization_id, cluster_id)
     conditions = snapshot_conditions(cluster_id, snapshot, rules)
+    if not conditions and not Incident.objects.filter(cluster_id=cluster_id, state__in=OPEN_STATES).exists():
+        # The usual case of a healthy cluster: nothing to open, nothing to resolve, no lock needed.
+        return Outcome()
     observed = observed_rules(snapshot)
     # Two evaluations of one cluster may race (a slow collection overlapping the next one). Open
     # incidents are locked; a lost race to open the same new incident violates a unique constraint,
