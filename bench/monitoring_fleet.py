@@ -20,8 +20,8 @@ processes (as Celery's prefork workers split it):
   and dropped afterwards. The Celery message per cluster (a few hundred microseconds) is not included.
 
 A window holds one observation per sweep up to its size (10), and evaluation gets dearer as windows
-fill, so the last sweeps are the steady state. `--profile` prints where worker 0 spent its last
-sweep.
+fill, so the last sweeps are the steady state. `--profile [LINES]` prints where worker 0 spent its
+last sweep.
 """
 
 from __future__ import annotations
@@ -144,8 +144,8 @@ def _worker(
             profiler.disable()
             out = io.StringIO()
             stats = pstats.Stats(profiler, stream=out)
-            stats.sort_stats("cumulative").print_stats(int(os.environ.get("BENCH_PROFILE_LINES", "25")))
-            stats.sort_stats("tottime").print_stats(int(os.environ.get("BENCH_PROFILE_LINES", "25")))
+            stats.sort_stats("cumulative").print_stats(profile)
+            stats.sort_stats("tottime").print_stats(profile)
             report = out.getvalue()
         connection.send(
             (
@@ -209,7 +209,7 @@ def _peak_rss_mb() -> float:
 
 
 def run_path(
-    fleet: Fleet, *, persisted: bool, sweeps: int, workers: int, profile: bool, cluster_ids: list[uuid.UUID]
+    fleet: Fleet, *, persisted: bool, sweeps: int, workers: int, profile: int, cluster_ids: list[uuid.UUID]
 ) -> list[dict[str, Any]]:
     name = "persisted" if persisted else "memory"
     connections.close_all()  # each forked worker opens its own
@@ -232,7 +232,7 @@ def run_path(
         for sweep in range(sweeps):
             last = sweep == sweeps - 1
             for pipe in pipes:
-                pipe.send(("sweep", sweep, profile and last))
+                pipe.send(("sweep", sweep, profile if last else 0))
             answers = [pipe.recv() for pipe in pipes]
             # Workers sweep in parallel: the fleet is done when the slowest is.
             seconds = max(a[0] for a in answers)
@@ -268,7 +268,7 @@ def run_path(
                 print(f"[{name}] profile of worker 0, last sweep:\n{answers[0][4]}")
     finally:
         for pipe in pipes:
-            pipe.send(("stop", 0, False))
+            pipe.send(("stop", 0, 0))
         for process in processes:
             process.join(timeout=60)
     return rows
@@ -348,7 +348,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sweeps", type=int, default=10)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--path", choices=["memory", "persisted", "both"], default="both")
-    parser.add_argument("--profile", action="store_true", help="profile worker 0's last sweep")
+    parser.add_argument(
+        "--profile",
+        type=int,
+        nargs="?",
+        const=25,
+        default=0,
+        metavar="LINES",
+        help="profile worker 0's last sweep; print the top LINES functions by cumulative and own time",
+    )
     args = parser.parse_args(argv)
 
     fleet = Fleet(args.clusters, args.brokers, args.groups, args.topics, args.partitions)
