@@ -104,21 +104,12 @@ def stored_group_lag(group: StoredGroup, windows: WindowsByGroup) -> GroupLag:
 
 # -- groups as stored data -------------------------------------------------------------------------
 
-GROUP_FIELDS = (
-    "group_id",
-    "state",
-    "members",
-    "status",
-    "summary",
-    "total_lag",
-    "max_lag",
-    "time_lag_seconds",
-    "topics",
-)
+GROUPS_FORMAT = 1
 
 
 def encode_groups(groups: Iterable[GroupLag], members: Mapping[str, tuple[str, int | None]]) -> str:
-    """Groups as a JSON list of rows in `GROUP_FIELDS` order, worst first."""
+    """Groups as compact JSON, worst first: `{"v": 1, "g": [row, ...]}`, each row the fields of
+    `StoredGroup` up to `topics`, in order."""
     rows = []
     for lag in sorted(groups, key=lambda g: (-g.status.rank, g.group_id)):
         state, count = members.get(lag.group_id, ("", None))
@@ -135,11 +126,16 @@ def encode_groups(groups: Iterable[GroupLag], members: Mapping[str, tuple[str, i
                 topic_totals(lag),
             ]
         )
-    return json.dumps(rows, separators=(",", ":"))
+    return json.dumps({"v": GROUPS_FORMAT, "g": rows}, separators=(",", ":"))
 
 
 def decode_groups(text: str, collected_at: datetime) -> list[StoredGroup]:
-    return [StoredGroup(*row, collected_at=collected_at) for row in json.loads(text or "[]")]
+    """The groups `encode_groups` stored; none for data of an unknown format (the next collection
+    stores them again)."""
+    data = json.loads(text) if text else None
+    if not isinstance(data, dict) or data.get("v") != GROUPS_FORMAT:
+        return []
+    return [StoredGroup(*row, collected_at=collected_at) for row in data["g"]]
 
 
 def topic_totals(lag: GroupLag) -> dict[str, list[Any]]:

@@ -24,8 +24,15 @@ from controlplane.clusters.specs import ClusterSpec
 from controlplane.tenancy.models import Organization
 from monitoring import collector, tasks
 from monitoring.collector import ClusterSnapshot, collect_cluster
-from monitoring.lag import Observation, PartitionWindow
-from monitoring.lag_state import StoredGroup, decode_windows, encode_windows, load_groups, load_windows
+from monitoring.lag import LagStatus, Observation, PartitionWindow
+from monitoring.lag_state import (
+    StoredGroup,
+    decode_groups,
+    decode_windows,
+    encode_windows,
+    load_groups,
+    load_windows,
+)
 from monitoring.models import ClusterHealth, HealthStatus
 from provisioning.kafka_admin.base import KafkaAdmin
 from provisioning.kafka_admin.confluent import ConfluentKafkaAdmin
@@ -520,3 +527,28 @@ def test_windows_are_compressed_with_lz4_where_postgresql_has_it() -> None:
             "WHERE attrelid = 'monitoring_lagstate'::regclass AND attname IN ('groups', 'windows')"
         )
         assert [row[0] for row in cursor.fetchall()] == ["l", "l"]
+
+
+def test_stored_groups_keep_their_format() -> None:
+    """Groups written by earlier versions are read by later ones; an unknown format reads as none."""
+    text = (
+        '{"v":1,"g":[["billing","Stable",2,"WARN","Group billing is falling behind.",40,30,12.5,'
+        '{"orders":[40,12.5]}]]}'
+    )
+
+    (group,) = decode_groups(text, T0)
+
+    assert group == StoredGroup(
+        group_id="billing",
+        state="Stable",
+        members=2,
+        status="WARN",
+        summary="Group billing is falling behind.",
+        total_lag=40,
+        max_lag=30,
+        time_lag_seconds=12.5,
+        topics={"orders": [40, 12.5]},
+        collected_at=T0,
+    )
+    assert group.status_rank == LagStatus.WARN.rank
+    assert decode_groups('{"v":99,"g":[[1]]}', T0) == decode_groups("", T0) == []
