@@ -1,7 +1,8 @@
 """History for charts: cluster totals and consumer group lag over time.
 
 Every collection that reaches a cluster adds one raw point, which holds the cluster's totals and
-every consumer group's lag (`record_samples`, inside the collection's transaction). `prune_history` keeps them bounded:
+every consumer group's lag (`record_samples`, inside the collection's transaction). `prune_history`
+keeps them bounded:
 
 - raw points older than `MONITORING_RAW_HISTORY_SECONDS` (default one hour) are replaced by one
   average per minute and cluster (each group's lag averaged over the points that have it);

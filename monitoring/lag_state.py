@@ -85,17 +85,20 @@ def load_groups(cluster_id: uuid.UUID) -> list[StoredGroup]:
     return decode_groups(*row) if row else []
 
 
-def load_windows(cluster_id: uuid.UUID) -> WindowsByGroup:
-    return decode_windows(
-        LagState.objects.filter(pk=cluster_id).values_list("windows", flat=True).first() or ""
-    )
+def load(cluster_id: uuid.UUID) -> tuple[list[StoredGroup], WindowsByGroup]:
+    """The cluster's groups, worst first, and the windows they were judged on, in one query."""
+    row = LagState.objects.filter(pk=cluster_id).values_list("groups", "collected_at", "windows").first()
+    if row is None:
+        return [], {}
+    groups, collected_at, windows = row
+    return decode_groups(groups, collected_at), decode_windows(windows)
 
 
 def stored_group_lag(group: StoredGroup, windows: WindowsByGroup) -> GroupLag:
     """A stored group's evaluation with every partition's status and sentence.
 
     The per-partition results are evaluated again from the cluster's stored windows
-    (`load_windows`) at the moment of the collection, which gives exactly what the collection saw.
+    (`load`) at the moment of the collection, which gives exactly what the collection saw.
     """
     return evaluate_group(
         group.group_id, windows.get(group.group_id, {}), group.collected_at, members=group.members

@@ -124,20 +124,20 @@ class ConsumerGroupViewSet(viewsets.GenericViewSet):
     def list(self, request: Request, cluster_pk: str) -> Response:
         query = ConsumerGroupQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        cluster = self._cluster()
-        groups = lag_state.load_groups(cluster.pk)  # worst first
+        groups, windows = lag_state.load(self._cluster().pk)  # worst first
         if status := query.validated_data.get("status"):
             groups = [group for group in groups if group.status == status]
         page = self.paginate_queryset(groups)
-        serializer = self._serializer(cluster, page if page is not None else groups)
+        serializer = self._serializer(page if page is not None else groups, windows, many=True)
         return self.get_paginated_response(serializer.data) if page is not None else Response(serializer.data)
 
     def retrieve(self, request: Request, cluster_pk: str, group_id: str) -> Response:
         cluster = self._cluster()
-        group = next((g for g in lag_state.load_groups(cluster.pk) if g.group_id == group_id), None)
+        groups, windows = lag_state.load(cluster.pk)
+        group = next((g for g in groups if g.group_id == group_id), None)
         if group is None:
             raise NotFound(f"Cluster {cluster.name} has no consumer group {group_id!r}.")
-        return Response(self._serializer(cluster, group).data)
+        return Response(self._serializer(group, windows).data)
 
     def get_queryset(self) -> QuerySet[Cluster]:
         """The clusters whose groups the caller may read."""
@@ -148,6 +148,8 @@ class ConsumerGroupViewSet(viewsets.GenericViewSet):
     def _cluster(self) -> Cluster:
         return get_object_or_404(self.get_queryset(), pk=self.kwargs["cluster_pk"])
 
-    def _serializer(self, cluster: Cluster, groups: object) -> api.ConsumerGroupSerializer:
-        context = {**self.get_serializer_context(), "windows": lag_state.load_windows(cluster.pk)}
-        return api.ConsumerGroupSerializer(groups, many=isinstance(groups, list), context=context)
+    def _serializer(
+        self, groups: object, windows: lag_state.WindowsByGroup, *, many: bool = False
+    ) -> api.ConsumerGroupSerializer:
+        context = {**self.get_serializer_context(), "windows": windows}
+        return api.ConsumerGroupSerializer(groups, many=many, context=context)

@@ -30,8 +30,8 @@ from monitoring.lag_state import (
     decode_groups,
     decode_windows,
     encode_windows,
+    load,
     load_groups,
-    load_windows,
 )
 from monitoring.models import ClusterHealth, HealthStatus
 from provisioning.kafka_admin.base import KafkaAdmin
@@ -308,7 +308,7 @@ def test_lag_windows_persist_between_collections(tenant: Tenant) -> None:
     group = stored_group(cluster, "reporting")
     assert group.status == "WARN"
     assert group.total_lag == 500 - 200
-    assert len(load_windows(cluster.pk)["reporting"][("clicks", 0)].observations) == 5
+    assert len(load(cluster.pk)[1]["reporting"][("clicks", 0)].observations) == 5
 
     # It stops committing while its members stay: STALL, once no commit is left in the window.
     for step in range(5, 15):
@@ -346,7 +346,7 @@ def test_an_unreachable_cluster_keeps_its_windows_and_counts(tenant: Tenant) -> 
     health = ClusterHealth.objects.get(pk=cluster.pk)
     assert (health.status, health.brokers_up, health.succeeded_at) == (HealthStatus.UNKNOWN, 3, T0)
     group = stored_group(cluster, "etl")
-    windows = load_windows(cluster.pk)
+    windows = load(cluster.pk)[1]
     assert (group.total_lag, len(windows["etl"][("clicks", 1)].observations)) == (20, 1)
 
 
