@@ -2,8 +2,8 @@
 
 One collection of one cluster is one `collect_cluster` call (one Celery task): Describe Cluster +
 Metadata + Describe Configs feed `health.assess_cluster`; consumer groups, their committed offsets and
-the partitions' end offsets are appended to each partition's Burrow window and judged by
-`lag.evaluate_group`. The result is written in one transaction (latest health, latest status of
+the partitions' end offsets are appended to each partition's Burrow window and judged, all groups
+at once, by `lag_batch.evaluate_groups`. The result is written in one transaction (latest health, latest status of
 every group with its windows, one history point), then passed to alerting's `evaluate_cluster`.
 
 A cluster that cannot be reached, or answers with an error, is not a failure of the collection: its
@@ -46,9 +46,9 @@ from monitoring.lag import (
     DEFAULT_WINDOW_SIZE,
     GroupLag,
     PartitionWindow,
-    evaluate_group,
     record_observations,
 )
+from monitoring.lag_batch import evaluate_groups
 from monitoring.lag_state import WindowsByGroup
 from monitoring.models import ClusterHealth, HealthStatus
 from provisioning.kafka_admin.base import (
@@ -163,13 +163,14 @@ def take_snapshot(
 
     report = assess_cluster(state, target.expected_broker_ids)
     kept: WindowsByGroup = {}
-    lags = []
+    to_judge = []
     for group in kafka_groups:
         group_windows = record_observations(
             windows.get(group.group_id, {}), group.committed, end_offsets, now, size=size, max_age=max_age
         )
         kept[group.group_id] = group_windows
-        lags.append(evaluate_group(group.group_id, group_windows, now, members=known_members(group)))
+        to_judge.append((group.group_id, group_windows, known_members(group)))
+    lags = evaluate_groups(to_judge, now)
     snapshot = ClusterSnapshot(
         cluster_id=target.cluster_id,
         cluster_name=target.cluster_name,

@@ -19,14 +19,13 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
 from enum import StrEnum
 from types import MappingProxyType
 from typing import Any, Literal
 
 from monitoring import health
 from monitoring.health import Finding, HealthReport
-from monitoring.lag import GroupLag, LagStatus, format_duration
+from monitoring.lag import GroupLag, LagStatus, format_seconds
 
 OFFLINE_PARTITIONS = health.OFFLINE_PARTITIONS
 UNDER_MIN_ISR = health.UNDER_MIN_ISR
@@ -506,4 +505,4 @@ def _lag_details(group: GroupLag) -> dict[str, Any]:
 
 
 def _seconds(value: float) -> str:
-    return format_duration(timedelta(seconds=value))
+    return format_seconds(value)

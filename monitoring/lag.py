@@ -26,12 +26,14 @@ size), otherwise a consumer that commits rarely looks stalled between its commit
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from itertools import repeat
 from operator import attrgetter
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 TopicPartition = tuple[str, int]
 
@@ -39,6 +41,7 @@ DEFAULT_WINDOW_SIZE = 10
 DEFAULT_MAX_AGE = timedelta(hours=1)
 
 _TIMESTAMP = attrgetter("timestamp")
+_MILLISECOND = timedelta(milliseconds=1)
 
 
 class LagStatus(StrEnum):
@@ -81,8 +84,7 @@ class Observation(NamedTuple):
     the commit itself, when the source knows it (reading `__consumer_offsets` does; OffsetFetch
     does not).
 
-    A named tuple rather than a frozen dataclass: every collection builds one per partition per
-    stored poll (thousands per cluster), and a tuple is several times cheaper to build and read.
+    The readable unit for one partition's history; windows store the same data as columns.
     """
 
     timestamp: datetime
@@ -92,92 +94,95 @@ class Observation(NamedTuple):
 
     @property
     def complete(self) -> bool:
-        return (
-            self.committed_offset is not None
-            and self.end_offset is not None
-            and self.committed_offset >= 0
-            and self.end_offset >= 0
-        )
+        return _complete(self.committed_offset, self.end_offset)
 
     @property
     def lag(self) -> int | None:
-        if not self.complete:
-            return None
-        assert self.end_offset is not None and self.committed_offset is not None
-        # The two offsets come from separate requests, so a fast consumer can be seen ahead of a
-        # slightly older log end offset; that is no lag, not negative lag.
-        return max(self.end_offset - self.committed_offset, 0)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "timestamp": self.timestamp.isoformat(),
-            "committed_offset": self.committed_offset,
-            "end_offset": self.end_offset,
-            "committed_at": self.committed_at.isoformat() if self.committed_at else None,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Observation:
-        committed_at = data.get("committed_at")
-        return cls(
-            timestamp=datetime.fromisoformat(data["timestamp"]),
-            committed_offset=data.get("committed_offset"),
-            end_offset=data.get("end_offset"),
-            committed_at=datetime.fromisoformat(committed_at) if committed_at else None,
-        )
+        return _lag(self.committed_offset, self.end_offset)
 
 
-@dataclass
+@dataclass(slots=True)
 class PartitionWindow:
-    """The sliding window of recent observations for one (group, topic, partition).
+    """The sliding window of recent observations for one (group, topic, partition), as columns.
 
     Kept in time order: an observation older than the newest one is ignored (a late or duplicated
-    poll), and one with the same timestamp replaces it. Serialises to plain JSON-able data so a
-    collector can persist it between runs.
+    poll), and one with the same timestamp replaces it. Columns rather than a list of observations:
+    every collection appends to and judges thousands of windows per cluster, and stores and loads
+    them all, and plain lists of numbers are what both the evaluator and JSON handle fastest.
     """
 
     size: int = DEFAULT_WINDOW_SIZE
     max_age: timedelta | None = DEFAULT_MAX_AGE
-    observations: list[Observation] = field(default_factory=list)
+    times: list[int] = field(default_factory=list)  # epoch milliseconds, increasing
+    committed: list[int | None] = field(default_factory=list)
+    ends: list[int | None] = field(default_factory=list)
+    # Epoch milliseconds of each commit, only when the source knows any (see Observation).
+    commit_times: list[int | None] | None = None
 
     def __post_init__(self) -> None:
         if self.size < 1:
             raise ValueError(f"window size must be at least 1, got {self.size}")
 
-    def append(self, observation: Observation) -> None:
-        if self.observations:
-            newest = self.observations[-1].timestamp
-            if observation.timestamp < newest:
-                return
-            if observation.timestamp == newest:
-                self.observations[-1] = observation
-                return
-        self.observations.append(observation)
-        self.prune(observation.timestamp)
-
-    def prune(self, now: datetime) -> None:
-        """Drop observations beyond the window size or older than `max_age` at `now`."""
-        kept = self.observations[-self.size :]
-        if self.max_age is not None:
-            oldest_allowed = now - self.max_age
-            kept = [o for o in kept if o.timestamp >= oldest_allowed]
-        self.observations = kept
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "size": self.size,
-            "max_age_seconds": self.max_age.total_seconds() if self.max_age is not None else None,
-            "observations": [o.to_dict() for o in self.observations],
-        }
-
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> PartitionWindow:
-        max_age_seconds = data.get("max_age_seconds")
-        return cls(
-            size=int(data.get("size", DEFAULT_WINDOW_SIZE)),
-            max_age=timedelta(seconds=max_age_seconds) if max_age_seconds is not None else None,
-            observations=[Observation.from_dict(o) for o in data.get("observations", [])],
+    def of(
+        cls,
+        observations: Iterable[Observation],
+        *,
+        size: int = DEFAULT_WINDOW_SIZE,
+        max_age: timedelta | None = DEFAULT_MAX_AGE,
+    ) -> PartitionWindow:
+        window = cls(size=size, max_age=max_age)
+        for observation in observations:
+            window.append(observation)
+        return window
+
+    @property
+    def observations(self) -> list[Observation]:
+        commit_times = self.commit_times or [None] * len(self.times)
+        return [
+            Observation(from_millis(at), committed, end, from_millis(commit) if commit is not None else None)
+            for at, committed, end, commit in zip(
+                self.times, self.committed, self.ends, commit_times, strict=True
+            )
+        ]
+
+    def append(self, observation: Observation) -> None:
+        committed_at = observation.committed_at
+        self.add(
+            millis(observation.timestamp),
+            observation.committed_offset,
+            observation.end_offset,
+            millis(committed_at) if committed_at is not None else None,
         )
+
+    def add(self, at: int, committed: int | None, end: int | None, committed_at: int | None = None) -> None:
+        """`append` in epoch milliseconds: the collector's hot path."""
+        times = self.times
+        if committed_at is not None and self.commit_times is None:
+            self.commit_times = [None] * len(times)
+        if times and at <= times[-1]:
+            if at == times[-1]:
+                self.committed[-1], self.ends[-1] = committed, end
+                if self.commit_times is not None:
+                    self.commit_times[-1] = committed_at
+            return
+        times.append(at)
+        self.committed.append(committed)
+        self.ends.append(end)
+        if self.commit_times is not None:
+            self.commit_times.append(committed_at)
+        self.prune(at)
+
+    def prune(self, now: int) -> None:
+        """Drop observations beyond the window size or older than `max_age` at `now` (epoch ms)."""
+        drop = len(self.times) - self.size
+        if self.max_age is not None:
+            oldest_allowed = now - self.max_age // _MILLISECOND
+            drop = max(drop, bisect_left(self.times, oldest_allowed))
+        if drop > 0:
+            del self.times[:drop], self.committed[:drop], self.ends[:drop]
+            if self.commit_times is not None:
+                del self.commit_times[:drop]
 
 
 def record_observations(
@@ -195,17 +200,20 @@ def record_observations(
     `end_offsets` the high watermarks. Partitions the group no longer has a commit for are dropped,
     new ones get a fresh window. Windows passed in are updated in place.
     """
+    at_ms = millis(at)
     kept: dict[TopicPartition, PartitionWindow] = {}
     for tp in sorted(committed):
         window = windows.get(tp) or PartitionWindow(size=size, max_age=max_age)
         offset = committed[tp]
-        window.append(Observation(at, offset if offset >= 0 else None, end_offsets.get(tp)))
+        window.add(at_ms, offset if offset >= 0 else None, end_offsets.get(tp))
         kept[tp] = window
     return kept
 
 
-@dataclass(frozen=True)
-class PartitionLag:
+class PartitionLag(NamedTuple):
+    """One partition's verdict. A named tuple: a collection builds one per partition of every group
+    (thousands per cluster), and a tuple is several times cheaper to build than a frozen dataclass."""
+
     topic: str
     partition: int
     status: LagStatus
@@ -239,175 +247,120 @@ def evaluate_partition(
     *,
     group_has_members: bool | None = None,
 ) -> PartitionLag:
-    """Judge one partition's window. `group_has_members` is None when membership is unknown.
+    """Judge one partition's observations, in any order. `group_has_members` is None when
+    membership is unknown."""
+    times, committed, ends, commit_times = _columns(observations)
+    return judge_window(
+        topic, partition, times, committed, ends, commit_times, millis(now), group_has_members
+    )
 
-    Hot path: runs for every partition of every group on every collection of every cluster. The
-    window is read once into plain lists (no property calls per observation), and every rule below
-    is answered from what that one pass gathered.
+
+def judge_window(
+    topic: str,
+    partition: int,
+    times: Sequence[int],
+    committed: Sequence[int | None],
+    ends: Sequence[int | None],
+    commit_times: Sequence[int | None] | None,
+    now: int,
+    group_has_members: bool | None = None,
+) -> PartitionLag:
+    """Judge one partition's window given as time-ordered columns, times in epoch milliseconds.
+
+    Hot path: runs for every partition of every group on every collection of every cluster. Every
+    rule below is answered from what one pass over the columns gathered.
     """
-    ordered = sorted(observations, key=_TIMESTAMP) if len(observations) > 1 else observations
-    if not ordered:
-        return _partition_lag(
-            topic, partition, None, LagStatus.ERR, "No offsets have been collected for this partition yet."
+    if not times:
+        return PartitionLag(topic, partition, LagStatus.ERR, None, None, None, None, NO_OFFSETS)
+    latest_committed, latest_end = committed[-1], ends[-1]
+
+    def result(status: LagStatus, summary: str, time_lag: float | None = None) -> PartitionLag:
+        return PartitionLag(
+            topic,
+            partition,
+            status,
+            _lag(latest_committed, latest_end),
+            time_lag,
+            latest_committed,
+            latest_end,
+            summary,
         )
-    latest = ordered[-1]
-    latest_committed = latest.committed_offset
-    latest_end = latest.end_offset
+
     if latest_end is None or latest_end < 0:
-        return _partition_lag(
-            topic,
-            partition,
-            latest,
-            LagStatus.ERR,
-            "The partition's log end offset could not be read, so its lag is unknown.",
-        )
+        return result(LagStatus.ERR, NO_END_OFFSET)
     if latest_committed is None or latest_committed < 0:
-        return _partition_lag(
-            topic,
-            partition,
-            latest,
-            LagStatus.ERR,
-            f"The group has no committed offset for this partition (log end offset "
-            f"{_count(latest_end)}); its consumer never committed here or the commit expired.",
-        )
+        return result(LagStatus.ERR, no_commit_sentence(latest_end))
 
     # One pass over the complete observations. Incomplete polls earlier in the window are skipped
     # rather than failing the partition: one failed end-offset fetch should not hide an otherwise
     # clear trend.
-    times: list[datetime] = []
-    committed: list[int] = []
-    ends: list[int] = []
+    kept_times: list[int] = []
+    kept_committed: list[int] = []
+    kept_ends: list[int] = []
     last_zero = -1  # index of the last observation with no lag
     rewind = 0  # index of the first commit below its predecessor; 0 when none
     lag_never_falls = True
-    commit_times: list[datetime] = []
+    last_commit_time: int | None = None
     previous_end = previous_offset = -1
     previous_lag = 0
-    for stamp, offset, end, committed_at in ordered:
+    for stamp, offset, end, committed_at in zip(
+        times, committed, ends, commit_times or repeat(None, len(times)), strict=True
+    ):
         if offset is None or end is None or offset < 0 or end < 0:
             continue
         if end < previous_end:
-            return _partition_lag(
-                topic,
-                partition,
-                latest,
-                LagStatus.ERR,
-                f"The log end offset went backwards from {_count(previous_end)} to {_count(end)}; "
-                f"the topic was probably deleted and recreated or truncated, so these offsets "
-                f"cannot be compared.",
-            )
+            return result(LagStatus.ERR, end_backwards_sentence(previous_end, end))
         if offset < previous_offset and not rewind:
-            rewind = len(times)
+            rewind = len(kept_times)
         lag = end - offset if end > offset else 0
         if lag == 0:
-            last_zero = len(times)
+            last_zero = len(kept_times)
         elif lag < previous_lag:
             lag_never_falls = False
-        if committed_at is not None:
-            commit_times.append(committed_at)
-        times.append(stamp)
-        committed.append(offset)
-        ends.append(end)
+        if committed_at is not None and (last_commit_time is None or committed_at > last_commit_time):
+            last_commit_time = committed_at
+        kept_times.append(stamp)
+        kept_committed.append(offset)
+        kept_ends.append(end)
         previous_end, previous_offset, previous_lag = end, offset, lag
 
     current_lag = previous_lag
     if current_lag == 0:
-        return _partition_lag(
-            topic, partition, latest, LagStatus.OK, "Caught up: no messages are waiting.", 0.0
-        )
-    newest_at = latest.timestamp
-    time_lag = _time_lag(times, ends, latest_committed)
+        return result(LagStatus.OK, CAUGHT_UP, 0.0)
+    newest_at = kept_times[-1]
+    time_lag = _time_lag(kept_times, kept_ends, latest_committed)
     if last_zero >= 0:
-        return _partition_lag(
-            topic,
-            partition,
-            latest,
-            LagStatus.OK,
-            f"Keeping up: the consumer was caught up "
-            f"{format_duration(newest_at - times[last_zero])} ago and "
-            f"{_waiting(current_lag)} now.",
-            time_lag,
+        return result(
+            LagStatus.OK, keeping_up_sentence(newest_at - kept_times[last_zero], current_lag), time_lag
         )
-    if len(times) < 2:
-        return _partition_lag(
-            topic,
-            partition,
-            latest,
-            LagStatus.OK,
-            f"Too early to judge: {_waiting(current_lag)} and one observation shows no trend yet.",
-            time_lag,
-        )
+    if len(kept_times) < 2:
+        return result(LagStatus.OK, too_early_sentence(current_lag), time_lag)
     if rewind:
-        before, after = committed[rewind - 1], committed[rewind]
-        return _partition_lag(
-            topic,
-            partition,
-            latest,
-            LagStatus.REWIND,
-            f"The committed offset went backwards from {_count(before)} to {_count(after)}, so "
-            f"{_count(before - after)} messages will be processed again (an offset reset or a "
-            f"restored checkpoint).",
-            time_lag,
-        )
+        before, after = kept_committed[rewind - 1], kept_committed[rewind]
+        return result(LagStatus.REWIND, rewind_sentence(before, after), time_lag)
 
     # Without commit times, the best evidence of the last commit is the first poll that saw the
     # current committed offset.
-    if commit_times:
-        last_commit = max(commit_times)
-    else:
-        index = len(times) - 1
-        while index > 0 and committed[index - 1] == latest_committed:
+    if last_commit_time is None:
+        index = len(kept_times) - 1
+        while index > 0 and kept_committed[index - 1] == latest_committed:
             index -= 1
-        last_commit = times[index]
+        last_commit_time = kept_times[index]
     # Commits never fall here (no rewind), so they are all equal when the first equals the last.
-    unchanged = committed[0] == latest_committed
-    span = newest_at - times[0]
-    since_commit = now - last_commit
+    unchanged = kept_committed[0] == latest_committed
+    span = newest_at - kept_times[0]
+    since_commit = now - last_commit_time
     if since_commit > span or (unchanged and group_has_members is False):
-        who = "No consumer is connected and the group" if group_has_members is False else "The consumer"
-        return _partition_lag(
-            topic,
-            partition,
-            latest,
-            LagStatus.STOP,
-            f"{who} committed nothing for {format_duration(since_commit)} while {_waiting(current_lag)}.",
-            time_lag,
-        )
+        return result(LagStatus.STOP, stop_sentence(group_has_members, since_commit, current_lag), time_lag)
     if unchanged:
-        return _partition_lag(
-            topic,
-            partition,
-            latest,
-            LagStatus.STALL,
-            f"The consumer is stuck at offset {_count(latest_committed)}: it has not moved for "
-            f"{format_duration(since_commit)} while {_waiting(current_lag)}.",
-            time_lag,
-        )
+        return result(LagStatus.STALL, stall_sentence(latest_committed, since_commit, current_lag), time_lag)
     if lag_never_falls:
-        first_lag = ends[0] - committed[0]
-        trend = (
-            f"stayed at {_count(current_lag)}"
-            if first_lag == current_lag
-            else f"grew from {_count(first_lag)} to {_count(current_lag)}"
+        first_lag = kept_ends[0] - kept_committed[0]
+        processed = latest_committed - kept_committed[0]
+        return result(
+            LagStatus.WARN, falling_behind_sentence(processed, span, first_lag, current_lag), time_lag
         )
-        return _partition_lag(
-            topic,
-            partition,
-            latest,
-            LagStatus.WARN,
-            f"The consumer is not keeping up: it processed {_count(latest_committed - committed[0])} "
-            f"messages in {format_duration(span)}, but the lag {trend}.",
-            time_lag,
-        )
-    return _partition_lag(
-        topic,
-        partition,
-        latest,
-        LagStatus.OK,
-        f"Consuming normally: {_waiting(current_lag)} and the lag fell within the last "
-        f"{format_duration(span)}.",
-        time_lag,
-    )
+    return result(LagStatus.OK, consuming_sentence(current_lag, span), time_lag)
 
 
 def evaluate_group(
@@ -419,28 +372,39 @@ def evaluate_group(
 ) -> GroupLag:
     """Judge every partition a group has committed on; the group takes the worst status."""
     has_members = None if members is None else members > 0
-    partitions = tuple(
-        evaluate_partition(
-            topic,
-            partition,
-            window.observations if isinstance(window, PartitionWindow) else window,
-            now,
-            group_has_members=has_members,
-        )
-        for (topic, partition), window in sorted(windows.items())
-    )
-    status = LagStatus.worst(p.status for p in partitions)
-    total_lag = sum(p.lag or 0 for p in partitions)
-    worst_lag = max(partitions, key=lambda p: p.lag or 0, default=None)
-    max_lag = (worst_lag.lag or 0) if worst_lag else 0
-    time_lags = [p.time_lag_seconds for p in partitions if p.time_lag_seconds is not None]
-    time_lag = max(time_lags) if time_lags else None
+    now_ms = millis(now)
+    partitions = []
+    for (topic, partition), window in sorted(windows.items()):
+        if isinstance(window, PartitionWindow):
+            columns = window.times, window.committed, window.ends, window.commit_times
+        else:
+            columns = _columns(window)
+        partitions.append(judge_window(topic, partition, *columns, now_ms, has_members))
+    return group_lag(group_id, tuple(partitions))
+
+
+def group_lag(group_id: str, partitions: tuple[PartitionLag, ...]) -> GroupLag:
+    """A group's result from its partitions' (in topic and partition order): the worst status, the
+    total and largest lag, the largest time lag."""
+    status = LagStatus.OK
+    total_lag = max_lag = 0
+    max_lag_partition: TopicPartition | None = None
+    time_lag: float | None = None
+    for p in partitions:
+        if p.status is not status and p.status.rank > status.rank:
+            status = p.status
+        if p.lag:
+            total_lag += p.lag
+            if p.lag > max_lag:
+                max_lag, max_lag_partition = p.lag, (p.topic, p.partition)
+        if p.time_lag_seconds is not None and (time_lag is None or p.time_lag_seconds > time_lag):
+            time_lag = p.time_lag_seconds
     return GroupLag(
         group_id=group_id,
         status=status,
         total_lag=total_lag,
         max_lag=max_lag,
-        max_lag_partition=(worst_lag.topic, worst_lag.partition) if worst_lag and max_lag else None,
+        max_lag_partition=max_lag_partition,
         time_lag_seconds=time_lag,
         partitions=partitions,
         summary=_group_summary(group_id, status, partitions, total_lag, time_lag),
@@ -466,19 +430,19 @@ def estimate_time_lag(observations: Sequence[Observation]) -> float | None:
         return 0.0
     assert newest.committed_offset is not None
     return _time_lag(
-        [o.timestamp for o in window], [o.end_offset or 0 for o in window], newest.committed_offset
+        [millis(o.timestamp) for o in window], [o.end_offset or 0 for o in window], newest.committed_offset
     )
 
 
-def _time_lag(times: Sequence[datetime], ends: Sequence[int], target: int) -> float | None:
-    """`estimate_time_lag` of a complete, time-ordered window with lag, as its times and end offsets."""
+def _time_lag(times: Sequence[int], ends: Sequence[int], target: int) -> float | None:
+    """`estimate_time_lag` of a complete, time-ordered window with lag, as its times (epoch
+    milliseconds) and end offsets."""
     for i in range(1, len(ends)):
         if ends[i - 1] <= target < ends[i]:
-            earlier, later = times[i - 1], times[i]
             fraction = (target - ends[i - 1]) / (ends[i] - ends[i - 1])
-            arrived = earlier + (later - earlier) * fraction
-            return max((times[-1] - arrived).total_seconds(), 0.0)
-    span_seconds = (times[-1] - times[0]).total_seconds()
+            arrived = times[i - 1] + (times[i] - times[i - 1]) * fraction
+            return max((times[-1] - arrived) / 1000, 0.0)
+    span_seconds = (times[-1] - times[0]) / 1000
     if span_seconds <= 0:
         return None
     rate = (ends[-1] - ends[0]) / span_seconds
@@ -488,20 +452,102 @@ def _time_lag(times: Sequence[datetime], ends: Sequence[int], target: int) -> fl
     return span_seconds + before_window
 
 
-def _partition_lag(
-    topic: str,
-    partition: int,
-    latest: Observation | None,
-    status: LagStatus,
-    summary: str,
-    time_lag: float | None = None,
-) -> PartitionLag:
-    """The result of one partition, with the offsets of its newest observation."""
-    if latest is None:
-        return PartitionLag(topic, partition, status, None, time_lag, None, None, summary)
-    return PartitionLag(
-        topic, partition, status, latest.lag, time_lag, latest.committed_offset, latest.end_offset, summary
+def _columns(
+    observations: Sequence[Observation],
+) -> tuple[list[int], list[int | None], list[int | None], list[int | None] | None]:
+    """Observations in time order as columns: times, commits, end offsets and commit times (epoch
+    milliseconds; commit times None when no observation has one)."""
+    ordered = sorted(observations, key=_TIMESTAMP) if len(observations) > 1 else observations
+    times = [millis(o.timestamp) for o in ordered]
+    commit_times = None
+    if any(o.committed_at is not None for o in ordered):
+        commit_times = [millis(o.committed_at) if o.committed_at else None for o in ordered]
+    return times, [o.committed_offset for o in ordered], [o.end_offset for o in ordered], commit_times
+
+
+def _complete(committed: int | None, end: int | None) -> bool:
+    return committed is not None and end is not None and committed >= 0 and end >= 0
+
+
+def _lag(committed: int | None, end: int | None) -> int | None:
+    if committed is None or end is None or committed < 0 or end < 0:
+        return None
+    # The two offsets come from separate requests, so a fast consumer can be seen ahead of a
+    # slightly older log end offset; that is no lag, not negative lag.
+    return end - committed if end > committed else 0
+
+
+def millis(moment: datetime) -> int:
+    """A moment as epoch milliseconds, the resolution windows keep."""
+    return round(moment.timestamp() * 1000)
+
+
+def from_millis(value: int) -> datetime:
+    return datetime.fromtimestamp(value / 1000, UTC)
+
+
+# -- the sentences ---------------------------------------------------------------------------------
+# Durations are in milliseconds.
+
+NO_OFFSETS = "No offsets have been collected for this partition yet."
+NO_END_OFFSET = "The partition's log end offset could not be read, so its lag is unknown."
+CAUGHT_UP = "Caught up: no messages are waiting."
+
+
+def no_commit_sentence(end: int) -> str:
+    return (
+        f"The group has no committed offset for this partition (log end offset {_count(end)}); "
+        f"its consumer never committed here or the commit expired."
     )
+
+
+def end_backwards_sentence(before: int, after: int) -> str:
+    return (
+        f"The log end offset went backwards from {_count(before)} to {_count(after)}; the topic was "
+        f"probably deleted and recreated or truncated, so these offsets cannot be compared."
+    )
+
+
+def keeping_up_sentence(since_caught_up: int, lag: int) -> str:
+    return f"Keeping up: the consumer was caught up {_duration(since_caught_up)} ago and {_waiting(lag)} now."
+
+
+def too_early_sentence(lag: int) -> str:
+    return f"Too early to judge: {_waiting(lag)} and one observation shows no trend yet."
+
+
+def rewind_sentence(before: int, after: int) -> str:
+    return (
+        f"The committed offset went backwards from {_count(before)} to {_count(after)}, so "
+        f"{_count(before - after)} messages will be processed again (an offset reset or a "
+        f"restored checkpoint)."
+    )
+
+
+def stop_sentence(group_has_members: bool | None, since_commit: int, lag: int) -> str:
+    who = "No consumer is connected and the group" if group_has_members is False else "The consumer"
+    return f"{who} committed nothing for {_duration(since_commit)} while {_waiting(lag)}."
+
+
+def stall_sentence(offset: int, since_commit: int, lag: int) -> str:
+    return (
+        f"The consumer is stuck at offset {_count(offset)}: it has not moved for "
+        f"{_duration(since_commit)} while {_waiting(lag)}."
+    )
+
+
+def falling_behind_sentence(processed: int, span: int, first_lag: int, lag: int) -> str:
+    trend = (
+        f"stayed at {_count(lag)}" if first_lag == lag else f"grew from {_count(first_lag)} to {_count(lag)}"
+    )
+    return (
+        f"The consumer is not keeping up: it processed {_count(processed)} messages in "
+        f"{_duration(span)}, but the lag {trend}."
+    )
+
+
+def consuming_sentence(lag: int, span: int) -> str:
+    return f"Consuming normally: {_waiting(lag)} and the lag fell within the last {_duration(span)}."
 
 
 def _group_summary(
@@ -515,7 +561,7 @@ def _group_summary(
         return f"Group {group_id} has no committed offsets to evaluate."
     behind = f"{_waiting(total_lag)} in total"
     if time_lag:
-        behind += f", the oldest about {format_duration(timedelta(seconds=time_lag))} old"
+        behind += f", the oldest about {format_seconds(time_lag)} old"
     if status == LagStatus.OK:
         return f"Group {group_id} is consuming normally across {len(partitions)} partitions; {behind}."
     affected = [p for p in partitions if p.status == status]
@@ -547,7 +593,16 @@ def _waiting(messages: int) -> str:
 
 def format_duration(delta: timedelta) -> str:
     """A rounded, human duration: '45 s', '12 min', '2 h 5 min', '3 d 4 h'."""
-    seconds = max(int(delta.total_seconds()), 0)
+    return format_seconds(delta.total_seconds())
+
+
+def _duration(milliseconds: int) -> str:
+    return format_seconds(milliseconds // 1000)
+
+
+def format_seconds(value: float) -> str:
+    """`format_duration` of a number of seconds, however large."""
+    seconds = max(int(value), 0)
     if seconds < 120:
         return f"{seconds} s"
     minutes = seconds // 60

@@ -9,18 +9,18 @@ index entries) every collection.
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
+
+import orjson
 
 from monitoring.lag import (
     DEFAULT_WINDOW_SIZE,
     GroupLag,
     LagStatus,
-    Observation,
     PartitionWindow,
     TopicPartition,
     evaluate_group,
@@ -129,13 +129,13 @@ def encode_groups(groups: Iterable[GroupLag], members: Mapping[str, tuple[str, i
                 topic_totals(lag),
             ]
         )
-    return json.dumps({"v": GROUPS_FORMAT, "g": rows}, separators=(",", ":"))
+    return orjson.dumps({"v": GROUPS_FORMAT, "g": rows}).decode()
 
 
 def decode_groups(text: str, collected_at: datetime) -> list[StoredGroup]:
     """The groups `encode_groups` stored; none for data of an unknown format (the next collection
     stores them again)."""
-    data = json.loads(text) if text else None
+    data = orjson.loads(text) if text else None
     if not isinstance(data, dict) or data.get("v") != GROUPS_FORMAT:
         return []
     return [StoredGroup(*row, collected_at=collected_at) for row in data["g"]]
@@ -169,37 +169,34 @@ def encode_windows(windows: Mapping[str, Mapping[TopicPartition, PartitionWindow
     observations are not a contiguous run of `t` stores the list of indexes instead of `start`;
     commit times, which OffsetFetch never gives, add a sixth list when known.
     """
-    stamps: dict[datetime, int] = {}
+    stamps: set[int] = set()
     for group_windows in windows.values():
         for window in group_windows.values():
-            for observation in window.observations:
-                stamps.setdefault(observation.timestamp, 0)
+            stamps.update(window.times)
     ordered = sorted(stamps)
-    for index, stamp in enumerate(ordered):
-        stamps[stamp] = index
+    index = {stamp: position for position, stamp in enumerate(ordered)}
     groups: dict[str, list[list[Any]]] = {}
     settings_from: PartitionWindow | None = None
     for group_id, group_windows in windows.items():
         partitions = groups[group_id] = []
         for (topic, partition), window in group_windows.items():
             settings_from = settings_from or window
-            observations = window.observations
-            if not observations:
+            times = window.times
+            if not times:
                 partitions.append([topic, partition, 0, [], []])
                 continue
-            # Observations are tuples: one transposition gives the columns.
-            times, committed, ends, commit_times = zip(*observations, strict=True)
-            first = stamps[times[0]]
-            contiguous = stamps[times[-1]] - first == len(times) - 1
+            # Times increase, so the run is contiguous when its ends are len - 1 apart in `t`.
+            first = index[times[0]]
+            contiguous = index[times[-1]] - first == len(times) - 1
             entry: list[Any] = [
                 topic,
                 partition,
-                first if contiguous else [stamps[t] for t in times],
-                committed,
-                ends,
+                first if contiguous else [index[t] for t in times],
+                window.committed,
+                window.ends,
             ]
-            if commit_times.count(None) != len(commit_times):
-                entry.append([_millis(at) if at else None for at in commit_times])
+            if window.commit_times is not None and window.commit_times.count(None) != len(times):
+                entry.append(window.commit_times)
             partitions.append(entry)
     # Every window of a cluster is created with the same settings.
     settings_from = settings_from or PartitionWindow()
@@ -207,59 +204,35 @@ def encode_windows(windows: Mapping[str, Mapping[TopicPartition, PartitionWindow
         "v": WINDOWS_FORMAT,
         "size": settings_from.size,
         "max_age": settings_from.max_age.total_seconds() if settings_from.max_age is not None else None,
-        "t": [_millis(stamp) for stamp in ordered],
+        "t": ordered,
         "g": groups,
     }
-    return json.dumps(document, separators=(",", ":"))
+    return orjson.dumps(document).decode()
 
 
 def decode_windows(text: str) -> WindowsByGroup:
-    """The windows `encode_windows` stored; empty for data of an unknown format (start afresh)."""
-    data = json.loads(text) if text else None
+    """The windows `encode_windows` stored; empty for data of an unknown format (start afresh).
+    A partition whose columns do not fit together starts afresh too."""
+    data = orjson.loads(text) if text else None
     if not isinstance(data, dict) or data.get("v") != WINDOWS_FORMAT:
         return {}
     size = int(data.get("size") or DEFAULT_WINDOW_SIZE)
     max_age_seconds = data.get("max_age")
     max_age = timedelta(seconds=max_age_seconds) if max_age_seconds is not None else None
-    stamps = [_from_millis(ms) for ms in data["t"]]
-    return {
-        group_id: {
-            (entry[0], entry[1]): PartitionWindow(
-                size=size, max_age=max_age, observations=_observations(entry, stamps)
+    stamps: list[int] = data["t"]
+    windows: WindowsByGroup = {}
+    for group_id, partitions in data["g"].items():
+        group_windows = windows[group_id] = {}
+        for topic, partition, where, committed, ends, *commit_times in partitions:
+            count = len(committed)
+            if isinstance(where, int):
+                times = stamps[where : where + count] if where >= 0 else []
+            else:
+                times = [stamps[i] for i in where if 0 <= i < len(stamps)]
+            if len(times) != count or len(ends) != count or (commit_times and len(commit_times[0]) != count):
+                group_windows[(topic, partition)] = PartitionWindow(size=size, max_age=max_age)
+                continue
+            group_windows[(topic, partition)] = PartitionWindow(
+                size, max_age, times, committed, ends, commit_times[0] if commit_times else None
             )
-            for entry in partitions
-        }
-        for group_id, partitions in data["g"].items()
-    }
-
-
-def _observations(entry: list[Any], stamps: list[datetime]) -> list[Observation]:
-    where, committed, end = entry[2:5]
-    commit_times = entry[5] if len(entry) > 5 else None
-    if (
-        commit_times is None
-        and isinstance(where, int)
-        and where >= 0
-        and where + len(committed) <= len(stamps)
-        and len(end) == len(committed)
-    ):
-        # The usual case: a contiguous run of the cluster's timestamps and no commit times.
-        return list(map(Observation, stamps[where : where + len(committed)], committed, end))
-    indexes = range(where, where + len(committed)) if isinstance(where, int) else where
-    return [
-        Observation(
-            stamps[index],
-            committed[i],
-            end[i],
-            _from_millis(commit_times[i]) if commit_times and commit_times[i] is not None else None,
-        )
-        for i, index in enumerate(indexes)
-    ]
-
-
-def _millis(moment: datetime) -> int:
-    return round(moment.timestamp() * 1000)
-
-
-def _from_millis(millis: int) -> datetime:
-    return datetime.fromtimestamp(millis / 1000, UTC)
+    return windows

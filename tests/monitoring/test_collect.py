@@ -452,18 +452,14 @@ def test_windows_survive_storage_unchanged() -> None:
     at = [T0 + timedelta(seconds=10 * i) for i in range(4)]
     windows = {
         "billing": {
-            ("orders", 0): PartitionWindow(
-                observations=[Observation(t, 100 + i, 200 + i) for i, t in enumerate(at)]
-            ),
+            ("orders", 0): PartitionWindow.of([Observation(t, 100 + i, 200 + i) for i, t in enumerate(at)]),
             # Joined later: a suffix of the cluster's timestamps.
-            ("orders", 1): PartitionWindow(
-                observations=[Observation(at[2], None, 5), Observation(at[3], 3, None)]
-            ),
+            ("orders", 1): PartitionWindow.of([Observation(at[2], None, 5), Observation(at[3], 3, None)]),
         },
         "audit": {
             # A gap, and a commit time.
-            ("audit.log", 7): PartitionWindow(
-                observations=[Observation(at[0], 1, 2), Observation(at[3], 2, 9, committed_at=at[2])],
+            ("audit.log", 7): PartitionWindow.of(
+                [Observation(at[0], 1, 2), Observation(at[3], 2, 9, committed_at=at[2])]
             ),
             ("empty", 0): PartitionWindow(),
         },
@@ -472,6 +468,7 @@ def test_windows_survive_storage_unchanged() -> None:
 
     decoded = decode_windows(encode_windows(windows))
 
+    assert decoded == windows
     assert {
         group: {tp: w.observations for tp, w in group_windows.items()}
         for group, group_windows in decoded.items()
@@ -488,16 +485,12 @@ def test_stored_windows_keep_their_format() -> None:
     at = [T0 + timedelta(seconds=10 * i) for i in range(3)]
     windows = {
         "billing": {
-            ("orders", 0): PartitionWindow(
-                observations=[Observation(t, 100 + i, 200 + i) for i, t in enumerate(at)]
-            ),
-            ("orders", 1): PartitionWindow(
-                observations=[Observation(at[1], None, 5), Observation(at[2], 3, None)]
-            ),
+            ("orders", 0): PartitionWindow.of([Observation(t, 100 + i, 200 + i) for i, t in enumerate(at)]),
+            ("orders", 1): PartitionWindow.of([Observation(at[1], None, 5), Observation(at[2], 3, None)]),
         },
         "audit": {
-            ("audit.log", 7): PartitionWindow(
-                observations=[Observation(at[0], 1, 2), Observation(at[2], 2, 9, committed_at=at[1])]
+            ("audit.log", 7): PartitionWindow.of(
+                [Observation(at[0], 1, 2), Observation(at[2], 2, 9, committed_at=at[1])]
             ),
             ("empty", 0): PartitionWindow(),
         },

@@ -24,6 +24,7 @@ from monitoring.lag import (
     estimate_time_lag,
     evaluate_partition,
     format_duration,
+    millis,
 )
 
 T0 = datetime(2026, 11, 3, 12, 0, tzinfo=UTC)
@@ -173,12 +174,15 @@ def reference_time_lag(observations: Sequence[Observation]) -> float | None:
     for earlier, later in pairwise(window):
         assert earlier.end_offset is not None and later.end_offset is not None
         if earlier.end_offset <= target < later.end_offset:
+            # Interpolated in epoch milliseconds, the resolution windows keep.
             fraction = (target - earlier.end_offset) / (later.end_offset - earlier.end_offset)
-            arrived = earlier.timestamp + (later.timestamp - earlier.timestamp) * fraction
-            return max((newest.timestamp - arrived).total_seconds(), 0.0)
+            arrived = (
+                millis(earlier.timestamp) + (millis(later.timestamp) - millis(earlier.timestamp)) * fraction
+            )
+            return max((millis(newest.timestamp) - arrived) / 1000, 0.0)
     oldest = window[0]
     assert oldest.end_offset is not None
-    span_seconds = (newest.timestamp - oldest.timestamp).total_seconds()
+    span_seconds = (millis(newest.timestamp) - millis(oldest.timestamp)) / 1000
     if span_seconds <= 0:
         return None
     rate = (newest.end_offset - oldest.end_offset) / span_seconds
