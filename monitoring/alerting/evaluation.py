@@ -26,6 +26,7 @@ import uuid
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from django.db import IntegrityError, transaction
@@ -90,12 +91,27 @@ def evaluate_cluster(cluster_id: uuid.UUID, snapshot: ClusterSnapshot) -> None:
 
 
 def evaluate_snapshot(cluster_id: uuid.UUID, snapshot: ClusterSnapshot) -> Outcome:
-    cluster = Cluster.objects.only("id", "name", "status", "organization_id").filter(pk=cluster_id).first()
-    if cluster is None or cluster.status == ClusterStatus.DELETED:
-        return Outcome()
-    rules = effective_rules(cluster.organization_id, cluster_id)
+    # A snapshot from `collect_cluster` carries what the collector read with the cluster row
+    # (`facts`), which saves looking up the organization, the overrides and the open incidents.
+    facts = snapshot.facts
+    if facts is not None:
+        organization_id = facts.organization_id
+    else:
+        cluster = Cluster.objects.only("id", "status", "organization_id").filter(pk=cluster_id).first()
+        if cluster is None or cluster.status == ClusterStatus.DELETED:
+            return Outcome()
+        organization_id = cluster.organization_id
+    rules = (
+        effective_rules(organization_id, cluster_id)
+        if facts is None or facts.rule_overrides
+        else DEFAULT_RULES
+    )
     conditions = snapshot_conditions(cluster_id, snapshot, rules)
-    if not conditions and not Incident.objects.filter(cluster_id=cluster_id, state__in=OPEN_STATES).exists():
+    if not conditions and not (
+        facts.open_incidents
+        if facts is not None
+        else Incident.objects.filter(cluster_id=cluster_id, state__in=OPEN_STATES).exists()
+    ):
         # The usual case of a healthy cluster: nothing to open, nothing to resolve, no lock needed.
         return Outcome()
     observed = observed_rules(snapshot)
@@ -104,11 +120,11 @@ def evaluate_snapshot(cluster_id: uuid.UUID, snapshot: ClusterSnapshot) -> Outco
     # and the second run then sees the winner's incidents.
     try:
         with transaction.atomic():
-            return _apply(cluster, conditions, observed, snapshot.collected_at)
+            return _apply(cluster_id, organization_id, conditions, observed, snapshot.collected_at)
     except IntegrityError:
         logger.info("cluster=%s concurrent evaluation opened the same incident; re-evaluating", cluster_id)
     with transaction.atomic():
-        return _apply(cluster, conditions, observed, snapshot.collected_at)
+        return _apply(cluster_id, organization_id, conditions, observed, snapshot.collected_at)
 
 
 def effective_rules(organization_id: int, cluster_id: uuid.UUID | None = None) -> dict[str, AlertRule]:
@@ -122,6 +138,11 @@ def effective_rules(organization_id: int, cluster_id: uuid.UUID | None = None) -
         layer = cluster_layer if record.cluster_id is not None else organization_layer
         layer[record.rule_key] = record.as_override()
     return resolve([organization_layer, cluster_layer])
+
+
+# The catalogue as it is, for clusters with no overrides at all. Read-only by convention: rules are
+# frozen dataclasses and nothing writes to the mapping.
+DEFAULT_RULES: Mapping[str, AlertRule] = MappingProxyType(resolve([]))
 
 
 def snapshot_conditions(
@@ -199,13 +220,17 @@ VALUES_REFRESH = timedelta(seconds=60)
 
 
 def _apply(
-    cluster: Cluster, conditions: Sequence[Condition], observed: frozenset[str], now: datetime
+    cluster_id: uuid.UUID,
+    organization_id: int,
+    conditions: Sequence[Condition],
+    observed: frozenset[str],
+    now: datetime,
 ) -> Outcome:
     outcome = Outcome()
     open_incidents = {
         incident.dedup_key: incident
         for incident in Incident.objects.select_for_update().filter(
-            cluster_id=cluster.pk, state__in=OPEN_STATES
+            cluster_id=cluster_id, state__in=OPEN_STATES
         )
     }
     if not conditions and not open_incidents:
@@ -213,12 +238,12 @@ def _apply(
     current: dict[str, Condition] = {}
     for condition in conditions:
         current.setdefault(condition.dedup_key, condition)
-    mutes = active_mutes(cluster.organization_id, [cluster.pk], now)[cluster.pk]
+    mutes = active_mutes(organization_id, [cluster_id], now)[cluster_id]
 
     new_keys = [key for key in current if key not in open_incidents]
     sequences = (
         dict(
-            Incident.objects.filter(cluster_id=cluster.pk, dedup_key__in=new_keys)
+            Incident.objects.filter(cluster_id=cluster_id, dedup_key__in=new_keys)
             .values("dedup_key")
             .annotate(last=Max("sequence"))
             .values_list("dedup_key", "last")
@@ -232,7 +257,7 @@ def _apply(
         sequence = sequences.get(key, 0) + 1
         fires = condition.for_seconds <= 0
         incident = Incident(
-            cluster_id=cluster.pk,
+            cluster_id=cluster_id,
             rule_key=condition.rule_key,
             subject=condition.subject,
             dedup_key=key,
@@ -291,7 +316,7 @@ def _apply(
         if i.state == IncidentState.FIRING and not i.muted and i.last_notified_at is None
     ]
     resolved_notified = [i for i in to_resolve if i.last_notified_at is not None]
-    outcome.deliveries = notify(cluster.organization_id, due, resolved_notified, now=now)
+    outcome.deliveries = notify(organization_id, due, resolved_notified, now=now)
     return outcome
 
 
