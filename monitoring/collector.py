@@ -31,16 +31,15 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from controlplane.clusters.actions import record_broker_observations
-from controlplane.clusters.choices import AnomalyState, BrokerState, ClusterStatus
-from controlplane.clusters.models import BrokerAnomaly, Cluster
+from controlplane.clusters.choices import BrokerState, ClusterStatus
+from controlplane.clusters.models import Cluster
 from controlplane.clusters.specs import admin_for, cluster_spec
-from monitoring import health, history, lag_state
-from monitoring.alerting.choices import OPEN_STATES
-from monitoring.alerting.models import Incident, RuleOverrideRecord
+from monitoring import collection_sql, health, history, lag_state
+from monitoring.collection_sql import ClusterFacts, ClusterRow
 from monitoring.conditions import RULES, Severity
 from monitoring.health import Finding, HealthReport, assess_cluster, classify_partition
 from monitoring.lag import (
@@ -93,17 +92,6 @@ def collection_lease() -> timedelta:
 
 def window_size() -> int:
     return int(getattr(settings, "MONITORING_LAG_WINDOW_SIZE", DEFAULT_WINDOW_SIZE))
-
-
-@dataclass(frozen=True)
-class ClusterFacts:
-    """What the collector read along with the cluster row when the collection started, so that
-    alerting and self-healing skip the queries that would find nothing: on a healthy fleet, most."""
-
-    organization_id: int
-    open_incidents: bool
-    rule_overrides: bool  # for the cluster or its organization
-    open_anomalies: bool
 
 
 @dataclass(frozen=True)
@@ -305,20 +293,14 @@ def claim_due_clusters(now: datetime | None = None) -> list[uuid.UUID]:
 
 
 def _acquire_lease(cluster_id: uuid.UUID, now: datetime) -> bool:
-    def claim() -> bool:
-        return bool(
-            ClusterHealth.objects.filter(pk=cluster_id)
-            .filter(Q(collecting_until__isnull=True) | Q(collecting_until__lt=now))
-            .update(collecting_until=now + collection_lease())
-        )
-
-    if claim():
+    until = now + collection_lease()
+    if collection_sql.claim_lease(cluster_id, now, until):
         return True
     # No row yet (a cluster collected before the scheduler saw it), or someone else holds it.
     ClusterHealth.objects.bulk_create(
         [ClusterHealth(cluster_id=cluster_id, reason="Not collected yet.")], ignore_conflicts=True
     )
-    return claim()
+    return collection_sql.claim_lease(cluster_id, now, until)
 
 
 def _release_lease(cluster_id: uuid.UUID) -> None:
@@ -338,38 +320,20 @@ def collect_cluster(
     benchmarks).
     """
     now = truncate_to_millis(now or timezone.now())
-    # The stored windows and the facts alerting needs come with the cluster: fewer round trips on
-    # the hot path.
-    clusters = (
-        Cluster.objects.filter(pk=cluster_id, status__in=COLLECTED_STATUSES)
-        .select_related("lag_state")
-        .annotate(**_FACTS)
-    )
-    if admin is None:
-        clusters = clusters.exclude(bootstrap_servers="")
-    cluster = clusters.first()
-    if cluster is None or not _acquire_lease(cluster_id, now):
+    # The stored windows, the expected brokers and the facts alerting needs come with the cluster.
+    row = collection_sql.read_cluster(cluster_id, COLLECTED_STATUSES, NOT_EXPECTED_BROKER_STATES)
+    if row is None or (admin is None and not row.bootstrap_servers) or not _acquire_lease(cluster_id, now):
         return None
     try:
         target = CollectionTarget(
-            cluster_id=cluster.pk,
-            cluster_name=cluster.name,
-            expected_broker_ids=frozenset(
-                cluster.brokers.exclude(state__in=NOT_EXPECTED_BROKER_STATES).values_list(
-                    "node_id", flat=True
-                )
-            ),
-            min_insync_replicas=cluster.min_insync_replicas,
-            facts=ClusterFacts(
-                organization_id=cluster.organization_id,
-                open_incidents=cluster.has_open_incidents,
-                rule_overrides=cluster.has_rule_overrides,
-                open_anomalies=cluster.has_open_anomalies,
-            ),
+            cluster_id=row.cluster_id,
+            cluster_name=row.name,
+            expected_broker_ids=row.expected_broker_ids,
+            min_insync_replicas=row.min_insync_replicas,
+            facts=row.facts,
         )
-        stored = getattr(cluster, "lag_state", None)
-        windows = lag_state.decode_windows(stored.windows) if stored is not None else {}
-        snapshot, windows = _snapshot_with(cluster, admin, target, windows, now)
+        windows = lag_state.decode_windows(row.windows) if row.windows else {}
+        snapshot, windows = _snapshot_with(row, admin, target, windows, now)
         store_collection(snapshot, windows)  # releases the lease
     except BaseException:
         _release_lease(cluster_id)
@@ -379,24 +343,8 @@ def collect_cluster(
     return snapshot
 
 
-# `ClusterFacts` as annotations of the cluster row. Read when the collection starts: an incident
-# opened meanwhile by the previous collection's alerting (collections of one cluster overlap only
-# when one is slow) is seen by the next collection instead, ten seconds later.
-_FACTS = {
-    "has_open_incidents": Exists(Incident.objects.filter(cluster=OuterRef("pk"), state__in=OPEN_STATES)),
-    "has_rule_overrides": Exists(
-        RuleOverrideRecord.objects.filter(
-            Q(cluster=OuterRef("pk")) | Q(organization=OuterRef("organization_id"), cluster__isnull=True)
-        )
-    ),
-    "has_open_anomalies": Exists(
-        BrokerAnomaly.objects.filter(cluster=OuterRef("pk"), state=AnomalyState.OPEN)
-    ),
-}
-
-
 def _snapshot_with(
-    cluster: Cluster,
+    cluster: ClusterRow,
     admin: KafkaAdmin | None,
     target: CollectionTarget,
     windows: WindowsByGroup,
@@ -408,7 +356,8 @@ def _snapshot_with(
     if admin is not None:
         return take_snapshot(admin, target, windows, now, size=size, max_age=max_age)
     try:
-        own_admin = admin_for(cluster_spec(cluster), cluster.bootstrap_servers)
+        spec = cluster_spec(Cluster.objects.get(pk=cluster.cluster_id))
+        own_admin = admin_for(spec, cluster.bootstrap_servers)
     except KafkaAdminError as exc:
         return _unreachable(target, now, str(exc)), windows
     try:

@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from monitoring import collection_sql
 from monitoring.lag import (
     DEFAULT_WINDOW_SIZE,
     GroupLag,
@@ -64,18 +65,8 @@ def save(
 ) -> None:
     """Store one collection's groups (with each one's Kafka state and member count, by group id)
     and windows, replacing the previous ones: groups the cluster no longer lists are gone."""
-    LagState.objects.bulk_create(
-        [
-            LagState(
-                cluster_id=cluster_id,
-                groups=encode_groups(groups, members),
-                windows=encode_windows(windows),
-                collected_at=collected_at,
-            )
-        ],
-        update_conflicts=True,
-        unique_fields=["cluster"],
-        update_fields=["groups", "windows", "collected_at"],
+    collection_sql.save_lag_state(
+        cluster_id, encode_groups(groups, members), encode_windows(windows), collected_at
     )
 
 
