@@ -2,9 +2,10 @@
 
 One collection of one cluster is one `collect_cluster` call (one Celery task): Describe Cluster +
 Metadata + Describe Configs feed `health.assess_cluster`; consumer groups, their committed offsets and
-the partitions' end offsets are appended to each partition's Burrow window and judged, all groups
-at once, by `lag_batch.evaluate_groups`. The result is written in one transaction (latest health, latest status of
-every group with its windows, one history point), then passed to alerting's `evaluate_cluster`.
+the partitions' end offsets are appended to each partition's Burrow window and judged, all groups at
+once, by `lag_batch.evaluate_groups`. The result is written in one transaction (latest health, latest
+status of every group with its windows, one history point), then passed to alerting's
+`evaluate_cluster`. The statements every collection runs are in `collection_sql`.
 
 A cluster that cannot be reached, or answers with an error, is not a failure of the collection: its
 health becomes `unknown` with the reason, its windows and counts are left as they were, and alerting
