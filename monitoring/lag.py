@@ -1,8 +1,9 @@
 """Consumer lag evaluation in the manner of LinkedIn's Burrow, plus an estimated time lag.
 
 A collector polls each consumer group's committed offsets and the partitions' log end offsets and
-appends one `Observation` per partition to a `PartitionWindow` (the last N polls, default 10). The
-evaluator judges each window on its trend rather than on a fixed threshold:
+adds one observation per partition to a `PartitionWindow` (the last N polls, default 10, kept as
+columns). `judge_window` judges each window on its trend rather than on a fixed threshold
+(`lag_batch.evaluate_groups` does the same for a whole cluster at once):
 
 1. no usable offsets, or offsets that contradict each other          -> ERR
 2. lag was 0 at any point in the window                              -> OK
