@@ -592,17 +592,12 @@ def _waiting(messages: int) -> str:
     return "1 message waits" if messages == 1 else f"{messages:,} messages wait"
 
 
-def format_duration(delta: timedelta) -> str:
-    """A rounded, human duration: '45 s', '12 min', '2 h 5 min', '3 d 4 h'."""
-    return format_seconds(delta.total_seconds())
-
-
 def _duration(milliseconds: int) -> str:
     return format_seconds(milliseconds // 1000)
 
 
 def format_seconds(value: float) -> str:
-    """`format_duration` of a number of seconds, however large."""
+    """A rounded, human duration of any number of seconds: '45 s', '12 min', '2 h 5 min', '3 d 4 h'."""
     seconds = max(int(value), 0)
     if seconds < 120:
         return f"{seconds} s"

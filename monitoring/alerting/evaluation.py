@@ -10,8 +10,9 @@ tests drive it with any clock they like).
 
 Hot path: this runs once per cluster per collection interval across the whole fleet. A healthy
 cluster with no open incidents costs no query when the collector read its `ClusterFacts` (three small
-ones otherwise) and no transaction; everything else is batched (one insert for new incidents, one update per kind of transition, one bulk update for changed
-values, one insert for deliveries), whatever the number of conditions.
+ones otherwise) and no transaction; everything else is batched (one insert for new incidents, one
+update per kind of transition, one bulk update for changed values, one insert for deliveries),
+whatever the number of conditions.
 
 Automatic transitions are not written to the audit log: they are nobody's action, the incident row
 itself keeps when it was first seen, fired and resolved, and an audit row per transition would

@@ -23,7 +23,7 @@ from monitoring.lag import (
     _waiting,
     estimate_time_lag,
     evaluate_partition,
-    format_duration,
+    format_seconds,
     millis,
 )
 
@@ -94,7 +94,7 @@ def reference_partition(
         return result(
             LagStatus.OK,
             f"Keeping up: the consumer was caught up "
-            f"{format_duration(window[-1].timestamp - window[last_zero].timestamp)} ago and "
+            f"{format_seconds((window[-1].timestamp - window[last_zero].timestamp).total_seconds())} ago and "
             f"{_waiting(current_lag)} now.",
             time_lag,
         )
@@ -122,14 +122,14 @@ def reference_partition(
         who = "No consumer is connected and the group" if group_has_members is False else "The consumer"
         return result(
             LagStatus.STOP,
-            f"{who} committed nothing for {format_duration(since_commit)} while {_waiting(current_lag)}.",
+            f"{who} committed nothing for {format_seconds(since_commit.total_seconds())} while {_waiting(current_lag)}.",
             time_lag,
         )
     if unchanged:
         return result(
             LagStatus.STALL,
             f"The consumer is stuck at offset {_count(committed[-1])}: it has not moved for "
-            f"{format_duration(since_commit)} while {_waiting(current_lag)}.",
+            f"{format_seconds(since_commit.total_seconds())} while {_waiting(current_lag)}.",
             time_lag,
         )
     if all(lags[i] >= lags[i - 1] for i in range(1, len(lags))):
@@ -141,13 +141,13 @@ def reference_partition(
         return result(
             LagStatus.WARN,
             f"The consumer is not keeping up: it processed {_count(committed[-1] - committed[0])} "
-            f"messages in {format_duration(span)}, but the lag {trend}.",
+            f"messages in {format_seconds(span.total_seconds())}, but the lag {trend}.",
             time_lag,
         )
     return result(
         LagStatus.OK,
         f"Consuming normally: {_waiting(current_lag)} and the lag fell within the last "
-        f"{format_duration(span)}.",
+        f"{format_seconds(span.total_seconds())}.",
         time_lag,
     )
 

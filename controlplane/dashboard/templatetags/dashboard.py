@@ -31,7 +31,13 @@ def badge(value: str, label: str, role: str = "", family: str = "") -> SafeStrin
 
 
 def format_duration(elapsed: timedelta) -> str:
-    seconds = max(0, int(elapsed.total_seconds()))
+    return format_seconds(elapsed.total_seconds())
+
+
+def format_seconds(value: float) -> str:
+    """A number of seconds as '45s', '12m 05s' or '3h 07m'; from a float, since a time lag can be
+    larger than any timedelta."""
+    seconds = max(0, int(value))
     if seconds < 60:
         return f"{seconds}s"
     minutes, seconds = divmod(seconds, 60)
@@ -87,7 +93,7 @@ def seconds(value: float | None) -> str:
     """A time lag given in seconds, as a duration."""
     if value is None:
         return "—"
-    return format_duration(timedelta(seconds=value))
+    return format_seconds(value)
 
 
 @register.simple_tag
