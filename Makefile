@@ -6,8 +6,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 export PORT
+# The Apache Kafka versions the tests and benchmarks run (the supported versions, newest first).
+TEST_KAFKA_VERSIONS ?= 4.4.0 4.3.2 3.9.2
 
-.PHONY: run test lint format bench install system-test-deps migrate clean
+.PHONY: run test lint format bench install system-deps kafka migrate clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11 or newer is needed"' \
@@ -29,11 +31,18 @@ run: migrate
 	$(BIN)/python manage.py bootstrap_demo --port $(PORT)
 	$(BIN)/python manage.py serve --port $(PORT)
 
-# Tools some tests drive for real: promtool (Prometheus rules) and Chromium (the dashboard).
-system-test-deps:
-	@bash scripts/install-system-test-deps.sh
+# System packages the tests and benchmarks run for real: PostgreSQL, Redis, a JDK and Maven (real
+# Apache Kafka), Chromium (the dashboard) and promtool (the alert rules). Installed with apt-get.
+system-deps:
+	@bash scripts/install-system-deps.sh
 
-test: install system-test-deps
+# Fetch the default Apache Kafka distribution ahead of time (otherwise fetched on first use).
+# `make kafka KAFKA_VERSIONS_TO_FETCH="4.4.0 3.9.2"` fetches several.
+kafka: install
+	$(BIN)/python -m provisioning.distribution fetch $(KAFKA_VERSIONS_TO_FETCH)
+
+test: install system-deps
+	$(BIN)/python -m provisioning.distribution fetch $(TEST_KAFKA_VERSIONS)
 	bash scripts/with-test-services.sh $(BIN)/pytest $(PYTEST_ARGS)
 
 lint: install
@@ -44,7 +53,8 @@ format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench: install
+bench: install system-deps
+	$(BIN)/python -m provisioning.distribution fetch $(TEST_KAFKA_VERSIONS)
 	bash scripts/with-test-services.sh $(BIN)/python -m bench
 
 clean:

@@ -307,7 +307,7 @@ def create_fleet_rows(fleet: Fleet) -> list[uuid.UUID]:
             Cluster(
                 organization=organization,
                 name=f"cluster-{index}",
-                kafka_version="3.9.1",
+                kafka_version="4.3.2",
                 backend="local",
                 broker_count=fleet.brokers,
                 racks=["rack-0", "rack-1", "rack-2"],

@@ -40,7 +40,7 @@ def spec_of(cluster_id: str, layout: dict[int, str]) -> ClusterSpec:
     return ClusterSpec(
         cluster_id=cluster_id,
         name="bench",
-        kafka_version="3.9.1",
+        kafka_version="4.3.2",
         brokers=tuple(BrokerSpec(n, r) for n, r in sorted(layout.items())),
         replication_factor=3,
         min_insync_replicas=2,

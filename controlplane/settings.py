@@ -15,6 +15,8 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from provisioning import distribution as _distribution
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("CONTROLPLANE_VAR_DIR", BASE_DIR / "var"))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
@@ -241,10 +243,24 @@ OPERATION_BROKER_TIMEOUT_SECONDS = float(os.environ.get("OPERATION_BROKER_TIMEOU
 SELF_HEALING_AFTER_SECONDS = float(os.environ.get("SELF_HEALING_AFTER_SECONDS", "300"))
 
 # Provisioning backends.
-KAFKA_HOME = os.environ.get("KAFKA_HOME") or None
 LOCAL_BACKEND_STATE_DIR = Path(os.environ.get("LOCAL_BACKEND_STATE_DIR", VAR_DIR / "local-clusters"))
-KAFKA_VERSIONS = _env_list("KAFKA_VERSIONS", ["3.7.2", "3.8.1", "3.9.1", "4.0.0", "4.1.0"])
-DEFAULT_KAFKA_VERSION = os.environ.get("DEFAULT_KAFKA_VERSION", "3.9.1")
+# What `local` clusters run: "kafka" (Apache Kafka; needs Java 17+), "tansu" (the single-node
+# development broker) or "auto" (Apache Kafka when Java 17+ is found, else the development broker).
+LOCAL_ENGINE = os.environ.get("LOCAL_ENGINE", "auto")
+# Heap of each `local` broker at most; Kafka serves reads from the page cache, not the heap.
+LOCAL_BROKER_MAX_HEAP_MB = int(os.environ.get("LOCAL_BROKER_MAX_HEAP_MB", "512"))
+# Apache Kafka distributions: an unpacked one of your own (used for its version), the cache others are
+# fetched into, the sources tried in order (tarball: the official release from the mirrors, checked
+# against its SHA-512; maven: assembled from Maven Central, every jar pinned by checksum).
+KAFKA_HOME = os.environ.get("KAFKA_HOME") or None
+KAFKA_DISTRIBUTION_CACHE_DIR = Path(
+    os.environ.get("KAFKA_DISTRIBUTION_CACHE_DIR") or _distribution.default_cache_dir()
+)
+KAFKA_DISTRIBUTION_SOURCES = _env_list("KAFKA_DISTRIBUTION_SOURCES", list(_distribution.SOURCES))
+KAFKA_MIRROR_URLS = _env_list("KAFKA_MIRROR_URLS", list(_distribution.DEFAULT_MIRRORS))
+MAVEN_EXECUTABLE = os.environ.get("MAVEN", "mvn")
+KAFKA_VERSIONS = _env_list("KAFKA_VERSIONS", list(_distribution.SUPPORTED_VERSIONS))
+DEFAULT_KAFKA_VERSION = os.environ.get("DEFAULT_KAFKA_VERSION", _distribution.DEFAULT_VERSION)
 
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "kafka-control-plane@localhost")

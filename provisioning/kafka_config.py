@@ -10,15 +10,20 @@ a second, so losing a rack cannot take away the quorum's majority. The choice is
 cluster is created, and then kept by the backend: adding or removing a voter is a quorum membership
 change, not something a broker restart can do.
 
-Quorum flavour. From Apache Kafka 4.0 (KRaft only, KIP-853 dynamic quorums documented as the way to
-provision) nodes find the quorum through `controller.quorum.bootstrap.servers` and the controllers are
-formatted with `--initial-controllers`; older releases get the static `controller.quorum.voters`,
-which every KRaft release understands.
+Quorum style. A cluster created on Apache Kafka 4.0 or later gets a dynamic quorum (KIP-853, the way
+4.x documents provisioning): nodes find it through `controller.quorum.bootstrap.servers` and the
+controllers are formatted with `--initial-controllers`. An older release gets a static quorum,
+`controller.quorum.voters`, which every KRaft release understands. The style is chosen once, when the
+cluster's storage is formatted, and the backend records it: Kafka reads a static quorum only from
+`controller.quorum.voters`, and formatted disks keep what they were formatted with, so a 3.9 cluster
+upgraded to 4.x must go on rendering voters (KAFKA-16538: moving to a dynamic quorum is a separate
+step, possible only from 4.1 and only after kraft.version is raised to 1).
 """
 
 from __future__ import annotations
 
 import base64
+import enum
 import hashlib
 import re
 import uuid
@@ -90,8 +95,16 @@ def parse_kafka_version(version: str) -> tuple[int, int]:
     return int(match.group(1)), int(match.group(2))
 
 
-def uses_dynamic_quorum(kafka_version: str) -> bool:
-    return parse_kafka_version(kafka_version) >= DYNAMIC_QUORUM_VERSION
+class QuorumStyle(enum.StrEnum):
+    STATIC = "static"  # controller.quorum.voters, kraft.version 0
+    DYNAMIC = "dynamic"  # controller.quorum.bootstrap.servers, formatted with --initial-controllers
+
+
+def quorum_style_for_new_cluster(kafka_version: str) -> QuorumStyle:
+    """The quorum style a cluster created on `kafka_version` is formatted with (recorded, then kept)."""
+    if parse_kafka_version(kafka_version) >= DYNAMIC_QUORUM_VERSION:
+        return QuorumStyle.DYNAMIC
+    return QuorumStyle.STATIC
 
 
 def choose_controllers(brokers: Sequence[BrokerSpec]) -> tuple[int, ...]:
@@ -209,7 +222,7 @@ def _utf16_units(ch: str) -> list[int]:
 
 
 def _quorum_settings(
-    kafka_version: str, controllers: Sequence[int], addresses: Mapping[int, NodeAddress]
+    quorum: QuorumStyle, controllers: Sequence[int], addresses: Mapping[int, NodeAddress]
 ) -> dict[str, str]:
     endpoints: list[tuple[int, str]] = []
     for node_id in sorted(controllers):
@@ -217,7 +230,7 @@ def _quorum_settings(
         if address is None or address.controller_port is None:
             raise KafkaConfigError({"brokers": f"controller {node_id} has no controller address"})
         endpoints.append((node_id, f"{address.host}:{address.controller_port}"))
-    if uses_dynamic_quorum(kafka_version):
+    if quorum is QuorumStyle.DYNAMIC:
         return {"controller.quorum.bootstrap.servers": ",".join(endpoint for _, endpoint in endpoints)}
     return {"controller.quorum.voters": ",".join(f"{node_id}@{endpoint}" for node_id, endpoint in endpoints)}
 
@@ -228,6 +241,7 @@ def render_server_properties(
     *,
     addresses: Mapping[int, NodeAddress],
     controllers: Sequence[int],
+    quorum: QuorumStyle,
     log_dir: str,
     bind_host: str | None = None,
 ) -> str:
@@ -260,7 +274,7 @@ def render_server_properties(
     settings: dict[str, str] = {
         "node.id": str(node_id),
         "process.roles": "broker,controller" if is_controller else "broker",
-        **_quorum_settings(spec.kafka_version, controllers, addresses),
+        **_quorum_settings(quorum, controllers, addresses),
         "listeners": ",".join(listeners),
         # Kafka refuses a controller listener among a broker's advertised listeners: clients never
         # talk to controllers.
@@ -294,6 +308,7 @@ def storage_format_args(
     config_path: str,
     addresses: Mapping[int, NodeAddress],
     controllers: Sequence[int],
+    quorum: QuorumStyle,
 ) -> list[str]:
     """Arguments for `kafka-storage.sh` that format one node's directories.
 
@@ -301,7 +316,7 @@ def storage_format_args(
     Under a dynamic quorum the controllers carry the initial voter set; brokers need no flag.
     """
     args = ["format", "-t", kraft_cluster_id(spec.cluster_id), "-c", config_path, "--ignore-formatted"]
-    if uses_dynamic_quorum(spec.kafka_version) and node_id in controllers:
+    if quorum is QuorumStyle.DYNAMIC and node_id in controllers:
         voters: list[str] = []
         for controller in sorted(controllers):
             address = addresses.get(controller)

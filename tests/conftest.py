@@ -2,17 +2,31 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from controlplane.clusters.specs import get_backend
+
 pytest_plugins = [
     "tests.support.kafka",
+    "tests.support.apache_kafka",
     "tests.support.tenants",
     "tests.support.workers",
     "tests.support.http_receiver",
     "tests.support.browser",
 ]
+
+
+@pytest.fixture(autouse=True)
+def development_broker_by_default(settings: Any) -> Iterator[None]:
+    """`local` clusters run the development broker unless a test asks for Apache Kafka
+    (`settings.LOCAL_ENGINE = "kafka"`): most tests need a Kafka-protocol endpoint, not a JVM."""
+    settings.LOCAL_ENGINE = "tansu"
+    get_backend.cache_clear()
+    yield
+    get_backend.cache_clear()
 
 
 @pytest.fixture(autouse=True)

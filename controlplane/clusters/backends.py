@@ -2,20 +2,67 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from django.conf import settings
 
+from provisioning import distribution
 from provisioning.backends.base import ClusterSpec
 from provisioning.backends.local import LocalBackend
+from provisioning.distribution.java import JavaRuntime, find_java
 from provisioning.kafka_admin.base import KafkaAdmin
 from provisioning.kafka_admin.confluent import ConfluentKafkaAdmin
 from provisioning.kafka_admin.renumbered import RenumberedKafkaAdmin
 
+LOCAL_ENGINES = ("auto", "kafka", "tansu")
+
+
+def distribution_config() -> distribution.DistributionConfig:
+    return distribution.DistributionConfig(
+        cache_dir=Path(settings.KAFKA_DISTRIBUTION_CACHE_DIR),
+        sources=tuple(settings.KAFKA_DISTRIBUTION_SOURCES),
+        mirrors=tuple(settings.KAFKA_MIRROR_URLS),
+        maven=settings.MAVEN_EXECUTABLE,
+    )
+
+
+def kafka_distribution(version: str) -> distribution.KafkaDistribution:
+    """The distribution of `version`: `KAFKA_HOME` when it holds that version, else the cache (fetched
+    on first use)."""
+    if settings.KAFKA_HOME:
+        own = distribution.from_home(Path(settings.KAFKA_HOME))
+        if own.version == version:
+            return own
+    return distribution.ensure(version, distribution_config())
+
+
+@functools.cache
+def _java() -> JavaRuntime | None:
+    # Asked once per process: the answer only changes when someone installs Java, and a restart
+    # of the control plane picks that up.
+    return find_java()
+
+
+def local_engine() -> tuple[str, JavaRuntime | None]:
+    """Which engine `local` clusters run here, and on which Java runtime."""
+    wanted = settings.LOCAL_ENGINE
+    if wanted == "tansu":
+        return "tansu", None
+    java = _java()
+    if java is None and wanted == "auto":
+        return "tansu", None
+    return "kafka", java
+
 
 def local_backend() -> LocalBackend:
-    kafka_home = Path(settings.KAFKA_HOME) if settings.KAFKA_HOME else None
-    return LocalBackend(Path(settings.LOCAL_BACKEND_STATE_DIR), kafka_home=kafka_home)
+    engine, java = local_engine()
+    return LocalBackend(
+        Path(settings.LOCAL_BACKEND_STATE_DIR),
+        distributions=kafka_distribution if engine == "kafka" else None,
+        java_home=java.home if java is not None else None,
+        max_heap_mb=settings.LOCAL_BROKER_MAX_HEAP_MB,
+    )
 
 
 def confluent_admin(spec: ClusterSpec, bootstrap_servers: str) -> KafkaAdmin:

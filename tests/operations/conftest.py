@@ -103,7 +103,7 @@ def simulated_cluster(tenant: Tenant, driver: Driver, simulation: Simulation) ->
             spec={
                 "name": name,
                 "backend": BACKEND_NAME,
-                "kafka_version": "3.8.1",
+                "kafka_version": "4.2.2",
                 "brokers": brokers,
                 "racks": [f"rack-{i}" for i in range(1, racks + 1)],
                 "replication_factor": replication_factor,

@@ -20,7 +20,7 @@ ENDPOINTS = {
     "scale": {"brokers": 9},
     "restart": {},
     "replace-broker": {"node_id": 1, "keep_disk": True},
-    "upgrade": {"kafka_version": "3.9.1"},
+    "upgrade": {"kafka_version": "4.3.2"},
 }
 
 
@@ -51,7 +51,7 @@ def cluster(simulated_cluster: ClusterFactory) -> Cluster:
             "replace_broker",
             ["start_replacement", "wait_for_replacement", "plan_moves"],
         ),
-        ("upgrade", {"kafka_version": "3.9.1"}, "upgrade", ["check_upgrade", "upgrade_brokers"]),
+        ("upgrade", {"kafka_version": "4.3.2"}, "upgrade", ["check_upgrade", "upgrade_brokers"]),
     ],
 )
 def test_each_operation_answers_202_with_the_cluster_and_its_operation(
@@ -102,8 +102,8 @@ def test_scale_records_the_new_layout_before_it_runs(tenant: Tenant, cluster: Cl
             "has no broker 42; its brokers are 0, 1, 2",
         ),
         ("replace-broker", {"node_id": 1}, "keep_disk", "required"),
-        ("upgrade", {"kafka_version": "3.8.1"}, "kafka_version", "already runs Kafka 3.8.1"),
-        ("upgrade", {"kafka_version": "3.7.2"}, "kafka_version", "Downgrades are refused (3.8.1 → 3.7.2)"),
+        ("upgrade", {"kafka_version": "4.2.2"}, "kafka_version", "already runs Kafka 4.2.2"),
+        ("upgrade", {"kafka_version": "3.9.2"}, "kafka_version", "Downgrades are refused (4.2.2 → 3.9.2)"),
         ("upgrade", {"kafka_version": "9.9.9"}, "kafka_version", "Unknown Kafka version '9.9.9'"),
     ],
 )

@@ -49,7 +49,7 @@ def running_cluster(tenant: Tenant, transactional_db: None, monkeypatch: pytest.
         spec={
             "name": "contended",
             "backend": "local",
-            "kafka_version": "3.8.1",
+            "kafka_version": "4.2.2",
             "brokers": 1,
             "racks": ["rack-1"],
             "replication_factor": 1,
@@ -70,7 +70,7 @@ def test_two_requests_at_once_one_202_one_409(tenant: Tenant, running_cluster: C
 
     responses = run_together(
         lambda: restart.post(f"{base}/restart/", {}, format="json"),
-        lambda: upgrade.post(f"{base}/upgrade/", {"kafka_version": "3.9.1"}, format="json"),
+        lambda: upgrade.post(f"{base}/upgrade/", {"kafka_version": "4.3.2"}, format="json"),
     )
 
     assert sorted(r.status_code for r in responses) == [202, 409]

@@ -91,19 +91,19 @@ def test_upgrade_rolls_every_broker_then_raises_the_feature_levels(
 ) -> None:
     cluster, kafka = simulated_cluster(brokers=6)
 
-    operation = request_upgrade(cluster=cluster, kafka_version="3.9.1", actor=SYSTEM)
+    operation = request_upgrade(cluster=cluster, kafka_version="4.3.2", actor=SYSTEM)
     driver.run(operation.id, until=lambda op: op.steps.get(name="upgrade_brokers").progress_done == 3)
-    assert Cluster.objects.get(pk=cluster.pk).kafka_version == "3.8.1"  # not until every broker runs it
+    assert Cluster.objects.get(pk=cluster.pk).kafka_version == "4.2.2"  # not until every broker runs it
     assert kafka.finalized_release is None
     operation = driver.run(operation.id)
 
     assert operation.state == "succeeded", operation.error
     assert sorted(node_id for node_id, _ in restarts(simulation)) == list(range(6))
-    assert {details["version"] for _, details in restarts(simulation)} == {"3.9.1"}
-    assert kafka.finalized_release == "3.9.1"
+    assert {details["version"] for _, details in restarts(simulation)} == {"4.3.2"}
+    assert kafka.finalized_release == "4.3.2"
     assert [s.name for s in operation.steps.all()][-1] == "finalize_features"
     cluster.refresh_from_db()
-    assert (cluster.kafka_version, cluster.status) == ("3.9.1", "running")
+    assert (cluster.kafka_version, cluster.status) == ("4.3.2", "running")
 
 
 def _state(*partitions: tuple[tuple[int, ...], tuple[int, ...]], min_isr: int = 2) -> ClusterState:

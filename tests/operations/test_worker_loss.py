@@ -70,7 +70,7 @@ def test_a_killed_worker_loses_nothing_and_repeats_nothing(
         spec={
             "name": "survivor",
             "backend": NAME,
-            "kafka_version": "3.9.1",
+            "kafka_version": "4.3.2",
             "brokers": 1,
             "racks": ["rack-1"],
             "replication_factor": 1,

@@ -55,6 +55,7 @@ def render(spec: ClusterSpec, node_id: int, **kwargs: str) -> dict[str, str]:
         node_id,
         addresses=addresses_for(spec, controllers),
         controllers=controllers,
+        quorum=kwargs.pop("quorum", kafka_config.quorum_style_for_new_cluster(spec.kafka_version)),
         log_dir="/var/lib/kafka/data",
         **kwargs,
     )
@@ -262,6 +263,7 @@ def test_storage_format_args(version: str, node_id: int, initial_controllers: bo
         config_path="/etc/kafka/server.properties",
         addresses=addresses_for(spec, controllers),
         controllers=controllers,
+        quorum=kafka_config.quorum_style_for_new_cluster(spec.kafka_version),
     )
     assert args[:6] == [
         "format",
@@ -278,3 +280,13 @@ def test_storage_format_args(version: str, node_id: int, initial_controllers: bo
         assert voters[0] == f"1@kafka-1.internal:9093:{kafka_config.kraft_directory_id(CLUSTER_ID, 1)}"
     else:
         assert len(args) == 6
+
+
+def test_the_recorded_quorum_style_wins_over_the_version() -> None:
+    """A cluster formatted with static voters on 3.9 keeps them once its brokers run 4.x (KAFKA-16538)."""
+    upgraded = make_spec(["a", "b", "c"], version="4.1.0")
+    static = render(upgraded, 1, quorum=kafka_config.QuorumStyle.STATIC)
+    assert static["controller.quorum.voters"].startswith("1@kafka-1.internal:9093,")
+    assert "controller.quorum.bootstrap.servers" not in static
+    assert kafka_config.quorum_style_for_new_cluster("3.9.2") is kafka_config.QuorumStyle.STATIC
+    assert kafka_config.quorum_style_for_new_cluster("4.0.0") is kafka_config.QuorumStyle.DYNAMIC

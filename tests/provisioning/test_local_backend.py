@@ -47,7 +47,7 @@ def make_spec(brokers: int = 1) -> ClusterSpec:
     return ClusterSpec(
         cluster_id=str(uuid.uuid4()),
         name="dev",
-        kafka_version="3.9.1",
+        kafka_version="4.3.2",
         brokers=tuple(BrokerSpec(node_id=i + 1, rack=f"rack-{i + 1}") for i in range(brokers)),
         replication_factor=1,
         min_insync_replicas=1,
@@ -376,7 +376,7 @@ from pathlib import Path
 from provisioning.backends.base import BrokerSpec, ClusterSpec, NodeSize
 from provisioning.backends.local import LocalBackend
 
-spec = ClusterSpec(sys.argv[2], "dev", "3.9.1", (BrokerSpec(1, "rack-1"),), 1, 1, NodeSize(1, 1024, 10))
+spec = ClusterSpec(sys.argv[2], "dev", "4.3.2", (BrokerSpec(1, "rack-1"),), 1, 1, NodeSize(1, 1024, 10))
 LocalBackend(Path(sys.argv[1])).provision(spec)
 print("provisioned", flush=True)
 time.sleep(600)

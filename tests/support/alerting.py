@@ -35,7 +35,7 @@ def make_cluster(
     cluster = Cluster.objects.create(
         organization=organization,
         name=name,
-        kafka_version="3.9.1",
+        kafka_version="4.3.2",
         backend="local",
         broker_count=len(ids),
         racks=["rack-0", "rack-1", "rack-2"],

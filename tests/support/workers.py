@@ -98,6 +98,7 @@ def start_worker(transactional_db: None, tmp_path: Path) -> Iterator[Callable[..
             "REDIS_URL": settings.CELERY_BROKER_URL,
             "CONTROLPLANE_VAR_DIR": str(settings.VAR_DIR),
             "LOCAL_BACKEND_STATE_DIR": str(settings.LOCAL_BACKEND_STATE_DIR),
+            "LOCAL_ENGINE": settings.LOCAL_ENGINE,
             "OPERATION_HEARTBEAT_SECONDS": "1",
             "PYTHONUNBUFFERED": "1",
             **extra_env,

@@ -19,8 +19,10 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
+from controlplane.clusters.backends import kafka_distribution, local_engine
 from controlplane.clusters.reconcile import reconcile_all
 from provisioning.backends.local import stop_all
+from provisioning.distribution import DistributionError
 
 GRACE_SECONDS = 15
 
@@ -34,6 +36,7 @@ class Command(BaseCommand):
         parser.add_argument("--concurrency", type=int, default=int(os.environ.get("WORKER_CONCURRENCY", "2")))
 
     def handle(self, *args: Any, **options: Any) -> None:
+        self._announce_local_engine()
         restarted = reconcile_all(restart=True, backend="local")
         if restarted:
             self.stdout.write(f"restarted the brokers of {restarted} local cluster(s)")
@@ -81,6 +84,28 @@ class Command(BaseCommand):
             stopped = stop_all(Path(settings.LOCAL_BACKEND_STATE_DIR))
             self.stdout.write(f"stopped; brokers of {len(stopped)} local cluster(s) stopped")
         sys.exit(exit_code)
+
+    def _announce_local_engine(self) -> None:
+        """Say what `local` clusters run, and have the default Kafka release ready before the first."""
+        engine, java = local_engine()
+        if engine == "tansu":
+            reason = (
+                "LOCAL_ENGINE=tansu"
+                if settings.LOCAL_ENGINE == "tansu"
+                else "no Java 17 or newer was found; install one (on Debian: apt-get install "
+                "openjdk-17-jre-headless) and run `make run` again for real Apache Kafka clusters of any size"
+            )
+            self.stdout.write(f"local clusters run the single-node development broker (Tansu): {reason}")
+            return
+        java_text = f"Java {java.major} at {java.home}" if java is not None else "Java"
+        self.stdout.write(f"local clusters run Apache Kafka (KRaft) on {java_text}")
+        version = settings.DEFAULT_KAFKA_VERSION
+        try:
+            found = kafka_distribution(version)
+        except DistributionError as exc:
+            self.stderr.write(f"Apache Kafka {version} is not available yet: {exc}")
+            return
+        self.stdout.write(f"Apache Kafka {version}: {found.home} ({found.origin or found.source})")
 
     @staticmethod
     def _stop_children(children: dict[str, subprocess.Popen[bytes]]) -> None:
