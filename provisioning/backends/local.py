@@ -18,6 +18,7 @@ cluster has a lock file under `state_dir/.locks/`, so two workers never change o
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import json
 import logging
@@ -662,24 +663,37 @@ def stop_all(state_dir: Path, *, grace: float = 20.0, lock_timeout: float = 10.0
     again brings them back; returns the ids of the clusters that had brokers running.
 
     Meant for an interrupted `make run`: if a worker still holds a cluster's lock after `lock_timeout`
-    the brokers are stopped anyway, since leaving them running is the worse outcome.
+    the brokers are stopped anyway, since leaving them running is the worse outcome. Every broker is
+    signalled at once: one after the other, the last brokers of a cluster would wait in their
+    controlled shutdown for a quorum whose other controllers had already gone.
     """
-    stopped: list[str] = []
-    for cluster_dir in _cluster_dirs(Path(state_dir)):
-        with file_lock(Path(state_dir) / LOCKS_DIR / f"{cluster_dir.name}.lock", timeout=lock_timeout):
-            state = _load_state(cluster_dir)
-            if state is None:
-                continue
-            had_running = False
-            for rec in state.brokers.values():
-                handle = rec.handle()
-                if handle is not None and is_alive(handle.pid, handle.start_time):
-                    had_running = True
-                _stop_broker(rec, grace=grace, reason=STOPPED_ON_SHUTDOWN)
-            _write_atomically(cluster_dir / STATE_FILE, state.to_json())
-            if had_running:
-                stopped.append(state.cluster_id)
-    return stopped
+    cluster_dirs = _cluster_dirs(Path(state_dir))
+    if not cluster_dirs:
+        return []
+    with concurrent.futures.ThreadPoolExecutor(max_workers=len(cluster_dirs)) as pool:
+        results = pool.map(lambda d: _stop_cluster(Path(state_dir), d, grace, lock_timeout), cluster_dirs)
+        return [cluster_id for cluster_id in results if cluster_id is not None]
+
+
+def _stop_cluster(state_dir: Path, cluster_dir: Path, grace: float, lock_timeout: float) -> str | None:
+    with file_lock(state_dir / LOCKS_DIR / f"{cluster_dir.name}.lock", timeout=lock_timeout):
+        state = _load_state(cluster_dir)
+        if state is None:
+            return None
+        had_running = any(
+            (handle := rec.handle()) is not None and is_alive(handle.pid, handle.start_time)
+            for rec in state.brokers.values()
+        )
+        if state.brokers:
+            with concurrent.futures.ThreadPoolExecutor(max_workers=len(state.brokers)) as pool:
+                list(
+                    pool.map(
+                        lambda rec: _stop_broker(rec, grace=grace, reason=STOPPED_ON_SHUTDOWN),
+                        state.brokers.values(),
+                    )
+                )
+        _write_atomically(cluster_dir / STATE_FILE, state.to_json())
+        return state.cluster_id if had_running else None
 
 
 def running_clusters(state_dir: Path, *, host: str = "127.0.0.1") -> list[LocalCluster]:

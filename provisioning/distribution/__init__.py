@@ -176,4 +176,3 @@ def from_home(path: Path) -> KafkaDistribution:
 
 def parse_sources(text: str) -> tuple[str, ...]:
     return tuple(s.strip() for s in text.split(",") if s.strip())
-

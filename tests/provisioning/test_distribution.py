@@ -131,7 +131,9 @@ def test_no_source_answers_with_every_reason(tmp_path: Path) -> None:
         distribution.ensure(VERSION, config)
     message = str(failure.value)
     assert f"Apache Kafka {VERSION} could not be fetched from any source" in message
-    assert f"tarball: http://127.0.0.1:9/kafka/{VERSION}/kafka_2.13-{VERSION}.tgz.sha512 could not be" in message
+    assert (
+        f"tarball: http://127.0.0.1:9/kafka/{VERSION}/kafka_2.13-{VERSION}.tgz.sha512 could not be" in message
+    )
     assert "maven: Maven (no-such-mvn) is not installed" in message
 
     with pytest.raises(DistributionError, match=r"maven: Apache Kafka 4\.0\.99 has no Maven lock file"):
