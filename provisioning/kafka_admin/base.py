@@ -76,6 +76,18 @@ class ConsumerGroupState:
 
 
 @dataclass(frozen=True)
+class LogDirUsage:
+    """One log directory of one broker (DescribeLogDirs). The sizes are those of the volume the
+    directory is on (KIP-827, Apache Kafka 3.3+), so log directories sharing a volume report the same."""
+
+    broker_id: int
+    path: str
+    total_bytes: int | None  # None when the broker does not report it (older than Kafka 3.3)
+    usable_bytes: int | None  # what the broker may still write; space reserved for root is not usable
+    error: str = ""  # the directory's error (e.g. KafkaStorageError: the disk failed), else empty
+
+
+@dataclass(frozen=True)
 class ReassignmentProgress:
     """An in-flight reassignment of one partition (ListPartitionReassignments)."""
 
@@ -99,6 +111,11 @@ class KafkaAdmin(Protocol):
 
     def end_offsets(self, partitions: Collection[TopicPartition]) -> dict[TopicPartition, int]:
         """High watermark (log end offset) per partition."""
+        ...
+
+    def describe_log_dirs(self, broker_ids: Collection[int]) -> dict[int, tuple[LogDirUsage, ...]]:
+        """Each broker's log directories with their volume's size. Brokers that do not answer are left
+        out; `KafkaAdminError` when the cluster does not support DescribeLogDirs at all."""
         ...
 
     def alter_partition_reassignments(self, targets: Mapping[TopicPartition, list[int] | None]) -> None:

@@ -7,6 +7,8 @@ Which client serves which call:
   ElectLeaders (preferred leaders).
 - kafka-python's `KafkaAdminClient`: AlterPartitionReassignments and ListPartitionReassignments (KIP-455,
   Apache Kafka 2.4+). librdkafka, and so confluent-kafka 2.16, has no call for either.
+- kafka-python as well for DescribeLogDirs (each log directory's volume size, KIP-827), which
+  librdkafka has no call for either; sent to each broker on its own.
 
 Why kafka-python for reassignments rather than encoding the two requests here: the encoding is small,
 but sending it is not. A request must reach the active controller over the cluster's listener, which in
@@ -63,6 +65,7 @@ from provisioning.kafka_admin.base import (
     ConsumerGroupState,
     KafkaAdminError,
     KafkaUnavailableError,
+    LogDirUsage,
     PartitionState,
     ReassignmentProgress,
     TopicAlreadyExistsError,
@@ -360,6 +363,41 @@ class ConfluentKafkaAdmin:
             self._call("read metadata", lambda: self._client().list_topics(timeout=self.timeout))
         return offsets
 
+    def describe_log_dirs(self, broker_ids: Collection[int]) -> dict[int, tuple[LogDirUsage, ...]]:
+        """One request per broker, so a broker that is down or slow hides only its own directories.
+        The empty topic list asks for the directories without their partitions, which keeps the answer
+        small on brokers with many partitions."""
+        kafka = _import_kafka_python()
+        usage: dict[int, tuple[LogDirUsage, ...]] = {}
+        for broker_id in sorted(set(broker_ids)):
+            action = f"describe log dirs of broker {broker_id}"
+            try:
+                answer = self._kafka_python_call(
+                    action,
+                    lambda c, b=broker_id: c.describe_log_dirs(topic_partitions={}, brokers=[b]),
+                    requires="Apache Kafka 3.3 or later, for the size of log directories",
+                )
+            except KafkaUnavailableError as exc:
+                log.debug("%s: %s", action, exc)
+                continue
+            except KafkaAdminError as exc:
+                if isinstance(exc.__cause__, kafka.errors.UnknownBrokerIdError):
+                    continue  # registered after this client read the metadata; next time
+                raise
+            usage[broker_id] = tuple(
+                LogDirUsage(
+                    broker_id=broker_id,
+                    path=entry["log_dir"],
+                    # -1: the broker does not know (KIP-827's default for older request versions).
+                    total_bytes=entry["total_bytes"] if entry.get("total_bytes", -1) >= 0 else None,
+                    usable_bytes=entry["usable_bytes"] if entry.get("usable_bytes", -1) >= 0 else None,
+                    error=kafka.errors.for_code(entry["error_code"]).__name__ if entry["error_code"] else "",
+                )
+                for response in answer
+                for entry in response["log_dirs"]
+            )
+        return usage
+
     # -- reassignments, throttles, leaders ---------------------------------------------------------
 
     def alter_partition_reassignments(self, targets: Mapping[TopicPartition, list[int] | None]) -> None:
@@ -598,7 +636,9 @@ class ConfluentKafkaAdmin:
         ).items():
             self._wait(future, f"clear throttled replicas of topic {resource.name!r}")
 
-    def _kafka_python_call(self, action: str, function: Any) -> Any:
+    def _kafka_python_call(
+        self, action: str, function: Any, *, requires: str = "Apache Kafka 2.4 or later"
+    ) -> Any:
         kafka = _import_kafka_python()
         try:
             if self._reassignment_client is None:
@@ -612,8 +652,7 @@ class ConfluentKafkaAdmin:
             return function(self._reassignment_client)
         except kafka.errors.UnsupportedVersionError as exc:
             raise KafkaAdminError(
-                f"cluster at {self.bootstrap_servers} does not support {action} "
-                "(Apache Kafka 2.4 or later is needed)"
+                f"cluster at {self.bootstrap_servers} does not support {action} ({requires} is needed)"
             ) from exc
         except kafka.errors.KafkaError as exc:
             error_class = KafkaUnavailableError if exc.retriable else KafkaAdminError

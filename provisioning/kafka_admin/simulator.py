@@ -9,7 +9,7 @@ broker failures and restarts, traffic, consumer group commits, and the passing o
 
 The model, and where it is simpler than Kafka:
 
-- Brokers have a node id, a rack and an alive flag. `ClusterState.brokers` lists the alive ones. The
+- Brokers have a node id, a rack, an alive flag and one log directory on a volume of `disk_bytes`. `ClusterState.brokers` lists the alive ones. The
   active controller is the one pinned with `set_controller` while it is alive, else the lowest alive
   node id (KRaft's separate controller quorum is not modelled).
 - A partition has replicas (the first is the preferred leader), an ISR, a leader, a log end offset and
@@ -56,6 +56,7 @@ from provisioning.kafka_admin.base import (
     ConsumerGroupState,
     KafkaAdminError,
     KafkaUnavailableError,
+    LogDirUsage,
     PartitionState,
     ReassignmentProgress,
     TopicAlreadyExistsError,
@@ -73,6 +74,7 @@ class _Broker:
     rack: str | None
     info: BrokerInfo
     alive: bool = True
+    other_bytes: int = 0  # what else fills its data volume (`fill_disk`)
 
 
 @dataclass(slots=True)
@@ -157,11 +159,13 @@ class SimulatedKafkaCluster:
         record_bytes: int = 1024,
         replication_bytes_per_second: float = 100 * 2**20,
         rejoin_delay_seconds: float = 10.0,
+        disk_bytes: int = 2**40,
     ) -> None:
         self.cluster_id = cluster_id or f"simulated-{seed}"
         self.record_bytes = record_bytes
         self.replication_bytes_per_second = replication_bytes_per_second
         self.rejoin_delay_seconds = rejoin_delay_seconds
+        self.disk_bytes = disk_bytes
         self.now = 0.0
         self._rng = random.Random(seed)
         self._reachable = True
@@ -246,6 +250,26 @@ class SimulatedKafkaCluster:
             if partition is not None and partition.leader is not None:
                 offsets[key] = partition.end_offset
         return offsets
+
+    def describe_log_dirs(self, broker_ids: Collection[int]) -> dict[int, tuple[LogDirUsage, ...]]:
+        """One log directory per alive broker on a volume of `disk_bytes`, filled by every replica it
+        hosts (each counted at its partition's full size) and by `fill_disk`."""
+        self._check_reachable()
+        usage = {}
+        for node_id in sorted(set(broker_ids)):
+            broker = self._brokers.get(node_id)
+            if broker is None or not broker.alive:
+                continue  # as with a real broker that does not answer
+            used = broker.other_bytes + sum(p.size for p in self._hosted[node_id].values())
+            usage[node_id] = (
+                LogDirUsage(
+                    broker_id=node_id,
+                    path=f"/var/lib/kafka/broker-{node_id}",
+                    total_bytes=self.disk_bytes,
+                    usable_bytes=max(0, self.disk_bytes - used),
+                ),
+            )
+        return usage
 
     def alter_partition_reassignments(self, targets: Mapping[TopicPartition, list[int] | None]) -> None:
         """Start, change or cancel moves. Every target is checked before any is applied."""
@@ -469,6 +493,12 @@ class SimulatedKafkaCluster:
             else:
                 catch_up.ready_at = self.now + self.rejoin_delay_seconds
         self._state = None
+
+    def fill_disk(self, node_id: int, other_bytes: int) -> None:
+        """Set how much of the broker's data volume is taken by something other than its replicas."""
+        if other_bytes < 0:
+            raise ValueError("other_bytes must not be negative")
+        self._broker(node_id).other_bytes = other_bytes
 
     def restart_broker(self, node_id: int) -> None:
         """Down and straight back up: leadership moves away and its replicas are out of sync until
