@@ -1,7 +1,8 @@
 """Collection: read one cluster through `KafkaAdmin`, judge it, store the result, hand it to alerting.
 
 One collection of one cluster is one `collect_cluster` call (one Celery task): Describe Cluster +
-Metadata + Describe Configs feed `health.assess_cluster`; consumer groups, their committed offsets and
+Metadata + Describe Configs feed `health.assess_cluster`; Describe Log Dirs gives each broker's disk
+usage (`disk`); consumer groups, their committed offsets and
 the partitions' end offsets are appended to each partition's Burrow window and judged, all groups at
 once, by `lag_batch.evaluate_groups`. The result is written in one transaction (latest health, latest
 status of every group with its windows, one history point), then passed to alerting's
@@ -42,6 +43,7 @@ from controlplane.clusters.specs import admin_for, cluster_spec
 from monitoring import collection_sql, health, history, lag_state
 from monitoring.collection_sql import ClusterFacts, ClusterRow
 from monitoring.conditions import RULES, Severity
+from monitoring.disk import BrokerDisk, broker_disks, disks_data
 from monitoring.health import Finding, HealthReport, assess_cluster, classify_partition
 from monitoring.lag import (
     DEFAULT_MAX_AGE,
@@ -114,6 +116,9 @@ class ClusterSnapshot:
     # Kafka's view of each group (state, members, committed offsets), by group id.
     group_states: Mapping[str, ConsumerGroupState] = field(default_factory=lambda: MappingProxyType({}))
     state: ClusterState | None = None  # the metadata the health report was computed from
+    # Each broker's fullest data volume, by broker id; brokers that did not answer are missing. None
+    # when the cluster said nothing about disks (unreachable, or it does not support DescribeLogDirs).
+    disks: Mapping[int, BrokerDisk] | None = None
     duration_seconds: float = 0.0
     facts: ClusterFacts | None = None  # None when the snapshot was not taken by `collect_cluster`
 
@@ -166,6 +171,7 @@ def take_snapshot(
         )
         return snapshot, {group: dict(w) for group, w in windows.items()}
 
+    disks = read_disks(admin, [broker.node_id for broker in state.brokers])
     report = assess_cluster(state, target.expected_broker_ids)
     kept: WindowsByGroup = {}
     to_judge = []
@@ -187,10 +193,21 @@ def take_snapshot(
         groups=tuple(lags),
         group_states=MappingProxyType({g.group_id: g for g in kafka_groups}),
         state=state,
+        disks=disks,
         duration_seconds=time.perf_counter() - started,
         facts=target.facts,
     )
     return snapshot, kept
+
+
+def read_disks(admin: KafkaAdmin, broker_ids: list[int]) -> Mapping[int, BrokerDisk] | None:
+    """Each broker's disk usage, or None when the cluster cannot tell: the rest of the collection
+    stands without it, so a failure here is no reason to call the cluster unreachable."""
+    try:
+        return MappingProxyType(broker_disks(admin.describe_log_dirs(broker_ids)))
+    except KafkaAdminError as exc:
+        log.debug("no disk usage: %s", exc)
+        return None
 
 
 def known_members(group: ConsumerGroupState) -> int | None:
@@ -435,6 +452,7 @@ def store_collection(
                 if totals.under_replicated
                 else []
             ),
+            disks=disks_data(snapshot.disks or {}),
             collecting_until=None,
             queued_until=None,
         )

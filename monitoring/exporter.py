@@ -14,6 +14,9 @@ it two organisations' clusters of the same name would collide.
     kafka_cluster_at_min_isr_partitions{cluster}
     kafka_topic_partition_under_replicated_partition{cluster, topic, partition}
                                                                       1, only for partitions that are
+    kafka_broker_disk_used_percent{cluster, broker}                   0-100, its fullest data volume
+    kafka_broker_disk_total_bytes{cluster, broker}                    that volume's size
+    kafka_broker_disk_usable_bytes{cluster, broker}                   what the broker may still write
     kafka_consumergroup_lag_sum{cluster, consumergroup, topic}        messages waiting
     kafka_consumergroup_time_lag_seconds{cluster, consumergroup, topic}
                                                                       oldest waiting message's age
@@ -31,6 +34,7 @@ Cardinality (series per scrape), for C clusters, T topics, G groups each reading
 t topics, U under-replicated partitions:
 
 - cluster gauges: 6 x C, plus 4 x C for `controlplane_cluster_health` (one per status);
+- disk gauges: 3 per broker that reports its disk (Apache Kafka 3.3 and later);
 - `kafka_topic_partition_under_replicated_partition`: U. Unlike kafka_exporter, healthy partitions
   are not exported as 0, which would cost one series per partition of the fleet; `sum by (cluster)`
   (what the generated rules use) gives the same answer;
@@ -59,6 +63,7 @@ from monitoring.lag_state import decode_groups, decode_windows
 from monitoring.models import ClusterHealth, HealthStatus, LagState
 
 CLUSTER_LABELS = ["organization", "cluster"]
+BROKER_LABELS = [*CLUSTER_LABELS, "broker"]
 GROUP_LABELS = [*CLUSTER_LABELS, "consumergroup", "topic"]
 PARTITION_LABELS = [*GROUP_LABELS, "partition"]
 
@@ -90,6 +95,19 @@ def _families(partition_lag: bool) -> dict[str, GaugeMetricFamily]:
             "kafka_topic_partition_under_replicated_partition",
             "1 for each under-replicated partition (healthy partitions are not exported)",
             labels=[*CLUSTER_LABELS, "topic", "partition"],
+        ),
+        GaugeMetricFamily(
+            "kafka_broker_disk_used_percent",
+            "How full the broker's fullest data volume is (what it can no longer write), in percent",
+            labels=BROKER_LABELS,
+        ),
+        GaugeMetricFamily(
+            "kafka_broker_disk_total_bytes", "Size of the broker's fullest data volume", labels=BROKER_LABELS
+        ),
+        GaugeMetricFamily(
+            "kafka_broker_disk_usable_bytes",
+            "Bytes the broker may still write on its fullest data volume",
+            labels=BROKER_LABELS,
         ),
         GaugeMetricFamily(
             "kafka_consumergroup_lag_sum", "Messages waiting for the group, per topic", labels=GROUP_LABELS
@@ -146,6 +164,7 @@ class MonitoringCollector(Collector):
             "under_min_isr_partitions",
             "at_min_isr_partitions",
             "under_replicated",
+            "disks",
             "cluster__name",
             "cluster__organization__slug",
         ):
@@ -172,6 +191,10 @@ class MonitoringCollector(Collector):
                 families["kafka_topic_partition_under_replicated_partition"].add_metric(
                     [*labels, topic, str(partition)], 1.0
                 )
+            for broker, disk in sorted(health.disks.items(), key=lambda item: int(item[0])):
+                families["kafka_broker_disk_used_percent"].add_metric([*labels, broker], disk["used_percent"])
+                families["kafka_broker_disk_total_bytes"].add_metric([*labels, broker], disk["total_bytes"])
+                families["kafka_broker_disk_usable_bytes"].add_metric([*labels, broker], disk["usable_bytes"])
         self._add_groups(families, reachable, partition_lag)
         yield from families.values()
 

@@ -46,6 +46,10 @@ class ClusterHealth(models.Model):
     findings = models.JSONField(default=list, blank=True)  # health.Finding as dicts
     # [[topic, partition], ...]: every under-replicated partition, for the per-partition metric.
     under_replicated = models.JSONField(default=list, blank=True)
+    # {broker id: {path, total_bytes, usable_bytes, used_percent}}: each broker's fullest data volume
+    # (`monitoring.disk`), for the brokers that reported one in the last collection that reached the
+    # cluster. A column of its own so the exporter reads it without the counts.
+    disks = models.JSONField(default=dict, blank=True)
     next_collection_at = models.DateTimeField(null=True, blank=True)  # due for collection from then on
     # Set when a collection is enqueued, cleared when it finishes: while set, the cluster is not
     # enqueued again, so workers that fall behind the schedule do not make the queue grow. A task lost

@@ -115,7 +115,7 @@ def evaluate_snapshot(cluster_id: uuid.UUID, snapshot: ClusterSnapshot) -> Outco
     ):
         # The usual case of a healthy cluster: nothing to open, nothing to resolve, no lock needed.
         return Outcome()
-    observed = observed_rules(snapshot)
+    observed = observed_in(snapshot)
     # Two evaluations of one cluster may race (a slow collection overlapping the next one). Open
     # incidents are locked; a lost race to open the same new incident violates a unique constraint,
     # and the second run then sees the winner's incidents.
@@ -169,7 +169,7 @@ def snapshot_conditions(
                 details={"error": error},
             )
         ]
-    disk = getattr(snapshot, "disk_usage_percent", None)
+    disk = {broker_id: d.used_percent for broker_id, d in (snapshot.disks or {}).items()}
 
     def run(operation_brokers: Collection[int]) -> list[Condition]:
         return evaluate(
@@ -189,20 +189,32 @@ def snapshot_conditions(
     return conditions
 
 
-def observed_rules(snapshot: ClusterSnapshot) -> frozenset[str]:
-    """Rules the snapshot says something about: only their incidents may resolve by absence.
+@dataclass(frozen=True)
+class Observed:
+    """What a snapshot says something about: only incidents it observes may resolve by absence.
 
     An unreachable cluster says nothing about its partitions or consumers, so their incidents stay
-    as they were rather than resolving and firing again when the cluster answers.
+    as they were rather than resolving and firing again when the cluster answers. Likewise a broker
+    that did not report its disk (down, or slow to answer) keeps its disk incident.
     """
+
+    rules: frozenset[str]
+    disk_subjects: frozenset[str] = frozenset()  # the brokers whose disk the snapshot read
+
+    def covers(self, rule_key: str, subject: str) -> bool:
+        if rule_key == DISK_USAGE:
+            return subject in self.disk_subjects
+        return rule_key in self.rules
+
+
+def observed_in(snapshot: ClusterSnapshot) -> Observed:
     if not snapshot.reachable:
-        return frozenset({CLUSTER_UNREACHABLE})
+        return Observed(frozenset({CLUSTER_UNREACHABLE}))
     rules = {CLUSTER_UNREACHABLE, *LAG_RULES}
     if snapshot.health is not None:
         rules |= HEALTH_RULES
-    if getattr(snapshot, "disk_usage_percent", None) is not None:
-        rules.add(DISK_USAGE)
-    return frozenset(rules)
+    disks = snapshot.disks or {}
+    return Observed(frozenset(rules), frozenset(health.broker_subject(b) for b in disks))
 
 
 def notification_key(key: str, sequence: int) -> str:
@@ -224,7 +236,7 @@ def _apply(
     cluster_id: uuid.UUID,
     organization_id: int,
     conditions: Sequence[Condition],
-    observed: frozenset[str],
+    observed: Observed,
     now: datetime,
 ) -> Outcome:
     outcome = Outcome()
@@ -277,7 +289,7 @@ def _apply(
     for key, incident in open_incidents.items():
         condition = current.get(key)
         if condition is None:
-            if incident.rule_key in observed:
+            if observed.covers(incident.rule_key, incident.subject):
                 to_resolve.append(incident)
             continue
         fires = incident.state == IncidentState.PENDING and now - incident.first_seen_at >= timedelta(

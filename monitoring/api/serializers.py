@@ -61,12 +61,24 @@ class BrokersSerializer(serializers.Serializer):
     )
 
 
+class BrokerDiskSerializer(serializers.Serializer):
+    path = serializers.CharField(help_text="The broker's fullest log directory.")
+    total_bytes = serializers.IntegerField(help_text="Size of the volume it is on.")
+    usable_bytes = serializers.IntegerField(help_text="What the broker may still write there.")
+    used_percent = serializers.FloatField()
+
+
 class ClusterHealthSerializer(serializers.ModelSerializer):
     cluster = serializers.UUIDField(source="cluster_id")
     brokers = serializers.SerializerMethodField()
     totals = serializers.SerializerMethodField()
     topics = serializers.SerializerMethodField()
     broker_counts = serializers.SerializerMethodField()
+    disks = serializers.DictField(
+        child=BrokerDiskSerializer(),
+        help_text="By broker id: its fullest data volume, for the brokers that reported one (Apache "
+        "Kafka 3.3 and later). Used means what the broker can no longer write.",
+    )
     findings = FindingSerializer(many=True)
 
     class Meta:
@@ -82,6 +94,7 @@ class ClusterHealthSerializer(serializers.ModelSerializer):
             "totals",
             "topics",
             "broker_counts",
+            "disks",
             "findings",
         ]
         extra_kwargs = {

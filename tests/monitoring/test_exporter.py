@@ -17,6 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from controlplane.clusters.choices import ClusterStatus
 from controlplane.clusters.models import Cluster
 from monitoring.collector import collect_cluster
+from monitoring.conditions import DISK_USAGE, resolve_rules
 from monitoring.exporter import MonitoringCollector
 from monitoring.prometheus_rules import render_rules
 from provisioning.kafka_admin.simulator import SimulatedKafkaCluster
@@ -133,12 +134,20 @@ def test_a_real_prometheus_scrapes_lag_and_fires_the_generated_rules(
 ) -> None:
     cluster, simulated = degraded_cluster(tenant)
     simulated.fail_broker(2)  # leaves clicks under min.insync.replicas: a rule that fires at once
+    simulated.fill_disk(1, simulated.disk_bytes * 9 // 10)
     collect_cluster(cluster.pk, admin=simulated, now=T0 + timedelta(seconds=30))
+    # The disk rule waits 5 minutes by default; at once here, so the test need not.
+    rules = resolve_rules({DISK_USAGE: {"for_seconds": 0}})
 
-    with PrometheusServer([f"{live_server.url}/metrics"], rules=render_rules(cluster="orders")) as prometheus:
+    with PrometheusServer(
+        [f"{live_server.url}/metrics"], rules=render_rules(rules, cluster="orders")
+    ) as prometheus:
         result = prometheus.wait_for('kafka_consumergroup_lag_sum{cluster="orders"}', timeout=30)
         alerts = prometheus.wait_for(
             'ALERTS{alertname="KafkaUnderMinIsrPartitions", alertstate="firing"}', timeout=30
+        )
+        (disk_alert,) = prometheus.wait_for(
+            'ALERTS{alertname="KafkaBrokerDiskAlmostFull", alertstate="firing"}', timeout=30
         )
 
     (series,) = result
@@ -147,6 +156,7 @@ def test_a_real_prometheus_scrapes_lag_and_fires_the_generated_rules(
     assert series["metric"]["organization"] == "acme"
     assert float(series["value"][1]) == 50
     assert alerts[0]["metric"]["cluster"] == "orders"
+    assert (disk_alert["metric"]["cluster"], disk_alert["metric"]["broker"]) == ("orders", "1")
 
 
 def test_clusters_no_longer_collected_are_not_exported(tenant: Tenant) -> None:
