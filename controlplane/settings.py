@@ -196,6 +196,20 @@ if CELERY_BROKER_URL == "filesystem://":
         "control_folder": str(_queue_dir / "control"),
         "store_processed": False,
     }
+# Three queues, so operations never wait behind monitoring or notification work (a collection of an
+# unreachable cluster holds its worker for the admin timeout, a delivery for the channel's timeout).
+# `make run` runs one worker for operations and one for the other two; production may scale each.
+CELERY_TASK_DEFAULT_QUEUE = "operations"
+CELERY_TASK_ROUTES = {
+    "monitoring.tasks.*": {"queue": "monitoring"},
+    "monitoring.alerting.tasks.*": {"queue": "notifications"},
+}
+CELERY_QUEUES = ("operations", "monitoring", "notifications")
+# Every task has a hard time limit, so nothing can hold a worker for good; tasks that should finish
+# much sooner (collections, deliveries) set tighter ones. An operation step that runs into the soft
+# limit is retried later like any transient failure.
+CELERY_TASK_SOFT_TIME_LIMIT = int(os.environ.get("CELERY_TASK_SOFT_TIME_LIMIT", "1500"))
+CELERY_TASK_TIME_LIMIT = int(os.environ.get("CELERY_TASK_TIME_LIMIT", "1800"))
 CELERY_TASK_IGNORE_RESULT = True  # the database, not a result backend, is the source of truth
 CELERY_TASK_ACKS_LATE = True  # a task whose worker dies is delivered again
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 COLLECTION_TIME_LIMIT = float(getattr(settings, "MONITORING_COLLECTION_TIME_LIMIT_SECONDS", 60))
 
 
-@shared_task(ignore_result=True)
+@shared_task(ignore_result=True, soft_time_limit=60, time_limit=90)
 def schedule_collections() -> int:
     """Enqueue one `collect_cluster` per cluster that is due (beat runs this every few seconds)."""
     due = collector.claim_due_clusters()
@@ -45,7 +45,7 @@ def collect_cluster(cluster_id: str) -> None:
         )
 
 
-@shared_task(ignore_result=True)
+@shared_task(ignore_result=True, soft_time_limit=600, time_limit=660)
 def prune_history() -> None:
     averaged, deleted = history.prune_history()
     log.info("monitoring history: %d raw points averaged, %d expired points deleted", averaged, deleted)

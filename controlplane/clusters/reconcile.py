@@ -80,6 +80,28 @@ def _record_reachability(cluster: Cluster, description: ClusterDescription, plan
     heal_broker_anomalies(cluster_id=cluster.id)
 
 
+def resume_local_clusters() -> int:
+    """Bring back the `local` brokers stopped when the control plane last shut down, whatever their
+    cluster is doing: an operation interrupted by the shutdown then resumes against the cluster it left
+    (a rolling restart finds its other brokers up, a provisioning its started brokers). Returns how
+    many clusters had brokers to bring back."""
+    try:
+        backend = get_backend("local")
+    except BackendNotAvailable:
+        return 0
+    resume = getattr(backend, "resume_after_shutdown", None)
+    if resume is None:
+        return 0
+    count = 0
+    clusters = Cluster.objects.filter(backend="local").exclude(status=ClusterStatus.DELETED)
+    for cluster in clusters.select_related("organization"):
+        try:
+            count += bool(resume(cluster_spec(cluster)))
+        except BackendError as exc:
+            logger.warning("cluster=%s could not be resumed: %s", cluster.id, exc)
+    return count
+
+
 def reconcile_all(*, restart: bool = False, backend: str | None = None) -> int:
     clusters = Cluster.objects.filter(status__in=SERVING_STATUSES).select_related("organization")
     if backend:

@@ -26,6 +26,7 @@ from controlplane.operations.choices import (
     StepState,
 )
 from controlplane.operations.models import Operation, OperationLog, OperationStep
+from controlplane.operations.outcomes import apply_operation_outcome
 from provisioning.workflows import WORKFLOWS
 
 
@@ -217,15 +218,18 @@ def fail_operation(
         OperationStep.objects.filter(operation_id=operation_id, state=StepState.PENDING).update(
             state=StepState.CANCELLED
         )
+        apply_operation_outcome(operation_id)
     return True
 
 
 def succeed_operation(operation_id: uuid.UUID, lease: uuid.UUID) -> bool:
-    return bool(
-        _owned(operation_id, lease).update(
+    with transaction.atomic():
+        updated = _owned(operation_id, lease).update(
             state=OperationState.SUCCEEDED, finished_at=timezone.now(), lease=None, error=None
         )
-    )
+        if updated:
+            apply_operation_outcome(operation_id)
+    return bool(updated)
 
 
 def cancel_now(operation_id: uuid.UUID, lease: uuid.UUID | None) -> bool:
@@ -241,6 +245,7 @@ def cancel_now(operation_id: uuid.UUID, lease: uuid.UUID | None) -> bool:
             OperationStep.objects.filter(
                 operation_id=operation_id, state__in=[StepState.PENDING, StepState.RUNNING]
             ).update(state=StepState.CANCELLED, finished_at=now)
+            apply_operation_outcome(operation_id)
     return bool(updated)
 
 
@@ -258,11 +263,7 @@ def request_cancel(*, operation: Operation, actor: Actor) -> Operation:
             target=operation,
             organization=operation.cluster.organization,
         )
-    if cancel_now(operation.id, None):
-        from controlplane.clusters.actions import record_operation_outcome
-
-        record_operation_outcome(operation.id)
-    else:
+    if not cancel_now(operation.id, None):
         # Wake a waiting operation so its cancellation is seen now rather than at the next poll.
         dispatch_operation(operation.id)
     operation.refresh_from_db()

@@ -17,6 +17,7 @@ import threading
 import uuid
 from datetime import timedelta
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
 from django.db.models import Q
@@ -25,8 +26,6 @@ from django.utils import timezone
 from controlplane.clusters.actions import (
     record_brokers_removed,
     record_kafka_version,
-    record_operation_outcome,
-    record_operation_started,
     sync_cluster_description,
 )
 from controlplane.clusters.models import Cluster
@@ -34,6 +33,7 @@ from controlplane.clusters.specs import BackendNotAvailable, admin_for, cluster_
 from controlplane.operations import actions
 from controlplane.operations.choices import LogLevel, OperationState, StepState
 from controlplane.operations.models import Operation, OperationStep
+from controlplane.operations.outcomes import record_operation_started
 from provisioning.backends.base import BackendError, BackendUnavailableError
 from provisioning.kafka_admin.base import KafkaAdminError, KafkaUnavailableError
 from provisioning.workflows import WORKFLOWS
@@ -41,7 +41,9 @@ from provisioning.workflows.base import StepContext, StepFailed, StepOutcome, St
 
 logger = logging.getLogger(__name__)
 
-TRANSIENT_ERRORS = (StepRetry, BackendUnavailableError, KafkaUnavailableError)
+# SoftTimeLimitExceeded: the task ran into its time limit mid-step; the step is idempotent, so it is
+# simply run again later by a fresh task.
+TRANSIENT_ERRORS = (StepRetry, BackendUnavailableError, KafkaUnavailableError, SoftTimeLimitExceeded)
 PERMANENT_ERRORS = (StepFailed, BackendError, KafkaAdminError)
 MAX_BACKOFF_SECONDS = 300.0
 
@@ -97,13 +99,11 @@ def _run_steps(operation_id: uuid.UUID, lease: uuid.UUID, beat: _Heartbeat) -> N
         if step is None:
             if actions.succeed_operation(operation_id, lease):
                 actions.append_log(operation_id, "operation succeeded")
-                record_operation_outcome(operation_id)
             return
         if operation.cancel_requested_at is not None:
             actions.append_log(operation_id, "cancelled on request before the next step")
             _clean_up(operation, step)
-            if actions.cancel_now(operation_id, lease):
-                record_operation_outcome(operation_id)
+            actions.cancel_now(operation_id, lease)
             return
         if not _run_step(operation, step, lease):
             return
@@ -129,7 +129,7 @@ def _run_step(operation: Operation, step: OperationStep, lease: uuid.UUID) -> bo
     try:
         outcome = workflow_step.run(_context(operation, cluster, step))
     except TRANSIENT_ERRORS as exc:
-        return _retry_later(operation, step, lease, str(exc))
+        return _retry_later(operation, step, lease, str(exc) or f"{type(exc).__name__} (no details)")
     except BackendNotAvailable as exc:
         return _fail(operation, step, lease, "backend_not_available", str(exc))
     except PERMANENT_ERRORS as exc:
@@ -223,8 +223,7 @@ def _fail(
 ) -> bool:
     actions.append_log(operation.id, f"failed: {message}", step=step, level=LogLevel.ERROR)
     _clean_up(operation, step)
-    if actions.fail_operation(operation.id, lease, step=step, code=code, message=message, details=details):
-        record_operation_outcome(operation.id)
+    actions.fail_operation(operation.id, lease, step=step, code=code, message=message, details=details)
     return False
 
 

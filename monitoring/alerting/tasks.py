@@ -10,11 +10,14 @@ from monitoring.alerting import housekeeping as housekeeping_jobs
 
 # acks_late: a worker lost mid-send leaves the attempt "sending"; housekeeping then records it as
 # failed and schedules the next attempt, so the message is never silently dropped.
-@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+# Bounded well above the longest channel timeout, so a silent receiver can hold a worker only so long.
+@shared_task(
+    acks_late=True, reject_on_worker_lost=True, ignore_result=True, soft_time_limit=120, time_limit=150
+)
 def deliver_notification(delivery_id: int) -> None:
     delivery.attempt_delivery(delivery_id)
 
 
-@shared_task(ignore_result=True)
+@shared_task(ignore_result=True, soft_time_limit=120, time_limit=150)
 def housekeeping() -> None:
     housekeeping_jobs.run()

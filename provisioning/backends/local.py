@@ -296,6 +296,31 @@ class LocalBackend:
             self._wait_ready(key, state, spec, [node_id])
         return self.describe(spec)
 
+    def resume_after_shutdown(self, spec: ClusterSpec) -> list[int]:
+        """Start again the brokers `stop_all` stopped when the control plane shut down, each on the
+        release it last ran (an upgrade may have been half-way), and wait until they answer; returns
+        their node ids. Brokers down for any other reason are left to whoever stopped them: an
+        operation resuming after the restart finds the cluster as it left it."""
+        key = _cluster_key(spec)
+        with self._locked(key):
+            state = _load_state(self._cluster_dir(key))
+            if state is None:
+                return []
+            self._require_same_engine(state, spec)
+            resumed = sorted(
+                node_id
+                for node_id, rec in state.brokers.items()
+                if rec.stopped_reason == STOPPED_ON_SHUTDOWN
+                and any(b.node_id == node_id for b in spec.brokers)
+            )
+            for node_id in resumed:
+                rec = state.brokers[node_id]
+                self._start(
+                    key, state, replace(spec, kafka_version=rec.kafka_version or spec.kafka_version), rec
+                )
+            self._wait_ready(key, state, spec, resumed)
+        return resumed
+
     def delete(self, spec: ClusterSpec) -> None:
         key = _cluster_key(spec)
         cluster_dir = self._cluster_dir(key)

@@ -16,7 +16,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from controlplane.celery import app as celery_app
-from controlplane.clusters.actions import record_operation_started, sync_cluster_description
+from controlplane.clusters.actions import sync_cluster_description
 from controlplane.clusters.models import Cluster
 from controlplane.operations.actions import (
     append_log,
@@ -26,6 +26,7 @@ from controlplane.operations.actions import (
     record_step_progress,
 )
 from controlplane.operations.models import Operation
+from controlplane.operations.outcomes import record_operation_started
 from provisioning.backends.base import BrokerProcessState, BrokerStatus, ClusterDescription
 from tests.dashboard.conftest import create_cluster
 from tests.support.browser import log_in

@@ -191,3 +191,29 @@ def test_the_reaper_dispatches_operations_nobody_is_running(
     # The reaped one is taken over and finished by whoever runs it next.
     assert driver.run(stale.id).state == "succeeded"
     assert Cluster.objects.get(pk=clusters[0].pk).status == "running"
+
+
+def test_an_operations_end_and_its_clusters_status_commit_together(
+    simulated_cluster: ClusterFactory, driver: Driver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker dying after the operation's final write but before the cluster's would leave the
+    cluster `updating` for good; both are one transaction, so either both happen or neither."""
+    from controlplane.operations import outcomes
+
+    cluster, _ = simulated_cluster(brokers=3)
+    operation = request_restart(cluster=cluster, actor=SYSTEM)
+
+    def die(operation_id: Any) -> None:
+        raise SystemExit("worker killed between the two writes")
+
+    monkeypatch.setattr(actions, "apply_operation_outcome", die)
+    with pytest.raises(SystemExit):
+        driver.run(operation.id)
+    operation.refresh_from_db()
+    assert operation.state == "running", "the operation's end rolled back with the cluster's status"
+    assert Cluster.objects.get(pk=cluster.pk).status == "updating"
+
+    monkeypatch.setattr(actions, "apply_operation_outcome", outcomes.apply_operation_outcome)
+    actions.release_until(operation.id, operation.lease, timezone.now())
+    assert driver.run(operation.id).state == "succeeded"
+    assert Cluster.objects.get(pk=cluster.pk).status == "running"

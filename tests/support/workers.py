@@ -43,6 +43,8 @@ class WorkerProcess:
             "INFO",
             "--concurrency",
             "2",
+            "--queues",
+            ",".join(settings.CELERY_QUEUES),
             "--without-gossip",
             "--without-mingle",
             "-n",
