@@ -204,7 +204,7 @@ CELERY_TASK_ROUTES = {
     "monitoring.tasks.*": {"queue": "monitoring"},
     "monitoring.alerting.tasks.*": {"queue": "notifications"},
 }
-CELERY_QUEUES = ("operations", "monitoring", "notifications")
+TASK_QUEUES = ("operations", "monitoring", "notifications")
 # Every task has a hard time limit, so nothing can hold a worker for good; tasks that should finish
 # much sooner (collections, deliveries) set tighter ones. An operation step that runs into the soft
 # limit is retried later like any transient failure.

@@ -44,7 +44,7 @@ class WorkerProcess:
             "--concurrency",
             "2",
             "--queues",
-            ",".join(settings.CELERY_QUEUES),
+            ",".join(settings.TASK_QUEUES),
             "--without-gossip",
             "--without-mingle",
             "-n",

@@ -122,7 +122,7 @@ class Command(BaseCommand):
                 f"{name}@%h",
             ]
 
-        operations, *others = settings.CELERY_QUEUES
+        operations, *others = settings.TASK_QUEUES
         return {
             "web": [python, manage, "runserver", f"{options['host']}:{options['port']}", "--noreload"],
             # Operations get a worker of their own: collections of unreachable clusters and slow
