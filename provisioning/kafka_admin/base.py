@@ -132,4 +132,13 @@ class KafkaAdmin(Protocol):
 
     def elect_preferred_leaders(self, partitions: Collection[TopicPartition]) -> None: ...
 
+    def finalized_features(self) -> dict[str, int]:
+        """Finalized feature levels (DescribeFeatures), metadata.version among them on KRaft."""
+        ...
+
+    def update_features(self, release: str) -> dict[str, int]:
+        """Finalize `release`'s feature levels (see `features.levels_to_raise`) once every broker runs
+        it; returns the finalized levels, checked after the update."""
+        ...
+
     def close(self) -> None: ...

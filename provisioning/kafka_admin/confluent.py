@@ -1,4 +1,5 @@
-"""`KafkaAdmin` over the real Kafka protocol: confluent-kafka (librdkafka), plus kafka-python for one API.
+"""`KafkaAdmin` over the real Kafka protocol: confluent-kafka (librdkafka), plus kafka-python for the
+APIs librdkafka lacks.
 
 Which client serves which call:
 
@@ -6,18 +7,21 @@ Which client serves which call:
   groups and their committed offsets, ListOffsets, IncrementalAlterConfigs (replication throttles) and
   ElectLeaders (preferred leaders).
 - kafka-python's `KafkaAdminClient`: AlterPartitionReassignments and ListPartitionReassignments (KIP-455,
-  Apache Kafka 2.4+). librdkafka, and so confluent-kafka 2.16, has no call for either.
-- kafka-python as well for DescribeLogDirs (each log directory's volume size, KIP-827), which
-  librdkafka has no call for either; sent to each broker on its own.
+  Apache Kafka 2.4+), DescribeFeatures and UpdateFeatures (KIP-584), and DescribeLogDirs (each log
+  directory's volume size, KIP-827; sent to each broker on its own). librdkafka, and so confluent-kafka
+  2.16, has no call for any of them.
 
-Why kafka-python for reassignments rather than encoding the two requests here: the encoding is small,
-but sending it is not. A request must reach the active controller over the cluster's listener, which in
-production means TLS and SASL (PLAIN, SCRAM, OAUTHBEARER), version negotiation and a retry when the
-controller moves. kafka-python (Apache-2.0, maintained, 3.x supports both APIs, routes them to the
-controller and retries once on NOT_CONTROLLER) already does all of that; a hand-written client would have
-to re-implement it and could only be tested here against Tansu, which does not support the API. Its
-client is created on the first reassignment call and reused; security settings are translated from the
-librdkafka names (see `kafka_python_config`).
+Why kafka-python rather than encoding these requests here: the encoding is small, but sending it is
+not. A request must reach a broker over the cluster's listener, which in production means TLS and SASL
+(PLAIN, SCRAM, OAUTHBEARER), version negotiation and, for some, a retry when the controller moves.
+kafka-python (Apache-2.0, maintained) already does all of that; a hand-written client would have to
+re-implement it. Its client is created on the first call that needs it and reused; security settings
+are translated from the librdkafka names (see `kafka_python_config`). Requests its admin client has no
+call for, or sends to the wrong broker, go through its connections directly (`_send`).
+
+Feature levels: kafka-python 3.0's `describe_features` answers `{feature: {"supported": (min, max),
+"finalized": (min, max), "finalized_epoch": e}}` (its docstring shows another shape). Which levels an
+upgrade finalizes is `features.levels_to_raise`.
 
 Replication throttles follow what Apache Kafka's `kafka-reassign-partitions` does. A rate on a broker only
 slows replicas that are listed in their topic's `leader.replication.throttled.replicas` /
@@ -42,6 +46,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping
 from types import ModuleType
@@ -59,6 +64,7 @@ from confluent_kafka.admin import (
     ResourceType,
 )
 
+from provisioning.kafka_admin import features
 from provisioning.kafka_admin.base import (
     BrokerInfo,
     ClusterState,
@@ -74,6 +80,10 @@ from provisioning.kafka_admin.base import (
 )
 
 log = logging.getLogger(__name__)
+
+METADATA_VERSION = features.METADATA_VERSION
+# How long brokers may take to show feature levels the controller has committed.
+FEATURES_SETTLE_SECONDS = 30.0
 
 T = TypeVar("T")
 
@@ -450,34 +460,75 @@ class ConfluentKafkaAdmin:
             if entry["adding_replicas"] or entry["removing_replicas"]
         }
 
-    def update_features(self, release: str) -> None:
-        """Finalize the feature levels of a cluster whose brokers all run `release` now (KIP-584).
-
-        Every feature the cluster has finalized (metadata.version first of all) is raised to the
-        highest level the brokers advertise, which is what `kafka-features.sh upgrade` does for the
-        release they run; the active controller refuses a level some registered broker does not
-        support, so a broker left on the old release makes this fail instead of splitting the cluster.
-        Features never finalized are left alone: turning one on is a decision of its own.
-        """
-        described = self._kafka_python_call(
-            "describe features", lambda c: c.describe_features(send_request_to_controller=True)
-        )
-        # A broker that finalizes nothing (the development broker) has nothing to raise.
-        finalized = described.get("finalized_features") or {}
-        updates = {
-            name: supported_max
-            for name, (_, supported_max) in (described.get("supported_features") or {}).items()
-            if name in finalized and finalized[name][1] < supported_max
+    def finalized_features(self) -> dict[str, int]:
+        """Finalized feature levels (DescribeFeatures); a feature at level 0 is left out, as Kafka does."""
+        described = self._kafka_python_call("describe features", lambda c: c.describe_features())
+        # kafka-python 3.0 answers {feature: {"supported": (min, max), "finalized": (min, max),
+        # "finalized_epoch": e}}, whatever its docstring says.
+        return {
+            name: entry["finalized"][1]
+            for name, entry in sorted(described.items())
+            if entry.get("finalized") and entry["finalized"][1] > 0
         }
+
+    def update_features(self, release: str) -> dict[str, int]:
+        """Finalize the feature levels of `release` on a cluster whose brokers all run it (KIP-584).
+
+        Raises what `features.levels_to_raise` says (metadata.version and the features the release
+        turns on by default, never kraft.version), checks with DescribeFeatures that the levels moved,
+        and returns the finalized levels. The controller refuses a level that some registered broker
+        does not support, so a broker left on the old release, or a removed broker still registered,
+        makes this fail with the controller's reason instead of splitting the cluster. A broker that
+        finalizes nothing (not a KRaft cluster: the development broker) has nothing to raise.
+        """
+        finalized = self.finalized_features()
+        if METADATA_VERSION not in finalized:
+            return finalized
+        try:
+            updates = features.levels_to_raise(release, finalized)
+        except features.UnknownReleaseError as exc:
+            raise KafkaAdminError(str(exc)) from exc
         if not updates:
-            return
-        results = self._kafka_python_call("update features", lambda c: c.update_features(updates))
-        failed = {name: result for name, result in results.items() if result != "OK"}
-        if failed:
+            return finalized
+        kafka = _import_kafka_python()
+        request = kafka.protocol.admin.UpdateFeaturesRequest(
+            timeout_ms=int(self.timeout * 1000),
+            feature_updates=kafka.admin.KafkaAdminClient._build_feature_updates(updates),
+            validate_only=False,
+        )
+        # Any broker forwards UpdateFeatures to the active controller.
+        response = self._send("update features", request)
+        refusals = [(None, response.error_code, response.error_message)] + [
+            (result.feature, result.error_code, result.error_message) for result in response.results or ()
+        ]
+        reasons = [
+            f"{name + ': ' if name else ''}{message or kafka.errors.for_code(code).__name__}"
+            for name, code, message in refusals
+            if code != 0
+        ]
+        if reasons:
             raise KafkaAdminError(
-                f"cluster at {self.bootstrap_servers} refused to finalize features for Kafka {release}: "
-                + "; ".join(f"{name}: {error}" for name, error in sorted(failed.items()))
+                f"cluster at {self.bootstrap_servers} refused to finalize the feature levels of Kafka "
+                f"{release} ({_levels(updates)}): {'; '.join(reasons)}"
             )
+        # Brokers apply the new levels from the metadata log a moment after the controller has
+        # committed them; until every answer shows them the upgrade is not done.
+        deadline = time.monotonic() + FEATURES_SETTLE_SECONDS
+        while True:
+            finalized = self.finalized_features()
+            behind = {name: level for name, level in updates.items() if finalized.get(name, 0) < level}
+            if not behind:
+                return finalized
+            if time.monotonic() >= deadline:
+                raise KafkaAdminError(
+                    f"cluster at {self.bootstrap_servers} accepted the feature levels of Kafka {release} "
+                    f"but still reports "
+                    + ", ".join(
+                        f"{name} {finalized.get(name, 0)} (not {level})" for name, level in behind.items()
+                    )
+                    + f" after {FEATURES_SETTLE_SECONDS:g} s"
+                )
+            time.sleep(0.5)
 
     def set_replication_throttle(self, broker_ids: Collection[int], bytes_per_second: int) -> None:
         if bytes_per_second <= 0:
@@ -663,6 +714,17 @@ class ConfluentKafkaAdmin:
                 f"cluster at {self.bootstrap_servers}: {action} failed: {exc}"
             ) from exc
 
+    def _send(self, action: str, request: Any, node_id: int | None = None) -> Any:
+        """Send one request over kafka-python's connections, to `node_id` or to any broker, and return
+        the response. For requests its admin client has no call for (UnregisterBroker), or sends
+        where it should not: to the "controller" Metadata names, which in KRaft is a random broker
+        (KIP-590), possibly one that has just died."""
+
+        async def send(client: Any) -> Any:
+            return await client._manager.send(request, node_id=node_id)
+
+        return self._kafka_python_call(action, lambda client: client._manager.run(send, client))
+
 
 def _import_kafka_python() -> ModuleType:
     # Imported on first use: kafka-python serves only the two reassignment calls, and everything
@@ -671,6 +733,7 @@ def _import_kafka_python() -> ModuleType:
         import kafka
         import kafka.admin
         import kafka.errors
+        import kafka.protocol.admin
         import kafka.structs
     except ImportError as exc:
         raise KafkaAdminError(
@@ -705,3 +768,7 @@ def _translate(exc: BaseException, action: str, servers: str) -> KafkaAdminError
     if error.code() in _UNAVAILABLE_CODES or error.retriable():
         return KafkaUnavailableError(message)
     return KafkaAdminError(message)
+
+
+def _levels(levels: Mapping[str, int]) -> str:
+    return ", ".join(f"{name} {level}" for name, level in sorted(levels.items()))

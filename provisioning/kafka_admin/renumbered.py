@@ -104,8 +104,11 @@ class RenumberedKafkaAdmin:
     def elect_preferred_leaders(self, partitions: Collection[TopicPartition]) -> None:
         self.inner.elect_preferred_leaders(partitions)
 
-    def update_features(self, release: str) -> None:
-        self.inner.update_features(release)  # type: ignore[attr-defined]  # only wraps the real adapter
+    def finalized_features(self) -> dict[str, int]:
+        return self.inner.finalized_features()
+
+    def update_features(self, release: str) -> dict[str, int]:
+        return self.inner.update_features(release)
 
     def close(self) -> None:
         self.inner.close()

@@ -50,6 +50,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
+from provisioning.kafka_admin import features
 from provisioning.kafka_admin.base import (
     BrokerInfo,
     ClusterState,
@@ -178,6 +179,7 @@ class SimulatedKafkaCluster:
         self._throttles: dict[int, int] = {}
         self._groups: dict[str, _Group] = {}
         self._pinned_controller: int | None = None
+        self._features: dict[str, int] = {}  # finalized feature levels
         self._state: ClusterState | None = None
         self._group_list: list[ConsumerGroupState] | None = None
         for node_id, rack in brokers:
@@ -338,6 +340,21 @@ class SimulatedKafkaCluster:
                 not_available.append(f"{key[0]}[{key[1]}] (broker {preferred} not in sync)")
         if not_available:
             raise KafkaUnavailableError(f"preferred leader not available for {', '.join(not_available)}")
+
+    def finalized_features(self) -> dict[str, int]:
+        self._check_reachable()
+        return dict(self._features)
+
+    def update_features(self, release: str) -> dict[str, int]:
+        """Raise the finalized levels as the real adapter does; every simulated broker supports
+        every level."""
+        self._check_reachable()
+        try:
+            updates = features.levels_to_raise(release, self._features)
+        except features.UnknownReleaseError as exc:
+            raise KafkaAdminError(str(exc)) from exc
+        self._features.update(updates)
+        return dict(self._features)
 
     def close(self) -> None:
         """Nothing to release; never raises, even while unreachable."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 from provisioning.backends.base import ClusterSpec
 from provisioning.kafka_admin.base import ClusterState
@@ -23,15 +23,6 @@ from provisioning.workflows.safety import restart_blockers, sync_problems
 DEFAULT_BROKER_TIMEOUT_SECONDS = 900.0
 # The roll as a whole is bounded per broker (`broker_timeout_seconds`), not by the step timeout.
 ROLL_TIMEOUT_SECONDS = 7 * 24 * 3600.0
-
-
-@runtime_checkable
-class SupportsFeatureUpdate(Protocol):
-    """An admin client that can finalize feature levels (Kafka's UpdateFeatures, KIP-584)."""
-
-    def update_features(self, release: str) -> None:
-        """Raise metadata.version and the other finalized features to `release`'s levels."""
-        ...
 
 
 def _now() -> datetime:
@@ -166,21 +157,25 @@ def upgrade_each(ctx: StepContext) -> StepOutcome:
 
 
 def finalize_features(ctx: StepContext) -> StepOutcome:
-    """Raise metadata.version once every broker runs the new release; until then a downgrade of the
-    binaries stays possible. Recorded as the cluster's version only after this step."""
+    """Finalize the new release's feature levels (metadata.version and the features it turns on by
+    default) once every broker runs it; until then a downgrade of the binaries stays possible.
+    Recorded as the cluster's version only after this step."""
     version = ctx.params["kafka_version"]
     with open_admin(ctx) as admin:
-        finalized = isinstance(admin, SupportsFeatureUpdate)
-        if finalized:
-            admin.update_features(version)
-    if finalized:
-        ctx.log(f"feature levels (metadata.version) raised to Kafka {version}")
+        before = admin.finalized_features()
+        after = admin.update_features(version)
+    changed = [
+        f"{name} {before.get(name, 0)} → {level}"
+        for name, level in after.items()
+        if before.get(name, 0) != level
+    ]
+    if changed:
+        ctx.log(f"feature levels of Kafka {version} finalized: {', '.join(changed)}")
+    elif after:
+        ctx.log(f"feature levels already at those of Kafka {version}: nothing to finalize")
     else:
-        ctx.log(
-            f"this cluster's admin client cannot update finalized features: metadata.version stays at "
-            f"the previous release's level until `kafka-features.sh upgrade --release-version {version}` runs"
-        )
-    return StepOutcome(output={"features_finalized": finalized}, kafka_version=version)
+        ctx.log("the cluster finalizes no feature levels (not a KRaft cluster): nothing to finalize")
+    return StepOutcome(output={"finalized_features": after}, kafka_version=version)
 
 
 RESTART = Workflow(

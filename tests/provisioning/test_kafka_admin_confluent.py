@@ -248,47 +248,8 @@ def test_security_settings_are_translated_for_the_reassignment_client() -> None:
         kafka_python_config({"sasl.kerberos.keytab": "/etc/krb5.keytab"})
 
 
-class FeatureController:
-    """Stands in for a multi-broker Apache Kafka controller's feature API (none can run here): what
-    kafka-python's describe_features / update_features would answer."""
-
-    def __init__(self, refuse: str | None = None) -> None:
-        self.refuse = refuse
-        self.updates: list[dict[str, int]] = []
-
-    def describe_features(self, send_request_to_controller: bool = False) -> dict[str, object]:
-        return {
-            "supported_features": {
-                "metadata.version": (1, 21),
-                "kraft.version": (0, 1),
-                "group.version": (0, 1),
-            },
-            "finalized_features": {"metadata.version": (1, 19), "kraft.version": (0, 1)},
-        }
-
-    def update_features(self, updates: dict[str, int]) -> dict[str, str]:
-        self.updates.append(updates)
-        return {name: self.refuse or "OK" for name in updates}
-
-
-def test_features_already_finalized_are_raised_to_the_supported_level() -> None:
-    admin = ConfluentKafkaAdmin("127.0.0.1:1")
-    admin._reassignment_client = controller = FeatureController()
-
-    admin.update_features("3.9.1")
-
-    # group.version was never finalized: turning a feature on is not part of an upgrade.
-    assert controller.updates == [{"metadata.version": 21}]
-
-
-def test_a_refused_feature_update_fails_with_the_reason() -> None:
-    admin = ConfluentKafkaAdmin("127.0.0.1:1")
-    admin._reassignment_client = FeatureController(refuse="broker 3 does not support level 21")
-
-    with pytest.raises(KafkaAdminError, match=r"metadata\.version: broker 3 does not support level 21"):
-        admin.update_features("3.9.1")
-
-
 def test_a_broker_without_finalized_features_has_nothing_to_raise(admin: ConfluentKafkaAdmin) -> None:
-    # The development broker (a real Kafka-protocol broker) answers DescribeFeatures with nothing finalized.
-    admin.update_features("3.9.1")
+    # The development broker (a real Kafka-protocol broker) answers DescribeFeatures with nothing
+    # finalized; finalizing on real Kafka is tested in test_upgrade_kafka.
+    assert admin.finalized_features() == {}
+    assert admin.update_features("4.4.0") == {}

@@ -38,7 +38,7 @@ ADMIN_FACTORY = "tests.support.simulated_backend.simulated_admin"
 class StandInKafkaCluster(SimulatedKafkaCluster):
     """The simulator, plus a record of what tests check afterwards: which brokers exist and run,
     every throttle change and reassignment submitted (with the throttles in force at that moment),
-    and the release whose feature levels were finalized (UpdateFeatures, which the simulator lacks)."""
+    and the release whose feature levels were finalized last."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.members: dict[int, str | None] = {}
@@ -77,9 +77,10 @@ class StandInKafkaCluster(SimulatedKafkaCluster):
         super().alter_partition_reassignments(targets)
         self.submissions.append((dict(targets), self.throttles))
 
-    def update_features(self, release: str) -> None:
-        self.describe_cluster()  # unreachable clusters raise, as a real UpdateFeatures would
+    def update_features(self, release: str) -> dict[str, int]:
+        levels = super().update_features(release)
         self.finalized_release = release
+        return levels
 
     def replicas_on(self, node_id: int) -> int:
         return sum(node_id in p.replicas for t in self.describe_cluster().topics for p in t.partitions)
