@@ -16,6 +16,7 @@ from provisioning.kafka_admin.base import (
     ClusterState,
     ConsumerGroupState,
     KafkaAdmin,
+    LogDirUsage,
     PartitionState,
     ReassignmentProgress,
     TopicPartition,
@@ -77,6 +78,16 @@ class RenumberedKafkaAdmin:
 
     def end_offsets(self, partitions: Collection[TopicPartition]) -> dict[TopicPartition, int]:
         return self.inner.end_offsets(partitions)
+
+    def describe_log_dirs(self, broker_ids: Collection[int]) -> dict[int, tuple[LogDirUsage, ...]]:
+        theirs = self._theirs(broker_ids)
+        ours = self._to_ours.get
+        return {
+            ours(broker_id, broker_id): tuple(
+                replace(d, broker_id=ours(broker_id, broker_id)) for d in log_dirs
+            )
+            for broker_id, log_dirs in self.inner.describe_log_dirs(theirs).items()
+        }
 
     def alter_partition_reassignments(self, targets: Mapping[TopicPartition, list[int] | None]) -> None:
         self.inner.alter_partition_reassignments(

@@ -11,6 +11,7 @@ import pytest
 
 from provisioning.kafka_admin.base import KafkaAdmin
 from provisioning.kafka_admin.confluent import ConfluentKafkaAdmin
+from provisioning.kafka_admin.renumbered import RenumberedKafkaAdmin
 from provisioning.kafka_admin.simulator import SimulatedKafkaCluster
 
 PRODUCTION_PACKAGES = ("controlplane", "provisioning", "monitoring")
@@ -22,7 +23,7 @@ INTERFACE_METHODS = sorted(
 )
 
 
-@pytest.mark.parametrize("implementation", [ConfluentKafkaAdmin, SimulatedKafkaCluster])
+@pytest.mark.parametrize("implementation", [ConfluentKafkaAdmin, SimulatedKafkaCluster, RenumberedKafkaAdmin])
 @pytest.mark.parametrize("method", INTERFACE_METHODS)
 def test_implementation_matches_the_interface(implementation: type, method: str) -> None:
     expected = inspect.signature(getattr(KafkaAdmin, method))

@@ -36,6 +36,8 @@ def test_ids_sent_to_the_cluster_are_translated_back() -> None:
     assert kafka.throttles == {111: 1_000_000}
     admin.clear_replication_throttle([0])
     assert kafka.throttles == {}
+    (log_dir,) = admin.describe_log_dirs([0])[0]
+    assert log_dir.broker_id == 0 and log_dir.path == "/var/lib/kafka/broker-111"
 
 
 def test_without_a_known_endpoint_nothing_changes() -> None:
