@@ -19,7 +19,10 @@ from provisioning import distribution as _distribution
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("CONTROLPLANE_VAR_DIR", BASE_DIR / "var"))
-VAR_DIR.mkdir(parents=True, exist_ok=True)
+# Private: it holds the SQLite database, generated keys and the brokers' data.
+VAR_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+if VAR_DIR.stat().st_uid == os.getuid():
+    VAR_DIR.chmod(0o700)
 
 ENVIRONMENT = os.environ.get("CONTROLPLANE_ENV", "development")
 PRODUCTION = ENVIRONMENT == "production"
@@ -53,6 +56,25 @@ def _secret_key() -> str:
 
 
 SECRET_KEY = _secret_key()
+
+
+def _secrets_encryption_keys() -> list[str]:
+    """Fernet keys for secrets at rest (controlplane.encryption), newest first."""
+    if keys := _env_list("SECRETS_ENCRYPTION_KEYS", []):
+        return keys
+    if PRODUCTION:
+        raise ImproperlyConfigured("SECRETS_ENCRYPTION_KEYS must be set when CONTROLPLANE_ENV=production")
+    # Development: generate one once and keep it beside the database it protects.
+    key_file = VAR_DIR / "secrets_encryption_key"
+    if not key_file.exists():
+        from cryptography.fernet import Fernet
+
+        key_file.write_text(Fernet.generate_key().decode("ascii"))
+        key_file.chmod(0o600)
+    return [key_file.read_text().strip()]
+
+
+SECRETS_ENCRYPTION_KEYS = _secrets_encryption_keys()
 DEBUG = _env_bool("DEBUG", not PRODUCTION)
 ALLOWED_HOSTS = _env_list("ALLOWED_HOSTS", [] if PRODUCTION else ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = _env_list("CSRF_TRUSTED_ORIGINS", [])

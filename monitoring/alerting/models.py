@@ -13,6 +13,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
+from controlplane.encryption import EncryptedJSONField
 from monitoring.alerting.choices import (
     OPEN_STATES,
     ChannelKind,
@@ -211,14 +212,15 @@ class Incident(models.Model):
 
 
 class NotificationChannel(models.Model):
-    """Where an organization's incidents are sent. `config` holds secrets; the API never shows them."""
+    """Where an organization's incidents are sent. `config` holds secrets: stored encrypted, never
+    shown by the API."""
 
     organization = models.ForeignKey(
         "tenancy.Organization", on_delete=models.CASCADE, related_name="notification_channels"
     )
     name = models.CharField(max_length=100)
     kind = models.CharField(max_length=16, choices=ChannelKind.choices)
-    config = models.JSONField(default=dict)
+    config = EncryptedJSONField(default=dict)
     # Incidents below this severity are not sent here.
     min_severity = models.CharField(max_length=16, choices=Severity.choices, default=Severity.WARNING)
     enabled = models.BooleanField(default=True)
