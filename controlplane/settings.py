@@ -109,6 +109,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "controlplane.api.common.ApiErrorMiddleware",
 ]
 
 ROOT_URLCONF = "controlplane.urls"
@@ -178,12 +179,12 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["controlplane.api.common.BoundedJSONParser"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "controlplane.api.common.Pagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "controlplane.api.errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "controlplane.api.schema.AutoSchema",
+    "EXCEPTION_HANDLER": "controlplane.api.common.exception_handler",
 }
 
 SPECTACULAR_SETTINGS = {
@@ -356,3 +357,6 @@ ALERT_REPEAT_INTERVAL_SECONDS = float(os.environ.get("ALERT_REPEAT_INTERVAL_SECO
 ALERT_HISTORY_RETENTION_DAYS = int(os.environ.get("ALERT_HISTORY_RETENTION_DAYS", "90"))
 # Where people reach this installation; notifications link back to it when set.
 CONTROLPLANE_PUBLIC_URL = os.environ.get("CONTROLPLANE_PUBLIC_URL", "")
+# Notification URLs may resolve only to public addresses, except for these host names, addresses or
+# networks (e.g. "alerts.corp.internal,10.20.0.0/16"): on-premise receivers the operator vouches for.
+NOTIFICATION_ALLOWED_HOSTS = _env_list("NOTIFICATION_ALLOWED_HOSTS", [])

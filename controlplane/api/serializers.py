@@ -9,6 +9,7 @@ from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from controlplane.api.common import StrictSerializer
 from controlplane.clusters.choices import Backend
 from controlplane.clusters.layout import (
     cluster_name_error,
@@ -21,19 +22,6 @@ from controlplane.operations.models import Operation, OperationLog, OperationSte
 from controlplane.tenancy.models import ApiToken, Membership, Organization
 
 LOG_LINES_SHOWN = 500
-
-
-class StrictSerializer(serializers.Serializer):
-    """Rejects fields it does not know, instead of silently ignoring a typo."""
-
-    def to_internal_value(self, data: Any) -> Any:
-        if isinstance(data, dict):
-            unknown = sorted(set(data) - set(self.fields))
-            if unknown:
-                raise serializers.ValidationError(
-                    {name: ["Unknown field; allowed: " + ", ".join(sorted(self.fields))] for name in unknown}
-                )
-        return super().to_internal_value(data)
 
 
 class NodeSizeSerializer(StrictSerializer):
@@ -83,7 +71,12 @@ class StepSerializer(serializers.ModelSerializer):
 
 
 class LogLineSerializer(serializers.ModelSerializer):
-    step = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    step = serializers.SlugRelatedField(
+        slug_field="name",
+        read_only=True,
+        allow_null=True,
+        help_text="Empty for lines about the whole operation.",
+    )
 
     class Meta:
         model = OperationLog
@@ -328,9 +321,3 @@ class ApiTokenCreatedSerializer(ApiTokenSerializer):
     class Meta(ApiTokenSerializer.Meta):
         fields = [*ApiTokenSerializer.Meta.fields, "token"]
         read_only_fields = fields
-
-
-class ErrorSerializer(serializers.Serializer):
-    detail = serializers.CharField()
-    code = serializers.CharField(required=False)
-    operation = serializers.UUIDField(required=False, help_text="The operation in the way (409 only).")

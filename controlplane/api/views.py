@@ -8,11 +8,12 @@ from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from controlplane.api import common
 from controlplane.api import serializers as api
 from controlplane.api.permissions import OrganizationRolePermission, can_write, organizations_of
 from controlplane.audit.actions import Actor
@@ -29,13 +30,11 @@ from controlplane.operations import actions as operation_actions
 from controlplane.operations.choices import OperationKind, OperationState
 from controlplane.operations.models import Operation
 from controlplane.tenancy import actions as tenancy_actions
-from controlplane.tenancy.models import ApiToken, Membership, Organization
+from controlplane.tenancy.models import ApiToken, Membership
 
 ERRORS = {
-    400: OpenApiResponse(description="Invalid input: field -> list of messages."),
-    403: OpenApiResponse(api.ErrorSerializer, description="Your role may not do this (viewer)."),
-    404: OpenApiResponse(api.ErrorSerializer, description="No such object in your organizations."),
-    409: OpenApiResponse(api.ErrorSerializer, description="Another operation is running on this cluster."),
+    **common.ERRORS,
+    409: OpenApiResponse(common.ErrorSerializer, description="Another operation is running on this cluster."),
 }
 
 
@@ -65,7 +64,9 @@ class ClusterFilterSet(filters.FilterSet):
     ),
     retrieve=extend_schema(summary="Get a cluster", responses={200: api.ClusterSerializer, 404: ERRORS[404]}),
 )
-class ClusterViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class ClusterViewSet(
+    common.ListFiltersOnly, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
     serializer_class = api.ClusterSerializer
     filterset_class = ClusterFilterSet
     permission_classes = [IsAuthenticated, OrganizationRolePermission]
@@ -100,32 +101,12 @@ class ClusterViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         data = api.ClusterCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = dict(data.validated_data)
-        organization = self._target_organization(values.pop("organization", None))
-        if errors := new_cluster_errors(organization, values):
-            raise ValidationError({field: [message] for field, message in errors.items()})
+        organization = common.target_organization(request, values.pop("organization", None), write=True)
+        common.refuse(new_cluster_errors(organization, values))
         cluster, operation = cluster_actions.request_cluster_create(
             organization=organization, spec=values, actor=Actor.from_request(request)
         )
         return accepted(cluster, operation, request)
-
-    def _target_organization(self, slug: str | None) -> Organization:
-        memberships = Membership.objects.filter(user=self.request.user).select_related("organization")
-        if slug:
-            membership = memberships.filter(organization__slug=slug).first()
-            if membership is None:
-                raise ValidationError(
-                    {"organization": [f"You are not a member of an organization {slug!r}."]}
-                )
-        else:
-            found = list(memberships[:2])
-            if len(found) != 1:
-                raise ValidationError(
-                    {"organization": ["Name the organization (its slug): you belong to several or none."]}
-                )
-            membership = found[0]
-        if not membership.can_write:
-            raise PermissionDenied(OrganizationRolePermission.message)
-        return membership.organization
 
     @extend_schema(
         summary="Change cluster settings",
@@ -154,7 +135,9 @@ class ClusterViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     @action(detail=True, methods=["get"])
     def operations(self, request: Request, pk: str | None = None) -> Response:
         cluster = self.get_object()
-        page = self.paginate_queryset(cluster.operations.order_by("-created_at").prefetch_related("steps"))
+        # Not `cluster.operations`: the queryset prefetches only active operations into it.
+        operations = Operation.objects.filter(cluster=cluster).order_by("-created_at", "-id")
+        page = self.paginate_queryset(operations.prefetch_related("steps"))
         return self.get_paginated_response(api.OperationSummarySerializer(page, many=True).data)
 
     def _changeable(self, request: Request, body: type[serializers.Serializer]) -> tuple[Cluster, dict]:
@@ -174,7 +157,7 @@ class ClusterViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     @action(detail=True, methods=["post"])
     def scale(self, request: Request, pk: str | None = None) -> Response:
         cluster, values = self._changeable(request, api.ScaleSerializer)
-        _refuse(scale_errors(cluster, values["brokers"]))
+        common.refuse(scale_errors(cluster, values["brokers"]))
         operation = cluster_actions.request_scale(
             cluster=cluster, brokers=values["brokers"], actor=Actor.from_request(request)
         )
@@ -201,7 +184,7 @@ class ClusterViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     @action(detail=True, methods=["post"], url_path="replace-broker")
     def replace_broker(self, request: Request, pk: str | None = None) -> Response:
         cluster, values = self._changeable(request, api.ReplaceBrokerSerializer)
-        _refuse(replace_broker_errors(cluster, values["node_id"], values["keep_disk"]))
+        common.refuse(replace_broker_errors(cluster, values["node_id"], values["keep_disk"]))
         operation = cluster_actions.request_replace_broker(
             cluster=cluster,
             node_id=values["node_id"],
@@ -220,7 +203,7 @@ class ClusterViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     @action(detail=True, methods=["post"])
     def upgrade(self, request: Request, pk: str | None = None) -> Response:
         cluster, values = self._changeable(request, api.UpgradeSerializer)
-        _refuse(upgrade_errors(cluster, values["kafka_version"]))
+        common.refuse(upgrade_errors(cluster, values["kafka_version"]))
         operation = cluster_actions.request_upgrade(
             cluster=cluster, kafka_version=values["kafka_version"], actor=Actor.from_request(request)
         )
@@ -254,11 +237,6 @@ class ClusterViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         return Response(api.BrokerAnomalySerializer(anomaly).data)
 
 
-def _refuse(errors: dict[str, str]) -> None:
-    if errors:
-        raise ValidationError({field: [message] for field, message in errors.items()})
-
-
 class OperationFilterSet(filters.FilterSet):
     state = filters.ChoiceFilter(choices=OperationState.choices)
     kind = filters.ChoiceFilter(choices=OperationKind.choices)
@@ -273,7 +251,7 @@ class OperationFilterSet(filters.FilterSet):
     list=extend_schema(summary="List operations", responses={200: api.OperationSummarySerializer(many=True)}),
     retrieve=extend_schema(summary="Get an operation with its steps, progress and log"),
 )
-class OperationViewSet(viewsets.ReadOnlyModelViewSet):
+class OperationViewSet(common.ListFiltersOnly, viewsets.ReadOnlyModelViewSet):
     serializer_class = api.OperationSerializer
     filterset_class = OperationFilterSet
     permission_classes = [IsAuthenticated, OrganizationRolePermission]

@@ -182,7 +182,6 @@ def record_result(delivery_id: int, result: DeliveryResult, *, now: datetime | N
         finished_at=now,
         response_code=result.status_code,
         error=result.error or "",
-        response_excerpt=result.response_excerpt[:500],
     )
     if not updated:
         # Housekeeping gave up on this attempt as lost (and scheduled the next one) meanwhile.

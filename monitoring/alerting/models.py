@@ -257,7 +257,6 @@ class Delivery(models.Model):
     dedup_key = models.CharField(max_length=255)
     response_code = models.PositiveSmallIntegerField(null=True, blank=True)
     error = models.TextField(blank=True)
-    response_excerpt = models.TextField(blank=True)
     # Set by whoever schedules it, on the same clock as the evaluation that caused it.
     created_at = models.DateTimeField(default=timezone.now)
     due_at = models.DateTimeField()  # not sent before this (backoff between attempts)

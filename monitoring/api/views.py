@@ -15,8 +15,8 @@ from rest_framework.generics import get_object_or_404
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from controlplane.api.common import ErrorSerializer
 from controlplane.api.permissions import organizations_of
-from controlplane.api.serializers import ErrorSerializer
 from controlplane.clusters.models import Cluster
 from monitoring import history, lag_state
 from monitoring.api import serializers as api

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
 
-from monitoring.notifiers import email, pagerduty, slack, webhook
+from monitoring.notifiers import egress, email, pagerduty, slack, webhook
 from monitoring.notifiers.base import DeliveryResult, Event, Link, Notification, is_retryable_status
 from monitoring.notifiers.webhook import verify_signature
 
@@ -46,12 +46,25 @@ _VALIDATORS: Mapping[str, Callable[[Mapping[str, Any]], list[str]]] = MappingPro
 CHANNEL_KINDS: tuple[str, ...] = tuple(_SENDERS)
 
 
+_TARGET_URLS: Mapping[str, Callable[[Mapping[str, Any]], Any]] = MappingProxyType(
+    {"pagerduty": pagerduty.target_url, "slack": slack.target_url, "webhook": webhook.target_url}
+)
+
+
 def validate_config(channel_kind: str, config: Mapping[str, Any]) -> list[str]:
-    """Problems with a channel's configuration, as sentences; empty when it is usable."""
+    """Problems with a channel's configuration, as sentences; empty when it is usable.
+
+    Besides its shape, the URL's host is resolved and refused when it is no place for a notification
+    (`egress`); every delivery judges it again.
+    """
     validator = _VALIDATORS.get(channel_kind)
     if validator is None:
         return [f"unknown channel kind {channel_kind!r}; expected one of {', '.join(CHANNEL_KINDS)}"]
-    return validator(config)
+    errors = validator(config)
+    target_url = _TARGET_URLS.get(channel_kind)
+    if not errors and target_url is not None and (error := egress.target_error(target_url(config))):
+        errors.append(error)
+    return errors
 
 
 def send(channel_kind: str, config: Mapping[str, Any], notification: Notification) -> DeliveryResult:

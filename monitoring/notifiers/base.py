@@ -15,18 +15,23 @@ from email.utils import parsedate_to_datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-import requests
+import urllib3
+
+from monitoring.notifiers import egress
 
 if TYPE_CHECKING:
     from monitoring.conditions import Condition
 
 USER_AGENT = "kafka-control-plane-notifier/1"
 DEFAULT_TIMEOUT_SECONDS = 10.0
+# A delivery holds a worker slot for up to this long; receivers that take longer are broken, and a
+# tenant's slow receiver must not starve everyone else's notifications.
+MIN_TIMEOUT_SECONDS = 1.0
+MAX_TIMEOUT_SECONDS = 30.0
 # Connecting should be quick; a slow connect means the endpoint is unreachable, so it gets a shorter
 # limit than the whole request.
 MAX_CONNECT_TIMEOUT_SECONDS = 5.0
 SEVERITIES = ("critical", "error", "warning", "info")
-MAX_EXCERPT_CHARS = 500
 
 
 class Event(StrEnum):
@@ -115,11 +120,10 @@ class DeliveryResult:
     error: str | None = None
     retryable: bool = False
     retry_after_seconds: float | None = None  # what the receiver asked for (Retry-After), if anything
-    response_excerpt: str = ""
 
     @classmethod
-    def delivered(cls, status_code: int | None = None, response_excerpt: str = "") -> DeliveryResult:
-        return cls(ok=True, status_code=status_code, response_excerpt=response_excerpt)
+    def delivered(cls, status_code: int | None = None) -> DeliveryResult:
+        return cls(ok=True, status_code=status_code)
 
     @classmethod
     def config_error(cls, message: str) -> DeliveryResult:
@@ -131,8 +135,28 @@ def is_retryable_status(status_code: int) -> bool:
     return status_code >= 500 or status_code in (408, 429)
 
 
+def config_errors(config: Mapping[str, Any], keys: frozenset[str]) -> list[str]:
+    """Problems every channel kind shares: keys it does not know, and the timeout's bounds."""
+    unknown = sorted(str(key) for key in set(config) - keys - {"timeout_seconds"})
+    errors = []
+    if unknown:
+        allowed = ", ".join(sorted(keys | {"timeout_seconds"}))
+        errors.append(f"unknown config keys {', '.join(unknown)}; allowed: {allowed}")
+    timeout = config.get("timeout_seconds")
+    if timeout is not None and (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, int | float)
+        or not MIN_TIMEOUT_SECONDS <= timeout <= MAX_TIMEOUT_SECONDS
+    ):
+        errors.append(
+            f"timeout_seconds must be a number from {MIN_TIMEOUT_SECONDS:g} to {MAX_TIMEOUT_SECONDS:g}"
+        )
+    return errors
+
+
 def timeout_from(config: Mapping[str, Any]) -> tuple[float, float]:
-    total = float(config.get("timeout_seconds") or DEFAULT_TIMEOUT_SECONDS)
+    # Capped here too: a channel stored before the bound existed must not hold a worker for hours.
+    total = min(float(config.get("timeout_seconds") or DEFAULT_TIMEOUT_SECONDS), MAX_TIMEOUT_SECONDS)
     return (min(MAX_CONNECT_TIMEOUT_SECONDS, total), total)
 
 
@@ -141,32 +165,44 @@ def encode_json(payload: Any) -> bytes:
 
 
 def post(url: str, body: bytes, headers: Mapping[str, str], timeout: tuple[float, float]) -> DeliveryResult:
-    """POST a body and classify the outcome.
+    """POST a body to a judged target (`egress`) and classify the outcome.
 
     Redirects are not followed: a webhook answering 3xx is misconfigured, and following it would
     send a signed body to wherever the redirect points. Error texts never contain the URL, because
-    Slack and many webhook URLs are themselves secrets.
+    Slack and many webhook URLs are themselves secrets, nor anything the receiver answered but its
+    status.
     """
+    try:
+        target = egress.resolve(url)
+    except egress.TargetRefused as exc:
+        return DeliveryResult.config_error(str(exc))
+    except (OSError, UnicodeError):
+        return DeliveryResult(ok=False, error="the receiver's host name does not resolve", retryable=True)
     all_headers = {"User-Agent": USER_AGENT, "Content-Type": "application/json", **headers}
     try:
-        response = requests.post(url, data=body, headers=all_headers, timeout=timeout, allow_redirects=False)
-    except requests.Timeout:
-        return DeliveryResult(ok=False, error=f"no answer within {timeout[1]:g} s", retryable=True)
-    except requests.ConnectionError:
+        answer = egress.post(target, body, all_headers, timeout)
+    except urllib3.exceptions.NewConnectionError:  # before TimeoutError: urllib3 derives it from that
         return DeliveryResult(ok=False, error="could not connect to the receiver", retryable=True)
-    except requests.RequestException as exc:
+    except urllib3.exceptions.TimeoutError:
+        return DeliveryResult(ok=False, error=f"no answer within {timeout[1]:g} s", retryable=True)
+    except urllib3.exceptions.SSLError:
+        return DeliveryResult(ok=False, error="TLS with the receiver failed", retryable=True)
+    except (urllib3.exceptions.ProtocolError, OSError):
+        return DeliveryResult(ok=False, error="could not connect to the receiver", retryable=True)
+    except urllib3.exceptions.HTTPError as exc:
         return DeliveryResult(ok=False, error=f"request not sent: {type(exc).__name__}", retryable=False)
 
-    excerpt = response.text[:MAX_EXCERPT_CHARS]
-    if 200 <= response.status_code < 300:
-        return DeliveryResult.delivered(response.status_code, excerpt)
+    if 200 <= answer.status < 300:
+        return DeliveryResult.delivered(answer.status)
+    error = f"receiver answered {egress.status_text(answer.status)}"
+    if 300 <= answer.status < 400:
+        error += " (redirects are not followed)"
     return DeliveryResult(
         ok=False,
-        status_code=response.status_code,
-        error=f"receiver answered {response.status_code} {response.reason}".rstrip(),
-        retryable=is_retryable_status(response.status_code),
-        retry_after_seconds=_retry_after(response.headers.get("Retry-After")),
-        response_excerpt=excerpt,
+        status_code=answer.status,
+        error=error,
+        retryable=is_retryable_status(answer.status),
+        retry_after_seconds=_retry_after(answer.retry_after),
     )
 
 

@@ -12,7 +12,15 @@ import smtplib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from monitoring.notifiers.base import DEFAULT_TIMEOUT_SECONDS, DeliveryResult, Event, Notification, truncate
+from monitoring.notifiers.base import (
+    DEFAULT_TIMEOUT_SECONDS,
+    DeliveryResult,
+    Event,
+    Notification,
+    config_errors,
+    timeout_from,
+    truncate,
+)
 
 MAX_SUBJECT_CHARS = 200
 
@@ -26,14 +34,25 @@ def recipients(config: Mapping[str, Any]) -> list[str]:
     return [address.strip() for address in to if isinstance(address, str) and address.strip()]
 
 
+CONFIG_KEYS = frozenset({"to", "from_email"})
+
+
 def validate_config(config: Mapping[str, Any]) -> list[str]:
+    errors = config_errors(config, CONFIG_KEYS)
     addresses = recipients(config)
     if not addresses:
-        return ["to must list at least one email address"]
-    invalid = [a for a in addresses if "@" not in a or any(c.isspace() for c in a)]
+        errors.append("to must list at least one email address")
+    invalid = [a for a in addresses if not _is_address(a)]
     if invalid:
-        return [f"not an email address: {', '.join(invalid)}"]
-    return []
+        errors.append(f"not an email address: {', '.join(invalid)}")
+    sender = config.get("from_email")
+    if sender is not None and not (isinstance(sender, str) and _is_address(sender)):
+        errors.append("from_email must be an email address")
+    return errors
+
+
+def _is_address(text: str) -> bool:
+    return "@" in text and not any(c.isspace() or ord(c) < 32 for c in text)
 
 
 def build_email(notification: Notification) -> tuple[str, str]:
@@ -77,7 +96,8 @@ def send(config: Mapping[str, Any], notification: Notification) -> DeliveryResul
     try:
         # Django's SMTP backend waits forever unless EMAIL_TIMEOUT is set; a hung mail server must
         # not hold a notification worker.
-        timeout = config.get("timeout_seconds") or settings.EMAIL_TIMEOUT or DEFAULT_TIMEOUT_SECONDS
+        timeout = timeout_from(config)[1] if config.get("timeout_seconds") else settings.EMAIL_TIMEOUT
+        timeout = timeout or DEFAULT_TIMEOUT_SECONDS
         sent = send_mail(
             subject,
             body,

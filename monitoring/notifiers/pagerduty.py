@@ -11,10 +11,12 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
+from monitoring.notifiers import egress
 from monitoring.notifiers.base import (
     DeliveryResult,
     Event,
     Notification,
+    config_errors,
     encode_json,
     post,
     timeout_from,
@@ -30,15 +32,21 @@ CLIENT_NAME = "Kafka Control Plane"
 SEVERITY = {"critical": "critical", "error": "error", "warning": "warning", "info": "info"}
 
 
+CONFIG_KEYS = frozenset({"routing_key", "url"})
+
+
 def validate_config(config: Mapping[str, Any]) -> list[str]:
-    errors = []
+    errors = config_errors(config, CONFIG_KEYS)
     routing_key = config.get("routing_key")
     if not isinstance(routing_key, str) or not routing_key.strip():
         errors.append("routing_key (the integration key of an Events API v2 integration) is required")
-    url = config.get("url", EVENTS_API_URL)
-    if not isinstance(url, str) or not url.startswith(("https://", "http://")):
-        errors.append("url must be an http(s) URL")
+    if error := egress.url_shape_error(target_url(config)):
+        errors.append(f"url {error}")
     return errors
+
+
+def target_url(config: Mapping[str, Any]) -> Any:
+    return config.get("url", EVENTS_API_URL)
 
 
 def build_event(routing_key: str, notification: Notification) -> dict[str, Any]:
@@ -81,7 +89,7 @@ def send(config: Mapping[str, Any], notification: Notification) -> DeliveryResul
         return DeliveryResult.config_error("; ".join(errors))
     if len(notification.dedup_key) > MAX_DEDUP_KEY_CHARS:
         return DeliveryResult.config_error(f"dedup_key longer than {MAX_DEDUP_KEY_CHARS} characters")
-    url = config.get("url", EVENTS_API_URL)
+    url = target_url(config)
     timeout = timeout_from(config)
     routing_key = config["routing_key"].strip()
 

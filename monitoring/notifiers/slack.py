@@ -9,19 +9,23 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from monitoring.notifiers import egress
 from monitoring.notifiers.base import (
     DeliveryResult,
     Event,
     Notification,
+    config_errors,
     encode_json,
     post,
     timeout_from,
-    truncate,
 )
 
-# Block Kit limits: header text 150 characters, section text 3,000, ten fields, five buttons.
+# Block Kit limits, in characters as Slack counts them, i.e. after escaping: header text 150, section
+# text 3,000, each field 2,000, button text 75; ten fields, five buttons.
 MAX_HEADER_CHARS = 150
 MAX_SECTION_CHARS = 3000
+MAX_FIELD_CHARS = 2000
+MAX_BUTTON_CHARS = 75
 MAX_BUTTONS = 5
 
 ICON = {
@@ -33,43 +37,75 @@ ICON = {
 EVENT_ICON = {Event.ACKNOWLEDGE: ":eyes:", Event.RESOLVE: ":white_check_mark:", Event.TEST: ":wrench:"}
 
 
+CONFIG_KEYS = frozenset({"webhook_url"})
+
+
 def validate_config(config: Mapping[str, Any]) -> list[str]:
-    url = config.get("webhook_url")
-    if not isinstance(url, str) or not url.startswith(("https://", "http://")):
-        return ["webhook_url (a Slack incoming webhook URL) is required"]
-    return []
+    errors = config_errors(config, CONFIG_KEYS)
+    if egress.url_shape_error(target_url(config)):
+        errors.append("webhook_url (a Slack incoming webhook URL) is required")
+    return errors
+
+
+def target_url(config: Mapping[str, Any]) -> Any:
+    return config.get("webhook_url")
 
 
 def escape(text: str) -> str:
-    """Slack mrkdwn treats &, < and > as markup; everything else is shown as written."""
+    """Slack reads &, < and > as markup (`<!channel>` pings a whole channel), in the top-level text
+    and in every text object; everything else is shown as written."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def escaped(text: str, limit: int) -> str:
+    """`text` escaped and cut to `limit` characters, never through the middle of an entity."""
+    result = escape(text)
+    if len(result) <= limit:
+        return result
+    cut = result[: limit - 1]
+    entity = cut.rfind("&")
+    if entity != -1 and ";" not in cut[entity:]:
+        cut = cut[:entity]
+    return cut + "…"
 
 
 def build_message(notification: Notification) -> dict[str, Any]:
     icon = EVENT_ICON.get(notification.event) or ICON[notification.severity]
+    rule = notification.rule.replace("_", " ")
     headline = {
-        Event.TRIGGER: f"{notification.severity.capitalize()}: {notification.rule.replace('_', ' ')}",
-        Event.ACKNOWLEDGE: f"Acknowledged: {notification.rule.replace('_', ' ')}",
-        Event.RESOLVE: f"Resolved: {notification.rule.replace('_', ' ')}",
+        Event.TRIGGER: f"{notification.severity.capitalize()}: {rule}",
+        Event.ACKNOWLEDGE: f"Acknowledged: {rule}",
+        Event.RESOLVE: f"Resolved: {rule}",
         Event.TEST: "Test notification from Kafka Control Plane",
     }[notification.event]
-    header = truncate(f"{headline} on {notification.cluster}", MAX_HEADER_CHARS)
+    title = f"{headline} on {notification.cluster}"
     summary = notification.summary
     if notification.event == Event.RESOLVE:
         summary = f"This has cleared. It was: {summary}"
+
+    def field(label: str, value: str) -> dict[str, str]:
+        prefix = f"*{label}*\n"
+        return {"type": "mrkdwn", "text": prefix + escaped(value, MAX_FIELD_CHARS - len(prefix))}
+
     blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": {"type": "plain_text", "text": header, "emoji": True}},
+        {
+            "type": "header",
+            "text": {"type": "plain_text", "text": escaped(title, MAX_HEADER_CHARS), "emoji": True},
+        },
         {
             "type": "section",
-            "text": {"type": "mrkdwn", "text": truncate(f"{icon} {escape(summary)}", MAX_SECTION_CHARS)},
+            "text": {
+                "type": "mrkdwn",
+                "text": f"{icon} {escaped(summary, MAX_SECTION_CHARS - len(icon) - 1)}",
+            },
         },
         {
             "type": "section",
             "fields": [
-                {"type": "mrkdwn", "text": f"*Cluster*\n{escape(notification.cluster)}"},
-                {"type": "mrkdwn", "text": f"*Severity*\n{notification.severity}"},
-                {"type": "mrkdwn", "text": f"*Rule*\n{escape(notification.rule)}"},
-                {"type": "mrkdwn", "text": f"*Subject*\n{escape(notification.subject)}"},
+                field("Cluster", notification.cluster),
+                field("Severity", notification.severity),
+                field("Rule", notification.rule),
+                field("Subject", notification.subject),
             ],
         },
     ]
@@ -80,21 +116,27 @@ def build_message(notification: Notification) -> dict[str, Any]:
                 "elements": [
                     {
                         "type": "button",
-                        "text": {"type": "plain_text", "text": truncate(link.text, 75)},
+                        "text": {"type": "plain_text", "text": escaped(link.text, MAX_BUTTON_CHARS)},
                         "url": link.href,
                     }
                     for link in notification.links[:MAX_BUTTONS]
                 ],
             }
         )
+    key = "Incident key "
     blocks.append(
         {
             "type": "context",
-            "elements": [{"type": "mrkdwn", "text": f"Incident key `{escape(notification.dedup_key)}`"}],
+            "elements": [
+                {
+                    "type": "mrkdwn",
+                    "text": f"{key}`{escaped(notification.dedup_key, MAX_SECTION_CHARS - len(key) - 2)}`",
+                }
+            ],
         }
     )
-    # `text` is what notifications and clients without Block Kit show.
-    return {"text": truncate(f"{header}: {notification.summary}", MAX_SECTION_CHARS), "blocks": blocks}
+    # `text` is what notifications and clients without Block Kit show; Slack parses it as mrkdwn too.
+    return {"text": escaped(f"{title}: {summary}", MAX_SECTION_CHARS), "blocks": blocks}
 
 
 def send(config: Mapping[str, Any], notification: Notification) -> DeliveryResult:

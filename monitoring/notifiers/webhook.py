@@ -19,7 +19,15 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from monitoring.notifiers.base import DeliveryResult, Notification, encode_json, post, timeout_from
+from monitoring.notifiers import egress
+from monitoring.notifiers.base import (
+    DeliveryResult,
+    Notification,
+    config_errors,
+    encode_json,
+    post,
+    timeout_from,
+)
 
 SIGNATURE_HEADER = "X-KCP-Signature"
 TIMESTAMP_HEADER = "X-KCP-Timestamp"
@@ -29,22 +37,68 @@ DEFAULT_TOLERANCE_SECONDS = 300
 PAYLOAD_VERSION = 1
 
 
+CONFIG_KEYS = frozenset({"url", "secret", "headers"})
+# Headers that say how the request travels (or where): set by the HTTP client, never by a tenant.
+FORBIDDEN_HEADERS = frozenset(
+    {
+        "host",
+        "content-length",
+        "content-type",
+        "transfer-encoding",
+        "connection",
+        "keep-alive",
+        "te",
+        "trailer",
+        "upgrade",
+        "expect",
+        "proxy-authorization",
+        "proxy-connection",
+        "user-agent",
+    }
+)
+MAX_HEADERS = 20
+MAX_HEADER_VALUE_CHARS = 4096
+# RFC 9110 token characters: a header name can carry nothing else.
+_TOKEN_CHARS = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
 def validate_config(config: Mapping[str, Any]) -> list[str]:
-    errors = []
-    url = config.get("url")
-    if not isinstance(url, str) or not url.startswith(("https://", "http://")):
-        errors.append("url must be an http(s) URL")
+    errors = config_errors(config, CONFIG_KEYS)
+    if error := egress.url_shape_error(target_url(config)):
+        errors.append(f"url {error}")
     secret = config.get("secret")
     if not isinstance(secret, str) or not secret:
         errors.append("secret is required to sign requests")
     headers = config.get("headers") or {}
-    if not isinstance(headers, Mapping) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
-    ):
+    if isinstance(headers, Mapping):
+        errors += header_errors(headers)
+    else:
         errors.append("headers must map header names to string values")
-    elif any(k.lower().startswith("x-kcp-") for k in headers):
-        errors.append("headers may not set X-KCP-* headers; those are reserved for signing")
     return errors
+
+
+def header_errors(headers: Mapping[Any, Any]) -> list[str]:
+    if len(headers) > MAX_HEADERS:
+        return [f"headers: at most {MAX_HEADERS}"]
+    errors = []
+    for name, value in headers.items():
+        if not isinstance(name, str) or not name or not set(name) <= _TOKEN_CHARS:
+            errors.append(f"headers: {str(name)[:40]!r} is not a header name")
+        elif name.lower() in FORBIDDEN_HEADERS:
+            errors.append(f"headers may not set {name}; the HTTP client sets it")
+        elif name.lower().startswith("x-kcp-"):
+            errors.append("headers may not set X-KCP-* headers; those are reserved for signing")
+        elif not isinstance(value, str) or len(value) > MAX_HEADER_VALUE_CHARS:
+            errors.append(
+                f"headers: the value of {name} must be text of at most {MAX_HEADER_VALUE_CHARS} characters"
+            )
+        elif any((ord(c) < 32 and c != "\t") or ord(c) == 127 for c in value):
+            errors.append(f"headers: the value of {name} may not contain line breaks or control characters")
+    return errors
+
+
+def target_url(config: Mapping[str, Any]) -> Any:
+    return config.get("url")
 
 
 def sign(secret: str | bytes, timestamp: str, body: bytes) -> str:

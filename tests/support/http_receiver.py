@@ -10,7 +10,8 @@ slowly, to exercise retry classification and timeouts.
         request = http_receiver.wait_for_requests(3)[-1]
         assert request.json()["event"] == "trigger"
 
-Loaded as a pytest plugin by `tests/conftest.py`, which provides the `http_receiver` fixture.
+Loaded as a pytest plugin by `tests/conftest.py`, which provides the `http_receiver` fixture. Using it
+allows notifications to 127.0.0.1 (`allow_loopback_receivers`), which they refuse otherwise.
 """
 
 from __future__ import annotations
@@ -204,6 +205,14 @@ def _bytes(body: bytes | str) -> bytes:
 
 
 @pytest.fixture
-def http_receiver() -> Iterator[HttpReceiver]:
+def allow_loopback_receivers(settings: Any) -> None:
+    """Notifications refuse loopback targets; the receivers of the tests live there, so the tests
+    allow them the way an operator allows an on-premise receiver (NOTIFICATION_ALLOWED_HOSTS).
+    `start_worker` passes the setting on to worker processes."""
+    settings.NOTIFICATION_ALLOWED_HOSTS = [*settings.NOTIFICATION_ALLOWED_HOSTS, "127.0.0.1"]
+
+
+@pytest.fixture
+def http_receiver(allow_loopback_receivers: None) -> Iterator[HttpReceiver]:
     with HttpReceiver() as receiver:
         yield receiver

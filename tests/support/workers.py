@@ -102,6 +102,7 @@ def start_worker(transactional_db: None, tmp_path: Path) -> Iterator[Callable[..
             "LOCAL_BACKEND_STATE_DIR": str(settings.LOCAL_BACKEND_STATE_DIR),
             "LOCAL_ENGINE": settings.LOCAL_ENGINE,
             "OPERATION_HEARTBEAT_SECONDS": "1",
+            "NOTIFICATION_ALLOWED_HOSTS": ",".join(settings.NOTIFICATION_ALLOWED_HOSTS),
             "PYTHONUNBUFFERED": "1",
             **extra_env,
         }

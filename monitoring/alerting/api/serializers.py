@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -10,7 +11,7 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from controlplane.api.serializers import StrictSerializer
+from controlplane.api.common import StrictSerializer
 from monitoring.alerting.choices import ChannelKind, Severity
 from monitoring.alerting.models import Delivery, Incident, MaintenanceWindow, NotificationChannel, Silence
 from monitoring.alerting.rules import CATALOGUE, MAX_FOR_SECONDS
@@ -27,6 +28,8 @@ SECRET_KEYS: Mapping[str, frozenset[str]] = {
 SECRET_MAPPINGS: Mapping[str, frozenset[str]] = {ChannelKind.WEBHOOK: frozenset({"headers"})}
 MASK = "****"
 MIN_REPEAT_INTERVAL_SECONDS = 60
+# How far ahead a silence or maintenance window may reach.
+MAX_PERIOD_AHEAD = timedelta(days=365)
 MAX_REPEAT_INTERVAL_SECONDS = 7 * 86_400
 
 
@@ -146,7 +149,6 @@ class DeliverySerializer(serializers.ModelSerializer):
             "dedup_key",
             "response_code",
             "error",
-            "response_excerpt",
             "requested_by",
             "created_at",
             "due_at",
@@ -162,6 +164,33 @@ def _known_rule(key: str) -> str:
             f"Unknown rule {key!r}; known rules: {', '.join(sorted(CATALOGUE))}."
         )
     return key
+
+
+def validated_period(attrs: dict[str, Any], instance: Silence | MaintenanceWindow | None) -> dict[str, Any]:
+    """A silence's or maintenance window's period: it ends after it starts, a new or changed end lies
+    ahead (a period entirely in the past would mute nothing yet read as planned), and it lies within
+    `MAX_PERIOD_AHEAD` of now (a mute for ever is a disabled rule, which says so)."""
+    now = timezone.now()
+    starts_at = attrs.get("starts_at") or (instance.starts_at if instance else now)
+    ends_at = attrs.get("ends_at") or (instance.ends_at if instance else None)
+    horizon = now + MAX_PERIOD_AHEAD
+    errors: dict[str, list[str]] = {}
+    if "starts_at" in attrs and starts_at > horizon:
+        errors["starts_at"] = [f"starts_at must be within {MAX_PERIOD_AHEAD.days} days from now."]
+    if ends_at is not None and ends_at <= starts_at:
+        errors["ends_at"] = ["ends_at must be after starts_at."]
+    elif "ends_at" in attrs and ends_at <= now:
+        errors["ends_at"] = ["ends_at must be in the future."]
+    elif "ends_at" in attrs and ends_at > horizon:
+        errors["ends_at"] = [
+            f"ends_at must be within {MAX_PERIOD_AHEAD.days} days from now; to stop a rule for good, "
+            "disable it (PUT /alert-rules/{rule}/override/ with enabled: false)."
+        ]
+    if errors:
+        raise serializers.ValidationError(errors)
+    if instance is None:
+        attrs["starts_at"] = starts_at
+    return attrs
 
 
 class SilenceSerializer(serializers.ModelSerializer):
@@ -214,15 +243,7 @@ class SilenceWriteSerializer(StrictSerializer):
         return _known_rule(key)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        starts_at = attrs.get("starts_at") or (self.instance.starts_at if self.instance else timezone.now())
-        ends_at = attrs.get("ends_at") or (self.instance.ends_at if self.instance else None)
-        if ends_at is not None and ends_at <= starts_at:
-            raise serializers.ValidationError({"ends_at": ["ends_at must be after starts_at."]})
-        if "ends_at" in attrs and ends_at <= timezone.now():
-            raise serializers.ValidationError({"ends_at": ["ends_at must be in the future."]})
-        if self.instance is None:
-            attrs["starts_at"] = starts_at
-        return attrs
+        return validated_period(attrs, self.instance)
 
 
 class MaintenanceWindowSerializer(serializers.ModelSerializer):
@@ -246,13 +267,7 @@ class MaintenanceWindowWriteSerializer(StrictSerializer):
     comment = serializers.CharField(required=False, allow_blank=True, max_length=2000)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        starts_at = attrs.get("starts_at") or (self.instance.starts_at if self.instance else timezone.now())
-        ends_at = attrs.get("ends_at") or (self.instance.ends_at if self.instance else None)
-        if ends_at is not None and ends_at <= starts_at:
-            raise serializers.ValidationError({"ends_at": ["ends_at must be after starts_at."]})
-        if self.instance is None:
-            attrs["starts_at"] = starts_at
-        return attrs
+        return validated_period(attrs, self.instance)
 
 
 class RuleValuesSerializer(serializers.Serializer):

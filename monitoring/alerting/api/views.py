@@ -7,6 +7,7 @@ viewers may read, owners and admins may change (403 otherwise).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 from django.db.models import F, QuerySet
@@ -21,12 +22,12 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from controlplane.api import common
 from controlplane.api.permissions import OrganizationRolePermission, can_write, organizations_of
-from controlplane.api.serializers import ErrorSerializer
 from controlplane.audit.actions import Actor
 from controlplane.clusters.choices import ClusterStatus
 from controlplane.clusters.models import Cluster
-from controlplane.tenancy.models import Membership, Organization
+from controlplane.tenancy.models import Organization
 from monitoring.alerting import actions
 from monitoring.alerting.api import serializers as api
 from monitoring.alerting.api.filters import (
@@ -48,37 +49,16 @@ from monitoring.alerting.prometheus import prometheus_rules
 from monitoring.alerting.rules import CATALOGUE, OVERRIDE_FIELDS, override_errors, threshold_label
 from monitoring.conditions import AlertRule
 
-ERRORS = {
-    400: OpenApiResponse(description="Invalid input: field -> list of messages."),
-    403: OpenApiResponse(ErrorSerializer, description="Your role may not do this (viewer)."),
-    404: OpenApiResponse(ErrorSerializer, description="No such object in your organizations."),
-}
-CONFLICT = OpenApiResponse(ErrorSerializer, description="The incident is not in a state that allows this.")
+ERRORS = common.ERRORS
+CONFLICT = OpenApiResponse(
+    common.ErrorSerializer, description="The incident is not in a state that allows this."
+)
 ORGANIZATION_PARAMETER = OpenApiParameter(
     "organization", str, description="Organization slug; may be left out when you belong to exactly one."
 )
 CLUSTER_PARAMETER = OpenApiParameter(
     "cluster", OpenApiTypes.UUID, description="Apply this cluster's overrides too."
 )
-
-
-def target_organization(request: Request, slug: str | None, *, write: bool) -> Organization:
-    """The organization a request means: named by slug, or the caller's only one."""
-    memberships = Membership.objects.filter(user=request.user).select_related("organization")
-    if slug:
-        membership = memberships.filter(organization__slug=slug).first()
-        if membership is None:
-            raise ValidationError({"organization": [f"You are not a member of an organization {slug!r}."]})
-    else:
-        found = list(memberships[:2])
-        if len(found) != 1:
-            raise ValidationError(
-                {"organization": ["Name the organization (its slug): you belong to several or none."]}
-            )
-        membership = found[0]
-    if write and not membership.can_write:
-        raise PermissionDenied(OrganizationRolePermission.message)
-    return membership.organization
 
 
 def scoped_cluster(request: Request, cluster_id: uuid.UUID | str, *, write: bool) -> Cluster:
@@ -95,10 +75,6 @@ def scoped_cluster(request: Request, cluster_id: uuid.UUID | str, *, write: bool
     return cluster
 
 
-def conflict(exc: Exception) -> Response:
-    return Response({"detail": str(exc), "code": "conflict"}, status=status.HTTP_409_CONFLICT)
-
-
 # Incidents
 
 
@@ -109,7 +85,7 @@ def conflict(exc: Exception) -> Response:
     ),
     retrieve=extend_schema(summary="Get an alert", responses={200: api.IncidentSerializer, 404: ERRORS[404]}),
 )
-class IncidentViewSet(viewsets.ReadOnlyModelViewSet):
+class IncidentViewSet(common.ListFiltersOnly, viewsets.ReadOnlyModelViewSet):
     queryset = Incident.objects.none()  # for the schema; requests use get_queryset
     serializer_class = api.IncidentSerializer
     filterset_class = IncidentFilterSet
@@ -134,7 +110,7 @@ class IncidentViewSet(viewsets.ReadOnlyModelViewSet):
                 incident=self.get_object(), actor=Actor.from_request(request)
             )
         except actions.IncidentStateConflict as exc:
-            return conflict(exc)
+            return common.conflict(exc)
         return Response(api.IncidentSerializer(incident).data)
 
     @extend_schema(
@@ -149,7 +125,7 @@ class IncidentViewSet(viewsets.ReadOnlyModelViewSet):
         try:
             incident = actions.resolve_incident(incident=self.get_object(), actor=Actor.from_request(request))
         except actions.IncidentStateConflict as exc:
-            return conflict(exc)
+            return common.conflict(exc)
         return Response(api.IncidentSerializer(incident).data)
 
     @extend_schema(
@@ -171,7 +147,11 @@ class IncidentViewSet(viewsets.ReadOnlyModelViewSet):
     retrieve=extend_schema(summary="Get a silence", responses={200: api.SilenceSerializer, 404: ERRORS[404]}),
 )
 class SilenceViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet
+    common.ListFiltersOnly,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
 ):
     queryset = Silence.objects.none()  # for the schema; requests use get_queryset
     serializer_class = api.SilenceSerializer
@@ -201,7 +181,7 @@ class SilenceViewSet(
             if values.get("organization") and values["organization"] != organization.slug:
                 raise ValidationError({"cluster": ["The cluster belongs to another organization."]})
         else:
-            organization = target_organization(request, values.get("organization"), write=True)
+            organization = common.target_organization(request, values.get("organization"), write=True)
         silence = actions.create_silence(
             organization=organization,
             cluster=cluster,
@@ -259,7 +239,11 @@ class SilenceViewSet(
     ),
 )
 class MaintenanceWindowViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet
+    common.ListFiltersOnly,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
 ):
     queryset = MaintenanceWindow.objects.none()  # for the schema; requests use get_queryset
     serializer_class = api.MaintenanceWindowSerializer
@@ -348,8 +332,10 @@ class AlertRuleViewSet(viewsets.ViewSet):
     lookup_field = "key"
     lookup_value_regex = "[a-z0-9_]+"
 
-    def _scope(self, request: Request, *, write: bool) -> tuple[Organization, Cluster | None]:
-        source = request.data if write and request.method != "DELETE" else request.query_params
+    def _scope(
+        self, request: Request, source: Mapping[str, Any], *, write: bool
+    ) -> tuple[Organization, Cluster | None]:
+        """The organization and cluster named by `source` (the query, or a validated body)."""
         cluster_id = source.get("cluster")
         if cluster_id:
             try:
@@ -363,7 +349,7 @@ class AlertRuleViewSet(viewsets.ViewSet):
             if slug and slug != cluster.organization.slug:
                 raise ValidationError({"cluster": ["The cluster belongs to another organization."]})
             return cluster.organization, cluster
-        return target_organization(request, source.get("organization"), write=write), None
+        return common.target_organization(request, source.get("organization"), write=write), None
 
     def _rules(
         self, organization: Organization, cluster: Cluster | None, keys: list[str]
@@ -403,7 +389,7 @@ class AlertRuleViewSet(viewsets.ViewSet):
         responses={200: api.AlertRuleSerializer(many=True), 400: ERRORS[400]},
     )
     def list(self, request: Request) -> Response:
-        organization, cluster = self._scope(request, write=False)
+        organization, cluster = self._scope(request, request.query_params, write=False)
         return Response(
             api.AlertRuleSerializer(self._rules(organization, cluster, list(CATALOGUE)), many=True).data
         )
@@ -416,7 +402,7 @@ class AlertRuleViewSet(viewsets.ViewSet):
     def retrieve(self, request: Request, key: str | None = None) -> Response:
         if key not in CATALOGUE:
             return Response({"detail": f"No alert rule {key!r}."}, status=status.HTTP_404_NOT_FOUND)
-        organization, cluster = self._scope(request, write=False)
+        organization, cluster = self._scope(request, request.query_params, write=False)
         return Response(api.AlertRuleSerializer(self._rules(organization, cluster, [key])[0]).data)
 
     @extend_schema(
@@ -428,7 +414,7 @@ class AlertRuleViewSet(viewsets.ViewSet):
     )
     @action(detail=False, methods=["get"])
     def prometheus(self, request: Request) -> HttpResponse:
-        organization, cluster = self._scope(request, write=False)
+        organization, cluster = self._scope(request, request.query_params, write=False)
         return HttpResponse(prometheus_rules(organization, cluster), content_type="application/yaml")
 
     @extend_schema(
@@ -449,16 +435,18 @@ class AlertRuleViewSet(viewsets.ViewSet):
     def override(self, request: Request, key: str | None = None) -> Response:
         if key not in CATALOGUE:
             return Response({"detail": f"No alert rule {key!r}."}, status=status.HTTP_404_NOT_FOUND)
-        organization, cluster = self._scope(request, write=True)
         actor = Actor.from_request(request)
         if request.method == "DELETE":
+            organization, cluster = self._scope(request, request.query_params, write=True)
             record = get_object_or_404(
                 RuleOverrideRecord, organization=organization, cluster=cluster, rule_key=key
             )
             actions.delete_rule_override(record=record, actor=actor)
             return Response(status=status.HTTP_204_NO_CONTENT)
+        # The body's shape first: scoping reads it, and it may be any JSON value.
         data = api.RuleOverrideWriteSerializer(data=request.data)
         data.is_valid(raise_exception=True)
+        organization, cluster = self._scope(request, data.validated_data, write=True)
         values = {name: data.validated_data.get(name) for name in OVERRIDE_FIELDS}
         if errors := override_errors(key, values):
             raise ValidationError({name: [message] for name, message in errors.items()})
@@ -502,7 +490,7 @@ class NotificationChannelViewSet(
         data = api.NotificationChannelWriteSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
-        organization = target_organization(request, values.get("organization"), write=True)
+        organization = common.target_organization(request, values.get("organization"), write=True)
         if NotificationChannel.objects.filter(organization=organization, name=values["name"]).exists():
             raise ValidationError({"name": [f"A channel named {values['name']!r} already exists."]})
         try:
