@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import time
 from collections.abc import Callable, Iterator
 
@@ -13,6 +14,7 @@ from django.urls import Resolver404, resolve
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+from rest_framework.exceptions import AuthenticationFailed
 
 REQUESTS = Counter("controlplane_http_requests_total", "HTTP requests served", ["method", "route", "status"])
 LATENCY = Histogram("controlplane_http_request_duration_seconds", "HTTP request latency", ["method", "route"])
@@ -88,6 +90,29 @@ REGISTRY.register(_domain_collector)
 
 
 def metrics(request: HttpRequest) -> HttpResponse:
+    """Prometheus metrics, naming every organization's clusters and consumer groups: only for the
+    operator's Prometheus (`METRICS_BEARER_TOKEN`) and staff API tokens."""
+    from controlplane.api.authentication import authenticate_token, bearer_token
+    from controlplane.tenancy import throttle
+
+    denied = HttpResponse("Authentication required.\n", status=401, content_type="text/plain")
+    denied["WWW-Authenticate"] = 'Bearer realm="metrics"'
+    try:
+        raw = bearer_token(request)
+    except AuthenticationFailed:
+        return denied
+    if raw is None:
+        return denied
+    configured = settings.METRICS_BEARER_TOKEN
+    if not (configured and hmac.compare_digest(raw.encode(), configured.encode())):
+        try:
+            token = authenticate_token(raw, address=throttle.client_address(request))
+        except throttle.AuthenticationThrottled as exc:
+            limited = HttpResponse(f"{exc}\n", status=429, content_type="text/plain")
+            limited["Retry-After"] = str(exc.retry_after)
+            return limited
+        if token is None or not token.user.is_staff:
+            return denied
     return HttpResponse(generate_latest(REGISTRY), content_type=CONTENT_TYPE_LATEST)
 
 

@@ -110,6 +110,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "controlplane.api.common.ApiErrorMiddleware",
+    "controlplane.tenancy.throttle.ThrottledMiddleware",
 ]
 
 ROOT_URLCONF = "controlplane.urls"
@@ -149,6 +150,15 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTHENTICATION_BACKENDS = ["controlplane.tenancy.throttle.ThrottledModelBackend"]
+# Failed sign-ins and API token authentications allowed per account and per client address within a
+# window; beyond them every attempt, right or wrong, answers 429 until the window ends.
+AUTH_FAILURES_PER_ACCOUNT = int(os.environ.get("AUTH_FAILURES_PER_ACCOUNT", "10"))
+AUTH_FAILURES_PER_ADDRESS = int(os.environ.get("AUTH_FAILURES_PER_ADDRESS", "50"))
+AUTH_FAILURE_WINDOW_SECONDS = int(os.environ.get("AUTH_FAILURE_WINDOW_SECONDS", "300"))
+# Prometheus scrapes /metrics with `Authorization: Bearer <this>`; unset, only staff API tokens may.
+METRICS_BEARER_TOKEN = os.environ.get("METRICS_BEARER_TOKEN", "")
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 
 from django.contrib import messages
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
@@ -42,6 +43,7 @@ from controlplane.operations.actions import OperationConflict, OperationNotCance
 from controlplane.operations.choices import ACTIVE_OPERATION_STATES
 from controlplane.tenancy.actions import create_api_token, revoke_api_token
 from controlplane.tenancy.models import ApiToken
+from controlplane.tenancy.throttle import AuthenticationThrottled
 
 # Session key holding a just-created token's secret until the next page shows it, once.
 NEW_TOKEN_SESSION_KEY = "dashboard.new_api_token"
@@ -228,3 +230,23 @@ def safe_next(request: HttpRequest, fallback: str) -> str:
     ):
         return target
     return fallback
+
+
+class LoginView(auth_views.LoginView):
+    """Django's sign-in page; while the account or address is throttled it says so, with 429."""
+
+    template_name = "dashboard/login.html"
+    redirect_authenticated_user = True
+
+    def post(self, request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+        try:
+            return super().post(request, *args, **kwargs)
+        except AuthenticationThrottled as exc:
+            # Unbound: validating the posted form would ask the throttle again.
+            form = self.get_form_class()(request, initial={"username": request.POST.get("username", "")})
+            minutes = max(1, round(exc.retry_after / 60))
+            throttled = f"Too many failed sign-ins. Try again in {minutes} min."
+            context = self.get_context_data(form=form, throttled=throttled)
+            response = self.render_to_response(context, status=429)
+            response["Retry-After"] = str(exc.retry_after)
+            return response

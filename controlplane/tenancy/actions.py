@@ -11,6 +11,7 @@ from django.utils.text import slugify
 
 from controlplane.audit.actions import Actor, record_event
 from controlplane.tenancy.models import (
+    TOKEN_PREFIX_LENGTH,
     ApiToken,
     Membership,
     Organization,
@@ -52,7 +53,11 @@ def create_api_token(
     """Create a token; returns it with the raw secret, which is never retrievable again."""
     raw = generate_raw_token()
     token = ApiToken.objects.create(
-        user=user, name=name, key_hash=hash_token(raw), prefix=raw[:12], expires_at=expires_at
+        user=user,
+        name=name,
+        key_hash=hash_token(raw),
+        prefix=raw[:TOKEN_PREFIX_LENGTH],
+        expires_at=expires_at,
     )
     record_event(actor=actor, action="api_token.create", target=token, details={"name": name})
     return token, raw

@@ -50,6 +50,8 @@ class Membership(models.Model):
 
 
 TOKEN_PREFIX = "kcp_"
+# How much of a raw token is stored in clear (`ApiToken.prefix`) to tell tokens apart.
+TOKEN_PREFIX_LENGTH = 12
 
 
 def hash_token(raw: str) -> str:
@@ -67,7 +69,7 @@ class ApiToken(models.Model):
     name = models.CharField(max_length=100)
     key_hash = models.CharField(max_length=64, unique=True)
     # The first characters of the raw token, so a user can tell their tokens apart.
-    prefix = models.CharField(max_length=12)
+    prefix = models.CharField(max_length=TOKEN_PREFIX_LENGTH)
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
@@ -78,3 +80,20 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
+
+
+class AuthFailureWindow(models.Model):
+    """Failed sign-ins and token authentications of one account or one address in the current window
+    (`controlplane.tenancy.throttle`). In the database, so every web process counts the same."""
+
+    scope = models.CharField(max_length=16)  # "account" or "address"
+    key = models.CharField(max_length=64)  # SHA-256 of the username or address
+    window_started_at = models.DateTimeField()
+    failures = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["scope", "key"], name="one_window_per_scope_key")]
+        indexes = [models.Index(fields=["window_started_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.failures} failures of {self.scope} {self.key[:8]}"

@@ -25,6 +25,8 @@ from tests.monitoring.test_collect import T0, make_cluster
 from tests.support.prometheus import PrometheusServer
 from tests.support.tenants import Tenant
 
+METRICS_TOKEN = "prometheus-scrape-token-for-tests"
+
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
@@ -119,10 +121,11 @@ def test_partition_lag_is_exported_when_switched_on(tenant: Tenant, settings: An
     assert value(samples, "kafka_consumergroup_time_lag_seconds", **partition) is None
 
 
-def test_metrics_endpoint_serves_the_exporter(tenant: Tenant, client: Any) -> None:
+def test_metrics_endpoint_serves_the_exporter(tenant: Tenant, client: Any, settings: Any) -> None:
+    settings.METRICS_BEARER_TOKEN = METRICS_TOKEN
     degraded_cluster(tenant)
 
-    body = client.get("/metrics").content.decode()
+    body = client.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {METRICS_TOKEN}").content.decode()
 
     labels = 'cluster="orders",consumergroup="etl",organization="acme",topic="clicks"'
     assert f"kafka_consumergroup_lag_sum{{{labels}}} 50.0" in body
@@ -130,8 +133,9 @@ def test_metrics_endpoint_serves_the_exporter(tenant: Tenant, client: Any) -> No
 
 @pytest.mark.slow
 def test_a_real_prometheus_scrapes_lag_and_fires_the_generated_rules(
-    tenant: Tenant, live_server: Any
+    tenant: Tenant, live_server: Any, settings: Any
 ) -> None:
+    settings.METRICS_BEARER_TOKEN = METRICS_TOKEN
     cluster, simulated = degraded_cluster(tenant)
     simulated.fail_broker(2)  # leaves clicks under min.insync.replicas: a rule that fires at once
     simulated.fill_disk(1, simulated.disk_bytes * 9 // 10)
@@ -140,7 +144,9 @@ def test_a_real_prometheus_scrapes_lag_and_fires_the_generated_rules(
     rules = resolve_rules({DISK_USAGE: {"for_seconds": 0}})
 
     with PrometheusServer(
-        [f"{live_server.url}/metrics"], rules=render_rules(rules, cluster="orders")
+        [f"{live_server.url}/metrics"],
+        rules=render_rules(rules, cluster="orders"),
+        bearer_token=METRICS_TOKEN,
     ) as prometheus:
         result = prometheus.wait_for('kafka_consumergroup_lag_sum{cluster="orders"}', timeout=30)
         alerts = prometheus.wait_for(

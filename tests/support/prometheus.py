@@ -39,10 +39,16 @@ def require_prometheus() -> str:
 
 class PrometheusServer:
     """One Prometheus process on 127.0.0.1 scraping `targets` (URLs of /metrics pages) every second,
-    evaluating `rules` (a rule file's YAML text), if given, every second too."""
+    with `bearer_token` if given, evaluating `rules` (a rule file's YAML text), if given, every second
+    too."""
 
     def __init__(
-        self, targets: Sequence[str], *, rules: str | None = None, job: str = "controlplane"
+        self,
+        targets: Sequence[str],
+        *,
+        rules: str | None = None,
+        job: str = "controlplane",
+        bearer_token: str | None = None,
     ) -> None:
         self.binary = require_prometheus()
         self.port = free_port()
@@ -62,6 +68,9 @@ class PrometheusServer:
                     "static_configs": [{"targets": [url.netloc]}],
                 }
             )
+            if bearer_token is not None:
+                # As an operator's Prometheus does: /metrics answers only METRICS_BEARER_TOKEN.
+                scrape_configs[-1]["authorization"] = {"type": "Bearer", "credentials": bearer_token}
         config: dict[str, Any] = {
             "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
             "scrape_configs": scrape_configs,
