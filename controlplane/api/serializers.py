@@ -283,6 +283,7 @@ class BrokerAnomalySerializer(serializers.ModelSerializer):
             "resolved_at",
             "attempts",
             "retry_after",
+            "held_because",
             "operation",
         ]
         read_only_fields = fields

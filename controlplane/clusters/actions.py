@@ -502,6 +502,20 @@ def _heal_in_place(cluster: Cluster, node_id: int) -> bool:
     return cluster.replication_factor < 2 or bool(replace_broker_errors(cluster, node_id, False))
 
 
+def _healing_hold_reason(unreachable: int, provisioned: int) -> str:
+    if provisioned == 1:
+        return (
+            "self-healing does not act on a one-broker cluster: with its only broker unreachable it "
+            "cannot tell a dead broker from a lost connection, and no other broker holds its data; "
+            "restart or replace it yourself (replace-broker) once you know why it is down"
+        )
+    return (
+        f"{unreachable} of {provisioned} brokers are unreachable at once, which looks like the control "
+        f"plane lost its way to the cluster rather than dead machines; replacing them would only make "
+        f"it worse, so none is replaced automatically"
+    )
+
+
 def _heal(anomaly_id: int) -> Operation | None:
     with transaction.atomic():
         anomaly = BrokerAnomaly.objects.select_for_update().select_related("cluster").get(pk=anomaly_id)
@@ -517,12 +531,12 @@ def _heal(anomaly_id: int) -> Operation | None:
         # not like dead machines: replacing them would only make it worse.
         unreachable = BrokerAnomaly.objects.filter(cluster=cluster, state__in=LIVE_ANOMALY_STATES).count()
         if unreachable * 2 > provisioned.count():
-            logger.warning(
-                "cluster=%s %s of %s brokers unreachable; not replacing any automatically",
-                cluster.id,
-                unreachable,
-                provisioned.count(),
-            )
+            reason = _healing_hold_reason(unreachable, provisioned.count())
+            logger.warning("cluster=%s broker=%s not healed: %s", cluster.id, anomaly.node_id, reason)
+            # It holds every unreachable broker of the cluster alike.
+            BrokerAnomaly.objects.filter(cluster=cluster, state=AnomalyState.OPEN).exclude(
+                held_because=reason
+            ).update(held_because=reason)
             return None
         operation = request_replace_broker(
             cluster=cluster,
@@ -531,10 +545,11 @@ def _heal(anomaly_id: int) -> Operation | None:
             actor=SELF_HEALING,
             anomaly_id=anomaly.pk,
         )
-        anomaly.state, anomaly.operation, anomaly.attempts = (
+        anomaly.state, anomaly.operation, anomaly.attempts, anomaly.held_because = (
             AnomalyState.HEALING,
             operation,
             anomaly.attempts + 1,
+            "",
         )
-        anomaly.save(update_fields=["state", "operation", "attempts"])
+        anomaly.save(update_fields=["state", "operation", "attempts", "held_because"])
     return operation

@@ -103,6 +103,8 @@ class BrokerAnomaly(models.Model):
     )
     attempts = models.PositiveIntegerField(default=0)
     retry_after = models.DateTimeField(null=True, blank=True)  # after a failed replacement
+    # Why self-healing leaves it alone although it is due, in plain words (empty when nothing holds it).
+    held_because = models.TextField(blank=True)
 
     class Meta:
         ordering = ["-detected_at"]

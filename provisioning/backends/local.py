@@ -136,18 +136,6 @@ class _ClusterState:
         )
 
 
-@dataclass(frozen=True)
-class LocalCluster:
-    """A cluster recorded under a state directory. Every recorded cluster is meant to run (delete()
-    removes the record), so a launcher restarts those with brokers down by provisioning them again."""
-
-    cluster_id: str
-    engine: str
-    bootstrap_servers: str
-    running_node_ids: tuple[int, ...]
-    down_node_ids: tuple[int, ...]
-
-
 class LocalBackend:
     name = "local"
 
@@ -719,31 +707,6 @@ def _stop_cluster(state_dir: Path, cluster_dir: Path, grace: float, lock_timeout
                 )
         _write_atomically(cluster_dir / STATE_FILE, state.to_json())
         return state.cluster_id if had_running else None
-
-
-def running_clusters(state_dir: Path, *, host: str = "127.0.0.1") -> list[LocalCluster]:
-    """Every cluster recorded under `state_dir`, with which of its brokers run and which are down."""
-    clusters: list[LocalCluster] = []
-    for cluster_dir in _cluster_dirs(Path(state_dir)):
-        state = _load_state(cluster_dir)
-        if state is None:
-            continue
-        running: list[int] = []
-        down: list[int] = []
-        for node_id, rec in sorted(state.brokers.items()):
-            handle = rec.handle()
-            alive = handle is not None and is_alive(handle.pid, handle.start_time)
-            (running if alive else down).append(node_id)
-        clusters.append(
-            LocalCluster(
-                cluster_id=state.cluster_id,
-                engine=state.engine,
-                bootstrap_servers=state.bootstrap_servers(host),
-                running_node_ids=tuple(running),
-                down_node_ids=tuple(down),
-            )
-        )
-    return clusters
 
 
 # --- module helpers ---------------------------------------------------------------------------------

@@ -166,7 +166,7 @@ def test_observations_extend_one_anomaly_and_ignore_brokers_not_started(
 
 
 def test_most_brokers_unreachable_at_once_is_not_healed_automatically(
-    simulated_cluster: ClusterFactory, settings: Any
+    simulated_cluster: ClusterFactory, tenant: Tenant, settings: Any
 ) -> None:
     settings.SELF_HEALING_AFTER_SECONDS = 0
     cluster, kafka = simulated_cluster(brokers=3)
@@ -177,6 +177,25 @@ def test_most_brokers_unreachable_at_once_is_not_healed_automatically(
 
     assert set(BrokerAnomaly.objects.filter(cluster=cluster).values_list("state", flat=True)) == {"open"}
     assert not Operation.objects.filter(cluster=cluster, kind="replace_broker").exists()
+    shown = token_client(tenant.admin).get(f"/api/v1/clusters/{cluster.id}/anomalies/").json()
+    held = [a["held_because"] for a in shown["results"] if a["state"] == "open"]
+    assert held and all("2 of 3 brokers are unreachable at once" in reason for reason in held)
+
+
+def test_a_one_broker_cluster_is_not_healed_and_its_anomaly_says_why(
+    simulated_cluster: ClusterFactory, tenant: Tenant, settings: Any
+) -> None:
+    settings.SELF_HEALING_AFTER_SECONDS = 0
+    cluster, kafka = simulated_cluster(brokers=1, racks=1, replication_factor=1, min_insync_replicas=1)
+    only = cluster.brokers.get().node_id
+    kafka.fail_broker(only)
+
+    reconcile_cluster(cluster)
+
+    assert not Operation.objects.filter(cluster=cluster, kind="replace_broker").exists()
+    [anomaly] = token_client(tenant.viewer).get(f"/api/v1/clusters/{cluster.id}/anomalies/").json()["results"]
+    assert anomaly["state"] == "open"
+    assert "does not act on a one-broker cluster" in anomaly["held_because"]
 
 
 def test_a_failed_healing_reopens_the_anomaly_and_waits_before_trying_again(

@@ -35,7 +35,6 @@ from provisioning.backends.base import (
 from provisioning.backends.local import (
     TANSU_SINGLE_NODE_MESSAGE,
     LocalBackend,
-    running_clusters,
     stop_all,
 )
 from provisioning.backends.local_process import LAUNCH_TOKEN_ENV, process_start_time, wait_until
@@ -345,19 +344,18 @@ def test_stop_all_keeps_the_state_for_the_next_start(
     endpoint = backend.provision(spec).bootstrap_servers
     other = make_spec()
     backend.provision(other)
-    listed = {c.cluster_id: c for c in running_clusters(state_dir)}
-    assert listed[spec.cluster_id].running_node_ids == (1,)
-    assert listed[spec.cluster_id].bootstrap_servers == endpoint
 
     assert sorted(stop_all(state_dir, grace=5.0)) == sorted([spec.cluster_id, other.cluster_id])
     stopped = backend.describe(spec).brokers[0]
     assert stopped.state == BrokerProcessState.STOPPED
     assert "shut down" in stopped.detail
-    assert running_clusters(state_dir)[0].down_node_ids == (1,)
 
-    restarted = backend.provision(spec)
-    assert restarted.bootstrap_servers == endpoint
-    assert restarted.brokers[0].state == BrokerProcessState.RUNNING
+    assert backend.resume_after_shutdown(spec) == [1]
+    resumed = backend.describe(spec)
+    assert resumed.bootstrap_servers == endpoint
+    assert resumed.brokers[0].state == BrokerProcessState.RUNNING
+    assert backend.resume_after_shutdown(spec) == [], "only what the shutdown stopped comes back"
+    assert backend.describe(other).brokers[0].state == BrokerProcessState.STOPPED
 
 
 def test_concurrent_provisions_start_one_broker(
