@@ -16,6 +16,13 @@ from typing import Protocol
 
 TopicPartition = tuple[str, int]
 
+# Replication throttling, as Kafka configures it: a rate per broker, and per topic the replicas it
+# applies to (`partition:broker` entries, or `*`).
+LEADER_THROTTLE_RATE = "leader.replication.throttled.rate"
+FOLLOWER_THROTTLE_RATE = "follower.replication.throttled.rate"
+LEADER_THROTTLED_REPLICAS = "leader.replication.throttled.replicas"
+FOLLOWER_THROTTLED_REPLICAS = "follower.replication.throttled.replicas"
+
 
 class KafkaAdminError(Exception):
     """A cluster answered with an error that retrying will not fix (bad request, unknown topic)."""
@@ -119,7 +126,9 @@ class KafkaAdmin(Protocol):
         ...
 
     def alter_partition_reassignments(self, targets: Mapping[TopicPartition, list[int] | None]) -> None:
-        """Start moving each partition to its target replica list (None cancels a pending one)."""
+        """Start moving each partition to its target replica list (None cancels a pending one). The
+        moved topics' throttled-replica lists are set to the moving replicas first, so a rate set with
+        `set_replication_throttle` slows exactly these copies."""
         ...
 
     def list_partition_reassignments(self) -> dict[TopicPartition, ReassignmentProgress]: ...
@@ -128,9 +137,17 @@ class KafkaAdmin(Protocol):
         """Throttle replication traffic on these brokers (leader and follower rates)."""
         ...
 
-    def clear_replication_throttle(self, broker_ids: Collection[int]) -> None: ...
+    def clear_replication_throttle(self, broker_ids: Collection[int], topics: Collection[str] = ()) -> None:
+        """Delete both rates on these brokers and both throttled-replica lists on these topics."""
+        ...
 
     def elect_preferred_leaders(self, partitions: Collection[TopicPartition]) -> None: ...
+
+    def unregister_broker(self, node_id: int) -> None:
+        """Remove the registration of a broker stopped for good (UnregisterBroker, KIP-631). Until then
+        KRaft keeps it registered, fenced, and refuses feature levels it does not support. A broker
+        not registered (any more) is not an error."""
+        ...
 
     def finalized_features(self) -> dict[str, int]:
         """Finalized feature levels (DescribeFeatures), metadata.version among them on KRaft."""

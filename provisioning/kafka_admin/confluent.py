@@ -27,12 +27,16 @@ Replication throttles follow what Apache Kafka's `kafka-reassign-partitions` doe
 slows replicas that are listed in their topic's `leader.replication.throttled.replicas` /
 `follower.replication.throttled.replicas` and are out of sync. So:
 
-- `alter_partition_reassignments` appends, before starting the moves, each moving partition's current
-  replicas to the leader list and its new replicas to the follower list (IncrementalAlterConfigs APPEND,
-  so concurrent writers do not overwrite each other). Without a rate these entries change nothing.
-- `set_replication_throttle` sets both rates on the given brokers.
-- `clear_replication_throttle` deletes the rates and subtracts every list entry that names one of the
-  given brokers. A wildcard (`*`) list set by someone else is left alone.
+- `alter_partition_reassignments` sets, before starting the moves, each moved topic's leader list to
+  its moving partitions' current replicas and its follower list to their new replicas
+  (IncrementalAlterConfigs SET, as the tool does: a list set by someone else on a moved topic, a `*`
+  included, is replaced; appending to a `*` would make a value Kafka refuses). Without a rate these
+  entries change nothing.
+- `set_replication_throttle` sets both rates on the given brokers, one request per broker (a broker's
+  configuration is changed through that broker itself, and librdkafka takes one broker per request).
+- `clear_replication_throttle` deletes both rates on the given brokers and both lists on the given
+  topics, as the tool does once a reassignment is done (on every broker, and on the moved topics).
+  A broker that is down cannot take the change; its rate throttles nothing once the lists are gone.
 
 What could be checked here: everything against Tansu (a single-node Kafka-protocol broker) except moves,
 elections and throttles taking effect, which no single-node broker can show.
@@ -66,6 +70,10 @@ from confluent_kafka.admin import (
 
 from provisioning.kafka_admin import features
 from provisioning.kafka_admin.base import (
+    FOLLOWER_THROTTLE_RATE,
+    FOLLOWER_THROTTLED_REPLICAS,
+    LEADER_THROTTLE_RATE,
+    LEADER_THROTTLED_REPLICAS,
     BrokerInfo,
     ClusterState,
     ConsumerGroupState,
@@ -87,10 +95,6 @@ FEATURES_SETTLE_SECONDS = 30.0
 
 T = TypeVar("T")
 
-LEADER_THROTTLE_RATE = "leader.replication.throttled.rate"
-FOLLOWER_THROTTLE_RATE = "follower.replication.throttled.rate"
-LEADER_THROTTLED_REPLICAS = "leader.replication.throttled.replicas"
-FOLLOWER_THROTTLED_REPLICAS = "follower.replication.throttled.replicas"
 MIN_INSYNC_REPLICAS = "min.insync.replicas"
 # Kafka's own default, used when a broker does not report the topic config (Tansu reports only
 # configs that were set explicitly).
@@ -421,7 +425,7 @@ class ConfluentKafkaAdmin:
         kafka = _import_kafka_python()  # before anything is written, so a missing package changes nothing
         moves = {tp: list(r) for tp, r in targets.items() if r is not None}
         if moves:
-            self._append_throttled_replicas(moves)
+            self._set_throttled_replicas(moves)
         request = {
             kafka.structs.TopicPartition(topic, p): replicas for (topic, p), replicas in targets.items()
         }
@@ -459,6 +463,21 @@ class ConfluentKafkaAdmin:
             for tp, entry in sorted(listing.items())
             if entry["adding_replicas"] or entry["removing_replicas"]
         }
+
+    def unregister_broker(self, node_id: int) -> None:
+        kafka = _import_kafka_python()
+        from provisioning.kafka_admin.messages import UnregisterBrokerRequest
+
+        # Any broker forwards it to the active controller, as `kafka-cluster.sh unregister` relies on.
+        response = self._send(f"unregister broker {node_id}", UnregisterBrokerRequest(broker_id=node_id))
+        error = kafka.errors.for_code(response.error_code)
+        if error is kafka.errors.NoError or error is kafka.errors.BrokerIdNotRegisteredError:
+            return
+        error_class = KafkaUnavailableError if error.retriable else KafkaAdminError
+        raise error_class(
+            f"cluster at {self.bootstrap_servers} did not unregister broker {node_id}: "
+            f"{response.error_message or error.__name__}"
+        )
 
     def finalized_features(self) -> dict[str, int]:
         """Finalized feature levels (DescribeFeatures); a feature at level 0 is left out, as Kafka does."""
@@ -542,9 +561,7 @@ class ConfluentKafkaAdmin:
             "set replication throttle",
         )
 
-    def clear_replication_throttle(self, broker_ids: Collection[int]) -> None:
-        if not broker_ids:
-            return
+    def clear_replication_throttle(self, broker_ids: Collection[int], topics: Collection[str] = ()) -> None:
         self._alter_broker_configs(
             broker_ids,
             [
@@ -553,7 +570,29 @@ class ConfluentKafkaAdmin:
             ],
             "clear replication throttle",
         )
-        self._subtract_throttled_replicas(set(broker_ids))
+        resources = [
+            ConfigResource(
+                ResourceType.TOPIC,
+                topic,
+                incremental_configs=[
+                    ConfigEntry(name, None, incremental_operation=AlterConfigOpType.DELETE)
+                    for name in (LEADER_THROTTLED_REPLICAS, FOLLOWER_THROTTLED_REPLICAS)
+                ],
+            )
+            for topic in sorted(set(topics))
+        ]
+        if not resources:
+            return
+        futures = self._client().incremental_alter_configs(resources, request_timeout=self.timeout)
+        for resource, future in futures.items():
+            try:
+                self._wait(future, f"clear throttled replicas of topic {resource.name!r}")
+            except KafkaUnavailableError:
+                raise
+            except KafkaAdminError as exc:
+                if _code(exc.__cause__) != KafkaError.UNKNOWN_TOPIC_OR_PART:
+                    raise
+                # Deleted since it was moved: nothing left to clear.
 
     def elect_preferred_leaders(self, partitions: Collection[TopicPartition]) -> None:
         if not partitions:
@@ -608,17 +647,20 @@ class ConfluentKafkaAdmin:
     def _alter_broker_configs(
         self, broker_ids: Collection[int], entries: list[ConfigEntry], action: str
     ) -> None:
-        resources = [
-            ConfigResource(ResourceType.BROKER, str(broker_id), incremental_configs=entries)
+        # librdkafka sends a request naming a broker to that broker, so it takes one broker per call
+        # ("Only one ConfigResource of type BROKER is allowed per call"); the calls run concurrently.
+        futures = {
+            broker_id: self._client().incremental_alter_configs(
+                [ConfigResource(ResourceType.BROKER, str(broker_id), incremental_configs=entries)],
+                request_timeout=self.timeout,
+            )
             for broker_id in sorted(set(broker_ids))
-        ]
-        if not resources:
-            return
-        futures = self._client().incremental_alter_configs(resources, request_timeout=self.timeout)
-        for resource, future in futures.items():
-            self._wait(future, f"{action} on broker {resource.name}")
+        }
+        for broker_id, by_resource in futures.items():
+            for future in by_resource.values():
+                self._wait(future, f"{action} on broker {broker_id}")
 
-    def _append_throttled_replicas(self, moves: Mapping[TopicPartition, list[int]]) -> None:
+    def _set_throttled_replicas(self, moves: Mapping[TopicPartition, list[int]]) -> None:
         metadata = self._call("read metadata", lambda: self._client().list_topics(timeout=self.timeout))
         leader_entries: dict[str, list[str]] = defaultdict(list)
         follower_entries: dict[str, list[str]] = defaultdict(list)
@@ -631,61 +673,21 @@ class ConfluentKafkaAdmin:
             follower_entries[topic].extend(f"{partition}:{b}" for b in target if b not in current)
         resources = []
         for topic in sorted(leader_entries):
+            lists = {
+                LEADER_THROTTLED_REPLICAS: leader_entries[topic],
+                FOLLOWER_THROTTLED_REPLICAS: follower_entries[topic],
+            }
             entries = [
-                ConfigEntry(
-                    LEADER_THROTTLED_REPLICAS,
-                    ",".join(leader_entries[topic]),
-                    incremental_operation=AlterConfigOpType.APPEND,
-                )
+                # An empty follower list (a move that only reorders replicas) is deleted, not set.
+                ConfigEntry(name, ",".join(values), incremental_operation=AlterConfigOpType.SET)
+                if values
+                else ConfigEntry(name, None, incremental_operation=AlterConfigOpType.DELETE)
+                for name, values in lists.items()
             ]
-            if follower_entries[topic]:
-                entries.append(
-                    ConfigEntry(
-                        FOLLOWER_THROTTLED_REPLICAS,
-                        ",".join(follower_entries[topic]),
-                        incremental_operation=AlterConfigOpType.APPEND,
-                    )
-                )
             resources.append(ConfigResource(ResourceType.TOPIC, topic, incremental_configs=entries))
         futures = self._client().incremental_alter_configs(resources, request_timeout=self.timeout)
         for resource, future in futures.items():
             self._wait(future, f"list throttled replicas of topic {resource.name!r}")
-
-    def _subtract_throttled_replicas(self, broker_ids: set[int]) -> None:
-        metadata = self._call("read metadata", lambda: self._client().list_topics(timeout=self.timeout))
-        if not metadata.topics:
-            return
-        admin = self._client()
-        futures = admin.describe_configs(
-            [ConfigResource(ResourceType.TOPIC, name) for name in sorted(metadata.topics)],
-            request_timeout=self.timeout,
-        )
-        resources = []
-        for resource, future in futures.items():
-            try:
-                configs = self._wait(future, f"describe configs of topic {resource.name!r}")
-            except KafkaUnavailableError:
-                raise
-            except KafkaAdminError:
-                continue  # deleted since Metadata, or configs not supported: nothing to clear
-            entries = []
-            for name in (LEADER_THROTTLED_REPLICAS, FOLLOWER_THROTTLED_REPLICAS):
-                entry = configs.get(name)
-                remove = _entries_naming(entry.value if entry is not None else None, broker_ids)
-                if remove:
-                    entries.append(
-                        ConfigEntry(name, ",".join(remove), incremental_operation=AlterConfigOpType.SUBTRACT)
-                    )
-            if entries:
-                resources.append(
-                    ConfigResource(ResourceType.TOPIC, resource.name, incremental_configs=entries)
-                )
-        if not resources:
-            return
-        for resource, future in admin.incremental_alter_configs(
-            resources, request_timeout=self.timeout
-        ).items():
-            self._wait(future, f"clear throttled replicas of topic {resource.name!r}")
 
     def _kafka_python_call(
         self, action: str, function: Any, *, requires: str = "Apache Kafka 2.4 or later"
@@ -740,18 +742,6 @@ def _import_kafka_python() -> ModuleType:
             "partition reassignments need the kafka-python package (3.0 or later), which is not installed"
         ) from exc
     return kafka
-
-
-def _entries_naming(value: str | None, broker_ids: set[int]) -> list[str]:
-    """The `partition:broker` entries of a throttled-replicas list whose broker is in `broker_ids`."""
-    if not value or value.strip() == "*":
-        return []
-    selected = []
-    for entry in value.split(","):
-        partition, _, broker = entry.strip().partition(":")
-        if partition.isdigit() and broker.isdigit() and int(broker) in broker_ids:
-            selected.append(entry.strip())
-    return selected
 
 
 def _code(exc: BaseException | None) -> int | None:

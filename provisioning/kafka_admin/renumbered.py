@@ -109,11 +109,15 @@ class RenumberedKafkaAdmin:
     def set_replication_throttle(self, broker_ids: Collection[int], bytes_per_second: int) -> None:
         self.inner.set_replication_throttle(self._theirs(broker_ids), bytes_per_second)
 
-    def clear_replication_throttle(self, broker_ids: Collection[int]) -> None:
-        self.inner.clear_replication_throttle(self._theirs(broker_ids))
+    def clear_replication_throttle(self, broker_ids: Collection[int], topics: Collection[str] = ()) -> None:
+        self.inner.clear_replication_throttle(self._theirs(broker_ids), topics)
 
     def elect_preferred_leaders(self, partitions: Collection[TopicPartition]) -> None:
         self.inner.elect_preferred_leaders(partitions)
+
+    def unregister_broker(self, node_id: int) -> None:
+        (theirs,) = self._theirs([node_id])
+        self.inner.unregister_broker(theirs)
 
     def finalized_features(self) -> dict[str, int]:
         return self.inner.finalized_features()

@@ -52,6 +52,8 @@ from typing import Any
 
 from provisioning.kafka_admin import features
 from provisioning.kafka_admin.base import (
+    FOLLOWER_THROTTLED_REPLICAS,
+    LEADER_THROTTLED_REPLICAS,
     BrokerInfo,
     ClusterState,
     ConsumerGroupState,
@@ -180,6 +182,8 @@ class SimulatedKafkaCluster:
         self._groups: dict[str, _Group] = {}
         self._pinned_controller: int | None = None
         self._features: dict[str, int] = {}  # finalized feature levels
+        # Removed brokers stay registered, fenced, until unregistered (as in KRaft).
+        self._removed_but_registered: set[int] = set()
         self._state: ClusterState | None = None
         self._group_list: list[ConsumerGroupState] | None = None
         for node_id, rack in brokers:
@@ -288,6 +292,7 @@ class SimulatedKafkaCluster:
             unknown = [node_id for node_id in target if node_id not in self._brokers]
             if unknown:
                 raise KafkaAdminError(f"cannot reassign {key[0]}[{key[1]}]: unknown brokers {unknown}")
+        self._set_throttled_replicas({key: target for key, target in targets.items() if target is not None})
         for key in sorted(targets):
             partition = self._partitions[key]
             target = targets[key]
@@ -314,10 +319,15 @@ class SimulatedKafkaCluster:
         for node_id in self._config_targets(broker_ids, "set replication throttle"):
             self._throttles[node_id] = bytes_per_second
 
-    def clear_replication_throttle(self, broker_ids: Collection[int]) -> None:
+    def clear_replication_throttle(self, broker_ids: Collection[int], topics: Collection[str] = ()) -> None:
         self._check_reachable()
         for node_id in self._config_targets(broker_ids, "clear replication throttle"):
             self._throttles.pop(node_id, None)
+        for name in topics:
+            topic = self._topics.get(name)
+            if topic is not None:
+                for key in (LEADER_THROTTLED_REPLICAS, FOLLOWER_THROTTLED_REPLICAS):
+                    topic.config.pop(key, None)
 
     def elect_preferred_leaders(self, partitions: Collection[TopicPartition]) -> None:
         """Move leadership to each partition's first replica where it is in the ISR. Partitions where
@@ -341,14 +351,24 @@ class SimulatedKafkaCluster:
         if not_available:
             raise KafkaUnavailableError(f"preferred leader not available for {', '.join(not_available)}")
 
+    def unregister_broker(self, node_id: int) -> None:
+        self._check_reachable()
+        self._removed_but_registered.discard(node_id)
+
     def finalized_features(self) -> dict[str, int]:
         self._check_reachable()
         return dict(self._features)
 
     def update_features(self, release: str) -> dict[str, int]:
-        """Raise the finalized levels as the real adapter does; every simulated broker supports
-        every level."""
+        """Raise the finalized levels as the real adapter does. Every running simulated broker supports
+        every level; a removed broker still registered is refused as KRaft's controller refuses it."""
         self._check_reachable()
+        if self._removed_but_registered:
+            fenced = min(self._removed_but_registered)
+            raise KafkaAdminError(
+                f"simulated cluster {self.cluster_id} refused to finalize the feature levels of Kafka "
+                f"{release}: broker {fenced} is registered (fenced) and does not support them"
+            )
         try:
             updates = features.levels_to_raise(release, self._features)
         except features.UnknownReleaseError as exc:
@@ -381,6 +401,10 @@ class SimulatedKafkaCluster:
             self._broker(node_id)
         self._pinned_controller = node_id
         self._state = None
+
+    def topic_config(self, topic: str) -> dict[str, str]:
+        """The topic's configuration as set (throttled-replica lists included)."""
+        return dict(self._topic(topic).config)
 
     @property
     def throttles(self) -> dict[int, int]:
@@ -448,6 +472,7 @@ class SimulatedKafkaCluster:
     def add_broker(self, node_id: int, rack: str | None = None) -> None:
         if node_id in self._brokers:
             raise ValueError(f"broker {node_id} already exists")
+        self._removed_but_registered.discard(node_id)  # a broker with its id registers anew
         info = BrokerInfo(
             node_id=node_id, host=f"broker-{node_id}.simulated.invalid", port=SIMULATED_PORT, rack=rack
         )
@@ -456,13 +481,15 @@ class SimulatedKafkaCluster:
         self._state = None
 
     def remove_broker(self, node_id: int) -> None:
-        """Unregister a broker. It must hold no replicas: drain it with a reassignment first."""
+        """Stop a broker for good; it stays registered (fenced) until `unregister_broker`. It must hold
+        no replicas: drain it with a reassignment first."""
         self._broker(node_id)
         if self._hosted[node_id]:
             held = sorted(self._hosted[node_id])
             raise ValueError(f"broker {node_id} still holds {len(held)} replicas, e.g. {held[:3]}")
         del self._brokers[node_id]
         del self._hosted[node_id]
+        self._removed_but_registered.add(node_id)
         self._throttles.pop(node_id, None)
         if self._pinned_controller == node_id:
             self._pinned_controller = None
@@ -638,6 +665,23 @@ class SimulatedKafkaCluster:
         if down:
             raise KafkaUnavailableError(f"{action}: brokers {down} are not running")
         return targets
+
+    def _set_throttled_replicas(self, moves: Mapping[TopicPartition, list[int]]) -> None:
+        """Set each moved topic's throttled-replica lists as the real adapter does (kept in the topic's
+        config for tests to read; the copying model throttles moving replicas either way)."""
+        leaders: dict[str, list[str]] = {}
+        followers: dict[str, list[str]] = {}
+        for (name, index), target in sorted(moves.items()):
+            current = self._partitions[(name, index)].replicas
+            leaders.setdefault(name, []).extend(f"{index}:{b}" for b in current)
+            followers.setdefault(name, []).extend(f"{index}:{b}" for b in target if b not in current)
+        for name, entries in leaders.items():
+            config = self._topics[name].config
+            config[LEADER_THROTTLED_REPLICAS] = ",".join(entries)
+            if followers[name]:
+                config[FOLLOWER_THROTTLED_REPLICAS] = ",".join(followers[name])
+            else:
+                config.pop(FOLLOWER_THROTTLED_REPLICAS, None)
 
     def _rack_alternating_order(self) -> list[int]:
         """Alive brokers ordered so that neighbours sit in different racks: the first broker of each

@@ -101,18 +101,34 @@ def plan_moves(
     return StepOutcome(output={"plan": encoded}, progress=(1, 1))
 
 
+def _planned_moves(plan: Mapping[str, Any]) -> dict[TopicPartition, list[int]]:
+    return {key: replicas for batch in plan["batches"] for key, replicas in _targets(batch).items()}
+
+
 def set_throttle(ctx: StepContext) -> StepOutcome:
-    """Throttle replication on every live broker, so moves never starve clients of bandwidth."""
-    if not ctx.state["plan"]["batches"]:
+    """Throttle replication on the brokers the moves copy from and to, as `kafka-reassign-partitions`
+    does, so moves never starve clients of bandwidth. Which topics' throttled-replica lists the moves
+    will set is recorded here, before any is set, so the clean-up finds them whatever happens."""
+    moves = _planned_moves(ctx.state["plan"])
+    if not moves:
         ctx.log("nothing to move; no throttle needed")
-        return StepOutcome(output={"throttled_brokers": []})
+        return StepOutcome(output={"throttled_brokers": [], "throttled_topics": []})
     rate = int(ctx.params.get("throttle_bytes_per_second", DEFAULT_THROTTLE_BYTES_PER_SECOND))
+    topics = sorted({topic for topic, _ in moves})
     with open_admin(ctx) as admin:
+        state = admin.describe_cluster()
+        assignment = state.assignment()
+        involved = {b for key, target in moves.items() for b in [*assignment.get(key, []), *target]}
         # A stopped broker cannot take a configuration change (and sends no data).
-        brokers = sorted(registered(admin.describe_cluster()) & {b.node_id for b in ctx.spec.brokers})
+        brokers = sorted(involved & registered(state))
         admin.set_replication_throttle(brokers, rate)
-    ctx.log(f"replication throttled to {rate / 2**20:.1f} MiB/s on brokers {_ids(brokers)}")
-    return StepOutcome(output={"throttled_brokers": brokers, "throttle_bytes_per_second": rate})
+    ctx.log(
+        f"replication throttled to {rate / 2**20:.1f} MiB/s on brokers {_ids(brokers)}, for the moves of "
+        f"{len(topics)} topic(s)"
+    )
+    return StepOutcome(
+        output={"throttled_brokers": brokers, "throttled_topics": topics, "throttle_bytes_per_second": rate}
+    )
 
 
 def execute_moves(ctx: StepContext) -> StepOutcome:
@@ -156,13 +172,10 @@ def execute_moves(ctx: StepContext) -> StepOutcome:
 
 
 def clear_throttle(ctx: StepContext) -> StepOutcome:
-    throttled = ctx.state.get("throttled_brokers") or []
-    if not throttled:
+    if not ctx.state.get("throttled_brokers") and not ctx.state.get("throttled_topics"):
         return StepOutcome()
     with open_admin(ctx) as admin:
-        live = sorted(registered(admin.describe_cluster()) & set(throttled))
-        admin.clear_replication_throttle(live)
-    ctx.log(f"replication throttle removed from brokers {_ids(live)}")
+        _clear(ctx, admin)
     return StepOutcome(output={"throttle_cleared": True})
 
 
@@ -214,13 +227,25 @@ def verify_drained(ctx: StepContext, node_ids: Collection[int]) -> StepOutcome:
     return StepOutcome()
 
 
+def unregister_removed(ctx: StepContext, node_ids: Collection[int]) -> None:
+    """Remove the registration of brokers that were stopped for good. KRaft keeps a stopped broker
+    registered (fenced) until told otherwise, and the controller checks every registration when
+    feature levels are finalized: the next upgrade would fail naming the removed broker."""
+    with open_admin(ctx) as admin:
+        for node_id in sorted(node_ids):
+            admin.unregister_broker(node_id)
+    ctx.log(f"brokers {_ids(node_ids)} unregistered from the cluster")
+
+
 def abandon_moves(ctx: StepContext) -> StepOutcome:
     """Cleanup after a cancellation or failure: cancel this operation's reassignments still in flight
     (Kafka puts their replicas back, and the replica count never dropped meanwhile) and lift its
     throttle, rather than leave moves running unthrottled with nobody following them."""
     plan: Mapping[str, Any] | None = ctx.state.get("plan")
     execution: Mapping[str, Any] = ctx.state.get("execution") or {}
-    throttled = [] if ctx.state.get("throttle_cleared") else list(ctx.state.get("throttled_brokers") or [])
+    throttled = not ctx.state.get("throttle_cleared") and bool(
+        ctx.state.get("throttled_brokers") or ctx.state.get("throttled_topics")
+    )
     submitted = plan is not None and execution.get("submitted") and execution["batch"] < len(plan["batches"])
     if not submitted and not throttled:
         return StepOutcome()
@@ -235,14 +260,25 @@ def abandon_moves(ctx: StepContext) -> StepOutcome:
                 admin.alter_partition_reassignments(cancel)
                 ctx.log(f"cancelled {len(cancel)} partition reassignment(s) still in flight")
         if throttled:
-            _clear(admin, throttled)
-            ctx.log(f"replication throttle removed from brokers {_ids(throttled)}")
+            _clear(ctx, admin)
     return StepOutcome()
 
 
-def _clear(admin: KafkaAdmin, brokers: Collection[int]) -> None:
-    live = registered(admin.describe_cluster()) & set(brokers)
-    admin.clear_replication_throttle(sorted(live))
+def _clear(ctx: StepContext, admin: KafkaAdmin) -> None:
+    """Remove the throttle as `kafka-reassign-partitions` does when a reassignment is done: both rates
+    on every broker, both throttled-replica lists on the topics this operation moved."""
+    throttled = set(ctx.state.get("throttled_brokers") or ())
+    topics = sorted(ctx.state.get("throttled_topics") or ())
+    live = registered(admin.describe_cluster())
+    admin.clear_replication_throttle(sorted(live), topics)
+    ctx.log(
+        f"replication throttle removed from brokers {_ids(live)} and from the throttled-replica lists of "
+        f"{len(topics)} topic(s)"
+    )
+    if down := throttled - live:
+        # A broker's configuration is changed through the broker itself. Its rate throttles nothing
+        # now that the lists are gone, and the next clean-up on this cluster removes it.
+        ctx.log(f"brokers {_ids(down)} are down and keep their throttle rate until they are back")
 
 
 def _ids(node_ids: Collection[int]) -> str:

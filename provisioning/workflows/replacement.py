@@ -23,6 +23,7 @@ from provisioning.workflows.reassign import (
     poll_seconds,
     registered,
     set_throttle,
+    unregister_removed,
     verify_balance,
     verify_drained,
 )
@@ -98,6 +99,7 @@ def remove_old_broker(ctx: StepContext) -> StepOutcome:
     old = ctx.params["node_id"]
     description = ctx.backend.remove_brokers(ctx.spec, [old])
     ctx.log(f"broker {old} removed")
+    unregister_removed(ctx, [old])
     return StepOutcome(description=description, removed_brokers=(old,))
 
 
@@ -138,7 +140,12 @@ REPLACE_BROKER = Workflow(
             verify_old_drained,
             applies=_elsewhere,
         ),
-        Step("remove_old_broker", "Remove the old broker", remove_old_broker, applies=_elsewhere),
+        Step(
+            "remove_old_broker",
+            "Remove the old broker and unregister it",
+            remove_old_broker,
+            applies=_elsewhere,
+        ),
         Step(
             "verify_balance", "Check the replica balance and rack spread", verify_balance, applies=_elsewhere
         ),

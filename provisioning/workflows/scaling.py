@@ -20,6 +20,7 @@ from provisioning.workflows.reassign import (
     poll_seconds,
     registered,
     set_throttle,
+    unregister_removed,
     verify_balance,
     verify_drained,
 )
@@ -70,6 +71,7 @@ def remove_brokers(ctx: StepContext) -> StepOutcome:
     node_ids = sorted(ctx.params["remove_node_ids"])
     description = ctx.backend.remove_brokers(ctx.spec, node_ids)
     ctx.log(f"brokers {', '.join(map(str, node_ids))} stopped and removed")
+    unregister_removed(ctx, node_ids)
     return StepOutcome(description=description, removed_brokers=tuple(node_ids))
 
 
@@ -97,7 +99,12 @@ SCALE = Workflow(
             verify_removed_drained,
             applies=_removes,
         ),
-        Step("remove_brokers", "Stop and remove the drained brokers", remove_brokers, applies=_removes),
+        Step(
+            "remove_brokers",
+            "Stop and remove the drained brokers, and unregister them",
+            remove_brokers,
+            applies=_removes,
+        ),
         Step("verify_balance", "Check the replica balance and rack spread", verify_balance),
     ),
     cleanup=abandon_moves,

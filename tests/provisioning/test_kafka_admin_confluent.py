@@ -165,7 +165,7 @@ def test_reassignment_is_refused_by_a_broker_without_it_and_throttle_lists_are_c
     assert topic_configs(kafka_broker_session, topic)[LEADER_THROTTLED_REPLICAS] == f"1:{TANSU_NODE_ID}"
     admin.set_replication_throttle([TANSU_NODE_ID], 10_000_000)
 
-    admin.clear_replication_throttle([TANSU_NODE_ID])
+    admin.clear_replication_throttle([TANSU_NODE_ID], [topic])
 
     configs = topic_configs(kafka_broker_session, topic)
     assert not configs.get(LEADER_THROTTLED_REPLICAS)

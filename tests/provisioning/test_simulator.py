@@ -507,3 +507,15 @@ def test_replication_invariants_hold_whatever_happens(events: list[tuple[str, ob
                 else:
                     assert p.replicas == tuple(r for r in before.replicas if r not in before.removing)
         pending_before = pending
+
+
+def test_a_removed_broker_blocks_finalizing_until_it_is_unregistered() -> None:
+    sim = SimulatedKafkaCluster.with_brokers(4)
+    sim.remove_broker(4)
+
+    with pytest.raises(KafkaAdminError, match="broker 4 is registered"):
+        sim.update_features("4.4.0")
+    sim.unregister_broker(4)
+    sim.unregister_broker(4)  # not registered any more: nothing to do
+
+    assert sim.update_features("4.4.0")["metadata.version"] == 33

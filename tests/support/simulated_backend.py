@@ -69,8 +69,8 @@ class StandInKafkaCluster(SimulatedKafkaCluster):
         super().set_replication_throttle(broker_ids, bytes_per_second)
         self.throttle_changes.append(("set", sorted(broker_ids), bytes_per_second))
 
-    def clear_replication_throttle(self, broker_ids: Collection[int]) -> None:
-        super().clear_replication_throttle(broker_ids)
+    def clear_replication_throttle(self, broker_ids: Collection[int], topics: Collection[str] = ()) -> None:
+        super().clear_replication_throttle(broker_ids, topics)
         self.throttle_changes.append(("clear", sorted(broker_ids), None))
 
     def alter_partition_reassignments(self, targets: Mapping[TopicPartition, list[int] | None]) -> None:

@@ -48,15 +48,19 @@ def run_workflow(
     backend: Backend,
     bootstrap_servers: str,
     admin_factory: Callable[[ClusterSpec, str], KafkaAdmin] = real_admin,
+    before_step: Callable[[str, WorkflowRun], None] | None = None,
     between_polls: Callable[[str, WorkflowRun], None] | None = None,
     timeout: float = 600.0,
     transient_retries: int = 30,
 ) -> WorkflowRun:
-    """Run every step that applies to `params`, in order; `between_polls(step name, run)` is called
-    after each poll of a step that is not done yet. A permanent failure (`StepFailed`) propagates."""
+    """Run every step that applies to `params`, in order. `before_step(step name, run)` is called before
+    a step first runs, `between_polls(step name, run)` after each poll of a step that is not done yet.
+    A permanent failure (`StepFailed`) propagates."""
     run = WorkflowRun(spec=spec, bootstrap_servers=bootstrap_servers)
     deadline = time.monotonic() + timeout
     for step in workflow.steps_for(params):
+        if before_step is not None:
+            before_step(step.name, run)
         started_at = datetime.now(UTC)
         attempt = 0
         retries = 0

@@ -1,0 +1,157 @@
+"""Moving replicas on real Apache Kafka: the scale and replacement workflows' steps against a real
+cluster, checked through Kafka's own answers (topic and broker configurations, metadata)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+
+import pytest
+from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient, ConfigResource, ConfigSource, ResourceType
+
+from provisioning.backends.base import BrokerSpec
+from provisioning.kafka_admin.base import (
+    FOLLOWER_THROTTLE_RATE,
+    FOLLOWER_THROTTLED_REPLICAS,
+    LEADER_THROTTLE_RATE,
+    LEADER_THROTTLED_REPLICAS,
+)
+from provisioning.workflows.scaling import SCALE
+from tests.support.apache_kafka import AckedTraffic, KafkaTestCluster
+from tests.support.workflow_runner import WorkflowRun, run_workflow
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.filterwarnings("ignore:read_text is deprecated:DeprecationWarning"),
+    pytest.mark.filterwarnings("ignore:open_text is deprecated:DeprecationWarning"),
+]
+
+THROTTLE_LISTS = (LEADER_THROTTLED_REPLICAS, FOLLOWER_THROTTLED_REPLICAS)
+THROTTLE_RATES = (LEADER_THROTTLE_RATE, FOLLOWER_THROTTLE_RATE)
+# Slow enough that a move of the data below takes several polls, so it can be watched in flight.
+SLOW_THROTTLE = 256 * 1024
+
+
+def fill(cluster: KafkaTestCluster, topic: str, *, megabytes: int) -> None:
+    producer = Producer({"bootstrap.servers": cluster.bootstrap_servers, "acks": "all", "linger.ms": 20})
+    payload = b"x" * 4096
+    for _ in range(megabytes * 256):
+        producer.produce(topic, payload)
+        producer.poll(0)
+    assert producer.flush(120) == 0
+
+
+def topic_configs(cluster: KafkaTestCluster, topic: str) -> dict[str, str]:
+    """The topic's configuration set on the topic itself (not defaults)."""
+    admin = AdminClient({"bootstrap.servers": cluster.bootstrap_servers})
+    (future,) = admin.describe_configs([ConfigResource(ResourceType.TOPIC, topic)]).values()
+    return {
+        name: entry.value
+        for name, entry in future.result(timeout=30).items()
+        if entry.source == ConfigSource.DYNAMIC_TOPIC_CONFIG.value
+    }
+
+
+def broker_rates(cluster: KafkaTestCluster, node_id: int) -> dict[str, str]:
+    """The replication throttle rates set on one broker (its dynamic configuration)."""
+    admin = AdminClient({"bootstrap.servers": cluster.bootstrap_servers})
+    (future,) = admin.describe_configs([ConfigResource(ResourceType.BROKER, str(node_id))]).values()
+    return {
+        name: entry.value
+        for name, entry in future.result(timeout=30).items()
+        if name in THROTTLE_RATES and entry.source == ConfigSource.DYNAMIC_BROKER_CONFIG.value
+    }
+
+
+def set_topic_config(cluster: KafkaTestCluster, topic: str, values: dict[str, str]) -> None:
+    from confluent_kafka.admin import AlterConfigOpType, ConfigEntry
+
+    admin = AdminClient({"bootstrap.servers": cluster.bootstrap_servers})
+    resource = ConfigResource(
+        ResourceType.TOPIC,
+        topic,
+        incremental_configs=[
+            ConfigEntry(name, value, incremental_operation=AlterConfigOpType.SET)
+            for name, value in values.items()
+        ],
+    )
+    for future in admin.incremental_alter_configs([resource]).values():
+        future.result(timeout=30)
+
+
+def moved_topics(run: WorkflowRun) -> set[str]:
+    return {topic for batch in run.state["plan"]["batches"] for topic, *_ in batch}
+
+
+def test_scale_out_throttles_as_kafkas_tool_does_and_cleans_up_after_itself(
+    new_kafka_cluster: Callable[..., KafkaTestCluster],
+) -> None:
+    cluster = new_kafka_cluster(brokers=3)
+    orders = cluster.topic("orders", partitions=6)
+    cluster.topic("audit", partitions=6)
+    fill(cluster, orders, megabytes=2)
+    spec = cluster.spec
+    scaled_out = replace(spec, brokers=(*spec.brokers, BrokerSpec(4, "a")))
+    seen_in_flight: dict[str, object] = {}
+
+    def before_step(step: str, run: WorkflowRun) -> None:
+        if step != "set_throttle":
+            return
+        # Someone else's throttle settings: a `*` on a topic the plan moves, and entries on a topic
+        # it does not (created after planning).
+        moving = sorted(moved_topics(run))
+        assert moving, "the scale-out moves replicas"
+        seen_in_flight["wildcard_topic"] = moving[0]
+        set_topic_config(cluster, moving[0], {LEADER_THROTTLED_REPLICAS: "*"})
+        cluster.topic("bystander", partitions=1)
+        set_topic_config(
+            cluster, "bystander", {LEADER_THROTTLED_REPLICAS: "0:1", FOLLOWER_THROTTLED_REPLICAS: "0:2"}
+        )
+
+    def between_polls(step: str, run: WorkflowRun) -> None:
+        if step == "execute_moves" and "lists" not in seen_in_flight:
+            topic = str(seen_in_flight["wildcard_topic"])
+            seen_in_flight["lists"] = {
+                name: topic_configs(cluster, topic).get(name) for name in THROTTLE_LISTS
+            }
+            seen_in_flight["rates"] = broker_rates(cluster, 4)
+
+    with AckedTraffic(cluster.bootstrap_servers, "audit") as traffic:
+        traffic.wait_for_acks(50)
+        run = run_workflow(
+            SCALE,
+            spec=scaled_out,
+            params={
+                "brokers": 4,
+                "from_brokers": 3,
+                "add_node_ids": [4],
+                "throttle_bytes_per_second": SLOW_THROTTLE,
+                "poll_seconds": 1,
+            },
+            backend=cluster.backend,
+            bootstrap_servers=cluster.bootstrap_servers,
+            before_step=before_step,
+            between_polls=between_polls,
+        )
+    assert traffic.missing() == set()
+
+    # While the moves ran: the moved topic's lists named moving replicas (the `*` replaced, as the
+    # tool replaces it, rather than appended to, which Kafka refuses), and the new broker had rates.
+    lists = seen_in_flight["lists"]
+    assert isinstance(lists, dict) and lists[LEADER_THROTTLED_REPLICAS] not in (None, "*")
+    assert seen_in_flight["rates"] == {
+        LEADER_THROTTLE_RATE: str(SLOW_THROTTLE),
+        FOLLOWER_THROTTLE_RATE: str(SLOW_THROTTLE),
+    }
+    # Afterwards: both lists gone from every moved topic, both rates from every broker, and the
+    # settings on the topic this operation did not move are as they were.
+    assert set(run.state["throttled_topics"]) == moved_topics(run)
+    for topic in moved_topics(run):
+        assert not set(topic_configs(cluster, topic)) & set(THROTTLE_LISTS), topic
+    for node_id in (1, 2, 3, 4):
+        assert broker_rates(cluster, node_id) == {}, node_id
+    assert topic_configs(cluster, "bystander") == {
+        LEADER_THROTTLED_REPLICAS: "0:1",
+        FOLLOWER_THROTTLED_REPLICAS: "0:2",
+    }
