@@ -108,6 +108,9 @@ INTERNAL_TOPICS = frozenset({"__consumer_offsets", "__transaction_state", "__sha
 _UNAVAILABLE_CODES = frozenset(
     {
         KafkaError._TRANSPORT,
+        # The client dropped the broker handle the request waited on (one metadata no longer lists,
+        # such as a bootstrap address once the real brokers are known); sent again, it goes elsewhere.
+        KafkaError._DESTROY_BROKER,
         KafkaError._TIMED_OUT,
         KafkaError._ALL_BROKERS_DOWN,
         KafkaError._RESOLVE,

@@ -1,0 +1,28 @@
+"""How `ConfluentKafkaAdmin` classifies librdkafka's errors: worth retrying later, or not.
+
+Errors that real clusters raise only in a race are built here directly, since no cluster produces them
+on demand.
+"""
+
+from __future__ import annotations
+
+import pytest
+from confluent_kafka import KafkaError, KafkaException
+
+from provisioning.kafka_admin.base import KafkaUnavailableError
+from provisioning.kafka_admin.confluent import _translate
+
+# kafka-python 3.0 loads its protocol schemas with importlib.resources calls deprecated in Python 3.11.
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:read_text is deprecated:DeprecationWarning"),
+    pytest.mark.filterwarnings("ignore:open_text is deprecated:DeprecationWarning"),
+]
+
+
+def test_a_request_on_a_broker_handle_the_client_dropped_is_worth_retrying() -> None:
+    # librdkafka drops the handles of brokers the metadata no longer lists (the bootstrap ones, once
+    # it knows the real brokers); a request still waiting on one fails with _DESTROY_BROKER, and the
+    # same request sent again goes to a live handle. Seen creating a topic on a new 3.9 cluster.
+    error = _translate(KafkaException(KafkaError(KafkaError._DESTROY_BROKER)), "create topic", "127.0.0.1:1")
+
+    assert isinstance(error, KafkaUnavailableError)
