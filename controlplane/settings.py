@@ -286,6 +286,9 @@ OPERATION_REPLICATION_THROTTLE_BYTES_PER_SECOND = int(
 # How long a rolling restart or upgrade waits for one broker (until it is safe to restart, then until
 # it is back in sync) before the operation fails.
 OPERATION_BROKER_TIMEOUT_SECONDS = float(os.environ.get("OPERATION_BROKER_TIMEOUT_SECONDS", "900"))
+# How often a running operation looks again at what it waits for (a reassignment copying data, a
+# restarted broker catching up); the worker is free in between.
+OPERATION_POLL_SECONDS = float(os.environ.get("OPERATION_POLL_SECONDS", "5"))
 # A broker unreachable this long is replaced, on clusters with self-healing on.
 SELF_HEALING_AFTER_SECONDS = float(os.environ.get("SELF_HEALING_AFTER_SECONDS", "300"))
 

@@ -14,6 +14,7 @@ pytest_plugins = [
     "tests.support.apache_kafka",
     "tests.support.tenants",
     "tests.support.workers",
+    "tests.support.operated_kafka",
     "tests.support.http_receiver",
     "tests.support.browser",
 ]

@@ -181,11 +181,17 @@ def _lock_for_change(cluster: Cluster) -> Cluster:
 
 
 def _timeouts() -> dict[str, Any]:
-    return {"broker_timeout_seconds": settings.OPERATION_BROKER_TIMEOUT_SECONDS}
+    return {
+        "broker_timeout_seconds": settings.OPERATION_BROKER_TIMEOUT_SECONDS,
+        "poll_seconds": settings.OPERATION_POLL_SECONDS,
+    }
 
 
 def _throttle() -> dict[str, Any]:
-    return {"throttle_bytes_per_second": settings.OPERATION_REPLICATION_THROTTLE_BYTES_PER_SECOND}
+    return {
+        "throttle_bytes_per_second": settings.OPERATION_REPLICATION_THROTTLE_BYTES_PER_SECOND,
+        "poll_seconds": settings.OPERATION_POLL_SECONDS,
+    }
 
 
 def request_scale(*, cluster: Cluster, brokers: int, actor: Actor) -> Operation:
