@@ -325,7 +325,11 @@ LOGGING = {
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "structured"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # kafka-python logs every connection at INFO, and collections open one per broker.
+        "kafka": {"level": "WARNING"},
+    },
 }
 
 if PRODUCTION:

@@ -119,6 +119,9 @@ class ClusterSnapshot:
     # Each broker's fullest data volume, by broker id; brokers that did not answer are missing. None
     # when the cluster said nothing about disks (unreachable, or it does not support DescribeLogDirs).
     disks: Mapping[int, BrokerDisk] | None = None
+    # Why consumer groups and offsets could not be read though the cluster answered; then `groups` is
+    # empty and the stored groups and windows stay as they were.
+    lag_error: str = ""
     duration_seconds: float = 0.0
     facts: ClusterFacts | None = None  # None when the snapshot was not taken by `collect_cluster`
 
@@ -149,30 +152,29 @@ def take_snapshot(
     """Read the cluster and judge it. Returns the snapshot and every group's windows to keep.
 
     The windows passed in are updated in place. A `KafkaAdminError` (unreachable, timed out, refused)
-    gives an unreachable snapshot and the windows unchanged.
+    while describing the cluster gives an unreachable snapshot and the windows unchanged. One while
+    reading consumer groups or offsets leaves only the lag unread (`lag_error`): a broker that died but
+    is still registered (until its session times out) cannot answer the group listing every broker is
+    asked for, and that is no reason to call the whole cluster unreachable.
     """
     started = time.perf_counter()
+    unchanged = {group: dict(w) for group, w in windows.items()}
     try:
         state = admin.describe_cluster()
+    except KafkaAdminError as exc:
+        return _unreachable(target, now, _reason(exc), started=started), unchanged
+
+    disks = read_disks(admin, [broker.node_id for broker in state.brokers])
+    report = assess_cluster(state, target.expected_broker_ids)
+    try:
         kafka_groups = admin.list_consumer_groups()
         partitions = {tp for group in kafka_groups for tp in group.committed}
         end_offsets = admin.end_offsets(partitions) if partitions else {}
     except KafkaAdminError as exc:
-        snapshot = ClusterSnapshot(
-            cluster_id=target.cluster_id,
-            cluster_name=target.cluster_name,
-            collected_at=now,
-            reachable=False,
-            expected_broker_ids=target.expected_broker_ids,
-            min_insync_replicas=target.min_insync_replicas,
-            error=str(exc) or type(exc).__name__,
-            duration_seconds=time.perf_counter() - started,
-            facts=target.facts,
+        snapshot = _snapshot(
+            target, now, started, health=report, state=state, disks=disks, lag_error=_reason(exc)
         )
-        return snapshot, {group: dict(w) for group, w in windows.items()}
-
-    disks = read_disks(admin, [broker.node_id for broker in state.brokers])
-    report = assess_cluster(state, target.expected_broker_ids)
+        return snapshot, unchanged
     kept: WindowsByGroup = {}
     to_judge = []
     for group in kafka_groups:
@@ -182,22 +184,36 @@ def take_snapshot(
         kept[group.group_id] = group_windows
         to_judge.append((group.group_id, group_windows, known_members(group)))
     lags = evaluate_groups(to_judge, now)
-    snapshot = ClusterSnapshot(
-        cluster_id=target.cluster_id,
-        cluster_name=target.cluster_name,
-        collected_at=now,
-        reachable=True,
-        expected_broker_ids=target.expected_broker_ids,
-        min_insync_replicas=target.min_insync_replicas,
+    snapshot = _snapshot(
+        target,
+        now,
+        started,
         health=report,
         groups=tuple(lags),
         group_states=MappingProxyType({g.group_id: g for g in kafka_groups}),
         state=state,
         disks=disks,
-        duration_seconds=time.perf_counter() - started,
-        facts=target.facts,
     )
     return snapshot, kept
+
+
+def _snapshot(target: CollectionTarget, now: datetime, started: float | None, **seen: Any) -> ClusterSnapshot:
+    """A snapshot of `target` taken at `now`, with what was seen; reachable unless `seen` says not."""
+    return ClusterSnapshot(
+        cluster_id=target.cluster_id,
+        cluster_name=target.cluster_name,
+        collected_at=now,
+        reachable=seen.pop("reachable", True),
+        expected_broker_ids=target.expected_broker_ids,
+        min_insync_replicas=target.min_insync_replicas,
+        duration_seconds=time.perf_counter() - started if started is not None else 0.0,
+        facts=target.facts,
+        **seen,
+    )
+
+
+def _reason(exc: Exception) -> str:
+    return str(exc) or type(exc).__name__
 
 
 def read_disks(admin: KafkaAdmin, broker_ids: list[int]) -> Mapping[int, BrokerDisk] | None:
@@ -384,17 +400,10 @@ def _snapshot_with(
         own_admin.close()
 
 
-def _unreachable(target: CollectionTarget, now: datetime, error: str) -> ClusterSnapshot:
-    return ClusterSnapshot(
-        cluster_id=target.cluster_id,
-        cluster_name=target.cluster_name,
-        collected_at=now,
-        reachable=False,
-        expected_broker_ids=target.expected_broker_ids,
-        min_insync_replicas=target.min_insync_replicas,
-        error=error,
-        facts=target.facts,
-    )
+def _unreachable(
+    target: CollectionTarget, now: datetime, error: str, *, started: float | None = None
+) -> ClusterSnapshot:
+    return _snapshot(target, now, started, reachable=False, error=error)
 
 
 def record_collection_failure(cluster_id: uuid.UUID, error: str, now: datetime | None = None) -> None:
@@ -459,7 +468,8 @@ def store_collection(
         members = {
             group_id: (state.state, known_members(state)) for group_id, state in snapshot.group_states.items()
         }
-        lag_state.save(snapshot.cluster_id, snapshot.groups, members, windows, snapshot.collected_at)
+        if not snapshot.lag_error:
+            lag_state.save(snapshot.cluster_id, snapshot.groups, members, windows, snapshot.collected_at)
         history.record_samples(snapshot)
 
 

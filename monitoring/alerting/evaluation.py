@@ -194,8 +194,9 @@ class Observed:
     """What a snapshot says something about: only incidents it observes may resolve by absence.
 
     An unreachable cluster says nothing about its partitions or consumers, so their incidents stay
-    as they were rather than resolving and firing again when the cluster answers. Likewise a broker
-    that did not report its disk (down, or slow to answer) keeps its disk incident.
+    as they were rather than resolving and firing again when the cluster answers. Likewise consumer
+    incidents stay when the groups could not be read, and a broker that did not report its disk (down,
+    or slow to answer) keeps its disk incident.
     """
 
     rules: frozenset[str]
@@ -210,7 +211,9 @@ class Observed:
 def observed_in(snapshot: ClusterSnapshot) -> Observed:
     if not snapshot.reachable:
         return Observed(frozenset({CLUSTER_UNREACHABLE}))
-    rules = {CLUSTER_UNREACHABLE, *LAG_RULES}
+    rules = {CLUSTER_UNREACHABLE}
+    if not snapshot.lag_error:
+        rules |= LAG_RULES
     if snapshot.health is not None:
         rules |= HEALTH_RULES
     disks = snapshot.disks or {}

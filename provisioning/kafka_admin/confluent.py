@@ -99,6 +99,12 @@ MIN_INSYNC_REPLICAS = "min.insync.replicas"
 # Kafka's own default, used when a broker does not report the topic config (Tansu reports only
 # configs that were set explicitly).
 DEFAULT_MIN_INSYNC_REPLICAS = 1
+# DescribeCluster and the topics' DescribeConfigs go to the broker librdkafka takes for the controller,
+# which a KRaft cluster's Metadata names at random among its registered brokers. A broker that died
+# stays registered until its session times out (`broker.session.timeout.ms`, 9 s by default); while it
+# is the one named, both requests would wait out their whole timeout, and the cluster would look
+# unreachable. So they get this long, and are then asked through kafka-python instead.
+CONTROLLER_WAIT_SECONDS = 3.0
 # Kafka's internal topics (`Topic.INTERNAL_TOPICS`); Metadata through confluent-kafka does not carry
 # the flag, and asking DescribeTopics for it would cost another round trip per snapshot.
 INTERNAL_TOPICS = frozenset({"__consumer_offsets", "__transaction_state", "__share_group_state"})
@@ -219,28 +225,18 @@ class ConfluentKafkaAdmin:
 
     def describe_cluster(self) -> ClusterState:
         admin = self._client()
-        cluster_future = admin.describe_cluster(request_timeout=self.timeout)
+        wait = min(self.timeout, CONTROLLER_WAIT_SECONDS)
+        cluster_future = admin.describe_cluster(request_timeout=wait)
         metadata = self._call("read metadata", lambda: admin.list_topics(timeout=self.timeout))
         names = sorted(metadata.topics)
-        min_isr = self._min_insync_replicas(names)
         try:
-            description = self._wait(cluster_future, "describe cluster")
-            brokers = tuple(
-                BrokerInfo(node_id=node.id, host=node.host, port=node.port, rack=node.rack or None)
-                for node in sorted(description.nodes, key=lambda n: n.id)
+            min_isr = self._min_insync_replicas(names, timeout=wait)
+            brokers, controller, cluster_id = self._registered_brokers(cluster_future, metadata)
+        except KafkaUnavailableError as exc:
+            log.info("%s; asking any broker instead", exc)
+            brokers, controller, cluster_id, min_isr = self._describe_through_any_broker(
+                names, attempts=max(1, len(metadata.brokers))
             )
-            controller = description.controller.id if description.controller is not None else None
-            cluster_id = description.cluster_id
-        except KafkaUnavailableError:
-            raise
-        except KafkaAdminError:
-            # DescribeCluster needs Kafka 2.8; Metadata has the same facts except racks.
-            brokers = tuple(
-                BrokerInfo(node_id=b.id, host=b.host, port=b.port)
-                for b in sorted(metadata.brokers.values(), key=lambda b: b.id)
-            )
-            controller = metadata.controller_id if metadata.controller_id >= 0 else None
-            cluster_id = metadata.cluster_id
         topics = []
         for name in names:
             topic = metadata.topics[name]
@@ -265,7 +261,7 @@ class ConfluentKafkaAdmin:
                 )
             )
         return ClusterState(
-            cluster_id=cluster_id or "", controller_id=controller, brokers=brokers, topics=tuple(topics)
+            cluster_id=cluster_id, controller_id=controller, brokers=brokers, topics=tuple(topics)
         )
 
     def create_topic(
@@ -284,11 +280,77 @@ class ConfluentKafkaAdmin:
                 raise TopicAlreadyExistsError(f"topic {name!r} already exists") from exc.__cause__
             raise
 
-    def _min_insync_replicas(self, topics: Iterable[str]) -> dict[str, int]:
+    def _registered_brokers(
+        self, cluster_future: concurrent.futures.Future[Any], metadata: Any
+    ) -> tuple[tuple[BrokerInfo, ...], int | None, str]:
+        """Brokers, controller and cluster id from DescribeCluster, or from Metadata without racks."""
+        try:
+            description = self._wait(cluster_future, "describe cluster")
+        except KafkaUnavailableError:
+            raise
+        except KafkaAdminError:
+            # DescribeCluster needs Kafka 2.8; Metadata has the same facts except racks.
+            brokers = tuple(
+                BrokerInfo(node_id=b.id, host=b.host, port=b.port)
+                for b in sorted(metadata.brokers.values(), key=lambda b: b.id)
+            )
+            controller = metadata.controller_id if metadata.controller_id >= 0 else None
+            return brokers, controller, metadata.cluster_id or ""
+        brokers = tuple(
+            BrokerInfo(node_id=node.id, host=node.host, port=node.port, rack=node.rack or None)
+            for node in sorted(description.nodes, key=lambda n: n.id)
+        )
+        controller = description.controller.id if description.controller is not None else None
+        return brokers, controller, description.cluster_id or ""
+
+    def _describe_through_any_broker(
+        self, topics: list[str], *, attempts: int
+    ) -> tuple[tuple[BrokerInfo, ...], int | None, str, dict[str, int]]:
+        """What `_registered_brokers` and `_min_insync_replicas` read, asked through kafka-python: it
+        sends both to any broker, and after a refused connection leaves that broker out of the next
+        attempt, so `attempts` as large as the broker count gets past every dead one."""
+        kafka = _import_kafka_python()
+        resources = [
+            kafka.admin.ConfigResource(kafka.admin.ConfigResourceType.TOPIC, name, [MIN_INSYNC_REPLICAS])
+            for name in topics
+        ]
+        for attempt in range(attempts):
+            try:
+                described = self._kafka_python_call("describe cluster", lambda c: c.describe_cluster())
+                configs = (
+                    self._kafka_python_call(
+                        "describe topic configs", lambda c: c.describe_configs(resources, config_filter="all")
+                    )
+                    if resources
+                    else {}
+                )
+                break
+            except KafkaUnavailableError:
+                if attempt + 1 >= attempts:
+                    raise
+        brokers = tuple(
+            BrokerInfo(node_id=b["broker_id"], host=b["host"], port=b["port"], rack=b.get("rack") or None)
+            for b in sorted(described["brokers"], key=lambda b: b["broker_id"])
+            if not b.get("is_fenced")  # Metadata and DescribeCluster through librdkafka leave them out
+        )
+        controller = described.get("controller_id")
+        min_isr: dict[str, int] = {}
+        for name, entries in configs.get("topic", {}).items():
+            value = (entries.get(MIN_INSYNC_REPLICAS) or {}).get("value")
+            if value is not None and str(value).isdigit():
+                min_isr[name] = int(value)
+        return (
+            brokers,
+            controller if controller is not None and controller >= 0 else None,
+            described.get("cluster_id") or "",
+            min_isr,
+        )
+
+    def _min_insync_replicas(self, topics: Iterable[str], *, timeout: float | None = None) -> dict[str, int]:
         resources = [ConfigResource(ResourceType.TOPIC, name) for name in topics]
         if not resources:
             return {}
-        futures = self._client().describe_configs(resources, request_timeout=self.timeout)
+        futures = self._client().describe_configs(resources, request_timeout=timeout or self.timeout)
         values: dict[str, int] = {}
         for resource, future in futures.items():
             try:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections import deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ class RecordedRequest:
     path: str
     headers: Mapping[str, str]  # names lower-cased
     body: bytes
+    received_at: float = 0.0  # time.monotonic() when the request was read
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())
@@ -82,6 +84,7 @@ class HttpReceiver:
                         path=self.path,
                         headers={k.lower(): v for k, v in self.headers.items()},
                         body=body,
+                        received_at=time.monotonic(),
                     )
                 )
                 if receiver._delay_seconds:

@@ -11,7 +11,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -30,33 +30,42 @@ def database_url() -> str:
     return f"postgres://{user}{password}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
-class WorkerProcess:
-    def __init__(self, log_path: Path, env: dict[str, str], *, purge: bool) -> None:
-        command = [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "controlplane",
-            "worker",
-            "--loglevel",
-            "INFO",
-            "--concurrency",
-            "2",
-            "--queues",
-            ",".join(settings.TASK_QUEUES),
-            "--without-gossip",
-            "--without-mingle",
-            "-n",
-            f"test-{time.time_ns()}@%h",
-        ]
-        if purge:
-            command.append("--purge")
+def process_env(database: str, redis: str, **extra_env: str) -> dict[str, str]:
+    """The environment of a worker or beat process: this process's settings, the given database and
+    Redis, and `extra_env` on top."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": database,
+        "REDIS_URL": redis,
+        "CONTROLPLANE_VAR_DIR": str(settings.VAR_DIR),
+        "LOCAL_BACKEND_STATE_DIR": str(settings.LOCAL_BACKEND_STATE_DIR),
+        "LOCAL_ENGINE": settings.LOCAL_ENGINE,
+        "OPERATION_HEARTBEAT_SECONDS": "1",
+        "NOTIFICATION_ALLOWED_HOSTS": ",".join(settings.NOTIFICATION_ALLOWED_HOSTS),
+        "PYTHONUNBUFFERED": "1",
+        **extra_env,
+    }
+    env.pop("TEST_DATABASE_NAME", None)
+    return env
+
+
+class CeleryProcess:
+    """`celery -A controlplane <arguments>` in a session of its own, logging to a file; ready once the
+    log shows `ready_marker`."""
+
+    ready_marker = b""
+
+    def __init__(self, arguments: list[str], log_path: Path, env: dict[str, str]) -> None:
         self.log_path = log_path
         self._log = log_path.open("ab")
         # Its own session, so killing it takes its pool processes along (as a dead machine would).
         self.process = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
+            [sys.executable, "-m", "celery", "-A", "controlplane", *arguments],
+            cwd=ROOT,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         self._wait_ready()
 
@@ -64,14 +73,14 @@ class WorkerProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"worker exited early:\n{self.log_path.read_text()[-3000:]}")
-            if b"ready." in self.log_path.read_bytes():
+                raise RuntimeError(f"celery exited early:\n{self.log_path.read_text()[-3000:]}")
+            if self.ready_marker in self.log_path.read_bytes():
                 return
             time.sleep(0.2)
-        raise RuntimeError(f"worker not ready after {timeout} s:\n{self.log_path.read_text()[-3000:]}")
+        raise RuntimeError(f"celery not ready after {timeout} s:\n{self.log_path.read_text()[-3000:]}")
 
     def kill(self) -> None:
-        """SIGKILL the worker and its pool: no shutdown, no acknowledgement, like a lost machine."""
+        """SIGKILL the process and its children: no shutdown, no acknowledgement, like a lost machine."""
         if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
@@ -86,6 +95,45 @@ class WorkerProcess:
         self._log.close()
 
 
+class WorkerProcess(CeleryProcess):
+    ready_marker = b"ready."
+
+    def __init__(
+        self,
+        log_path: Path,
+        env: dict[str, str],
+        *,
+        purge: bool,
+        queues: Sequence[str] | None = None,
+        concurrency: int = 2,
+    ) -> None:
+        arguments = [
+            "worker",
+            "--loglevel",
+            "INFO",
+            "--concurrency",
+            str(concurrency),
+            "--queues",
+            ",".join(queues or settings.TASK_QUEUES),
+            "--without-gossip",
+            "--without-mingle",
+            "-n",
+            f"test-{time.time_ns()}@%h",
+        ]
+        if purge:
+            arguments.append("--purge")
+        super().__init__(arguments, log_path, env)
+
+
+class BeatProcess(CeleryProcess):
+    """Celery beat with the project's schedule, keeping its state in `schedule_path`."""
+
+    ready_marker = b"beat: Starting"
+
+    def __init__(self, log_path: Path, env: dict[str, str], schedule_path: Path) -> None:
+        super().__init__(["beat", "--loglevel", "INFO", "--schedule", str(schedule_path)], log_path, env)
+
+
 @pytest.fixture
 def start_worker(transactional_db: None, tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
     """Start real Celery workers (`start_worker(purge=True, **extra_env)`); all are stopped afterwards."""
@@ -93,24 +141,32 @@ def start_worker(transactional_db: None, tmp_path: Path) -> Iterator[Callable[..
         pytest.fail("worker tests need Redis: run them through `make test` (or set REDIS_URL)")
     workers: list[WorkerProcess] = []
 
-    def start(*, purge: bool = False, **extra_env: str) -> WorkerProcess:
-        env = {
-            **os.environ,
-            "DATABASE_URL": database_url(),
-            "REDIS_URL": settings.CELERY_BROKER_URL,
-            "CONTROLPLANE_VAR_DIR": str(settings.VAR_DIR),
-            "LOCAL_BACKEND_STATE_DIR": str(settings.LOCAL_BACKEND_STATE_DIR),
-            "LOCAL_ENGINE": settings.LOCAL_ENGINE,
-            "OPERATION_HEARTBEAT_SECONDS": "1",
-            "NOTIFICATION_ALLOWED_HOSTS": ",".join(settings.NOTIFICATION_ALLOWED_HOSTS),
-            "PYTHONUNBUFFERED": "1",
-            **extra_env,
-        }
-        env.pop("TEST_DATABASE_NAME", None)
-        worker = WorkerProcess(tmp_path / f"worker-{len(workers)}.log", env, purge=purge)
+    def start(
+        *, purge: bool = False, queues: Sequence[str] | None = None, concurrency: int = 2, **extra_env: str
+    ) -> WorkerProcess:
+        env = process_env(database_url(), settings.CELERY_BROKER_URL, **extra_env)
+        worker = WorkerProcess(
+            tmp_path / f"worker-{len(workers)}.log", env, purge=purge, queues=queues, concurrency=concurrency
+        )
         workers.append(worker)
         return worker
 
     yield start
     for worker in workers:
         worker.stop()
+
+
+@pytest.fixture
+def start_beat(transactional_db: None, tmp_path: Path) -> Iterator[Callable[..., BeatProcess]]:
+    """Start Celery beat (`start_beat(**extra_env)`), as `make run` does; stopped afterwards."""
+    beats: list[BeatProcess] = []
+
+    def start(**extra_env: str) -> BeatProcess:
+        env = process_env(database_url(), settings.CELERY_BROKER_URL, **extra_env)
+        beat = BeatProcess(tmp_path / f"beat-{len(beats)}.log", env, tmp_path / f"beat-{len(beats)}.schedule")
+        beats.append(beat)
+        return beat
+
+    yield start
+    for beat in beats:
+        beat.stop()
