@@ -11,7 +11,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-BENCHMARKS = ["placement", "operations", "monitoring_fleet", "detection_latency"]
+BENCHMARKS = ["placement", "operations", "monitoring_fleet", "detection_latency", "scale_out"]
 
 
 def main(argv: list[str]) -> int:

@@ -16,10 +16,11 @@ incompressible records by `kafka-producer-perf-test.sh`, then grown to six broke
   topic onto all six brokers, executed with `--execute --throttle` at the same rate and followed with
   `--verify` until done (which also lifts its throttle), as an operator following Kafka's docs would.
 
-Reported per plan: wall time of the move (from the first reassignment to the last one finishing), the
-replicas moved, the bytes they carried (partition sizes from `kafka-log-dirs.sh`), and the balance at
-the end (replicas per broker, min/max). Both run under the same replication throttle, so the wall
-times compare how much each plan copies, not how fast this machine's disks are.
+Reported per plan: wall time of the move (from asking for it to the cluster reporting it done; for
+Kafka's tool that includes its JVM starting for --execute and each --verify), the replicas moved, the
+bytes they carried (partition sizes from `kafka-log-dirs.sh`), and the balance at the end (replicas and
+leaders per broker, min-max). Both run under the same replication throttle, so the figure to compare is
+the bytes each plan copies; wall time follows it once the data is large enough to dominate.
 """
 
 from __future__ import annotations
