@@ -4,8 +4,9 @@ them, every acknowledged message read back afterwards. What is checked is asked 
 API, the brokers' own configs), never of the control plane's records.
 
 One three-rack cluster carries a sequence of operations, each a function below, in the order a cluster
-lives through them: provisioned with 3 brokers, scaled out to 6, scaled in to 3 again (its worker
-killed in the middle).
+lives through them: provisioned with 3 brokers on Kafka 4.3, scaled out to 6, a dead broker replaced
+without its disk, scaled in to 3 again (its worker killed in the middle), upgraded to 4.4. A cluster
+created on 3.9 (a static KRaft quorum) is upgraded in a test of its own.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from tests.support.operated_kafka import (
     Watch,
     describe_operation,
     log_messages,
+    release_feature_levels,
+    running_versions,
     settled,
 )
 
@@ -40,6 +43,7 @@ pytestmark = [
 TOPIC = "orders"
 PARTITIONS = 6
 RACKS = ("a", "b", "c")
+UPGRADE_TARGET = "4.4.0"
 
 
 def racks_of(state: ClusterState) -> dict[int, str | None]:
@@ -65,15 +69,22 @@ def moves_and_throttles(kafka: KafkaReader) -> tuple[dict, tuple[dict, dict]]:
     return kafka.reassignments(), kafka.throttles()
 
 
-def test_a_three_rack_cluster_scaled_out_then_in(control_plane: ControlPlane, settings: Any) -> None:
+def test_a_three_rack_cluster_scaled_healed_and_upgraded(control_plane: ControlPlane, settings: Any) -> None:
     cluster = control_plane.create_cluster(
-        name="orders", brokers=3, racks=list(RACKS), replication_factor=3, min_insync_replicas=2
+        name="orders",
+        kafka_version="4.3.2",
+        brokers=3,
+        racks=list(RACKS),
+        replication_factor=3,
+        min_insync_replicas=2,
     )
     cluster.topic(TOPIC, partitions=PARTITIONS)
 
     provisioned_across_three_racks(cluster)
     scale_out_to_six(cluster)
+    replace_a_dead_broker_without_its_disk(cluster)
     scale_in_to_three_while_its_worker_is_killed(cluster, control_plane, settings)
+    upgrade_rolls_then_finalizes(cluster, UPGRADE_TARGET)
 
 
 def provisioned_across_three_racks(cluster: OperatedCluster) -> None:
@@ -115,6 +126,34 @@ def scale_out_to_six(cluster: OperatedCluster) -> None:
     assert (min(counts.values()), max(counts.values())) == (low, high), verdict
     assert high - low <= 1, counts
     assert_rack_aware(state)
+
+
+def replace_a_dead_broker_without_its_disk(cluster: OperatedCluster) -> None:
+    """A broker killed for good is replaced without its disk: a new broker joins its rack, takes over
+    every replica the dead one held, and the dead one is gone."""
+    before = cluster.state()
+    racks = racks_of(before)
+    # A broker that is not a KRaft controller: controllers are the first broker of each rack.
+    dead = max(racks)
+    held = {tp for tp, replicas in before.assignment().items() if dead in replicas}
+    with AckedTraffic(cluster.bootstrap_servers, TOPIC) as traffic:
+        traffic.wait_for_acks(100)
+        cluster.kafka().kill(dead)
+        operation = cluster.operate("replace-broker", {"node_id": dead, "keep_disk": False})
+        traffic.wait_for_acks(len(traffic.acked) + 100)
+    assert traffic.missing() == set()
+
+    new = operation["params"]["replacement_node_id"]
+    after = cluster.state()
+    assert racks_of(after)[new] == racks[dead]
+    assert dead not in racks_of(after)
+    moved = {tp for tp, replicas in after.assignment().items() if new in replicas}
+    assert moved == held
+    assert not any(dead in replicas for replicas in after.assignment().values())
+    assert all(len(p.isr) == 3 for t in after.topics for p in t.partitions)
+    assert_rack_aware(after)
+    assert settled(cluster.reader().throttles, ({}, {})) == ({}, {})
+    assert sorted(planned_racks(cluster)) == sorted(racks_of(after))
 
 
 BULK_TOPIC = "bulk"
@@ -182,3 +221,58 @@ def scale_in_to_three_while_its_worker_is_killed(
     assert not any(set(replicas) & removed for replicas in state.assignment().values())
     assert_rack_aware(state)
     assert settled(cluster.reader().throttles, ({}, {})) == ({}, {})
+
+
+def out_of_sync(state: ClusterState) -> set[int]:
+    """Brokers not registered, or missing from the ISR of a partition they hold."""
+    registered = {b.node_id for b in state.brokers}
+    hosting = {r for replicas in state.assignment().values() for r in replicas}
+    lagging = {r for t in state.topics for p in t.partitions for r in p.replicas if r not in p.isr}
+    return (hosting - registered) | lagging
+
+
+def test_a_3_9_cluster_upgraded_to_4_x_keeps_its_static_quorum(control_plane: ControlPlane) -> None:
+    cluster = control_plane.create_cluster(
+        name="from-3-9",
+        kafka_version="3.9.2",
+        brokers=3,
+        racks=list(RACKS),
+        replication_factor=3,
+        min_insync_replicas=2,
+    )
+    cluster.topic(TOPIC, partitions=3)
+
+    upgrade_rolls_then_finalizes(cluster, UPGRADE_TARGET)
+
+
+def upgrade_rolls_then_finalizes(cluster: OperatedCluster, version: str) -> None:
+    """Brokers move to the new release one at a time, each back in sync before the next; the feature
+    levels stay where the old release put them until every broker runs the new one, then are raised
+    as a step of their own: metadata.version to the level Kafka's own tool maps to the release,
+    kraft.version (the quorum's own format) left where it was."""
+    release = ".".join(version.split(".")[:2])
+    wanted = release_feature_levels(cluster.plane.distributions(version).home, release)
+    reader = cluster.reader()
+    before = reader.finalized_features()
+    assert before["metadata.version"] < wanted["metadata.version"]
+
+    def look(kafka: KafkaReader) -> tuple[dict[int, str | None], dict[str, int], set[int]]:
+        return running_versions(cluster.broker_pids()), kafka.finalized_features(), out_of_sync(kafka.state())
+
+    with AckedTraffic(cluster.bootstrap_servers, TOPIC) as traffic:
+        traffic.wait_for_acks(100)
+        with Watch(cluster, look) as watch:
+            operation = cluster.operate("upgrade", {"kafka_version": version}, timeout=600)
+        traffic.wait_for_acks(len(traffic.acked) + 100)
+    assert traffic.missing() == set()
+
+    assert [s["name"] for s in operation["steps"]][-1] == "finalize_features"
+    assert max(len(out) for *_, out in watch.samples) <= 1, [out for *_, out in watch.samples if len(out) > 1]
+    rolling = [features for versions, features, _ in watch.samples if set(versions.values()) != {version}]
+    assert rolling, "the watch never saw a broker on the old release"
+    assert {features["metadata.version"] for features in rolling} == {before["metadata.version"]}
+    assert set(running_versions(cluster.broker_pids()).values()) == {version}
+    after = reader.finalized_features()
+    assert after["metadata.version"] == wanted["metadata.version"]
+    assert after.get("kraft.version") == before.get("kraft.version")
+    assert cluster.info()["kafka_version"] == version
