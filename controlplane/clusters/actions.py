@@ -501,7 +501,8 @@ def _heal_in_place(cluster: Cluster, node_id: int) -> bool:
 
     An unreachable broker's disk cannot be trusted, so its replicas move to a new broker in its rack,
     unless that would lose data (single-replica partitions have no other copy) or the backend cannot
-    run the extra broker meanwhile (the single-node development broker).
+    replace it that way (the single-node development broker cannot run the extra broker meanwhile; a
+    KRaft controller cannot leave a `local` cluster's quorum).
     """
     from controlplane.clusters.validation import replace_broker_errors  # it imports this module
 

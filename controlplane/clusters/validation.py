@@ -139,7 +139,8 @@ def scale_errors(cluster: Cluster, brokers: int) -> dict[str, str]:
             "brokers": f"Some partitions have {in_use} replicas, so at least {in_use} brokers must remain; "
             f"got {brokers}."
         }
-    return {}
+    remaining = {n: rack for n, rack in existing.items() if n not in removed}
+    return _backend_errors(cluster, _with_brokers(cluster, remaining), "brokers")
 
 
 def _rack_counts(existing: dict[int, str], racks: list[str]) -> str:
@@ -159,9 +160,19 @@ def replace_broker_errors(cluster: Cluster, node_id: int, keep_disk: bool) -> di
         return {"node_id": f"Broker {node_id} is {broker.state}; it cannot be replaced now."}
     if keep_disk:
         return {}
-    # The replacement runs next to the old broker until the old one's replicas have moved.
-    layout = {**existing, max(existing) + 1: broker.rack}
-    return _backend_errors(cluster, _with_brokers(cluster, layout), "keep_disk")
+    # The replacement runs next to the old broker until the old one's replicas have moved, then the
+    # old one goes: both layouts must be possible.
+    replacement = max(existing) + 1
+    meanwhile = {**existing, replacement: broker.rack}
+    if errors := _backend_errors(cluster, _with_brokers(cluster, meanwhile), "keep_disk"):
+        return errors
+    after = {n: rack for n, rack in meanwhile.items() if n != node_id}
+    if errors := _backend_errors(cluster, _with_brokers(cluster, after), "keep_disk"):
+        return {
+            "keep_disk": f"Broker {node_id} cannot be replaced without its disk ({errors['keep_disk']}); "
+            "replace it with its disk (keep_disk: true) instead."
+        }
+    return {}
 
 
 def _version_key(version: str) -> tuple[int, ...]:

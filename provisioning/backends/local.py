@@ -182,7 +182,22 @@ class LocalBackend:
             errors["brokers"] = "a cluster needs at least one broker"
         elif self.engine == ENGINE_TANSU and len(spec.brokers) > 1:
             errors["brokers"] = TANSU_SINGLE_NODE_MESSAGE
+        elif left_out := self._controllers_left_out(spec):
+            errors["brokers"] = (
+                f"broker(s) {_join(left_out)} of cluster {spec.name} are its KRaft controllers, which stay "
+                "for the cluster's life: this backend does not change the controller quorum's membership"
+            )
         return errors
+
+    def _controllers_left_out(self, spec: ClusterSpec) -> list[int]:
+        """The recorded controllers of an existing cluster that `spec` no longer has."""
+        try:
+            state = _load_state(self._cluster_dir(_cluster_key(spec)))
+        except BackendError:
+            return []  # no valid id (reported above) or an unreadable record: nothing to compare with
+        if state is None:
+            return []
+        return sorted(set(state.controllers) - {b.node_id for b in spec.brokers})
 
     def plan(self, spec: ClusterSpec) -> ProvisioningPlan:
         self._require_valid(spec)

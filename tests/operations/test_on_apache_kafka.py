@@ -133,7 +133,11 @@ def replace_a_dead_broker_without_its_disk(cluster: OperatedCluster) -> None:
     every replica the dead one held, and the dead one is gone."""
     before = cluster.state()
     racks = racks_of(before)
-    # A broker that is not a KRaft controller: controllers are the first broker of each rack.
+    # The KRaft controllers (the first broker of each rack) stay for the cluster's life: refused
+    # before anything moves, rather than failing once every replica has.
+    refused = cluster.refusal("replace-broker", {"node_id": min(racks), "keep_disk": False})
+    assert "KRaft controller" in refused["keep_disk"][0], refused
+    assert "keep_disk: true" in refused["keep_disk"][0], refused
     dead = max(racks)
     held = {tp for tp, replicas in before.assignment().items() if dead in replicas}
     with AckedTraffic(cluster.bootstrap_servers, TOPIC) as traffic:

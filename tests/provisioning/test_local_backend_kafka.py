@@ -16,7 +16,7 @@ import pytest
 from confluent_kafka import Producer
 
 from provisioning import distribution, kafka_config
-from provisioning.backends.base import BackendError, BrokerProcessState, ClusterSpec
+from provisioning.backends.base import BackendError, BrokerProcessState, BrokerSpec, ClusterSpec
 from provisioning.backends.local import LocalBackend, stop_all
 from provisioning.distribution import DistributionError, KafkaDistribution
 from tests.support.apache_kafka import KafkaTestCluster, kafka_spec, make_backend, wait_for
@@ -160,6 +160,18 @@ def test_static_quorum_survives_an_upgrade_to_a_dynamic_era_release(
     wait_for(lambda: len(cluster.admin().describe_cluster().brokers) == 3, 60, what="every broker back")
     produce(cluster.bootstrap_servers, topic, 100)  # a quorum leader exists: metadata moves on
     cluster.topic("after-upgrade", partitions=3)
+
+
+def test_a_layout_without_one_of_the_controllers_is_refused(apache_kafka_cluster: KafkaTestCluster) -> None:
+    # Checked before an operation starts, so a replacement does not move every replica only to find
+    # at the end that the broker it replaces cannot be removed.
+    backend, spec = apache_kafka_cluster.backend, apache_kafka_cluster.spec
+    controller = spec.brokers[0]
+    stand_in = BrokerSpec(node_id=max(b.node_id for b in spec.brokers) + 1, rack=controller.rack)
+    without = replace(spec, brokers=(*spec.brokers[1:], stand_in))
+
+    assert "KRaft controller" in backend.validate(without)["brokers"]
+    assert backend.validate(replace(spec, brokers=(*spec.brokers, stand_in))) == {}
 
 
 def test_controllers_cannot_be_removed_and_brokers_can(

@@ -154,6 +154,12 @@ class OperatedCluster:
         assert response.status_code == 202, response.content
         return response.json()["operation"]
 
+    def refusal(self, action: str, body: dict[str, Any]) -> dict[str, Any]:
+        """POST an operation the API must refuse; returns the 400 answer's body."""
+        response = self.plane.client.post(f"/api/v1/clusters/{self.id}/{action}/", body, format="json")
+        assert response.status_code == 400, response.content
+        return response.json()
+
     def wait(
         self,
         operation_id: str,
