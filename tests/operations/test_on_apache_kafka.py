@@ -44,6 +44,21 @@ TOPIC = "orders"
 PARTITIONS = 6
 RACKS = ("a", "b", "c")
 UPGRADE_TARGET = "4.4.0"
+BULK_TOPIC = "bulk"
+BULK_BYTES_PER_PARTITION = 6 * 2**20
+# Slow enough that a reassignment is still copying when the test looks (or kills its worker).
+SLOW_THROTTLE_BYTES_PER_SECOND = 2**20
+
+
+def fill(bootstrap_servers: str, topic: str, partitions: int, size: int) -> None:
+    """Write `size` bytes into each partition."""
+    producer = Producer({"bootstrap.servers": bootstrap_servers, "acks": "all", "linger.ms": 20})
+    value = b"x" * 100_000
+    for partition in range(partitions):
+        for _ in range(size // len(value)):
+            producer.produce(topic, value=value, partition=partition)
+            producer.poll(0)
+    assert producer.flush(120) == 0
 
 
 def racks_of(state: ClusterState) -> dict[int, str | None]:
@@ -79,11 +94,15 @@ def test_a_three_rack_cluster_scaled_healed_and_upgraded(control_plane: ControlP
         min_insync_replicas=2,
     )
     cluster.topic(TOPIC, partitions=PARTITIONS)
+    # Data enough, and a throttle low enough, that each reassignment below is seen while it copies.
+    cluster.topic(BULK_TOPIC, partitions=3)
+    fill(cluster.bootstrap_servers, BULK_TOPIC, 3, BULK_BYTES_PER_PARTITION)
+    settings.OPERATION_REPLICATION_THROTTLE_BYTES_PER_SECOND = SLOW_THROTTLE_BYTES_PER_SECOND
 
     provisioned_across_three_racks(cluster)
     scale_out_to_six(cluster)
     replace_a_dead_broker_without_its_disk(cluster)
-    scale_in_to_three_while_its_worker_is_killed(cluster, control_plane, settings)
+    scale_in_to_three_while_its_worker_is_killed(cluster, control_plane)
     upgrade_rolls_then_finalizes(cluster, UPGRADE_TARGET)
 
 
@@ -160,36 +179,15 @@ def replace_a_dead_broker_without_its_disk(cluster: OperatedCluster) -> None:
     assert sorted(planned_racks(cluster)) == sorted(racks_of(after))
 
 
-BULK_TOPIC = "bulk"
-BULK_BYTES_PER_PARTITION = 6 * 2**20
-# Slow enough that the reassignment is still copying when its worker is killed.
-SLOW_THROTTLE_BYTES_PER_SECOND = 2**20
-
-
-def fill(bootstrap_servers: str, topic: str, partitions: int, size: int) -> None:
-    producer = Producer({"bootstrap.servers": bootstrap_servers, "acks": "all", "linger.ms": 20})
-    value = b"x" * 100_000
-    for partition in range(partitions):
-        for _ in range(size // len(value)):
-            producer.produce(topic, value=value, partition=partition)
-            producer.poll(0)
-    assert producer.flush(120) == 0
-
-
 def scale_in_look(kafka: KafkaReader) -> tuple[ClusterState, dict]:
     return kafka.state(), kafka.reassignments()
 
 
-def scale_in_to_three_while_its_worker_is_killed(
-    cluster: OperatedCluster, plane: ControlPlane, settings: Any
-) -> None:
+def scale_in_to_three_while_its_worker_is_killed(cluster: OperatedCluster, plane: ControlPlane) -> None:
     """Scale-in drains the brokers it removes before stopping them and never leaves a partition with
     fewer in-sync replicas than its replication factor. Its worker is SIGKILLed while replicas are
     copying: another worker takes over, follows the same plan (no partition is sent to a second
     target) and lifts the throttle at the end."""
-    cluster.topic(BULK_TOPIC, partitions=3)
-    fill(cluster.bootstrap_servers, BULK_TOPIC, 3, BULK_BYTES_PER_PARTITION)
-    settings.OPERATION_REPLICATION_THROTTLE_BYTES_PER_SECOND = SLOW_THROTTLE_BYTES_PER_SECOND
     first_worker = plane.workers[0]
     with AckedTraffic(cluster.bootstrap_servers, TOPIC) as traffic, Watch(cluster, scale_in_look) as watch:
         operation = cluster.request("scale", {"brokers": 3})

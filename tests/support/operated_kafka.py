@@ -35,6 +35,7 @@ from controlplane.clusters.specs import cluster_spec, get_backend
 from controlplane.operations import engine
 from provisioning import distribution
 from provisioning.backends.local import LocalBackend, _load_state, stop_all
+from provisioning.backends.local_process import is_alive
 from provisioning.kafka_admin.base import (
     ClusterState,
     ReassignmentProgress,
@@ -216,9 +217,14 @@ class OperatedCluster:
         return KafkaTestCluster(self.plane.backend, spec, bootstrap_servers=self.bootstrap_servers)
 
     def broker_pids(self) -> dict[int, int | None]:
-        """node id -> process id of each broker the backend has recorded (safe from any thread)."""
+        """node id -> process id of each broker the backend recorded, None while none runs (safe from
+        any thread)."""
         state = _load_state(self.plane.backend.state_dir / self.id)
-        return {} if state is None else {n: rec.pid for n, rec in state.brokers.items()}
+        pids: dict[int, int | None] = {}
+        for node_id, rec in (state.brokers if state is not None else {}).items():
+            handle = rec.handle()
+            pids[node_id] = handle.pid if handle and is_alive(handle.pid, handle.start_time) else None
+        return pids
 
     def topic(self, name: str, *, partitions: int) -> str:
         """A topic created as a user creates one: with a Kafka client (the API manages clusters).
