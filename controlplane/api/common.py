@@ -13,6 +13,7 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import Resolver404, resolve
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers, status
 from rest_framework.exceptions import ParseError, PermissionDenied, ValidationError
@@ -88,6 +89,7 @@ def refuse(errors: Mapping[str, str]) -> None:
         raise ValidationError({field: [message] for field, message in errors.items()})
 
 
+@csrf_exempt  # it changes nothing; a CSRF refusal would be an HTML page
 def not_found(request: HttpRequest, path: str = "") -> JsonResponse:
     """Every /api/ path no route matches: JSON, and never Django's debug page listing every route."""
     detail = f"No API endpoint at {request.path}."
@@ -151,7 +153,8 @@ def _depth_exceeds(data: Any, limit: int) -> bool:
 
 
 class StrictSerializer(serializers.Serializer):
-    """Rejects fields it does not know, instead of silently ignoring a typo."""
+    """Rejects fields it does not know, instead of silently ignoring a typo, and values of another JSON
+    type than the schema documents (DRF would read `5` as the name "5", or "true" as true)."""
 
     def to_internal_value(self, data: Any) -> Any:
         if isinstance(data, dict):
@@ -160,7 +163,41 @@ class StrictSerializer(serializers.Serializer):
                 raise serializers.ValidationError(
                     {name: ["Unknown field; allowed: " + ", ".join(sorted(self.fields))] for name in unknown}
                 )
+            # Forms of the dashboard reuse these serializers with their text values.
+            check_types = not self.context.get("form_values", False)
+            wrong = check_types and {
+                name: [message]
+                for name, field in self.fields.items()
+                if name in data and (message := json_type_error(field, data[name]))
+            }
+            if wrong:
+                raise serializers.ValidationError(wrong)
         return super().to_internal_value(data)
+
+
+def json_type_error(field: serializers.Field, value: Any) -> str | None:
+    """Why `value` is not of the JSON type the field is documented with (in DRF's words for that
+    field); None when it is."""
+    if value is None or field.read_only:
+        return None  # DRF says itself whether null is allowed
+    if isinstance(field, serializers.BooleanField):
+        ok = isinstance(value, bool)
+    elif isinstance(field, serializers.IntegerField):
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif isinstance(field, serializers.DecimalField | serializers.FloatField):
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+    elif isinstance(field, serializers.ListField):
+        if not isinstance(value, list):
+            return "Expected a list of items."
+        errors = [json_type_error(field.child, item) for item in value]
+        return next((f"Item {i}: {e}" for i, e in enumerate(errors) if e), None)
+    elif isinstance(field, serializers.DictField | serializers.Serializer):
+        return None if isinstance(value, dict) else "Expected an object."
+    elif isinstance(field, serializers.JSONField):
+        return None
+    else:  # text, choices, slugs, UUIDs, dates and times travel as strings
+        return None if isinstance(value, str) else "Not a valid string."
+    return None if ok else str(field.error_messages["invalid"])
 
 
 class Pagination(LimitOffsetPagination):

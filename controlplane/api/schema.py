@@ -10,7 +10,7 @@ from typing import Any
 
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
 
-from controlplane.api.common import ERRORS
+from controlplane.api.common import ERRORS, StrictSerializer
 
 
 class AutoSchema(SpectacularAutoSchema):
@@ -25,11 +25,17 @@ class AutoSchema(SpectacularAutoSchema):
                 )
         return responses
 
+    def _map_basic_serializer(self, serializer: Any, direction: str) -> dict[str, Any]:
+        schema = super()._map_basic_serializer(serializer, direction)
+        if direction == "request" and isinstance(serializer, StrictSerializer):
+            schema["additionalProperties"] = False  # unknown fields are refused, not ignored
+        return schema
+
     def _error_codes(self) -> list[int]:
         method = self.method.upper()
         has_body = method in ("POST", "PUT", "PATCH")
         codes = [401, 429]
-        if has_body or self._get_filter_parameters() or self._get_pagination_parameters():
+        if has_body or self._has_query_parameters():
             codes.append(400)
         if has_body:
             codes += [413, 415]
@@ -38,3 +44,7 @@ class AutoSchema(SpectacularAutoSchema):
         if "{" in self.path:
             codes.append(404)
         return codes
+
+    def _has_query_parameters(self) -> bool:
+        parameters = self._get_parameters()
+        return any(parameter.get("in") == "query" for parameter in parameters)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -313,7 +315,12 @@ class ApiTokenSerializer(serializers.ModelSerializer):
 
 class ApiTokenCreateSerializer(StrictSerializer):
     name = serializers.CharField(max_length=100)
-    expires_at = serializers.DateTimeField(required=False, allow_null=True)
+    expires_at = serializers.DateTimeField(required=False, allow_null=True, help_text="Empty: never.")
+
+    def validate_expires_at(self, expires_at: datetime | None) -> datetime | None:
+        if expires_at is not None and expires_at <= timezone.now():
+            raise serializers.ValidationError("expires_at must be in the future.")
+        return expires_at
 
 
 class ApiTokenCreatedSerializer(ApiTokenSerializer):

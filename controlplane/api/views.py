@@ -15,6 +15,7 @@ from rest_framework.response import Response
 
 from controlplane.api import common
 from controlplane.api import serializers as api
+from controlplane.api.filters import FilterSet
 from controlplane.api.permissions import OrganizationRolePermission, can_write, organizations_of
 from controlplane.audit.actions import Actor
 from controlplane.clusters import actions as cluster_actions
@@ -47,7 +48,7 @@ def accepted(cluster: Cluster, operation: Operation, request: Request) -> Respon
     return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": location})
 
 
-class ClusterFilterSet(filters.FilterSet):
+class ClusterFilterSet(FilterSet):
     status = filters.ChoiceFilter(choices=ClusterStatus.choices)
     backend = filters.ChoiceFilter(choices=Backend.choices)
     organization = filters.CharFilter(field_name="organization__slug")
@@ -237,7 +238,7 @@ class ClusterViewSet(
         return Response(api.BrokerAnomalySerializer(anomaly).data)
 
 
-class OperationFilterSet(filters.FilterSet):
+class OperationFilterSet(FilterSet):
     state = filters.ChoiceFilter(choices=OperationState.choices)
     kind = filters.ChoiceFilter(choices=OperationKind.choices)
     cluster = filters.UUIDFilter(field_name="cluster_id")

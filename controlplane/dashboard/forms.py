@@ -157,7 +157,7 @@ class ClusterForm(forms.Form):
         cleaned = super().clean()
         if "organization" not in cleaned:
             return cleaned
-        serializer = ClusterCreateSerializer(data=api_payload(cleaned))
+        serializer = ClusterCreateSerializer(data=api_payload(cleaned), context={"form_values": True})
         if not serializer.is_valid():
             self._add_errors(api_errors_by_field(serializer.errors))
             return cleaned
@@ -207,7 +207,7 @@ def placement_preview(data: Mapping[str, Any]) -> PlacementPreview:
     payload = {key: value for key, value in api_payload(data).items() if key in LAYOUT_FIELDS}
     if "brokers" not in payload:
         return PlacementPreview(errors=["Enter the number of brokers to see where each one goes."])
-    serializer = _LayoutSerializer(data=payload)
+    serializer = _LayoutSerializer(data=payload, context={"form_values": True})
     if not serializer.is_valid():
         return PlacementPreview(
             errors=[

@@ -177,7 +177,7 @@ class SilenceForm(forms.Form):
             "ends_at": (timezone.now() + DURATIONS[cleaned["duration"]][1]).isoformat(),
             "comment": cleaned.get("comment") or "",
         }
-        serializer = SilenceWriteSerializer(data=payload)
+        serializer = SilenceWriteSerializer(data=payload, context={"form_values": True})
         if not serializer.is_valid():
             for name, messages in _messages(serializer.errors).items():
                 self.add_error(name if name in self.fields else None, messages)
@@ -230,7 +230,7 @@ class MaintenanceWindowForm(forms.Form):
             "ends_at": (starts_at + DURATIONS[cleaned["duration"]][1]).isoformat(),
             "comment": cleaned.get("comment") or "",
         }
-        serializer = MaintenanceWindowWriteSerializer(data=payload)
+        serializer = MaintenanceWindowWriteSerializer(data=payload, context={"form_values": True})
         if not serializer.is_valid():
             for name, messages in _messages(serializer.errors).items():
                 self.add_error(name if name in self.fields else None, messages)
@@ -304,7 +304,7 @@ class ChannelForm(forms.Form):
             "enabled": cleaned.get("enabled", False),
             "repeat_interval_seconds": cleaned["repeat_interval_seconds"],
         }
-        serializer = NotificationChannelWriteSerializer(data=payload)
+        serializer = NotificationChannelWriteSerializer(data=payload, context={"form_values": True})
         if not serializer.is_valid():
             for name, messages in _messages(serializer.errors).items():
                 self.add_error(name if name in self.fields else None, messages)

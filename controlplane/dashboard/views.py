@@ -143,7 +143,9 @@ def cluster_delete(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
 def cluster_settings(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     cluster = get_object_or_404(visible_clusters(request.user), pk=pk)
     require_write(request.user, cluster.organization_id)
-    changes = ClusterUpdateSerializer(data={"self_healing": request.POST.get("self_healing", "")})
+    changes = ClusterUpdateSerializer(
+        data={"self_healing": request.POST.get("self_healing", "")}, context={"form_values": True}
+    )
     if not changes.is_valid():
         messages.error(request, "Self-healing must be on or off.")
     else:

@@ -6,13 +6,14 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from django_filters import rest_framework as filters
 
+from controlplane.api.filters import FilterSet
 from monitoring.alerting.choices import OPEN_STATES, DeliveryEvent, DeliveryStatus, IncidentState, Severity
 from monitoring.alerting.models import Delivery, Incident, MaintenanceWindow, Silence
 
 OPEN = "open"
 
 
-class IncidentFilterSet(filters.FilterSet):
+class IncidentFilterSet(FilterSet):
     state = filters.ChoiceFilter(
         choices=[*IncidentState.choices, (OPEN, "Open (pending, firing or acknowledged)")],
         method="filter_state",
@@ -30,7 +31,7 @@ class IncidentFilterSet(filters.FilterSet):
         return queryset.filter(state__in=OPEN_STATES) if value == OPEN else queryset.filter(state=value)
 
 
-class ActiveFilterSet(filters.FilterSet):
+class ActiveFilterSet(FilterSet):
     active = filters.BooleanFilter(method="filter_active", help_text="In force right now.")
     cluster = filters.UUIDFilter(field_name="cluster_id")
 
@@ -52,7 +53,7 @@ class MaintenanceWindowFilterSet(ActiveFilterSet):
         fields = ["active", "cluster"]
 
 
-class DeliveryFilterSet(filters.FilterSet):
+class DeliveryFilterSet(FilterSet):
     status = filters.ChoiceFilter(choices=DeliveryStatus.choices)
     event = filters.ChoiceFilter(choices=DeliveryEvent.choices)
     incident = filters.NumberFilter(field_name="incident_id")

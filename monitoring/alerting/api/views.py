@@ -36,6 +36,7 @@ from monitoring.alerting.api.filters import (
     MaintenanceWindowFilterSet,
     SilenceFilterSet,
 )
+from monitoring.alerting.choices import DeliveryEvent, DeliveryStatus
 from monitoring.alerting.evaluation import effective_rules
 from monitoring.alerting.models import (
     Delivery,
@@ -337,7 +338,7 @@ class AlertRuleViewSet(viewsets.ViewSet):
     ) -> tuple[Organization, Cluster | None]:
         """The organization and cluster named by `source` (the query, or a validated body)."""
         cluster_id = source.get("cluster")
-        if cluster_id:
+        if cluster_id is not None:
             try:
                 uuid.UUID(str(cluster_id))
             except ValueError:
@@ -410,7 +411,13 @@ class AlertRuleViewSet(viewsets.ViewSet):
         description="For teams running their own Prometheus against `/metrics`: every cluster of the "
         "organization, or one cluster when `cluster` is given, with this organization's overrides.",
         parameters=[ORGANIZATION_PARAMETER, CLUSTER_PARAMETER],
-        responses={(200, "application/yaml"): OpenApiTypes.STR, 400: ERRORS[400]},
+        responses={
+            (200, "application/yaml"): OpenApiResponse(
+                {"type": "object", "properties": {"groups": {"type": "array", "items": {"type": "object"}}}},
+                description="A Prometheus rule file.",
+            ),
+            400: ERRORS[400],
+        },
     )
     @action(detail=False, methods=["get"])
     def prometheus(self, request: Request) -> HttpResponse:
@@ -558,8 +565,8 @@ class NotificationChannelViewSet(
     @extend_schema(
         summary="Delivery attempts to this channel, newest first",
         parameters=[
-            OpenApiParameter("status", str),
-            OpenApiParameter("event", str),
+            OpenApiParameter("status", str, enum=DeliveryStatus.values),
+            OpenApiParameter("event", str, enum=DeliveryEvent.values),
             OpenApiParameter("incident", int),
         ],
         responses={200: api.DeliverySerializer(many=True), 404: ERRORS[404]},
