@@ -8,6 +8,7 @@ operation documents. API errors are JSON, never Django's HTML pages (DEBUG or no
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -34,6 +35,7 @@ logger = logging.getLogger(__name__)
 MAX_JSON_DEPTH = 32
 # Offsets are stored as 64-bit integers by the databases; anything larger cannot name a row.
 MAX_OFFSET = 2**31 - 1
+SLUG = re.compile(r"[-a-zA-Z0-9_]+")
 
 
 # Errors
@@ -242,6 +244,8 @@ def _bounded_int(request: Request, name: str, low: int, high: int, default: int)
 def target_organization(request: Request, slug: str | None, *, write: bool) -> Organization:
     """The organization a request means: named by slug, or the caller's only one."""
     memberships = Membership.objects.filter(user=request.user).select_related("organization")
+    if slug and not SLUG.fullmatch(slug):
+        raise ValidationError({"organization": ["Not an organization slug (letters, digits, - and _)."]})
     if slug:
         membership = memberships.filter(organization__slug=slug).first()
         if membership is None:

@@ -31,6 +31,15 @@ class AutoSchema(SpectacularAutoSchema):
             schema["additionalProperties"] = False  # unknown fields are refused, not ignored
         return schema
 
+    def _get_parameters(self) -> list[dict[str, Any]]:
+        parameters = super()._get_parameters()
+        for parameter in parameters:
+            schema = parameter.get("schema", {})
+            if parameter.get("in") == "query" and schema.get("type") == "string" and len(schema) == 1:
+                # Free text: anything but NUL, which Django refuses (and PostgreSQL cannot store).
+                schema["pattern"] = "^[^\\x00]*$"
+        return parameters
+
     def _error_codes(self) -> list[int]:
         method = self.method.upper()
         has_body = method in ("POST", "PUT", "PATCH")

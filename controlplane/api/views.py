@@ -133,7 +133,7 @@ class ClusterViewSet(
         summary="The cluster's operations, newest first",
         responses={200: api.OperationSummarySerializer(many=True), 404: ERRORS[404]},
     )
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], filter_backends=[])
     def operations(self, request: Request, pk: str | None = None) -> Response:
         cluster = self.get_object()
         # Not `cluster.operations`: the queryset prefetches only active operations into it.
@@ -216,7 +216,7 @@ class ClusterViewSet(
         "self-healing is on and it has lasted long enough.",
         responses={200: api.BrokerAnomalySerializer(many=True), 404: ERRORS[404]},
     )
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], filter_backends=[])
     def anomalies(self, request: Request, pk: str | None = None) -> Response:
         cluster = self.get_object()
         page = self.paginate_queryset(cluster.anomalies.order_by("-detected_at", "-id"))

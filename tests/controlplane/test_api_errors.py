@@ -196,3 +196,23 @@ def test_periods_must_lie_ahead_and_within_a_year(
 
     assert response.status_code == 400, response.content
     assert words in response.json()[field][0]
+
+
+def test_a_browser_gets_json_errors_too(tenant: Tenant, settings) -> None:
+    settings.DEBUG = True
+    client = token_client(tenant.viewer)
+    browser = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+
+    for path in ("/api/v1/alerts/999999/", "/api/v1/clusters/?limit=0", "/api/v1/nowhere/"):
+        response = client.get(path, HTTP_ACCEPT=browser)
+        assert response["Content-Type"] == "application/json", path
+        assert "detail" in response.json() or "limit" in response.json()
+
+
+@pytest.mark.parametrize("path", ["/api/v1/alert-rules/", "/api/v1/alert-rules/prometheus/"])
+def test_an_organization_that_is_no_slug_is_a_400(tenant: Tenant, path: str) -> None:
+    # Found by schemathesis: a NUL in the slug reached PostgreSQL, which refuses it (500).
+    response = token_client(tenant.viewer).get(path, {"organization": "acme\x00x"})
+
+    assert response.status_code == 400
+    assert "organization" in response.json()

@@ -133,7 +133,7 @@ class IncidentViewSet(common.ListFiltersOnly, viewsets.ReadOnlyModelViewSet):
         summary="Notification attempts for this alert, newest first",
         responses={200: api.DeliverySerializer(many=True), 404: ERRORS[404]},
     )
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], filter_backends=[])
     def deliveries(self, request: Request, pk: str | None = None) -> Response:
         incident = self.get_object()
         page = self.paginate_queryset(Delivery.objects.filter(incident=incident).order_by("-id"))
@@ -571,7 +571,7 @@ class NotificationChannelViewSet(
         ],
         responses={200: api.DeliverySerializer(many=True), 404: ERRORS[404]},
     )
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], filter_backends=[])
     def deliveries(self, request: Request, pk: str | None = None) -> Response:
         channel = self.get_object()
         found = DeliveryFilterSet(request.query_params, queryset=Delivery.objects.filter(channel=channel))
