@@ -95,6 +95,7 @@ INSTALLED_APPS = [
     "controlplane.audit",
     "controlplane.api",
     "controlplane.dashboard",
+    "controlplane.dataplane",
     "monitoring",
     "monitoring.alerting",
 ]
@@ -180,6 +181,8 @@ LOGIN_URL = "dashboard:login"
 LOGIN_REDIRECT_URL = "dashboard:cluster-list"
 LOGOUT_REDIRECT_URL = "dashboard:login"
 
+# How long a create's Idempotency-Key is remembered: a retry within it gets the first answer.
+IDEMPOTENCY_KEY_TTL_SECONDS = int(os.environ.get("IDEMPOTENCY_KEY_TTL_SECONDS", str(24 * 3600)))
 # Bodies larger than this are refused with 413 before parsing.
 DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("MAX_REQUEST_BODY_BYTES", str(256 * 1024)))
 
@@ -213,6 +216,8 @@ SPECTACULAR_SETTINGS = {
         "OperationStateEnum": "controlplane.operations.choices.OperationState",
         "BrokerStateEnum": "controlplane.clusters.choices.BrokerState",
         "ClusterStatusEnum": "controlplane.clusters.choices.ClusterStatus",
+        "TopicStatusEnum": "controlplane.dataplane.choices.TopicStatus",
+        "DriftPolicyEnum": "controlplane.clusters.choices.DriftPolicy",
     },
 }
 
@@ -238,6 +243,8 @@ CELERY_TASK_DEFAULT_QUEUE = "operations"
 CELERY_TASK_ROUTES = {
     "monitoring.tasks.*": {"queue": "monitoring"},
     "monitoring.alerting.tasks.*": {"queue": "notifications"},
+    # A drift check, like a collection, waits on a cluster that may not answer.
+    "controlplane.dataplane.tasks.*": {"queue": "monitoring"},
 }
 TASK_QUEUES = ("operations", "monitoring", "notifications")
 # Every task has a hard time limit, so nothing can hold a worker for good; tasks that should finish
@@ -272,6 +279,10 @@ CELERY_BEAT_SCHEDULE = {
     "reconcile-brokers": {
         "task": "controlplane.clusters.tasks.reconcile_clusters",
         "schedule": timedelta(seconds=30),
+    },
+    "check-topic-drift": {
+        "task": "controlplane.dataplane.tasks.schedule_drift_checks",
+        "schedule": timedelta(seconds=float(os.environ.get("DRIFT_CHECK_INTERVAL_SECONDS", "60"))),
     },
 }
 

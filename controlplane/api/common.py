@@ -25,6 +25,7 @@ from rest_framework.response import Response
 
 from controlplane.api.permissions import OrganizationRolePermission
 from controlplane.clusters.actions import ClusterNameTaken, ClusterNotChangeable
+from controlplane.dataplane.errors import ClusterUnreachable, DataPlaneConflict, DataPlaneInvalid
 from controlplane.operations.actions import OperationConflict, OperationNotCancellable
 from controlplane.tenancy.models import Membership, Organization
 
@@ -61,7 +62,13 @@ ERRORS = {
     429: OpenApiResponse(
         ErrorSerializer, description="Too many failed authentications; retry after `Retry-After` seconds."
     ),
+    503: OpenApiResponse(
+        ErrorSerializer,
+        description="The cluster did not answer; nothing was changed. Retry after `Retry-After` seconds.",
+    ),
 }
+# A cluster that did not answer is asked again after this long at the earliest.
+UNREACHABLE_RETRY_AFTER_SECONDS = 10
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
@@ -75,6 +82,16 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return conflict(exc)
     if isinstance(exc, ClusterNameTaken):
         return Response({"name": [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, DataPlaneInvalid):
+        return Response({field: [message] for field, message in exc.errors.items()}, status=400)
+    if isinstance(exc, DataPlaneConflict):
+        return conflict(exc)
+    if isinstance(exc, ClusterUnreachable):
+        return Response(
+            {"detail": str(exc), "code": "cluster_unreachable"},
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": str(UNREACHABLE_RETRY_AFTER_SECONDS)},
+        )
     # Imported here: rest_framework.views reads DRF's settings, which name this module's parser.
     from rest_framework.views import exception_handler as drf_exception_handler
 

@@ -12,7 +12,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from controlplane.api.common import StrictSerializer
-from controlplane.clusters.choices import Backend
+from controlplane.clusters.choices import Backend, DriftPolicy
 from controlplane.clusters.layout import (
     cluster_name_error,
     default_min_insync_replicas,
@@ -144,6 +144,7 @@ class ClusterSerializer(serializers.ModelSerializer):
             "node_size",
             "config",
             "self_healing",
+            "drift_policy",
             "collection_interval_seconds",
             "status",
             "status_reason",
@@ -209,6 +210,11 @@ class ClusterCreateSerializer(StrictSerializer):
         child=serializers.CharField(max_length=1000), required=False, help_text="Extra broker configuration."
     )
     self_healing = serializers.BooleanField(default=True)
+    drift_policy = serializers.ChoiceField(
+        choices=DriftPolicy.choices,
+        default=DriftPolicy.REPORT,
+        help_text="What the drift check does with topics changed outside the control plane.",
+    )
 
     def validate_name(self, name: str) -> str:
         if error := cluster_name_error(name):
@@ -237,6 +243,7 @@ class ClusterUpdateSerializer(StrictSerializer):
 
     self_healing = serializers.BooleanField(required=False)
     collection_interval_seconds = serializers.IntegerField(required=False, min_value=5, max_value=3600)
+    drift_policy = serializers.ChoiceField(choices=DriftPolicy.choices, required=False)
 
 
 class ScaleSerializer(StrictSerializer):

@@ -1,6 +1,7 @@
 from rest_framework.routers import DefaultRouter
 
 from controlplane.api import views
+from controlplane.dataplane.api.urls import urlpatterns as dataplane_urls
 from monitoring.alerting.api.urls import urlpatterns as alerting_urls
 from monitoring.api.urls import urlpatterns as monitoring_urls
 
@@ -10,4 +11,4 @@ router.register("operations", views.OperationViewSet, basename="operation")
 router.register("memberships", views.MembershipViewSet, basename="membership")
 router.register("tokens", views.ApiTokenViewSet, basename="token")
 
-urlpatterns = router.urls + monitoring_urls + alerting_urls
+urlpatterns = router.urls + dataplane_urls + monitoring_urls + alerting_urls

@@ -13,7 +13,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from controlplane.api import common
+from controlplane.api import common, idempotency
 from controlplane.api import serializers as api
 from controlplane.api.filters import FilterSet
 from controlplane.api.permissions import OrganizationRolePermission, can_write, organizations_of
@@ -95,19 +95,23 @@ class ClusterViewSet(
 
     @extend_schema(
         summary="Create a cluster",
+        parameters=[idempotency.PARAMETER],
         request=api.ClusterCreateSerializer,
-        responses={202: api.ClusterWithOperationSerializer, **ERRORS},
+        responses={202: api.ClusterWithOperationSerializer, **ERRORS, **idempotency.RESPONSES},
     )
     def create(self, request: Request) -> Response:
-        data = api.ClusterCreateSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        values = dict(data.validated_data)
-        organization = common.target_organization(request, values.pop("organization", None), write=True)
-        common.refuse(new_cluster_errors(organization, values))
-        cluster, operation = cluster_actions.request_cluster_create(
-            organization=organization, spec=values, actor=Actor.from_request(request)
-        )
-        return accepted(cluster, operation, request)
+        def handle() -> Response:
+            data = api.ClusterCreateSerializer(data=request.data)
+            data.is_valid(raise_exception=True)
+            values = dict(data.validated_data)
+            organization = common.target_organization(request, values.pop("organization", None), write=True)
+            common.refuse(new_cluster_errors(organization, values))
+            cluster, operation = cluster_actions.request_cluster_create(
+                organization=organization, spec=values, actor=Actor.from_request(request)
+            )
+            return accepted(cluster, operation, request)
+
+        return idempotency.idempotent(request, handle)
 
     @extend_schema(
         summary="Change cluster settings",

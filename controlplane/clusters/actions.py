@@ -15,7 +15,13 @@ from django.db.models import Q
 from django.utils import timezone
 
 from controlplane.audit.actions import Actor, record_event
-from controlplane.clusters.choices import LIVE_ANOMALY_STATES, AnomalyState, BrokerState, ClusterStatus
+from controlplane.clusters.choices import (
+    LIVE_ANOMALY_STATES,
+    AnomalyState,
+    BrokerState,
+    ClusterStatus,
+    DriftPolicy,
+)
 from controlplane.clusters.models import Broker, BrokerAnomaly, Cluster
 from controlplane.operations.actions import OperationConflict, active_operation, start_operation
 from controlplane.operations.choices import OperationKind, OperationState
@@ -66,6 +72,7 @@ def request_cluster_create(
                 node_disk_gb=node_size["disk_gb"],
                 config=dict(spec.get("config") or {}),
                 self_healing=spec.get("self_healing", True),
+                drift_policy=spec.get("drift_policy", DriftPolicy.REPORT),
                 created_by=actor.account,
             )
     except IntegrityError as exc:

@@ -37,3 +37,8 @@ class AnomalyState(models.TextChoices):
 
 # Anomalies still needing something to happen; at most one per broker.
 LIVE_ANOMALY_STATES = (AnomalyState.OPEN, AnomalyState.HEALING)
+
+
+class DriftPolicy(models.TextChoices):
+    REPORT = "report", "Report"  # changes made outside the control plane are shown, left as they are
+    REVERT = "revert", "Revert"  # and undone by the drift check where Kafka allows it

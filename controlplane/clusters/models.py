@@ -15,6 +15,7 @@ from controlplane.clusters.choices import (
     Backend,
     BrokerState,
     ClusterStatus,
+    DriftPolicy,
 )
 
 ACTIVE_STATUSES = [s for s in ClusterStatus if s != ClusterStatus.DELETED]
@@ -37,6 +38,11 @@ class Cluster(models.Model):
     min_insync_replicas = models.PositiveSmallIntegerField()
     config = models.JSONField(default=dict, blank=True)  # extra broker configuration
     self_healing = models.BooleanField(default=True)
+    # What the drift check does with topics changed outside the control plane. A database default too,
+    # so that code not knowing the column yet (a rolling deploy, an older migration's state) can insert.
+    drift_policy = models.CharField(
+        max_length=16, choices=DriftPolicy.choices, default=DriftPolicy.REPORT, db_default=DriftPolicy.REPORT
+    )
     collection_interval_seconds = models.PositiveIntegerField(
         default=10, validators=[MinValueValidator(5), MaxValueValidator(3600)]
     )

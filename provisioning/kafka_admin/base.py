@@ -10,7 +10,7 @@ Everything crossing this boundary is plain immutable data, so callers never hold
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -34,6 +34,15 @@ class KafkaUnavailableError(KafkaAdminError):
 
 class TopicAlreadyExistsError(KafkaAdminError):
     """`create_topic` named a topic that exists; callers that may run twice treat it as done."""
+
+
+class TopicNotFoundError(KafkaAdminError):
+    """The topic named does not exist (any more)."""
+
+
+class KafkaRefusedError(KafkaAdminError):
+    """The cluster refused a request as invalid (a config value, a partition count, a replica
+    assignment, a policy): the message carries Kafka's reason, meant for the person who asked."""
 
 
 @dataclass(frozen=True)
@@ -92,6 +101,29 @@ class LogDirUsage:
     total_bytes: int | None  # None when the broker does not report it (older than Kafka 3.3)
     usable_bytes: int | None  # what the broker may still write; space reserved for root is not usable
     error: str = ""  # the directory's error (e.g. KafkaStorageError: the disk failed), else empty
+
+
+@dataclass(frozen=True)
+class ConfigValue:
+    """One topic config as DescribeConfigs reports it."""
+
+    value: str | None
+    source: str  # "topic" (set on the topic), "broker" (a broker's setting), "default" (Kafka's)
+    read_only: bool = False
+    sensitive: bool = False
+
+
+@dataclass(frozen=True, order=True)
+class AclEntry:
+    """One ACL binding in Kafka's own terms, with the control plane's lowercase names."""
+
+    principal: str  # "User:alice", or "User:*"
+    host: str  # "*" for any
+    resource_type: str  # topic, group, cluster, transactional_id
+    resource_name: str
+    pattern_type: str  # literal, prefixed
+    operation: str  # read, write, create, delete, alter, describe, cluster_action, ...
+    permission: str  # allow, deny
 
 
 @dataclass(frozen=True)
@@ -159,3 +191,77 @@ class KafkaAdmin(Protocol):
         ...
 
     def close(self) -> None: ...
+
+    # -- the data plane: topics, SCRAM users, ACLs, quotas ----------------------------------------
+
+    def describe_topics(self, names: Collection[str]) -> dict[str, TopicState]:
+        """Partitions of these topics (leader, replicas, ISR); topics that do not exist are left out."""
+        ...
+
+    def create_topic_assigned(
+        self,
+        name: str,
+        replicas: Sequence[Sequence[int]],
+        config: Mapping[str, str] | None = None,
+    ) -> None:
+        """Create a topic with one replica list per partition (the first replica is the preferred
+        leader). `TopicAlreadyExistsError` when it exists, `KafkaRefusedError` with Kafka's reason
+        when the cluster refuses a config or the assignment."""
+        ...
+
+    def create_partitions(self, name: str, total: int, new_replicas: Sequence[Sequence[int]]) -> None:
+        """Grow a topic to `total` partitions, the new ones on `new_replicas` (CreatePartitions)."""
+        ...
+
+    def delete_topic(self, name: str) -> None:
+        """Delete a topic; `TopicNotFoundError` when there is none."""
+        ...
+
+    def describe_topic_configs(self, names: Collection[str]) -> dict[str, dict[str, ConfigValue]]:
+        """Every config of these topics with where its value comes from; missing topics left out."""
+        ...
+
+    def alter_topic_config(self, name: str, changes: Mapping[str, str | None]) -> None:
+        """Set (or, for None, remove) these configs of a topic and leave the others as they are
+        (IncrementalAlterConfigs)."""
+        ...
+
+    def start_offsets(self, partitions: Collection[TopicPartition]) -> dict[TopicPartition, int]:
+        """Log start offset per partition; partitions without a leader or gone are left out."""
+        ...
+
+    def replica_sizes(self, broker_ids: Collection[int]) -> dict[TopicPartition, dict[int, int]]:
+        """Bytes on disk of every replica these brokers hold, by partition and broker. Brokers that do
+        not answer are left out."""
+        ...
+
+    def upsert_scram_credential(self, user: str, password: str, iterations: int) -> None:
+        """Create or replace the user's SCRAM-SHA-512 credential (AlterUserScramCredentials)."""
+        ...
+
+    def delete_scram_credential(self, user: str) -> None:
+        """Remove the user's SCRAM-SHA-512 credential; a user without one is not an error."""
+        ...
+
+    def scram_users(self) -> dict[str, tuple[str, ...]]:
+        """Every user with SCRAM credentials and their mechanisms (DescribeUserScramCredentials)."""
+        ...
+
+    def create_acls(self, entries: Collection[AclEntry]) -> None: ...
+
+    def describe_acls(self) -> list[AclEntry]:
+        """Every ACL binding of the cluster."""
+        ...
+
+    def delete_acls(self, entries: Collection[AclEntry]) -> None:
+        """Delete exactly these bindings; bindings that do not exist are not an error."""
+        ...
+
+    def alter_user_quotas(self, user: str, quotas: Mapping[str, float | None]) -> None:
+        """Set (or, for None, remove) client quotas of a user principal: producer_byte_rate,
+        consumer_byte_rate, request_percentage, controller_mutation_rate (AlterClientQuotas)."""
+        ...
+
+    def user_quotas(self) -> dict[str, dict[str, float]]:
+        """Quotas set for user principals alone (not user and client id), by user name."""
+        ...

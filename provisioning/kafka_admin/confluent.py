@@ -10,6 +10,9 @@ Which client serves which call:
   Apache Kafka 2.4+), DescribeFeatures and UpdateFeatures (KIP-584), and DescribeLogDirs (each log
   directory's volume size, KIP-827; sent to each broker on its own). librdkafka, and so confluent-kafka
   2.16, has no call for any of them.
+- The data plane: topics with their replica assignments and configs, SCRAM credentials and ACLs through
+  confluent-kafka; replica sizes (DescribeLogDirs with partitions) and client quotas (AlterClientQuotas,
+  DescribeClientQuotas, which librdkafka lacks) through kafka-python.
 
 Why kafka-python rather than encoding these requests here: the encoding is small, but sending it is
 not. A request must reach a broker over the cluster's listener, which in production means TLS and SASL
@@ -52,20 +55,31 @@ import concurrent.futures
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from types import ModuleType
 from typing import Any, TypeVar
 
 import confluent_kafka
 from confluent_kafka import ConsumerGroupTopicPartitions, ElectionType, KafkaError, KafkaException
 from confluent_kafka.admin import (
+    AclBinding,
+    AclBindingFilter,
+    AclOperation,
+    AclPermissionType,
     AdminClient,
     AlterConfigOpType,
     ConfigEntry,
     ConfigResource,
+    ConfigSource,
+    NewPartitions,
     NewTopic,
     OffsetSpec,
+    ResourcePatternType,
     ResourceType,
+    ScramCredentialInfo,
+    ScramMechanism,
+    UserScramCredentialDeletion,
+    UserScramCredentialUpsertion,
 )
 
 from provisioning.kafka_admin import features
@@ -74,15 +88,19 @@ from provisioning.kafka_admin.base import (
     FOLLOWER_THROTTLED_REPLICAS,
     LEADER_THROTTLE_RATE,
     LEADER_THROTTLED_REPLICAS,
+    AclEntry,
     BrokerInfo,
     ClusterState,
+    ConfigValue,
     ConsumerGroupState,
     KafkaAdminError,
+    KafkaRefusedError,
     KafkaUnavailableError,
     LogDirUsage,
     PartitionState,
     ReassignmentProgress,
     TopicAlreadyExistsError,
+    TopicNotFoundError,
     TopicPartition,
     TopicState,
 )
@@ -420,11 +438,14 @@ class ConfluentKafkaAdmin:
     def end_offsets(self, partitions: Collection[TopicPartition]) -> dict[TopicPartition, int]:
         """High watermarks. Partitions without a leader or no longer existing are left out, so that a
         lag collector still sees every partition that can be read."""
+        return self._list_offsets(partitions, OffsetSpec.latest(), "end")
+
+    def _list_offsets(
+        self, partitions: Collection[TopicPartition], spec: OffsetSpec, which: str
+    ) -> dict[TopicPartition, int]:
         if not partitions:
             return {}
-        requests = {
-            confluent_kafka.TopicPartition(topic, p): OffsetSpec.latest() for topic, p in set(partitions)
-        }
+        requests = {confluent_kafka.TopicPartition(topic, p): spec for topic, p in set(partitions)}
         futures = self._client().list_offsets(requests, request_timeout=self.timeout)
         offsets: dict[TopicPartition, int] = {}
         skipped = False
@@ -434,7 +455,7 @@ class ConfluentKafkaAdmin:
             except KafkaAdminError as exc:
                 if _code(exc.__cause__) not in _OFFSETS_SKIPPED_CODES:
                     raise
-                log.debug("no end offset for %s[%d]: %s", tp.topic, tp.partition, exc)
+                log.debug("no %s offset for %s[%d]: %s", which, tp.topic, tp.partition, exc)
                 skipped = True
         if skipped:
             # librdkafka answers "no leaders found" at once from its cache when the cluster has just
@@ -792,6 +813,281 @@ class ConfluentKafkaAdmin:
 
         return self._kafka_python_call(action, lambda client: client._manager.run(send, client))
 
+    # -- the data plane: topics, SCRAM users, ACLs, quotas ----------------------------------------
+    # Topics, configs, SCRAM credentials and ACLs through confluent-kafka; client quotas through
+    # kafka-python's connections (librdkafka has no call for AlterClientQuotas/DescribeClientQuotas).
+
+    def describe_topics(self, names: Collection[str]) -> dict[str, TopicState]:
+        if not names:
+            return {}
+        futures = self._client().describe_topics(
+            confluent_kafka.TopicCollection(sorted(set(names))), request_timeout=self.timeout
+        )
+        topics: dict[str, TopicState] = {}
+        for name, future in futures.items():
+            try:
+                description = self._data_wait(future, f"describe topic {name!r}")
+            except TopicNotFoundError:
+                continue
+            topics[name] = TopicState(
+                name=name,
+                partitions=tuple(
+                    PartitionState(
+                        topic=name,
+                        partition=p.id,
+                        leader=p.leader.id if p.leader is not None and p.leader.id >= 0 else None,
+                        replicas=tuple(node.id for node in p.replicas),
+                        isr=tuple(node.id for node in p.isr),
+                    )
+                    for p in sorted(description.partitions, key=lambda p: p.id)
+                ),
+                internal=bool(description.is_internal) or name in INTERNAL_TOPICS,
+            )
+        return topics
+
+    def create_topic_assigned(
+        self,
+        name: str,
+        replicas: Sequence[Sequence[int]],
+        config: Mapping[str, str] | None = None,
+    ) -> None:
+        new_topic = NewTopic(
+            name,
+            # confluent-kafka 2.16 wants the count with an assignment (its docstring says -1, which
+            # it refuses), and no replication factor.
+            num_partitions=len(replicas),
+            replication_factor=-1,
+            replica_assignment=[list(r) for r in replicas],
+            config=dict(config or {}),
+        )
+        futures = self._client().create_topics(
+            [new_topic],
+            request_timeout=self.timeout,
+            operation_timeout=self.timeout,
+        )
+        self._data_wait(futures[name], f"create topic {name!r}")
+
+    def create_partitions(self, name: str, total: int, new_replicas: Sequence[Sequence[int]]) -> None:
+        request = NewPartitions(name, total, replica_assignment=[list(r) for r in new_replicas])
+        futures = self._client().create_partitions(
+            [request],
+            request_timeout=self.timeout,
+            operation_timeout=self.timeout,
+        )
+        self._data_wait(futures[name], f"add partitions to topic {name!r}")
+
+    def delete_topic(self, name: str) -> None:
+        futures = self._client().delete_topics(
+            [name], request_timeout=self.timeout, operation_timeout=self.timeout
+        )
+        self._data_wait(futures[name], f"delete topic {name!r}")
+
+    def describe_topic_configs(self, names: Collection[str]) -> dict[str, dict[str, ConfigValue]]:
+        resources = [ConfigResource(ResourceType.TOPIC, name) for name in sorted(set(names))]
+        if not resources:
+            return {}
+        futures = self._client().describe_configs(resources, request_timeout=self.timeout)
+        configs: dict[str, dict[str, ConfigValue]] = {}
+        for resource, future in futures.items():
+            try:
+                entries = self._data_wait(future, f"describe configs of topic {resource.name!r}")
+            except TopicNotFoundError:
+                continue
+            configs[resource.name] = {
+                key: ConfigValue(
+                    value=entry.value,
+                    source=_CONFIG_SOURCES.get(int(entry.source), "default"),
+                    read_only=bool(entry.is_read_only),
+                    sensitive=bool(entry.is_sensitive),
+                )
+                for key, entry in sorted(entries.items())
+            }
+        return configs
+
+    def alter_topic_config(self, name: str, changes: Mapping[str, str | None]) -> None:
+        if not changes:
+            return
+        entries = [
+            ConfigEntry(key, None, incremental_operation=AlterConfigOpType.DELETE)
+            if value is None
+            else ConfigEntry(key, value, incremental_operation=AlterConfigOpType.SET)
+            for key, value in sorted(changes.items())
+        ]
+        resource = ConfigResource(ResourceType.TOPIC, name, incremental_configs=entries)
+        futures = self._client().incremental_alter_configs([resource], request_timeout=self.timeout)
+        for future in futures.values():
+            self._data_wait(future, f"change configs of topic {name!r}")
+
+    def start_offsets(self, partitions: Collection[TopicPartition]) -> dict[TopicPartition, int]:
+        return self._list_offsets(partitions, OffsetSpec.earliest(), "start")
+
+    def replica_sizes(self, broker_ids: Collection[int]) -> dict[TopicPartition, dict[int, int]]:
+        """DescribeLogDirs with every partition, one request per broker (see `describe_log_dirs`)."""
+        kafka = _import_kafka_python()
+        sizes: dict[TopicPartition, dict[int, int]] = defaultdict(dict)
+        for broker_id in sorted(set(broker_ids)):
+            action = f"describe replica sizes on broker {broker_id}"
+            try:
+                answer = self._kafka_python_call(
+                    action, lambda c, b=broker_id: c.describe_log_dirs(topic_partitions=None, brokers=[b])
+                )
+            except KafkaUnavailableError as exc:
+                log.debug("%s: %s", action, exc)
+                continue
+            except KafkaAdminError as exc:
+                if isinstance(exc.__cause__, kafka.errors.UnknownBrokerIdError):
+                    continue
+                raise
+            for response in answer:
+                for log_dir in response["log_dirs"]:
+                    for topic in log_dir.get("topics") or ():
+                        for partition in topic["partitions"]:
+                            if partition.get("is_future_key"):
+                                continue  # a copy being moved between directories
+                            key = (topic["name"], partition["partition_index"])
+                            sizes[key][broker_id] = partition["partition_size"]
+        return dict(sizes)
+
+    def upsert_scram_credential(self, user: str, password: str, iterations: int) -> None:
+        alteration = UserScramCredentialUpsertion(
+            user, ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, iterations), password.encode("utf-8")
+        )
+        futures = self._client().alter_user_scram_credentials([alteration], request_timeout=self.timeout)
+        for future in futures.values():
+            self._data_wait(future, f"set the SCRAM credential of user {user!r}")
+
+    def delete_scram_credential(self, user: str) -> None:
+        deletion = UserScramCredentialDeletion(user, ScramMechanism.SCRAM_SHA_512)
+        futures = self._client().alter_user_scram_credentials([deletion], request_timeout=self.timeout)
+        for future in futures.values():
+            try:
+                self._data_wait(future, f"delete the SCRAM credential of user {user!r}")
+            except KafkaAdminError as exc:
+                if _code(exc.__cause__) != KafkaError.RESOURCE_NOT_FOUND:
+                    raise
+
+    def scram_users(self) -> dict[str, tuple[str, ...]]:
+        future = self._client().describe_user_scram_credentials(request_timeout=self.timeout)
+        try:
+            described = self._data_wait(future, "describe SCRAM users")
+        except KafkaAdminError as exc:
+            if _code(exc.__cause__) == KafkaError.RESOURCE_NOT_FOUND:
+                return {}  # no user has a credential
+            raise
+        return {
+            user: tuple(
+                sorted(
+                    _SCRAM_MECHANISMS.get(info.mechanism, str(info.mechanism))
+                    for info in d.scram_credential_infos
+                )
+            )
+            for user, d in sorted(described.items())
+        }
+
+    def create_acls(self, entries: Collection[AclEntry]) -> None:
+        if not entries:
+            return
+        bindings = [_acl_binding(entry) for entry in entries]
+        futures = self._client().create_acls(bindings, request_timeout=self.timeout)
+        for binding, future in futures.items():
+            self._data_wait(future, f"create ACL {binding}")
+
+    def describe_acls(self) -> list[AclEntry]:
+        everything = AclBindingFilter(
+            ResourceType.ANY,
+            None,
+            ResourcePatternType.ANY,
+            None,
+            None,
+            AclOperation.ANY,
+            AclPermissionType.ANY,
+        )
+        future = self._client().describe_acls(everything, request_timeout=self.timeout)
+        try:
+            bindings = self._data_wait(future, "describe ACLs")
+        except KafkaAdminError as exc:
+            if _code(exc.__cause__) == KafkaError.SECURITY_DISABLED:
+                return []  # no authorizer: no ACL can exist
+            raise
+        return sorted(_acl_entry(binding) for binding in bindings)
+
+    def delete_acls(self, entries: Collection[AclEntry]) -> None:
+        if not entries:
+            return
+        filters = [_acl_binding(entry, as_filter=True) for entry in entries]
+        futures = self._client().delete_acls(filters, request_timeout=self.timeout)
+        for binding, future in futures.items():
+            self._data_wait(future, f"delete ACL {binding}")
+
+    def alter_user_quotas(self, user: str, quotas: Mapping[str, float | None]) -> None:
+        if not quotas:
+            return
+        kafka = _import_kafka_python()
+        entry = kafka.protocol.admin.AlterClientQuotasRequest.EntryData
+        request = kafka.protocol.admin.AlterClientQuotasRequest(
+            entries=[
+                entry(
+                    entity=[entry.EntityData(entity_type="user", entity_name=user)],
+                    ops=[
+                        entry.OpData(key=key, value=float(value or 0.0), remove=value is None)
+                        for key, value in sorted(quotas.items())
+                    ],
+                )
+            ],
+            validate_only=False,
+        )
+        # Any broker forwards it to the controller.
+        response = self._send(f"set the quotas of user {user!r}", request)
+        for result in response.entries:
+            self._raise_for_code(result.error_code, result.error_message, f"set the quotas of user {user!r}")
+
+    def user_quotas(self) -> dict[str, dict[str, float]]:
+        kafka = _import_kafka_python()
+        describe = kafka.protocol.admin.DescribeClientQuotasRequest
+        # match type 2: any specified name; strict: entities naming a user and nothing else.
+        request = describe(
+            components=[describe.ComponentData(entity_type="user", match_type=2, match=None)], strict=True
+        )
+        response = self._send("describe user quotas", request)
+        self._raise_for_code(response.error_code, response.error_message, "describe user quotas")
+        quotas: dict[str, dict[str, float]] = {}
+        for entry in response.entries or ():
+            names = {entity.entity_type: entity.entity_name for entity in entry.entity}
+            if set(names) == {"user"} and names["user"] is not None:
+                quotas[names["user"]] = {value.key: value.value for value in entry.values}
+        return dict(sorted(quotas.items()))
+
+    def _data_wait(self, future: concurrent.futures.Future[T], action: str) -> T:
+        """`_wait`, with what the data plane tells apart: a missing or existing topic, and a request the
+        cluster refused as invalid (its reason is for the person who asked)."""
+        try:
+            return self._wait(future, action)
+        except KafkaUnavailableError:
+            raise
+        except KafkaAdminError as exc:
+            error = exc.__cause__.args[0] if isinstance(exc.__cause__, KafkaException) else None
+            code = error.code() if isinstance(error, KafkaError) else None
+            if code in (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError.UNKNOWN_TOPIC_ID):
+                raise TopicNotFoundError(str(exc)) from exc.__cause__
+            if code == KafkaError.TOPIC_ALREADY_EXISTS:
+                raise TopicAlreadyExistsError(str(exc)) from exc.__cause__
+            if code in _REFUSED_CODES and isinstance(error, KafkaError):
+                raise KafkaRefusedError(error.str()) from exc.__cause__
+            raise
+
+    def _raise_for_code(self, code: int, message: str | None, action: str) -> None:
+        """Raise for a kafka-python response's error code, as `_data_wait` does for librdkafka's."""
+        if code == 0:
+            return
+        kafka = _import_kafka_python()
+        error = kafka.errors.for_code(code)
+        reason = message or error.__name__
+        if error.retriable:
+            raise KafkaUnavailableError(f"cluster at {self.bootstrap_servers}: {action} failed: {reason}")
+        if code in _REFUSED_CODES:
+            raise KafkaRefusedError(reason)
+        raise KafkaAdminError(f"cluster at {self.bootstrap_servers}: {action} failed: {reason}")
+
 
 def _import_kafka_python() -> ModuleType:
     # Imported on first use: kafka-python serves only the two reassignment calls, and everything
@@ -827,3 +1123,95 @@ def _translate(exc: BaseException, action: str, servers: str) -> KafkaAdminError
 
 def _levels(levels: Mapping[str, int]) -> str:
     return ", ".join(f"{name} {level}" for name, level in sorted(levels.items()))
+
+
+# -- the data plane ---------------------------------------------------------------------------------
+
+# Errors with which a cluster refuses a data-plane request as invalid; their text is Kafka's reason.
+_REFUSED_CODES = frozenset(
+    {
+        KafkaError.INVALID_CONFIG,
+        KafkaError.INVALID_PARTITIONS,
+        KafkaError.INVALID_REPLICATION_FACTOR,
+        KafkaError.INVALID_REPLICA_ASSIGNMENT,
+        KafkaError.TOPIC_EXCEPTION,
+        KafkaError.POLICY_VIOLATION,
+        KafkaError.INVALID_REQUEST,
+        KafkaError.UNSUPPORTED_VERSION,
+        KafkaError._UNSUPPORTED_FEATURE,
+        KafkaError._INVALID_ARG,
+        KafkaError.INVALID_PRINCIPAL_TYPE,
+        KafkaError.UNSUPPORTED_SASL_MECHANISM,
+        KafkaError.SECURITY_DISABLED,
+        KafkaError.TOPIC_DELETION_DISABLED,
+    }
+)
+
+_CONFIG_SOURCES = {
+    # Kafka never reports an unknown source; a Kafka-protocol broker that reports only the configs set
+    # on a topic (the development broker) does, for exactly those.
+    ConfigSource.UNKNOWN_CONFIG.value: "topic",
+    ConfigSource.DYNAMIC_TOPIC_CONFIG.value: "topic",
+    ConfigSource.DYNAMIC_BROKER_CONFIG.value: "broker",
+    ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG.value: "broker",
+    ConfigSource.STATIC_BROKER_CONFIG.value: "broker",
+    ConfigSource.DEFAULT_CONFIG.value: "default",
+}
+
+_SCRAM_MECHANISMS = {
+    ScramMechanism.SCRAM_SHA_256: "SCRAM-SHA-256",
+    ScramMechanism.SCRAM_SHA_512: "SCRAM-SHA-512",
+}
+
+_ACL_RESOURCE_TYPES = {
+    "topic": ResourceType.TOPIC,
+    "group": ResourceType.GROUP,
+    "cluster": ResourceType.BROKER,  # librdkafka's name for Kafka's CLUSTER resource
+    "transactional_id": ResourceType.TRANSACTIONAL_ID,
+}
+_ACL_PATTERN_TYPES = {"literal": ResourcePatternType.LITERAL, "prefixed": ResourcePatternType.PREFIXED}
+_ACL_OPERATIONS = {
+    "all": AclOperation.ALL,
+    "read": AclOperation.READ,
+    "write": AclOperation.WRITE,
+    "create": AclOperation.CREATE,
+    "delete": AclOperation.DELETE,
+    "alter": AclOperation.ALTER,
+    "describe": AclOperation.DESCRIBE,
+    "cluster_action": AclOperation.CLUSTER_ACTION,
+    "describe_configs": AclOperation.DESCRIBE_CONFIGS,
+    "alter_configs": AclOperation.ALTER_CONFIGS,
+    "idempotent_write": AclOperation.IDEMPOTENT_WRITE,
+}
+_ACL_PERMISSIONS = {"allow": AclPermissionType.ALLOW, "deny": AclPermissionType.DENY}
+
+
+def _acl_binding(entry: AclEntry, *, as_filter: bool = False) -> AclBinding:
+    try:
+        args = (
+            _ACL_RESOURCE_TYPES[entry.resource_type],
+            entry.resource_name,
+            _ACL_PATTERN_TYPES[entry.pattern_type],
+            entry.principal,
+            entry.host,
+            _ACL_OPERATIONS[entry.operation],
+            _ACL_PERMISSIONS[entry.permission],
+        )
+    except KeyError as exc:
+        raise KafkaRefusedError(f"not a Kafka ACL term: {exc.args[0]!r}") from None
+    return AclBindingFilter(*args) if as_filter else AclBinding(*args)
+
+
+def _acl_entry(binding: AclBinding) -> AclEntry:
+    def name_of(table: Mapping[str, Any], value: Any) -> str:
+        return next((name for name, known in table.items() if known == value), str(value).lower())
+
+    return AclEntry(
+        principal=binding.principal,
+        host=binding.host,
+        resource_type=name_of(_ACL_RESOURCE_TYPES, binding.restype),
+        resource_name=binding.name,
+        pattern_type=name_of(_ACL_PATTERN_TYPES, binding.resource_pattern_type),
+        operation=name_of(_ACL_OPERATIONS, binding.operation),
+        permission=name_of(_ACL_PERMISSIONS, binding.permission_type),
+    )

@@ -9,11 +9,13 @@ advertised endpoint the control plane knows, so nothing above the adapter has to
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 
 from provisioning.kafka_admin.base import (
+    AclEntry,
     ClusterState,
+    ConfigValue,
     ConsumerGroupState,
     KafkaAdmin,
     LogDirUsage,
@@ -127,3 +129,67 @@ class RenumberedKafkaAdmin:
 
     def close(self) -> None:
         self.inner.close()
+
+    # -- the data plane: topics, SCRAM users, ACLs, quotas ----------------------------------------
+
+    def describe_topics(self, names: Collection[str]) -> dict[str, TopicState]:
+        self._theirs(())  # make sure the mapping is known
+        return {name: self._topic(topic) for name, topic in self.inner.describe_topics(names).items()}
+
+    def create_topic_assigned(
+        self,
+        name: str,
+        replicas: Sequence[Sequence[int]],
+        config: Mapping[str, str] | None = None,
+    ) -> None:
+        # A single node allows one assignment only, and the development broker ignores an explicit
+        # one (it creates its default partition count): asked by count, it creates what was meant.
+        replication_factor = len(replicas[0]) if replicas else 1
+        self.inner.create_topic(name, len(replicas), replication_factor, config)
+
+    def create_partitions(self, name: str, total: int, new_replicas: Sequence[Sequence[int]]) -> None:
+        self.inner.create_partitions(name, total, [self._theirs(r) for r in new_replicas])
+
+    def delete_topic(self, name: str) -> None:
+        self.inner.delete_topic(name)
+
+    def describe_topic_configs(self, names: Collection[str]) -> dict[str, dict[str, ConfigValue]]:
+        return self.inner.describe_topic_configs(names)
+
+    def alter_topic_config(self, name: str, changes: Mapping[str, str | None]) -> None:
+        self.inner.alter_topic_config(name, changes)
+
+    def start_offsets(self, partitions: Collection[TopicPartition]) -> dict[TopicPartition, int]:
+        return self.inner.start_offsets(partitions)
+
+    def replica_sizes(self, broker_ids: Collection[int]) -> dict[TopicPartition, dict[int, int]]:
+        theirs = self._theirs(broker_ids)
+        ours = self._to_ours.get
+        return {
+            tp: {ours(broker, broker): size for broker, size in by_broker.items()}
+            for tp, by_broker in self.inner.replica_sizes(theirs).items()
+        }
+
+    def upsert_scram_credential(self, user: str, password: str, iterations: int) -> None:
+        self.inner.upsert_scram_credential(user, password, iterations)
+
+    def delete_scram_credential(self, user: str) -> None:
+        self.inner.delete_scram_credential(user)
+
+    def scram_users(self) -> dict[str, tuple[str, ...]]:
+        return self.inner.scram_users()
+
+    def create_acls(self, entries: Collection[AclEntry]) -> None:
+        self.inner.create_acls(entries)
+
+    def describe_acls(self) -> list[AclEntry]:
+        return self.inner.describe_acls()
+
+    def delete_acls(self, entries: Collection[AclEntry]) -> None:
+        self.inner.delete_acls(entries)
+
+    def alter_user_quotas(self, user: str, quotas: Mapping[str, float | None]) -> None:
+        self.inner.alter_user_quotas(user, quotas)
+
+    def user_quotas(self) -> dict[str, dict[str, float]]:
+        return self.inner.user_quotas()

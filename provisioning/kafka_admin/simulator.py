@@ -45,7 +45,7 @@ partitions and poll them often. Produced records do not invalidate them (offsets
 from __future__ import annotations
 
 import random
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
@@ -54,21 +54,31 @@ from provisioning.kafka_admin import features
 from provisioning.kafka_admin.base import (
     FOLLOWER_THROTTLED_REPLICAS,
     LEADER_THROTTLED_REPLICAS,
+    AclEntry,
     BrokerInfo,
     ClusterState,
+    ConfigValue,
     ConsumerGroupState,
     KafkaAdminError,
+    KafkaRefusedError,
     KafkaUnavailableError,
     LogDirUsage,
     PartitionState,
     ReassignmentProgress,
     TopicAlreadyExistsError,
+    TopicNotFoundError,
     TopicPartition,
     TopicState,
 )
+from provisioning.topic_configs import topic_config_errors
 
 GROUP_STATES = frozenset({"Stable", "Empty", "PreparingRebalance", "CompletingRebalance", "Dead"})
 SIMULATED_PORT = 9092
+# The release whose topic configs the simulator accepts, as a broker of that release would.
+SIMULATED_KAFKA_VERSION = "4.4.0"
+QUOTA_KEYS = frozenset(
+    {"producer_byte_rate", "consumer_byte_rate", "request_percentage", "controller_mutation_rate"}
+)
 
 
 @dataclass(slots=True)
@@ -184,6 +194,9 @@ class SimulatedKafkaCluster:
         self._features: dict[str, int] = {}  # finalized feature levels
         # Removed brokers stay registered, fenced, until unregistered (as in KRaft).
         self._removed_but_registered: set[int] = set()
+        self._scram: dict[str, tuple[str, int]] = {}  # user -> (password, iterations)
+        self._acls: set[AclEntry] = set()
+        self._quotas: dict[str, dict[str, float]] = {}
         self._state: ClusterState | None = None
         self._group_list: list[ConsumerGroupState] | None = None
         for node_id, rack in brokers:
@@ -788,3 +801,205 @@ class SimulatedKafkaCluster:
         partition.reassignment = None
         del self._reassigning[partition.key]
         self._set_replicas(partition, move.original)
+
+    # -- the data plane: topics, SCRAM users, ACLs, quotas ----------------------------------------
+    # Topic configs are checked as a broker of SIMULATED_KAFKA_VERSION would (unknown keys and bad
+    # values refused); only configs set on a topic are reported, with no broker defaults.
+
+    def describe_topics(self, names: Collection[str]) -> dict[str, TopicState]:
+        self._check_reachable()
+        return {
+            name: self._topic_state(self._topics[name]) for name in sorted(set(names)) if name in self._topics
+        }
+
+    def create_topic_assigned(
+        self,
+        name: str,
+        replicas: Sequence[Sequence[int]],
+        config: Mapping[str, str] | None = None,
+    ) -> None:
+        self._check_reachable()
+        if name in self._topics:
+            raise TopicAlreadyExistsError(f"Topic '{name}' already exists.")
+        config = dict(config or {})
+        self._check_configs(config)
+        if not replicas:
+            raise KafkaRefusedError("Number of partitions was set to an invalid non-positive value.")
+        self._check_assignment(replicas, len(replicas[0]))
+        topic = _Topic(name, int(config.get("min.insync.replicas", "1")), config)
+        self._topics[name] = topic
+        self._add_partitions(topic, replicas)
+
+    def create_partitions(self, name: str, total: int, new_replicas: Sequence[Sequence[int]]) -> None:
+        self._check_reachable()
+        topic = self._topics.get(name)
+        if topic is None:
+            raise TopicNotFoundError(f"topic {name!r} does not exist")
+        current = len(topic.partitions)
+        if total <= current:
+            raise KafkaRefusedError(
+                f"Topic currently has {current} partitions, which is higher than the requested {total}."
+            )
+        if len(new_replicas) != total - current:
+            raise KafkaRefusedError(
+                f"Increasing the number of partitions by {total - current} but {len(new_replicas)} "
+                "assignments provided."
+            )
+        self._check_assignment(new_replicas, len(topic.partitions[0].replicas))
+        self._add_partitions(topic, new_replicas)
+
+    def delete_topic(self, name: str) -> None:
+        self._check_reachable()
+        topic = self._topics.pop(name, None)
+        if topic is None:
+            raise TopicNotFoundError(f"topic {name!r} does not exist")
+        for partition in topic.partitions:
+            for node_id in partition.replicas:
+                self._hosted[node_id].pop(partition.key, None)
+            self._partitions.pop(partition.key, None)
+            self._lagging.pop(partition.key, None)
+            self._reassigning.pop(partition.key, None)
+        for group in self._groups.values():
+            for key in [key for key in group.committed if key[0] == name]:
+                del group.committed[key]
+            group.snapshot = None
+        self._group_list = None
+        self._state = None
+
+    def describe_topic_configs(self, names: Collection[str]) -> dict[str, dict[str, ConfigValue]]:
+        self._check_reachable()
+        return {
+            name: {
+                key: ConfigValue(value, "topic") for key, value in sorted(self._topics[name].config.items())
+            }
+            for name in sorted(set(names))
+            if name in self._topics
+        }
+
+    def alter_topic_config(self, name: str, changes: Mapping[str, str | None]) -> None:
+        self._check_reachable()
+        topic = self._topics.get(name)
+        if topic is None:
+            raise TopicNotFoundError(f"topic {name!r} does not exist")
+        self._check_configs(changes)
+        for key, value in changes.items():
+            if value is None:
+                topic.config.pop(key, None)
+            else:
+                topic.config[key] = value
+        topic.min_isr = int(topic.config.get("min.insync.replicas", "1"))
+        topic.snapshot = None
+        self._state = None
+
+    def start_offsets(self, partitions: Collection[TopicPartition]) -> dict[TopicPartition, int]:
+        """Nothing is ever deleted from a simulated log, so every log starts at 0."""
+        self._check_reachable()
+        return {
+            key: 0
+            for key in partitions
+            if (partition := self._partitions.get(key)) is not None and partition.leader is not None
+        }
+
+    def replica_sizes(self, broker_ids: Collection[int]) -> dict[TopicPartition, dict[int, int]]:
+        """A replica holds its partition's size, less what it still has to copy."""
+        self._check_reachable()
+        sizes: dict[TopicPartition, dict[int, int]] = {}
+        for node_id in sorted(set(broker_ids)):
+            broker = self._brokers.get(node_id)
+            if broker is None or not broker.alive:
+                continue
+            for key, partition in self._hosted[node_id].items():
+                behind = partition.lagging.get(node_id)
+                held = partition.size - int(behind.remaining) if behind is not None else partition.size
+                sizes.setdefault(key, {})[node_id] = max(0, held)
+        return sizes
+
+    def upsert_scram_credential(self, user: str, password: str, iterations: int) -> None:
+        self._check_reachable()
+        if not 4096 <= iterations <= 16384:
+            raise KafkaRefusedError(f"Iterations {iterations} is not in the range [4096, 16384].")
+        self._scram[user] = (password, iterations)
+
+    def delete_scram_credential(self, user: str) -> None:
+        self._check_reachable()
+        self._scram.pop(user, None)
+
+    def scram_users(self) -> dict[str, tuple[str, ...]]:
+        self._check_reachable()
+        return {user: ("SCRAM-SHA-512",) for user in sorted(self._scram)}
+
+    def scram_password(self, user: str) -> str | None:
+        """The password the user's credential was made from (what a client would have to present)."""
+        found = self._scram.get(user)
+        return found[0] if found is not None else None
+
+    def create_acls(self, entries: Collection[AclEntry]) -> None:
+        self._check_reachable()
+        for entry in entries:
+            if not entry.principal.startswith("User:"):
+                raise KafkaRefusedError(f"Invalid principal {entry.principal!r}")
+        self._acls.update(entries)
+
+    def describe_acls(self) -> list[AclEntry]:
+        self._check_reachable()
+        return sorted(self._acls)
+
+    def delete_acls(self, entries: Collection[AclEntry]) -> None:
+        self._check_reachable()
+        self._acls.difference_update(entries)
+
+    def alter_user_quotas(self, user: str, quotas: Mapping[str, float | None]) -> None:
+        self._check_reachable()
+        unknown = sorted(set(quotas) - QUOTA_KEYS)
+        if unknown:
+            raise KafkaRefusedError(f"Invalid configuration key {unknown[0]}")
+        current = self._quotas.setdefault(user, {})
+        for key, value in quotas.items():
+            if value is None:
+                current.pop(key, None)
+            else:
+                current[key] = float(value)
+        if not current:
+            del self._quotas[user]
+
+    def user_quotas(self) -> dict[str, dict[str, float]]:
+        self._check_reachable()
+        return {user: dict(values) for user, values in sorted(self._quotas.items())}
+
+    def _check_configs(self, config: Mapping[str, str | None]) -> None:
+        errors = topic_config_errors(
+            {
+                key: value
+                for key, value in config.items()
+                if key not in (LEADER_THROTTLED_REPLICAS, FOLLOWER_THROTTLED_REPLICAS)
+            },
+            SIMULATED_KAFKA_VERSION,
+        )
+        if errors:
+            key = sorted(errors)[0]
+            raise KafkaRefusedError(f"Invalid value for configuration {key}: {errors[key]}")
+
+    def _check_assignment(self, replicas: Sequence[Sequence[int]], replication_factor: int) -> None:
+        for index, replica_list in enumerate(replicas):
+            if len(replica_list) != replication_factor or len(set(replica_list)) != len(replica_list):
+                raise KafkaRefusedError(
+                    f"Replica assignment {list(replica_list)} of partition {index} has duplicate or a "
+                    f"different number of replicas than {replication_factor}."
+                )
+            unknown = [node_id for node_id in replica_list if node_id not in self._brokers]
+            if unknown:
+                raise KafkaRefusedError(
+                    f"Replica assignment names brokers {unknown}, which are not registered."
+                )
+
+    def _add_partitions(self, topic: _Topic, replicas: Sequence[Sequence[int]]) -> None:
+        for replica_list in replicas:
+            partition = _Partition(topic, len(topic.partitions), tuple(replica_list))
+            partition.isr = tuple(r for r in partition.replicas if self._brokers[r].alive)
+            partition.leader = partition.isr[0] if partition.isr else None
+            topic.partitions.append(partition)
+            self._partitions[partition.key] = partition
+            for node_id in partition.replicas:
+                self._hosted[node_id][partition.key] = partition
+        topic.snapshot = None
+        self._state = None

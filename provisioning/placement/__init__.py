@@ -4,7 +4,7 @@ Pure Python, deterministic for the same input, and never mutates its inputs. Use
 and workflow that decides where brokers and replicas go.
 """
 
-from provisioning.placement.assignment import assign_replicas
+from provisioning.placement.assignment import add_partitions, assign_replicas
 from provisioning.placement.layout import layout_problems, place_brokers, rack_alternated
 from provisioning.placement.metrics import AssignmentStats, assignment_stats
 from provisioning.placement.model import (
@@ -27,6 +27,7 @@ __all__ = [
     "Plan",
     "ReplicaMove",
     "TopicPartition",
+    "add_partitions",
     "assign_replicas",
     "assignment_stats",
     "layout_problems",

@@ -1,13 +1,14 @@
 """Schemathesis over the live OpenAPI document (/api/schema/): every operation of the REST API, with
 generated valid and invalid requests, checked by every check schemathesis has.
 
-What it covers: each of the 50 operations gets `EXAMPLES` cases from random generation
+What it covers: each of the 55 operations gets `EXAMPLES` cases from random generation
 (`SCHEMATHESIS_EXAMPLES` raises it for a deeper local run) plus schemathesis's coverage cases
 (boundaries, missing and wrong-typed values, unexpected methods): about 2,700 requests per run,
 counted and asserted to be at least 1,000 at the end. The caller is the
 owner of an organization that has real objects to work on: clusters with brokers, operations,
-firing incidents, silences, a maintenance window, notification channels, API tokens and a broker
-anomaly; path parameters are those objects' ids most of the time, generated ones otherwise. Checks:
+firing incidents, silences, a maintenance window, notification channels, API tokens, a broker
+anomaly and a topic on each cluster (whose Kafka is the simulator); path parameters are those
+objects' ids most of the time, generated ones otherwise. Checks:
 every check schemathesis runs on a response: no 5xx, every status code, content type and header
 documented, every response body valid against its schema, invalid input refused, valid input
 accepted, required headers and authentication not ignored, unsupported methods answered 405 with
@@ -46,6 +47,7 @@ from hypothesis import strategies as st
 
 from controlplane.audit.actions import Actor
 from controlplane.clusters.models import BrokerAnomaly
+from controlplane.dataplane.actions import TopicRequest, create_topic
 from controlplane.operations.choices import OperationKind, OperationState
 from controlplane.operations.models import Operation, OperationLog
 from controlplane.tenancy.actions import create_api_token
@@ -56,6 +58,7 @@ from monitoring.alerting.evaluation import evaluate_cluster
 from monitoring.alerting.models import Incident
 from monitoring.alerting.rules import CATALOGUE
 from tests.support.alerting import make_cluster, unreachable_snapshot
+from tests.support.simulated_backend import ADMIN_FACTORY, SIMULATION, StandInKafkaCluster
 from tests.support.tenants import make_tenant
 
 EXAMPLES = int(os.environ.get("SCHEMATHESIS_EXAMPLES", "10"))
@@ -83,6 +86,8 @@ DOMAIN_RULES = {
     "POST /api/v1/notification-channels/",
     "PATCH /api/v1/notification-channels/{id}/",
     "PUT /api/v1/alert-rules/{key}/override/",
+    "POST /api/v1/clusters/{cluster_id}/topics/",
+    "PATCH /api/v1/clusters/{cluster_id}/topics/{name}/",
 }
 
 KEPT_AFTER_DELETE = {"GET /api/v1/silences/{id}/", "GET /api/v1/clusters/{id}/"}
@@ -119,6 +124,8 @@ CASES: dict[str, Any] = {"count": 0, "operations": set()}
 def _real_ids_for(path: str, name: str) -> list[Any]:
     if name in ("cluster_pk", "key", "anomaly_id"):
         return REAL_IDS.get(name, [])
+    if name == "name" and "/topics/" in path:
+        return REAL_IDS.get("topics", [])
     resource = path.removeprefix("/api/v1/").split("/", 1)[0]
     return REAL_IDS.get(resource, [])
 
@@ -161,15 +168,27 @@ def case_count() -> Iterator[dict[str, Any]]:
 
 
 @pytest.fixture
-def world(db: None) -> Iterator[None]:
-    """An organization with one of everything, and the owner's API token."""
+def world(db: None, settings: Any) -> Iterator[None]:
+    """An organization with one of everything, and the owner's API token. The clusters' Kafka is the
+    simulator (six brokers over three racks), so the data-plane operations have topics to work on."""
     # Requests here go through the WSGI handler, which closes the connection when one finishes; the
     # test transaction must survive them, as it does under Django's test client.
     signals.request_started.disconnect(close_old_connections)
     signals.request_finished.disconnect(close_old_connections)
     tenant = make_tenant("Acme")
     now = timezone.now()
-    clusters = [make_cluster(tenant.organization, name=name) for name in ("payments", "orders")]
+    clusters = [make_cluster(tenant.organization, name=name, brokers=6) for name in ("payments", "orders")]
+    settings.KAFKA_ADMIN_FACTORY = ADMIN_FACTORY
+    SIMULATION.reset()
+    for cluster in clusters:
+        SIMULATION.clusters[str(cluster.pk)] = StandInKafkaCluster(
+            [(b.node_id, b.rack) for b in cluster.brokers.all()], cluster_id=str(cluster.pk)
+        )
+        create_topic(
+            cluster=cluster,
+            request=TopicRequest(name="events", partitions=3, replication_factor=3, config={}),
+            actor=SYSTEM,
+        )
     operations = [
         Operation.objects.create(
             cluster=clusters[0], kind=kind, state=state, requested_by_name="t", finished_at=now
@@ -235,8 +254,10 @@ def world(db: None) -> Iterator[None]:
         **{"notification-channels": [c.pk for c in channels]},
         tokens=[spare.pk],  # never the one the cases authenticate with
         key=sorted(CATALOGUE),
+        topics=["events"],
     )
     yield
+    SIMULATION.reset()
     signals.request_started.connect(close_old_connections)
     signals.request_finished.connect(close_old_connections)
 

@@ -269,3 +269,16 @@ def test_openapi_schema_describes_the_api(client: Any, db: None) -> None:
     create_op = schema["paths"]["/api/v1/clusters/"]["post"]
     assert {"202", "400", "403", "409"} <= set(create_op["responses"])
     assert "/api/v1/operations/{id}/cancel/" in schema["paths"]
+
+
+def test_a_retried_create_with_its_idempotency_key_creates_one_cluster(tenant: Tenant) -> None:
+    client = token_client(tenant.admin)
+    body = {"name": "orders", "brokers": 1}
+
+    first = client.post("/api/v1/clusters/", body, format="json", HTTP_IDEMPOTENCY_KEY="create-orders")
+    again = client.post("/api/v1/clusters/", body, format="json", HTTP_IDEMPOTENCY_KEY="create-orders")
+
+    assert (first.status_code, again.status_code) == (202, 202)
+    assert again.json()["id"] == first.json()["id"]
+    assert again.json()["operation"]["id"] == first.json()["operation"]["id"]
+    assert Cluster.objects.filter(organization=tenant.organization).count() == 1

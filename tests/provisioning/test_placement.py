@@ -15,6 +15,7 @@ from provisioning.placement import (
     PlacementError,
     Plan,
     TopicPartition,
+    add_partitions,
     assign_replicas,
     assignment_stats,
     layout_problems,
@@ -235,6 +236,70 @@ def test_assign_replicas_large_cluster() -> None:
     result = assign_replicas(brokers, 100_000, 3)
     stats = assignment_stats(result, brokers)
     assert (stats.replica_spread, stats.leader_spread, stats.rack_violations) == (0, 1, 0)
+
+
+@pytest.mark.parametrize(
+    ("brokers", "before", "added", "rf"),
+    [
+        ({i: "abc"[i % 3] for i in range(6)}, 6, 6, 3),
+        ({i: "abc"[i % 3] for i in range(6)}, 5, 1, 3),
+        ({i: "ab"[i % 2] for i in range(6)}, 4, 8, 3),  # fewer racks than replicas
+        ({i: "abcd"[i % 4] for i in range(8)}, 3, 10, 3),  # more racks than replicas
+        ({i: None for i in range(5)}, 2, 13, 3),  # no racks at all
+        ({0: "a", 1: "a", 2: "a", 3: "b", 4: "c"}, 7, 9, 3),  # uneven racks
+        ({7: "x"}, 1, 2, 1),
+    ],
+)
+def test_add_partitions_keeps_the_topic_rack_aware_and_balanced(
+    brokers: dict, before: int, added: int, rf: int
+) -> None:
+    existing = assign_replicas(brokers, before, rf)
+
+    result = add_partitions(brokers, existing, added, rf)
+
+    assert len(result) == added
+    for replicas in result:
+        assert len(replicas) == rf
+        check_rack_spread(replicas, brokers)
+    replica_spread, leader_spread = spreads(existing + result, brokers)
+    assert leader_spread <= 1
+    if equal_racks(brokers):
+        assert replica_spread <= 1
+    assert add_partitions(brokers, existing, added, rf) == result
+
+
+def test_add_partitions_evens_out_a_topic_placed_by_hand() -> None:
+    brokers = {1: "a", 2: "b", 3: "c", 4: "a", 5: "b", 6: "c"}
+    # Everything on the first three brokers, as a topic created before brokers 4-6 joined would be.
+    existing = [[1, 2, 3], [2, 3, 1], [3, 1, 2]]
+
+    result = add_partitions(brokers, existing, 3, 3)
+
+    # The three new brokers take every new replica: 3 each, as brokers 1-3 hold already.
+    assert sorted(b for replicas in result for b in replicas) == [4, 4, 4, 5, 5, 5, 6, 6, 6]
+    assert sorted(replicas[0] for replicas in result) == [4, 5, 6]
+    for replicas in result:
+        check_rack_spread(replicas, brokers)
+
+
+def test_add_partitions_ignores_replicas_on_brokers_gone_from_the_cluster() -> None:
+    brokers = {1: "a", 2: "b", 3: "c"}
+    result = add_partitions(brokers, [[9, 1, 2]], 1, 3)
+    assert sorted(result[0]) == [1, 2, 3]
+
+
+@pytest.mark.parametrize(
+    ("brokers", "count", "rf", "message"),
+    [
+        ({0: "a", 1: "b"}, 1, 3, "larger than the 2 available brokers"),
+        ({0: "a", 1: "b"}, 1, 0, "at least 1"),
+        ({0: "a", 1: "b"}, 0, 1, "to add must be at least 1"),
+        ({0: "a", 1: None, 2: "b"}, 1, 2, r"brokers \[1\] have no rack"),
+    ],
+)
+def test_add_partitions_refuses(brokers: dict, count: int, rf: int, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        add_partitions(brokers, [], count, rf)
 
 
 # Reassignment ------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from collections import Counter
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from provisioning.placement import assign_replicas, place_brokers, plan_reassignment
+from provisioning.placement import add_partitions, assign_replicas, place_brokers, plan_reassignment
 from tests.provisioning.test_placement import (
     check_plan,
     check_rack_spread,
@@ -65,6 +65,58 @@ def test_assign_replicas_invariants(brokers: Brokers, rf: int, partitions: int, 
     if equal_racks(brokers):
         assert replica_spread <= 1
     assert assign_replicas(brokers, partitions, rf, start=start) == result
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    brokers=clusters(max_brokers=120),
+    rf=st.integers(1, 5),
+    before=st.integers(1, 300),
+    added=st.integers(1, 300),
+    start=st.integers(0, 500),
+)
+def test_add_partitions_continues_a_topic_laid_out_by_assign_replicas(
+    brokers: Brokers, rf: int, before: int, added: int, start: int
+) -> None:
+    """Grown in steps, a topic is laid out as if created with all its partitions at once (racks of equal
+    size; uneven ones are optimized over all partitions, see the next test)."""
+    assume(rf <= len(brokers) and equal_racks(brokers))
+    existing = assign_replicas(brokers, before, rf, start=start)
+
+    result = add_partitions(brokers, existing, added, rf)
+
+    assert existing + result == assign_replicas(brokers, before + added, rf, start=start)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    racks=st.integers(1, 5),
+    per_rack_before=st.integers(1, 4),
+    per_rack_added=st.integers(0, 4),
+    rf=st.integers(1, 5),
+    before=st.integers(1, 200),
+    added=st.integers(1, 200),
+    start=st.integers(0, 20),
+)
+def test_add_partitions_evens_out_a_topic_laid_out_over_fewer_brokers(
+    racks: int, per_rack_before: int, per_rack_added: int, rf: int, before: int, added: int, start: int
+) -> None:
+    """A topic created before a scale-out: new partitions are rack-aware, and leaders and replicas go
+    where there are fewest, so neither spread grows (replicas may differ by two where racks force it)."""
+    names = [f"zone-{i}" for i in range(racks)]
+    old = place_brokers(names, racks * per_rack_before)
+    brokers = place_brokers(names, racks * (per_rack_before + per_rack_added), old)
+    assume(rf <= len(old))
+    existing = assign_replicas(old, before, rf, start=start)
+    initial_replicas, initial_leaders = spreads(existing, brokers)
+
+    result = add_partitions(brokers, existing, added, rf)
+
+    for replicas in result:
+        check_rack_spread(replicas, brokers)
+    replica_spread, leader_spread = spreads(existing + result, brokers)
+    assert leader_spread <= max(initial_leaders, 1)
+    assert replica_spread <= max(initial_replicas, 2)
 
 
 @st.composite

@@ -1,0 +1,199 @@
+"""REST API of a cluster's data plane: /api/v1/clusters/{cluster_id}/topics/. Views validate the shape,
+call one action and answer; reads combine the control plane's records with what Kafka says."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.http import Http404
+from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import status, viewsets
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from controlplane.api import common, idempotency
+from controlplane.api.permissions import OrganizationRolePermission, can_write, organizations_of
+from controlplane.audit.actions import Actor
+from controlplane.clusters.choices import ClusterStatus
+from controlplane.clusters.models import Cluster
+from controlplane.dataplane import actions
+from controlplane.dataplane import topics as rules
+from controlplane.dataplane.api import serializers as api
+from controlplane.dataplane.errors import ClusterUnreachable, DataPlaneConflict
+from controlplane.dataplane.kafka import cluster_admin
+from controlplane.dataplane.models import Topic
+from provisioning.kafka_config import DEFAULT_NUM_PARTITIONS
+
+CLUSTER_ID = OpenApiParameter("cluster_id", OpenApiTypes.UUID, OpenApiParameter.PATH)
+TOPIC_NAME = OpenApiParameter(
+    "name",
+    OpenApiTypes.STR,
+    OpenApiParameter.PATH,
+    pattern=r"^[a-zA-Z0-9._-]{1,249}$",
+    description="Topic name.",
+)
+ERRORS = {code: common.ERRORS[code] for code in (400, 401, 403, 404, 409, 429, 503)}
+
+
+def cluster_for(request: Request, cluster_id: str, *, write: bool) -> Cluster:
+    """The cluster named in the path: 404 outside the caller's organizations (and once deleted), 403 for
+    a viewer who asks to change something."""
+    try:
+        pk = uuid.UUID(str(cluster_id))
+    except ValueError:
+        pk = None
+    cluster = get_object_or_404(
+        Cluster.objects.filter(organization__in=organizations_of(request.user))
+        .exclude(status=ClusterStatus.DELETED)
+        .select_related("organization"),
+        pk=pk,
+    )
+    if write and not can_write(request.user, cluster.organization_id):
+        raise PermissionDenied(OrganizationRolePermission.message)
+    return cluster
+
+
+def _unseen(error: Exception) -> rules.Observation:
+    return rules.Observation(reachable=False, error=str(error))
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="A cluster's topics",
+        description="Managed topics with their status and drift, and every other topic Kafka has (Kafka's "
+        "internal topics and those created outside the control plane), read only. Sorted by name.",
+        parameters=[CLUSTER_ID],
+        responses={200: api.TopicSerializer(many=True), **ERRORS},
+    ),
+)
+class TopicViewSet(viewsets.ViewSet):
+    permission_classes = [IsAuthenticated]
+    lookup_field = "name"
+    lookup_value_regex = r"[a-zA-Z0-9._-]{1,249}"
+    pagination_class = common.Pagination
+
+    def list(self, request: Request, cluster_id: str) -> Response:
+        cluster = cluster_for(request, cluster_id, write=False)
+        managed = {topic.name: topic for topic in Topic.objects.filter(cluster=cluster)}
+        try:
+            with cluster_admin(cluster) as admin:
+                seen = rules.observe_all(admin, managed)
+        except (ClusterUnreachable, DataPlaneConflict) as exc:
+            seen = _unseen(exc)
+        names = sorted(set(managed) | set(seen.topics))
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(names, request, view=self)
+        bodies = [rules.describe(cluster, name, managed.get(name), seen) for name in page]
+        return paginator.get_paginated_response(api.TopicSerializer(bodies, many=True).data)
+
+    @extend_schema(
+        summary="Create a topic",
+        description="Replicas are placed rack-aware by the placement engine (spread over as many racks as "
+        "there are, when fewer than the replication factor). Answers once Kafka has the topic.",
+        parameters=[CLUSTER_ID, idempotency.PARAMETER],
+        request=api.TopicCreateSerializer,
+        responses={201: api.TopicSerializer, **ERRORS, **idempotency.RESPONSES},
+    )
+    def create(self, request: Request, cluster_id: str) -> Response:
+        cluster = cluster_for(request, cluster_id, write=True)
+
+        def handle() -> Response:
+            data = api.TopicCreateSerializer(data=request.data)
+            data.is_valid(raise_exception=True)
+            values = data.validated_data
+            topic = actions.create_topic(
+                cluster=cluster,
+                request=actions.TopicRequest(
+                    name=values["name"],
+                    partitions=values.get("partitions") or _default_partitions(cluster),
+                    replication_factor=values.get("replication_factor") or cluster.replication_factor,
+                    config=values.get("config") or {},
+                    deletion_protected=values["deletion_protected"],
+                ),
+                actor=Actor.from_request(request),
+            )
+            body = self._describe(cluster, topic.name, topic)
+            location = request.build_absolute_uri(f"/api/v1/clusters/{cluster.id}/topics/{topic.name}/")
+            return Response(body, status=status.HTTP_201_CREATED, headers={"Location": location})
+
+        return idempotency.idempotent(request, handle)
+
+    @extend_schema(
+        summary="A topic in detail",
+        description="Per partition its leader, replicas with their racks, ISR, offsets and size; every config "
+        "with where it comes from. Topics not managed here are shown read only.",
+        parameters=[CLUSTER_ID, TOPIC_NAME],
+        responses={200: api.TopicDetailSerializer, **ERRORS},
+    )
+    def retrieve(self, request: Request, cluster_id: str, name: str) -> Response:
+        cluster = cluster_for(request, cluster_id, write=False)
+        topic = Topic.objects.filter(cluster=cluster, name=name).first()
+        return Response(self._describe(cluster, name, topic, detail=True))
+
+    @extend_schema(
+        summary="Change a topic",
+        description="`partitions` may only grow (a decrease is a 400 and changes nothing); `config` changes "
+        "the keys given (null: back to the default) and leaves the others.",
+        parameters=[CLUSTER_ID, TOPIC_NAME],
+        request=api.TopicUpdateSerializer,
+        responses={200: api.TopicSerializer, **ERRORS},
+    )
+    def partial_update(self, request: Request, cluster_id: str, name: str) -> Response:
+        cluster = cluster_for(request, cluster_id, write=True)
+        topic = self._managed(cluster, name)
+        data = api.TopicUpdateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        topic = actions.update_topic(
+            topic=topic,
+            actor=Actor.from_request(request),
+            partitions=values.get("partitions"),
+            config=values.get("config"),
+            deletion_protected=values.get("deletion_protected"),
+        )
+        return Response(self._describe(cluster, topic.name, topic))
+
+    @extend_schema(
+        summary="Delete a topic",
+        description="Refused (409) while the topic is deletion-protected. Once answered, reading the topic "
+        "answers 404.",
+        parameters=[CLUSTER_ID, TOPIC_NAME],
+        responses={204: None, **ERRORS},
+    )
+    def destroy(self, request: Request, cluster_id: str, name: str) -> Response:
+        cluster = cluster_for(request, cluster_id, write=True)
+        actions.delete_topic(topic=self._managed(cluster, name), actor=Actor.from_request(request))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    def _managed(self, cluster: Cluster, name: str) -> Topic:
+        topic = Topic.objects.filter(cluster=cluster, name=name).select_related("cluster").first()
+        if topic is not None:
+            return topic
+        kind = "Kafka's internal topic" if rules.is_internal(name) else None
+        if kind is None:
+            self._describe(cluster, name, None)  # 404 unless Kafka has it
+            kind = "a topic created outside the control plane"
+        raise DataPlaneConflict(f"Topic {name} is {kind}; it is shown here read only.")
+
+    def _describe(self, cluster: Cluster, name: str, topic: Topic | None, *, detail: bool = False) -> dict:
+        """The topic as the API shows it; 404 when neither the control plane nor Kafka has it."""
+        racks = dict(cluster.brokers.values_list("node_id", "rack"))
+        try:
+            with cluster_admin(cluster) as admin:
+                seen = rules.observe_one(admin, name, racks)
+        except (ClusterUnreachable, DataPlaneConflict) as exc:
+            seen = _unseen(exc)
+        if topic is None and name not in seen.topics:
+            raise Http404(f"No topic named {name}.")
+        if detail:
+            return api.TopicDetailSerializer(rules.describe_in_detail(cluster, name, topic, seen, racks)).data
+        return api.TopicSerializer(rules.describe(cluster, name, topic, seen)).data
+
+
+def _default_partitions(cluster: Cluster) -> int:
+    configured = str((cluster.config or {}).get("num.partitions", ""))
+    return int(configured) if configured.isdigit() and int(configured) > 0 else DEFAULT_NUM_PARTITIONS

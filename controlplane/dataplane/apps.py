@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class DataplaneConfig(AppConfig):
+    name = "controlplane.dataplane"
+    label = "dataplane"
