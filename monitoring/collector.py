@@ -23,6 +23,7 @@ queue cannot grow when the workers fall behind.
 from __future__ import annotations
 
 import logging
+import socket
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -82,6 +83,10 @@ REASON_PRIORITY = (
     health.UNDER_REPLICATED,
     health.AT_MIN_ISR,
 )
+# A cluster that cannot be reached is collected again at most this long apart (see `retry_interval`).
+MAX_UNREACHABLE_RETRY = timedelta(seconds=60)
+# How long a bootstrap address may take to accept or refuse a TCP connection in `refused_everywhere`.
+PROBE_TIMEOUT_SECONDS = 1.0
 # Kafka group states in which a group has members by definition; a broker that reports such a group
 # with no members (Tansu does) does not know its members, which is not the same as having none.
 STATES_WITH_MEMBERS = frozenset({"Stable", "PreparingRebalance", "CompletingRebalance"})
@@ -369,6 +374,8 @@ def collect_cluster(
         windows = lag_state.decode_windows(row.windows) if row.windows else {}
         snapshot, windows = _snapshot_with(row, admin, target, windows, now)
         store_collection(snapshot, windows)  # releases the lease
+        if not snapshot.reachable:
+            back_off(cluster_id, timedelta(seconds=row.collection_interval_seconds), now)
     except BaseException:
         _release_lease(cluster_id)
         raise
@@ -389,6 +396,8 @@ def _snapshot_with(
     max_age = max(DEFAULT_MAX_AGE, timedelta(seconds=cluster.collection_interval_seconds * (size + 1)))
     if admin is not None:
         return take_snapshot(admin, target, windows, now, size=size, max_age=max_age)
+    if refused := refused_everywhere(cluster.bootstrap_servers):
+        return _unreachable(target, now, refused), windows
     try:
         spec = cluster_spec(Cluster.objects.get(pk=cluster.cluster_id))
         own_admin = admin_for(spec, cluster.bootstrap_servers)
@@ -398,6 +407,50 @@ def _snapshot_with(
         return take_snapshot(own_admin, target, windows, now, size=size, max_age=max_age)
     finally:
         own_admin.close()
+
+
+def refused_everywhere(bootstrap_servers: str, timeout: float = PROBE_TIMEOUT_SECONDS) -> str:
+    """Why the cluster is unreachable when every bootstrap address refuses a TCP connection (no
+    broker listens there), else "". A client would retry those addresses until its whole request
+    timeout ran out, holding a worker that long at every collection; a refusal is an answer, and
+    takes a moment. Addresses that do not answer at all (a host that is down, a firewall dropping
+    packets) could be slow to answer the client too, so they are left to the client to judge."""
+    refused = []
+    for address in filter(None, (a.strip() for a in bootstrap_servers.split(","))):
+        host, _, port = address.rpartition(":")
+        try:
+            with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+                return ""
+        except ConnectionRefusedError:
+            refused.append(address)
+        except (OSError, ValueError):
+            return ""
+    if not refused:
+        return ""
+    return f"every bootstrap address refused the connection ({', '.join(refused)}): no broker listens there"
+
+
+def back_off(cluster_id: uuid.UUID, interval: timedelta, now: datetime) -> None:
+    """Collect a cluster that could not be reached less and less often (`retry_interval`)."""
+    health = ClusterHealth.objects.filter(pk=cluster_id).values("succeeded_at", "next_collection_at").first()
+    created = Cluster.objects.filter(pk=cluster_id).values_list("created_at", flat=True).first()
+    if health is None or created is None:
+        return
+    unreachable_since = health["succeeded_at"] or created
+    following = now + retry_interval(interval, now - unreachable_since)
+    if health["next_collection_at"] is None or health["next_collection_at"] < following:
+        ClusterHealth.objects.filter(pk=cluster_id).update(next_collection_at=following)
+
+
+def retry_interval(interval: timedelta, unreachable_for: timedelta) -> timedelta:
+    """How long after an unreachable collection the next one is due: the cluster's interval at first,
+    so that a blip ends quickly, then half the time it has been unreachable, up to
+    `MAX_UNREACHABLE_RETRY`. Each collection of an unreachable cluster can hold a worker for the admin
+    client's whole timeout; collected at the usual pace, a few such clusters keep the workers busy and
+    everyone else's collections and pages wait behind them. The price: a cluster that comes back after
+    a long outage is seen back up to `MAX_UNREACHABLE_RETRY` later (its page is not delayed: the first
+    failed collection raises it)."""
+    return min(MAX_UNREACHABLE_RETRY, max(interval, unreachable_for / 2))
 
 
 def _unreachable(

@@ -1,14 +1,17 @@
-"""A collection of a cluster that answers, but not to everything: the consumer groups cannot be listed
-(on real Kafka, a broker that died and is still registered does that; see test_dead_broker.py).
+"""Collections of clusters that do not answer, or not to everything.
 
-The simulated cluster below is made to refuse the group listing alone, which real Kafka cannot be made
-to do on demand.
+A cluster that answers but cannot list its consumer groups (on real Kafka, a broker that died and is
+still registered does that; see test_dead_broker.py) is simulated refusing the group listing alone,
+which real Kafka cannot be made to do on demand.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+import socket
+from datetime import datetime, timedelta
 
+from controlplane.clusters.models import Cluster
+from monitoring import collector
 from monitoring.alerting.choices import IncidentState
 from monitoring.alerting.models import Incident
 from monitoring.collector import collect_cluster
@@ -52,3 +55,38 @@ def test_groups_that_cannot_be_listed_leave_lag_as_it_was(tenant: Tenant) -> Non
     assert [g.group_id for g in load_groups(cluster.pk)] == ["billing"]  # lag kept as it was
     stalled.refresh_from_db()
     assert stalled.state == IncidentState.FIRING  # not resolved by a collection that could not see it
+
+
+def test_a_cluster_nobody_listens_for_is_unreachable_at_once(tenant: Tenant) -> None:
+    with socket.socket() as sock:  # a loopback port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        address = f"127.0.0.1:{sock.getsockname()[1]}"
+    cluster = make_cluster(tenant.organization, bootstrap_servers=f"{address},{address}")
+
+    snapshot = collect_cluster(cluster.pk, now=T0)
+
+    assert snapshot is not None and not snapshot.reachable
+    assert snapshot.error == (
+        f"every bootstrap address refused the connection ({address}, {address}): no broker listens there"
+    )
+
+
+def test_an_unreachable_cluster_is_collected_less_and_less_often(tenant: Tenant) -> None:
+    kafka = SimulatedKafkaCluster.with_brokers(3)
+    cluster = make_cluster(tenant.organization)
+    Cluster.objects.filter(pk=cluster.pk).update(collection_interval_seconds=10)
+    collect_cluster(cluster.pk, admin=kafka, now=T0)
+    kafka.set_reachable(False)
+
+    def next_gap(at: datetime) -> float:
+        collect_cluster(cluster.pk, admin=kafka, now=at)
+        due = ClusterHealth.objects.get(pk=cluster.pk).next_collection_at
+        return (due - at).total_seconds()
+
+    # Its own interval at first, then half the time it has been unreachable, at most a minute.
+    assert next_gap(T0 + timedelta(seconds=10)) == 10
+    assert next_gap(T0 + timedelta(seconds=50)) == 25
+    assert next_gap(T0 + timedelta(minutes=10)) == 60
+    kafka.set_reachable(True)
+    collect_cluster(cluster.pk, admin=kafka, now=T0 + timedelta(minutes=11))
+    assert collector.claim_due_clusters(now=T0 + timedelta(minutes=11, seconds=11)) == [cluster.pk]
