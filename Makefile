@@ -9,7 +9,7 @@ export PORT
 # The Apache Kafka versions the tests and benchmarks run (the supported versions, newest first).
 TEST_KAFKA_VERSIONS ?= 4.4.0 4.3.2 3.9.2
 
-.PHONY: run test lint format bench install system-deps kafka migrate clean
+.PHONY: run test lint format bench install system-deps kafka migrate clean axe
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11 or newer is needed"' \
@@ -41,7 +41,19 @@ system-deps:
 kafka: install
 	$(BIN)/python -m provisioning.distribution fetch $(KAFKA_VERSIONS_TO_FETCH)
 
-test: install system-deps
+# axe-core, the accessibility engine the dashboard's browser tests inject into every page; installed
+# with npm into .node/ (git-ignored), pinned here, reinstalled only when the pin changes.
+AXE_CORE_VERSION := 4.14.1
+AXE := .node/axe-core-$(AXE_CORE_VERSION)
+
+$(AXE):
+	@command -v npm >/dev/null 2>&1 || { echo "error: npm is needed for axe-core (on Debian: apt-get install npm)"; exit 1; }
+	npm install --silent --no-audit --no-fund --prefix .node axe-core@$(AXE_CORE_VERSION)
+	@touch $@
+
+axe: $(AXE)
+
+test: install system-deps axe
 	$(BIN)/python -m provisioning.distribution fetch $(TEST_KAFKA_VERSIONS)
 	bash scripts/with-test-services.sh $(BIN)/pytest $(PYTEST_ARGS)
 

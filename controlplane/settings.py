@@ -89,6 +89,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # swagger-ui's files, served from here: /api/docs/ needs no CDN
     "controlplane.tenancy",
     "controlplane.clusters",
     "controlplane.operations",
@@ -110,6 +111,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "controlplane.dashboard.errors.ErrorPageMiddleware",
     "controlplane.api.common.ApiErrorMiddleware",
     "controlplane.tenancy.throttle.ThrottledMiddleware",
 ]
@@ -177,6 +179,8 @@ STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 WHITENOISE_USE_FINDERS = DEBUG  # serve straight from the app directories in development
 STATICFILES_DIRS = [BASE_DIR / "controlplane" / "dashboard" / "static"]
 
+CSRF_FAILURE_VIEW = "controlplane.dashboard.errors.csrf_failure"
+
 LOGIN_URL = "dashboard:login"
 LOGIN_REDIRECT_URL = "dashboard:cluster-list"
 LOGOUT_REDIRECT_URL = "dashboard:login"
@@ -212,6 +216,9 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": "/api/v1",
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {
         "OperationStateEnum": "controlplane.operations.choices.OperationState",
         "BrokerStateEnum": "controlplane.clusters.choices.BrokerState",

@@ -16,3 +16,6 @@ urlpatterns = [
     path("metrics", observability.metrics, name="metrics"),
     path("", include("controlplane.dashboard.urls")),
 ]
+
+handler403 = "controlplane.dashboard.errors.permission_denied"
+handler404 = "controlplane.dashboard.errors.page_not_found"

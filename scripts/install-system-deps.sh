@@ -4,7 +4,8 @@
 # Required (failure stops the run): PostgreSQL and Redis server binaries (the tests start throwaway
 # servers from them), a JDK 17+ and Maven (real Apache Kafka brokers, assembled from Maven Central).
 # Optional (failure only warns; the tests needing them say they are skipped and why): Chromium for the
-# dashboard's browser tests, promtool/Prometheus for the alert rules.
+# dashboard's browser tests (and npm, which the Makefile uses to install axe-core for them),
+# promtool/Prometheus for the alert rules.
 set -euo pipefail
 
 java_major() {
@@ -21,6 +22,7 @@ command -v mvn >/dev/null 2>&1 || required+=(maven)
 optional=()
 command -v promtool >/dev/null 2>&1 || optional+=(prometheus)
 command -v chromium >/dev/null 2>&1 || optional+=(chromium)
+command -v npm >/dev/null 2>&1 || optional+=(npm)
 ((${#required[@]} + ${#optional[@]})) || exit 0
 
 sudo=""

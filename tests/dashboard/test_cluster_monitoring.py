@@ -89,7 +89,7 @@ def test_consumer_groups_show_status_sentence_lag_and_time_lag(tenant: Tenant, m
     billing = groups[groups.index('data-group="billing"') : groups.index('data-group="search"')]
     assert "badge-stall" in billing and ">STALL<" in billing
     assert "the consumer is stuck at offset 120" in billing
-    assert ">2,280<" in billing and ">2m 51s<" in billing
+    assert ">2,280<" in billing and ">2 min 51 s<" in billing
     assert "badge-warn" in groups and "badge-ok" in groups
 
 
@@ -155,6 +155,6 @@ def test_other_organizations_and_anonymous_visitors_see_nothing(
 def test_time_lags_beyond_any_timedelta_still_read_as_durations() -> None:
     # A consumer at offset 0 of a log at 2**60 that barely grows extrapolates to a time lag of
     # billions of years: shown as such, not an OverflowError that breaks the page.
-    assert dashboard_tags.seconds(3.8e18) == "1055555555555555h 33m"
-    assert dashboard_tags.seconds(65) == "1m 05s"
+    assert dashboard_tags.seconds(3.8e18) == "43981481481481 d 11 h"
+    assert dashboard_tags.seconds(65) == "1 min 05 s"
     assert dashboard_tags.seconds(None) == "—"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from django import template
 from django.utils import timezone
@@ -35,16 +36,19 @@ def format_duration(elapsed: timedelta) -> str:
 
 
 def format_seconds(value: float) -> str:
-    """A number of seconds as '45s', '12m 05s' or '3h 07m'; from a float, since a time lag can be
-    larger than any timedelta."""
+    """A number of seconds as people read it: '45 s', '12 min 05 s', '3 h 07 min', '4 d 2 h'; from a
+    float, since a time lag can be larger than any timedelta. operation.js formats the same way."""
     seconds = max(0, int(value))
     if seconds < 60:
-        return f"{seconds}s"
+        return f"{seconds} s"
     minutes, seconds = divmod(seconds, 60)
     if minutes < 60:
-        return f"{minutes}m {seconds:02d}s"
+        return f"{minutes} min {seconds:02d} s" if seconds else f"{minutes} min"
     hours, minutes = divmod(minutes, 60)
-    return f"{hours}h {minutes:02d}m"
+    if hours < 48:
+        return f"{hours} h {minutes:02d} min" if minutes else f"{hours} h"
+    days, hours = divmod(hours, 24)
+    return f"{days} d {hours} h" if hours else f"{days} d"
 
 
 @register.simple_tag
@@ -123,11 +127,49 @@ def ago(moment: datetime | None) -> SafeString | str:
         return "—"
     elapsed = timezone.now() - moment
     text = "just now" if elapsed < timedelta(seconds=5) else f"{format_duration(elapsed)} ago"
-    if elapsed >= timedelta(days=1):
-        text = f"{elapsed.days}d {elapsed.seconds // 3600}h ago"
     return format_html(
         '<time datetime="{}" title="{}">{}</time>',
         moment.astimezone(UTC).isoformat(),
         moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
         text,
     )
+
+
+def format_bytes(value: float) -> str:
+    """A size in binary units, as Kafka's tools print them: '512 B', '3.2 MiB', '1.5 TiB'."""
+    size = float(value)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(size) < 1024 or unit == "TiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} TiB"
+
+
+@register.filter
+def size(value: float | int | None) -> str:
+    return "—" if value is None else format_bytes(value)
+
+
+@register.filter
+def parameter(value: Any, key: str) -> str:
+    """An operation parameter as a person reads it: durations and rates with units, lists joined."""
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if key.endswith("_bytes_per_second") and isinstance(value, int | float):
+        return f"{format_bytes(value)}/s"
+    if key.endswith("_seconds") and isinstance(value, int | float):
+        return format_seconds(value)
+    if isinstance(value, list | tuple):
+        return ", ".join(str(item) for item in value) or "—"
+    return str(value)
+
+
+@register.filter
+def label(key: str) -> str:
+    """A snake_case key as a label: 'broker_timeout_seconds' -> 'Broker timeout'."""
+    for suffix in ("_bytes_per_second", "_seconds"):
+        key = key.removesuffix(suffix)
+    text = key.replace("_", " ")
+    return text[:1].upper() + text[1:]

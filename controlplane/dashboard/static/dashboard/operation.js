@@ -29,15 +29,19 @@
     return seconds * 1000 + parseInt(fraction || "0", 10);
   }
 
+  // As the server's format_seconds (templatetags/dashboard.py): "45 s", "12 min 05 s", "3 h 07 min".
   function formatDuration(ms) {
     let seconds = Math.max(0, Math.floor(ms / 1000));
-    if (seconds < 60) return seconds + "s";
+    if (seconds < 60) return seconds + " s";
     let minutes = Math.floor(seconds / 60);
     seconds %= 60;
-    if (minutes < 60) return minutes + "m " + String(seconds).padStart(2, "0") + "s";
-    const hours = Math.floor(minutes / 60);
+    if (minutes < 60) return minutes + " min" + (seconds ? " " + String(seconds).padStart(2, "0") + " s" : "");
+    let hours = Math.floor(minutes / 60);
     minutes %= 60;
-    return hours + "h " + String(minutes).padStart(2, "0") + "m";
+    if (hours < 48) return hours + " h" + (minutes ? " " + String(minutes).padStart(2, "0") + " min" : "");
+    const days = Math.floor(hours / 24);
+    hours %= 24;
+    return days + " d" + (hours ? " " + hours + " h" : "");
   }
 
   function timeOfDay(iso) {
