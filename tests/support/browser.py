@@ -43,7 +43,7 @@ BLOCKING_IMPACTS = ("serious", "critical")
 SCREENSHOTS = Path(os.environ.get("DASHBOARD_SCREENSHOTS", "/tmp/kcp-dashboard-screenshots"))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     if not CHROMIUM.exists():
         pytest.skip(f"real-browser tests need Chromium at {CHROMIUM}")
