@@ -38,6 +38,7 @@ import logging
 import math
 import os
 import random
+import shutil
 import signal
 import socket
 import statistics
@@ -354,6 +355,8 @@ def measure_real(runs: int, unreachable: int, seed: int) -> list[Scenario]:
     if unreachable:
         scenarios.append(Scenario(f"with {unreachable} unreachable clusters collected at the same time"))
     with ExitStack() as stack:
+        # Last out: the brokers' directories and the workers' logs.
+        stack.callback(shutil.rmtree, work_dir, ignore_errors=True)
         receiver = stack.enter_context(HttpReceiver())
         on_call_webhook(organization, receiver)
         stack.enter_context(control_plane(work_dir))
