@@ -5,17 +5,25 @@ adds one observation per partition to a `PartitionWindow` (the last N polls, def
 columns). `judge_window` judges each window on its trend rather than on a fixed threshold
 (`lag_batch.evaluate_groups` does the same for a whole cluster at once):
 
-1. no usable offsets, or offsets that contradict each other          -> ERR
-2. lag was 0 at any point in the window                              -> OK
-3. the committed offset went backwards                                -> REWIND
-4. the time since the last commit is longer than the window's span    -> STOP
-5. the committed offset never moved while there is lag                -> STALL
-6. the committed offset moves but the lag never falls                 -> WARN
-7. otherwise                                                          -> OK
+1. no usable offsets, or offsets that contradict each other (the end offset went
+   backwards, or the newest committed offset is beyond the log end offset)  -> ERR
+2. no lag at the newest observation                                        -> OK
+3. a single observation: no trend yet                                      -> OK
+4. the time since the last commit is longer than the window's span, or the
+   offset never moved and the group has no members                        -> STOP
+5. lag was 0 at any point in the window                                    -> OK
+6. the committed offset went backwards                                     -> REWIND
+7. the committed offset never moved while there is lag                     -> STALL
+8. the committed offset moves but the lag never falls                      -> WARN
+9. otherwise                                                               -> OK
 
-Rules 3-6 are checked in Burrow's order: once one matches, the later ones are not consulted (a rewind
-makes "unchanged" and "not falling" meaningless, and a stopped consumer trivially has unchanged
-offsets).
+This is Burrow's current order (since its #290): STOP comes before "lag was zero somewhere", because
+a consumer that stopped right after catching up has had zero lag in its window, and would otherwise
+read OK until that observation left the window. Once a rule matches, the later ones are not consulted
+(a rewind makes "unchanged" and "not falling" meaningless). `RULE_ORDER` holds rules 2-9; both
+evaluators take it from there. Burrow spares a partition whose recent broker offsets show it caught
+up at its last commit from STOP; that grace is not applied here, because end offsets and commits come
+from the same polls, so it would cancel rule 4 exactly in the case it exists for.
 
 Polling cannot see a consumer re-committing the same offset, so "the last commit" is the first poll
 that saw the current committed offset, unless the source knows the real commit time
@@ -31,7 +39,7 @@ from bisect import bisect_left
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 from itertools import repeat
 from operator import attrgetter
 from typing import NamedTuple
@@ -75,6 +83,55 @@ _RANK: dict[LagStatus, int] = {
     LagStatus.STALL: 4,
     LagStatus.STOP: 5,
 }
+
+
+class Verdict(IntEnum):
+    """Which trend rule judged a window (rules 2-9 of the module docstring)."""
+
+    CAUGHT_UP = 0
+    TOO_EARLY = 1
+    STOPPED = 2
+    KEEPING_UP = 3
+    REWOUND = 4
+    STALLED = 5
+    FALLING_BEHIND = 6
+    CONSUMING = 7
+
+    @property
+    def status(self) -> LagStatus:
+        return _VERDICT_STATUS[self]
+
+
+# The order the rules are checked in, the first that holds decides; `CONSUMING` holds when none
+# does. The one place this order is written: `judge_window` and `lag_batch` both follow it.
+RULE_ORDER: tuple[Verdict, ...] = (
+    Verdict.CAUGHT_UP,
+    Verdict.TOO_EARLY,
+    Verdict.STOPPED,
+    Verdict.KEEPING_UP,
+    Verdict.REWOUND,
+    Verdict.STALLED,
+    Verdict.FALLING_BEHIND,
+)
+
+_VERDICT_STATUS: dict[Verdict, LagStatus] = {
+    Verdict.CAUGHT_UP: LagStatus.OK,
+    Verdict.TOO_EARLY: LagStatus.OK,
+    Verdict.STOPPED: LagStatus.STOP,
+    Verdict.KEEPING_UP: LagStatus.OK,
+    Verdict.REWOUND: LagStatus.REWIND,
+    Verdict.STALLED: LagStatus.STALL,
+    Verdict.FALLING_BEHIND: LagStatus.WARN,
+    Verdict.CONSUMING: LagStatus.OK,
+}
+
+
+def first_verdict(holds: Mapping[Verdict, bool]) -> Verdict:
+    """The first rule in `RULE_ORDER` that holds, `CONSUMING` when none does."""
+    for verdict in RULE_ORDER:
+        if holds[verdict]:
+            return verdict
+    return Verdict.CONSUMING
 
 
 class Observation(NamedTuple):
@@ -291,10 +348,12 @@ def judge_window(
         return result(LagStatus.ERR, NO_END_OFFSET)
     if latest_committed is None or latest_committed < 0:
         return result(LagStatus.ERR, no_commit_sentence(latest_end))
+    if latest_committed > latest_end:
+        return result(LagStatus.ERR, beyond_end_sentence(latest_committed, latest_end))
 
-    # One pass over the complete observations. Incomplete polls earlier in the window are skipped
-    # rather than failing the partition: one failed end-offset fetch should not hide an otherwise
-    # clear trend.
+    # One pass over the usable observations. Incomplete or contradictory polls earlier in the window
+    # are skipped rather than failing the partition: one failed end-offset fetch should not hide an
+    # otherwise clear trend.
     kept_times: list[int] = []
     kept_committed: list[int] = []
     kept_ends: list[int] = []
@@ -307,13 +366,13 @@ def judge_window(
     for stamp, offset, end, committed_at in zip(
         times, committed, ends, commit_times or repeat(None, len(times)), strict=True
     ):
-        if offset is None or end is None or offset < 0 or end < 0:
+        if offset is None or end is None or offset < 0 or offset > end:
             continue
         if end < previous_end:
             return result(LagStatus.ERR, end_backwards_sentence(previous_end, end))
         if offset < previous_offset and not rewind:
             rewind = len(kept_times)
-        lag = end - offset if end > offset else 0
+        lag = end - offset
         if lag == 0:
             last_zero = len(kept_times)
         elif lag < previous_lag:
@@ -326,20 +385,7 @@ def judge_window(
         previous_end, previous_offset, previous_lag = end, offset, lag
 
     current_lag = previous_lag
-    if current_lag == 0:
-        return result(LagStatus.OK, CAUGHT_UP, 0.0)
     newest_at = kept_times[-1]
-    time_lag = _time_lag(kept_times, kept_ends, latest_committed)
-    if last_zero >= 0:
-        return result(
-            LagStatus.OK, keeping_up_sentence(newest_at - kept_times[last_zero], current_lag), time_lag
-        )
-    if len(kept_times) < 2:
-        return result(LagStatus.OK, too_early_sentence(current_lag), time_lag)
-    if rewind:
-        before, after = kept_committed[rewind - 1], kept_committed[rewind]
-        return result(LagStatus.REWIND, rewind_sentence(before, after), time_lag)
-
     # Without commit times, the best evidence of the last commit is the first poll that saw the
     # current committed offset.
     if last_commit_time is None:
@@ -347,21 +393,41 @@ def judge_window(
         while index > 0 and kept_committed[index - 1] == latest_committed:
             index -= 1
         last_commit_time = kept_times[index]
-    # Commits never fall here (no rewind), so they are all equal when the first equals the last.
-    unchanged = kept_committed[0] == latest_committed
+    # Commits that never fell are all equal when the first equals the last.
+    unchanged = kept_committed[0] == latest_committed and not rewind
     span = newest_at - kept_times[0]
     since_commit = now - last_commit_time
-    if since_commit > span or (unchanged and group_has_members is False):
-        return result(LagStatus.STOP, stop_sentence(group_has_members, since_commit, current_lag), time_lag)
-    if unchanged:
-        return result(LagStatus.STALL, stall_sentence(latest_committed, since_commit, current_lag), time_lag)
-    if lag_never_falls:
+    verdict = first_verdict(
+        {
+            Verdict.CAUGHT_UP: current_lag == 0,
+            Verdict.TOO_EARLY: len(kept_times) < 2,
+            Verdict.STOPPED: since_commit > span or (unchanged and group_has_members is False),
+            Verdict.KEEPING_UP: last_zero >= 0,
+            Verdict.REWOUND: rewind > 0,
+            Verdict.STALLED: unchanged,
+            Verdict.FALLING_BEHIND: lag_never_falls,
+        }
+    )
+    if verdict is Verdict.CAUGHT_UP:
+        return result(LagStatus.OK, CAUGHT_UP, 0.0)
+    time_lag = _time_lag(kept_times, kept_ends, latest_committed)
+    if verdict is Verdict.TOO_EARLY:
+        summary = too_early_sentence(current_lag)
+    elif verdict is Verdict.STOPPED:
+        summary = stop_sentence(group_has_members, since_commit, current_lag)
+    elif verdict is Verdict.KEEPING_UP:
+        summary = keeping_up_sentence(newest_at - kept_times[last_zero], current_lag)
+    elif verdict is Verdict.REWOUND:
+        summary = rewind_sentence(kept_committed[rewind - 1], kept_committed[rewind])
+    elif verdict is Verdict.STALLED:
+        summary = stall_sentence(latest_committed, since_commit, current_lag)
+    elif verdict is Verdict.FALLING_BEHIND:
         first_lag = kept_ends[0] - kept_committed[0]
         processed = latest_committed - kept_committed[0]
-        return result(
-            LagStatus.WARN, falling_behind_sentence(processed, span, first_lag, current_lag), time_lag
-        )
-    return result(LagStatus.OK, consuming_sentence(current_lag, span), time_lag)
+        summary = falling_behind_sentence(processed, span, first_lag, current_lag)
+    else:
+        summary = consuming_sentence(current_lag, span)
+    return result(verdict.status, summary, time_lag)
 
 
 def evaluate_group(
@@ -423,11 +489,12 @@ def estimate_time_lag(observations: Sequence[Observation]) -> float | None:
     the window is returned as a lower bound. This reads "how far behind in time", which stays
     meaningful when producers pause, unlike dividing lag by the current produce rate.
     """
-    window = sorted((o for o in observations if o.complete), key=_TIMESTAMP)
-    if not window:
+    complete = sorted((o for o in observations if o.complete), key=_TIMESTAMP)
+    if not complete or complete[-1].lag is None:  # nothing known, or the newest is contradictory
         return None
+    window = [o for o in complete if o.lag is not None]
     newest = window[-1]
-    if (newest.lag or 0) == 0:
+    if newest.lag == 0:
         return 0.0
     assert newest.committed_offset is not None
     return _time_lag(
@@ -471,11 +538,12 @@ def _complete(committed: int | None, end: int | None) -> bool:
 
 
 def _lag(committed: int | None, end: int | None) -> int | None:
-    if committed is None or end is None or committed < 0 or end < 0:
+    # A committed offset beyond the log end offset is contradictory, not "no lag": the collector
+    # reads the committed offsets before the end offsets, and a log end offset never falls, so
+    # consistent data cannot show it (a development broker's high watermark can).
+    if committed is None or end is None or committed < 0 or committed > end:
         return None
-    # The two offsets come from separate requests, so a fast consumer can be seen ahead of a
-    # slightly older log end offset; that is no lag, not negative lag.
-    return end - committed if end > committed else 0
+    return end - committed
 
 
 def millis(moment: datetime) -> int:
@@ -499,6 +567,14 @@ def no_commit_sentence(end: int) -> str:
     return (
         f"The group has no committed offset for this partition (log end offset {_count(end)}); "
         f"its consumer never committed here or the commit expired."
+    )
+
+
+def beyond_end_sentence(committed: int, end: int) -> str:
+    return (
+        f"Inconsistent offsets: the committed offset {_count(committed)} is beyond the log end offset "
+        f"{_count(end)}, which consistent data cannot show (the topic was recreated or truncated, "
+        f"offsets were set by hand, or the broker reports a stale high watermark), so the lag is unknown."
     )
 
 

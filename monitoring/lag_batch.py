@@ -9,10 +9,11 @@ and every rule is answered for all rows at once with numpy. The other windows go
 arithmetic is the same IEEE double arithmetic in the same order, and a property test holds both to
 it on arbitrary windows.
 
-The rules, in `judge_window`'s order, per row of committed offsets C and end offsets E at times T:
-end offset went backwards -> ERR; no lag now -> OK; no lag at some point -> OK; a commit below its
-predecessor -> REWIND; no commit for longer than the window spans (or no members and no progress)
--> STOP; no progress -> STALL; lag never fell -> WARN; otherwise OK.
+The rules, per row of committed offsets C and end offsets E at times T: end offset went backwards
+-> ERR; then `lag.RULE_ORDER`, the one statement of their order (no lag now -> OK; no commit for
+longer than the window spans, or no members and no progress -> STOP; no lag at some point -> OK; a
+commit below its predecessor -> REWIND; no progress -> STALL; lag never fell -> WARN; otherwise OK).
+Rows with a committed offset beyond its end offset anywhere are judged one by one.
 """
 
 from __future__ import annotations
@@ -25,11 +26,13 @@ import numpy as np
 
 from monitoring.lag import (
     CAUGHT_UP,
+    RULE_ORDER,
     GroupLag,
     LagStatus,
     PartitionLag,
     PartitionWindow,
     TopicPartition,
+    Verdict,
     consuming_sentence,
     end_backwards_sentence,
     falling_behind_sentence,
@@ -48,18 +51,8 @@ MIN_BATCH = 16
 # from Python's exact integer division, so such windows are judged one by one.
 EXACT_DOUBLE_LIMIT = 2**53
 
-# What each row's verdict is, in the order the rules are checked.
-_END_BACKWARDS, _CAUGHT_UP, _KEEPING_UP, _REWIND, _STOP, _STALL, _FALLING_BEHIND, _CONSUMING = range(8)
-_STATUS = (
-    LagStatus.ERR,
-    LagStatus.OK,
-    LagStatus.OK,
-    LagStatus.REWIND,
-    LagStatus.STOP,
-    LagStatus.STALL,
-    LagStatus.WARN,
-    LagStatus.OK,
-)
+# A verdict code outside `Verdict`: the end offset went backwards, checked before every rule.
+_END_BACKWARDS = -1
 
 GroupToJudge = tuple[str, Mapping[TopicPartition, PartitionWindow], int | None]  # id, windows, members
 _Row = tuple[int, int, str, int, PartitionWindow, bool | None]  # group, position, topic, partition, ...
@@ -121,10 +114,11 @@ def _judge_rows(rows: Sequence[_Row], now: int) -> list[PartitionLag | None]:
     count, length = committed.shape
     every = np.arange(count)
 
-    # Rows the vectorised rules do not cover: incomplete or huge offsets, known commit times.
+    # Rows the vectorised rules do not cover: incomplete, contradictory or huge offsets, known
+    # commit times.
     special = (
         (committed < 0).any(axis=1)
-        | (ends < 0).any(axis=1)
+        | (committed > ends).any(axis=1)
         | (ends >= EXACT_DOUBLE_LIMIT).any(axis=1)
         | np.array([w.commit_times is not None for w in windows])
     )
@@ -132,7 +126,7 @@ def _judge_rows(rows: Sequence[_Row], now: int) -> list[PartitionLag | None]:
     end_falls = ends[:, 1:] < ends[:, :-1]
     end_backwards = end_falls.any(axis=1)
     first_end_fall = end_falls.argmax(axis=1) + 1
-    lag = np.maximum(ends - committed, 0)
+    lag = ends - committed
     current_lag = lag[:, -1]
     no_lag = lag == 0
     last_no_lag = length - 1 - no_lag[:, ::-1].argmax(axis=1)
@@ -144,22 +138,23 @@ def _judge_rows(rows: Sequence[_Row], now: int) -> list[PartitionLag | None]:
     differs_from_latest = (committed != latest_committed[:, None])[:, ::-1]
     trailing_run = np.where(differs_from_latest.any(axis=1), differs_from_latest.argmax(axis=1), length)
     last_commit = times[every, length - trailing_run]
-    unchanged = committed[:, 0] == latest_committed
+    unchanged = (committed[:, 0] == latest_committed) & ~rewound
     span = times[:, -1] - times[:, 0]
     since_commit = now - last_commit
     members_gone = np.array([row[5] is False for row in rows])
+    holds = {
+        Verdict.CAUGHT_UP: current_lag == 0,
+        Verdict.TOO_EARLY: np.zeros(count, dtype=bool),  # every row here has two observations or more
+        Verdict.STOPPED: (since_commit > span) | (unchanged & members_gone),
+        Verdict.KEEPING_UP: no_lag.any(axis=1),
+        Verdict.REWOUND: rewound,
+        Verdict.STALLED: unchanged,
+        Verdict.FALLING_BEHIND: (lag[:, 1:] >= lag[:, :-1]).all(axis=1),
+    }
     verdict = np.select(
-        [
-            end_backwards,
-            current_lag == 0,
-            no_lag.any(axis=1),
-            rewound,
-            (since_commit > span) | (unchanged & members_gone),
-            unchanged,
-            (lag[:, 1:] >= lag[:, :-1]).all(axis=1),
-        ],
-        [_END_BACKWARDS, _CAUGHT_UP, _KEEPING_UP, _REWIND, _STOP, _STALL, _FALLING_BEHIND],
-        _CONSUMING,
+        [end_backwards, *(holds[rule] for rule in RULE_ORDER)],
+        [_END_BACKWARDS, *RULE_ORDER],
+        Verdict.CONSUMING,
     )
     time_lag = _time_lags(times, ends, latest_committed, every)
 
@@ -204,24 +199,37 @@ def _judge_rows(rows: Sequence[_Row], now: int) -> list[PartitionLag | None]:
             judged.append(None)
             continue
         if code == _END_BACKWARDS:
-            summary, seconds = end_backwards_sentence(end_before, end_after), None
-        elif code == _CAUGHT_UP:
+            judged.append(
+                PartitionLag(
+                    row[2],
+                    row[3],
+                    LagStatus.ERR,
+                    current,
+                    None,
+                    offset,
+                    end,
+                    end_backwards_sentence(end_before, end_after),
+                )
+            )
+            continue
+        verdict = Verdict(code)
+        if verdict is Verdict.CAUGHT_UP:
             summary, seconds = CAUGHT_UP, 0.0
-        elif code == _KEEPING_UP:
-            summary = keeping_up_sentence(since_no_lag, current)
-        elif code == _REWIND:
-            summary = rewind_sentence(commit_before, commit_after)
-        elif code == _STOP:
+        elif verdict is Verdict.STOPPED:
             summary = stop_sentence(row[5], since, current)
-        elif code == _STALL:
+        elif verdict is Verdict.KEEPING_UP:
+            summary = keeping_up_sentence(since_no_lag, current)
+        elif verdict is Verdict.REWOUND:
+            summary = rewind_sentence(commit_before, commit_after)
+        elif verdict is Verdict.STALLED:
             summary = stall_sentence(offset, since, current)
-        elif code == _FALLING_BEHIND:
+        elif verdict is Verdict.FALLING_BEHIND:
             summary = falling_behind_sentence(offset - first_committed, window_span, first_lag, current)
         else:
             summary = consuming_sentence(current, window_span)
         if seconds is not None and seconds != seconds:  # NaN: no time lag can be estimated
             seconds = None
-        judged.append(PartitionLag(row[2], row[3], _STATUS[code], current, seconds, offset, end, summary))
+        judged.append(PartitionLag(row[2], row[3], verdict.status, current, seconds, offset, end, summary))
     return judged
 
 

@@ -43,7 +43,8 @@ CASES = [
     pytest.param(window((100, 200), (150, None)), LagStatus.ERR, id="no-end-offset"),
     pytest.param(window((100, 500), (120, 130)), LagStatus.ERR, id="end-offset-backwards"),
     pytest.param(window((100, 200), (150, None), (200, 400)), LagStatus.WARN, id="gap-skipped"),
-    pytest.param(window((210, 200), (300, 290), (400, 380)), LagStatus.OK, id="consumer-ahead-of-end"),
+    pytest.param(window((210, 200), (300, 290), (400, 380)), LagStatus.ERR, id="committed-beyond-end"),
+    pytest.param(window((100, 200), (210, 200), (300, 400)), LagStatus.WARN, id="contradiction-skipped"),
 ]
 
 
@@ -55,11 +56,46 @@ def test_partition_status(observations: list[Observation], expected: LagStatus) 
     assert result.summary.endswith(".")
 
 
-def test_rule_order_rewind_beats_stop() -> None:
+def test_rule_order_stop_beats_rewind() -> None:
+    # Burrow's order: a consumer that committed nothing for longer than its window spans has stopped,
+    # whatever its offsets did before.
     observations = window((500, 600), (300, 650))
     result = evaluate_partition("orders", 0, observations, at_last(observations, timedelta(hours=2)))
-    assert result.status == LagStatus.REWIND
-    assert "from 500 to 300" in result.summary
+    assert result.status == LagStatus.STOP
+    assert result == evaluate_partition(
+        "orders", 0, observations, at_last(observations, timedelta(hours=2)), group_has_members=True
+    )
+    fresh = evaluate_partition("orders", 0, observations, at_last(observations))
+    assert fresh.status == LagStatus.REWIND
+    assert "from 500 to 300" in fresh.summary
+
+
+@pytest.mark.parametrize("members", [False, None])
+def test_consumer_that_stopped_right_after_catching_up_is_stop(members: bool | None) -> None:
+    """Burrow #290: the zero lag earlier in the window must not hide a consumer that then stopped.
+    Without members nobody can commit, so it is STOP at once; with membership unknown, as soon as
+    its last commit is older than the window spans."""
+    observations = window((100, 100), (100, 100), (100, 140), (100, 200))
+    now = at_last(observations) if members is False else at_last(observations, timedelta(minutes=4))
+    result = evaluate_partition("orders", 0, observations, now, group_has_members=members)
+    assert result.status == LagStatus.STOP
+    assert result.summary.endswith("while 100 messages wait.")
+    # A consumer that is there and caught up recently is keeping up.
+    connected = evaluate_partition("orders", 0, observations, at_last(observations), group_has_members=True)
+    assert connected.status == LagStatus.OK and connected.summary.startswith("Keeping up")
+
+
+def test_committed_offset_beyond_the_end_is_inconsistent_not_caught_up() -> None:
+    # Seen with the development broker: committed 10 while the log end offset reads 1.
+    observations = window((10, 1))
+    result = evaluate_partition("orders", 0, observations, at_last(observations))
+    assert result.status == LagStatus.ERR
+    assert result.lag is None and result.time_lag_seconds is None
+    assert (result.committed_offset, result.end_offset) == (10, 1)
+    assert result.summary.startswith(
+        "Inconsistent offsets: the committed offset 10 is beyond the log end offset 1"
+    )
+    assert estimate_time_lag(observations) is None
 
 
 def test_stale_window_is_stop_with_numbers() -> None:
@@ -194,7 +230,9 @@ def consistent_windows(draw: st.DrawFn, min_size: int = 2) -> list[Observation]:
 
 
 @given(consistent_windows(), st.integers(min_value=0, max_value=9), st.integers(0, 3600))
-def test_any_window_with_zero_lag_is_ok(observations: list[Observation], index: int, delay: int) -> None:
+def test_zero_lag_in_the_window_is_ok_unless_the_consumer_stopped(
+    observations: list[Observation], index: int, delay: int
+) -> None:
     index %= len(observations)
     caught_up = observations[index]
     assert caught_up.end_offset is not None
@@ -206,7 +244,47 @@ def test_any_window_with_zero_lag_is_ok(observations: list[Observation], index: 
         floor = observations[i - 1].committed_offset or 0
         observations[i] = Observation(o.timestamp, max(o.committed_offset, floor), max(o.end_offset, floor))
     now = at_last(observations, timedelta(seconds=delay))
-    assert evaluate_partition("t", 0, observations, now).status == LagStatus.OK
+    result = evaluate_partition("t", 0, observations, now)
+    # Burrow's order: STOP is checked first, so zero lag earlier in the window says OK only while
+    # the consumer's last commit (the first poll that saw its offset) is within the window's span.
+    latest = observations[-1].committed_offset
+    first_seen = next(o.timestamp for o in observations if o.committed_offset == latest)
+    stopped = (
+        observations[-1].lag != 0
+        and now - first_seen > observations[-1].timestamp - observations[0].timestamp
+    )
+    assert result.status == (LagStatus.STOP if stopped else LagStatus.OK)
+    if not delay:  # evaluated right after the poll, as a collection does, a present consumer is OK
+        assert evaluate_partition("t", 0, observations, now, group_has_members=True).status == LagStatus.OK
+
+
+@given(consistent_windows(), st.integers(min_value=0, max_value=9), st.integers(1, 40))
+def test_a_consumer_without_members_that_caught_up_and_then_waits_is_stop(
+    observations: list[Observation], index: int, produced: int
+) -> None:
+    """Caught up at some poll, the group empty ever since and messages arriving: STOP from the first
+    poll that shows lag, never OK for the rest of the window (Burrow #290)."""
+    index %= len(observations)
+    offset = observations[index].end_offset
+    assert offset is not None
+    stopped = [
+        Observation(o.timestamp, offset, offset + produced * max(i - index, 0))
+        for i, o in enumerate(observations)
+    ]
+    result = evaluate_partition("t", 0, stopped, stopped[-1].timestamp, group_has_members=False)
+    if index == len(stopped) - 1:
+        assert result.status == LagStatus.OK  # caught up now
+    else:
+        assert result.status == LagStatus.STOP
+        assert result.summary.startswith("No consumer is connected")
+
+
+def _first_poll_of_latest_commit(observations: list[Observation]) -> datetime:
+    """When a poll first saw the newest committed offset: the evaluator's "last commit"."""
+    index = len(observations) - 1
+    while index and observations[index - 1].committed_offset == observations[-1].committed_offset:
+        index -= 1
+    return observations[index].timestamp
 
 
 @given(consistent_windows(), st.integers(min_value=1, max_value=9), st.integers(0, 3600))
@@ -222,8 +300,12 @@ def test_backwards_commit_with_constant_lag_is_rewind(
     previous = lagging[index - 1].committed_offset or 0
     o = lagging[index]
     lagging[index] = Observation(o.timestamp, previous - 1, o.end_offset)
+    # Right after the poll it is a rewind; later, once the last commit is older than the window
+    # spans, STOP (checked first, as Burrow does).
+    assert evaluate_partition("t", 0, lagging, at_last(lagging)).status == LagStatus.REWIND
     now = at_last(lagging, timedelta(seconds=delay))
-    assert evaluate_partition("t", 0, lagging, now).status == LagStatus.REWIND
+    stale = now - _first_poll_of_latest_commit(lagging) > lagging[-1].timestamp - lagging[0].timestamp
+    assert evaluate_partition("t", 0, lagging, now).status == (LagStatus.STOP if stale else LagStatus.REWIND)
 
 
 @given(st.lists(consistent_windows(min_size=1), min_size=1, max_size=6), st.integers(0, 3600))

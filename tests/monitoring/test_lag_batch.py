@@ -36,6 +36,8 @@ def partition_windows(draw: st.DrawFn) -> PartitionWindow:
             window.add(at, draw(offsets), draw(offsets))
         elif roll == 1:
             window.add(at, committed, 2**60 + end)
+        elif roll == 2:  # a committed offset beyond the log end offset, as a development broker shows
+            window.add(at, end + 5, end)
         else:
             window.add(at, committed, end, at - 5_000 if commit_times else None)
         produced = draw(st.sampled_from([0, 0, 1, 7, 300]))

@@ -68,9 +68,18 @@ def reference_partition(
             f"{_count(latest.end_offset)}); its consumer never committed here or the commit expired.",
         )
 
-    # Incomplete polls earlier in the window are skipped rather than failing the partition: one
-    # failed end-offset fetch should not hide an otherwise clear trend.
-    window = [o for o in ordered if o.complete]
+    if latest.committed_offset > latest.end_offset:
+        return result(
+            LagStatus.ERR,
+            f"Inconsistent offsets: the committed offset {_count(latest.committed_offset)} is beyond "
+            f"the log end offset {_count(latest.end_offset)}, which consistent data cannot show (the "
+            f"topic was recreated or truncated, offsets were set by hand, or the broker reports a "
+            f"stale high watermark), so the lag is unknown.",
+        )
+
+    # Incomplete or contradictory polls earlier in the window are skipped rather than failing the
+    # partition: one failed end-offset fetch should not hide an otherwise clear trend.
+    window = [o for o in ordered if o.complete and o.lag is not None]
     for earlier, later in pairwise(window):
         assert earlier.end_offset is not None and later.end_offset is not None
         if later.end_offset < earlier.end_offset:
@@ -89,6 +98,24 @@ def reference_partition(
 
     if current_lag == 0:
         return result(LagStatus.OK, "Caught up: no messages are waiting.", 0.0)
+    if len(window) < 2:
+        return result(
+            LagStatus.OK,
+            f"Too early to judge: {_waiting(current_lag)} and one observation shows no trend yet.",
+            time_lag,
+        )
+
+    last_commit = _last_commit_time(window)
+    # Burrow's order since its #290: STOP before "lag was zero somewhere in the window".
+    unchanged = len(set(committed)) == 1
+    since_commit = now - last_commit
+    if since_commit > span or (unchanged and group_has_members is False):
+        who = "No consumer is connected and the group" if group_has_members is False else "The consumer"
+        return result(
+            LagStatus.STOP,
+            f"{who} committed nothing for {format_seconds(since_commit.total_seconds())} while {_waiting(current_lag)}.",
+            time_lag,
+        )
     if 0 in lags:
         last_zero = max(i for i, lag in enumerate(lags) if lag == 0)
         return result(
@@ -98,13 +125,6 @@ def reference_partition(
             f"{_waiting(current_lag)} now.",
             time_lag,
         )
-    if len(window) < 2:
-        return result(
-            LagStatus.OK,
-            f"Too early to judge: {_waiting(current_lag)} and one observation shows no trend yet.",
-            time_lag,
-        )
-
     for i in range(1, len(window)):
         if committed[i] < committed[i - 1]:
             return result(
@@ -115,16 +135,6 @@ def reference_partition(
                 time_lag,
             )
 
-    last_commit = _last_commit_time(window)
-    unchanged = len(set(committed)) == 1
-    since_commit = now - last_commit
-    if since_commit > span or (unchanged and group_has_members is False):
-        who = "No consumer is connected and the group" if group_has_members is False else "The consumer"
-        return result(
-            LagStatus.STOP,
-            f"{who} committed nothing for {format_seconds(since_commit.total_seconds())} while {_waiting(current_lag)}.",
-            time_lag,
-        )
     if unchanged:
         return result(
             LagStatus.STALL,
@@ -163,12 +173,13 @@ def reference_time_lag(observations: Sequence[Observation]) -> float | None:
     the window is returned as a lower bound. This reads "how far behind in time", which stays
     meaningful when producers pause, unlike dividing lag by the current produce rate.
     """
-    window = sorted((o for o in observations if o.complete), key=lambda o: o.timestamp)
-    if not window:
+    complete = sorted((o for o in observations if o.complete), key=lambda o: o.timestamp)
+    if not complete or complete[-1].committed_offset > complete[-1].end_offset:  # type: ignore[operator]
         return None
+    window = [o for o in complete if o.committed_offset <= o.end_offset]  # type: ignore[operator]
     newest = window[-1]
     assert newest.committed_offset is not None and newest.end_offset is not None
-    if (newest.lag or 0) == 0:
+    if newest.lag == 0:
         return 0.0
     target = newest.committed_offset
     for earlier, later in pairwise(window):
@@ -217,8 +228,11 @@ def windows(draw: st.DrawFn) -> list[Observation]:
     for i in range(size):
         moment = T0 + timedelta(seconds=draw(st.sampled_from([10, 30, 60, 600])) * i)
         committed_at = draw(st.one_of(st.none(), st.just(moment - timedelta(seconds=5))))
-        if draw(st.integers(0, 9)) == 0:
+        roll = draw(st.integers(0, 19))
+        if roll < 2:
             observations.append(Observation(moment, draw(offsets), draw(offsets), committed_at))
+        elif roll == 2:  # a committed offset beyond the log end offset, as a development broker shows
+            observations.append(Observation(moment, end + draw(st.integers(1, 20)), end, committed_at))
         else:
             observations.append(Observation(moment, committed, end, committed_at))
         produced = draw(st.integers(min_value=0, max_value=300))
