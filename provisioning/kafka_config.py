@@ -30,7 +30,7 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from provisioning.backends.base import BrokerSpec, ClusterSpec
+from provisioning.backends.base import BrokerSpec, ClusterSpec, NodeSize
 
 MIN_KRAFT_VERSION = (3, 3)  # the first release with production-ready KRaft
 DYNAMIC_QUORUM_VERSION = (4, 0)
@@ -326,3 +326,47 @@ def storage_format_args(
             voters.append(f"{controller}@{address.host}:{address.controller_port}:{directory_id}")
         args += ["--initial-controllers", ",".join(voters)]
     return args
+
+
+def render_controller_properties(
+    spec: ClusterSpec,
+    node_id: int,
+    *,
+    addresses: Mapping[int, NodeAddress],
+    controllers: Sequence[int],
+    quorum: QuorumStyle,
+    log_dir: str,
+) -> str:
+    """The server.properties of a dedicated (controller-only) node: no client listener, no rack, only
+    the quorum. The spec's extra configuration applies too, as it does on combined nodes."""
+    errors = validate_spec(spec)
+    if errors:
+        raise KafkaConfigError(errors)
+    if node_id not in controllers:
+        raise KafkaConfigError({"brokers": f"node {node_id} is not a controller of cluster {spec.name}"})
+    if any(b.node_id == node_id for b in spec.brokers):
+        raise KafkaConfigError({"brokers": f"node {node_id} is a broker; render it as one"})
+    address = addresses.get(node_id)
+    if address is None or address.controller_port is None:
+        raise KafkaConfigError({"brokers": f"controller {node_id} has no controller address"})
+    settings: dict[str, str] = {
+        "node.id": str(node_id),
+        "process.roles": "controller",
+        **_quorum_settings(quorum, controllers, addresses),
+        "listeners": f"{CONTROLLER_LISTENER}://{address.host}:{address.controller_port}",
+        "listener.security.protocol.map": f"{CONTROLLER_LISTENER}:PLAINTEXT",
+        "controller.listener.names": CONTROLLER_LISTENER,
+        "log.dirs": log_dir,
+        **dict(spec.config),
+    }
+    lines = [
+        f"# Apache Kafka {spec.kafka_version}, cluster {spec.name} ({spec.cluster_id}), controller {node_id}"
+    ]
+    lines.extend(f"{key}={_escape(value)}" for key, value in settings.items())
+    return "\n".join(lines) + "\n"
+
+
+def heap_mb(node_size: NodeSize) -> int:
+    """The JVM heap of a node of this size: half the memory, the rest left to the page cache Kafka
+    reads from; Kafka's guidance caps the useful heap at a few GB."""
+    return min(6144, max(256, node_size.memory_mb // 2))
