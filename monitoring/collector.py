@@ -41,7 +41,7 @@ from controlplane.clusters.actions import record_broker_observations
 from controlplane.clusters.choices import BrokerState, ClusterStatus
 from controlplane.clusters.models import Cluster
 from controlplane.clusters.specs import admin_for, cluster_spec
-from monitoring import collection_sql, health, history, lag_state
+from monitoring import assignment, collection_sql, health, history, lag_state
 from monitoring.collection_sql import ClusterFacts, ClusterRow
 from monitoring.conditions import RULES, Severity
 from monitoring.disk import BrokerDisk, broker_disks, disks_data
@@ -515,6 +515,7 @@ def store_collection(
                 else []
             ),
             disks=disks_data(snapshot.disks or {}),
+            assignment=assignment.encode(snapshot.state),
             collecting_until=None,
             queued_until=None,
         )

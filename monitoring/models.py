@@ -50,6 +50,9 @@ class ClusterHealth(models.Model):
     # (`monitoring.disk`), for the brokers that reported one in the last collection that reached the
     # cluster. A column of its own so the exporter reads it without the counts.
     disks = models.JSONField(default=dict, blank=True)
+    # The replica assignment and active controller the same collection saw (`monitoring.assignment`),
+    # JSON text: written and read whole, only when an operation is previewed.
+    assignment = models.TextField(blank=True, default="")
     next_collection_at = models.DateTimeField(null=True, blank=True)  # due for collection from then on
     # Set when a collection is enqueued, cleared when it finishes: while set, the cluster is not
     # enqueued again, so workers that fall behind the schedule do not make the queue grow. A task lost

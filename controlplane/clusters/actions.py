@@ -212,14 +212,10 @@ def request_scale(*, cluster: Cluster, brokers: int, actor: Actor) -> Operation:
         cluster = _lock_for_change(cluster)
         existing = dict(cluster.brokers.values_list("node_id", "rack"))
         params: dict[str, Any] = {"brokers": brokers, "from_brokers": len(existing), **_throttle()}
-        added: dict[int, str] = {}
-        removed: list[int] = []
+        added, removed = scale_layout(existing, list(cluster.racks), brokers)
         if brokers > len(existing):
-            layout = place_brokers(list(cluster.racks), brokers, existing)
-            added = {node_id: rack for node_id, rack in layout.items() if node_id not in existing}
             params["add_node_ids"] = sorted(added)
         else:
-            removed = brokers_to_remove(existing, list(cluster.racks), brokers)
             params["remove_node_ids"] = removed
         operation = start_operation(cluster=cluster, kind=OperationKind.SCALE, actor=actor, params=params)
         Broker.objects.bulk_create(
@@ -282,17 +278,14 @@ def request_replace_broker(
         if anomaly_id is not None:
             params["anomaly"] = anomaly_id
         replacement: int | None = None
-        started_before: int | None = None
+        started_before = False
         if not keep_disk:
-            started_before = _unfinished_replacement(broker)
-            replacement = started_before
-            if replacement is None:
-                replacement = max(cluster.brokers.values_list("node_id", flat=True)) + 1
+            replacement, started_before = replacement_node_id(broker)
             params.update(replacement_node_id=replacement, **_throttle())
         operation = start_operation(
             cluster=cluster, kind=OperationKind.REPLACE_BROKER, actor=actor, params=params
         )
-        if replacement is not None and started_before is None:
+        if replacement is not None and not started_before:
             Broker.objects.create(cluster=cluster, node_id=replacement, rack=broker.rack)
         record_event(
             actor=actor,
@@ -302,6 +295,28 @@ def request_replace_broker(
             details={"node_id": node_id, "keep_disk": keep_disk, "replacement": replacement},
         )
     return operation
+
+
+def replacement_node_id(broker: Broker) -> tuple[int, bool]:
+    """The node id of the broker that replaces `broker` without its disk, and whether an earlier,
+    unfinished replacement already started it: the next free node id, or that earlier one."""
+    earlier = _unfinished_replacement(broker)
+    if earlier is not None:
+        return earlier, True
+    return max(
+        Broker.objects.filter(cluster_id=broker.cluster_id).values_list("node_id", flat=True)
+    ) + 1, False
+
+
+def scale_layout(
+    existing: Mapping[int, str], racks: list[str], target: int
+) -> tuple[dict[int, str], list[int]]:
+    """The brokers a scale to `target` adds (node id -> rack, in the racks `place_brokers` picks) and
+    the ones it removes (`brokers_to_remove`); one of the two is empty."""
+    if target > len(existing):
+        layout = place_brokers(racks, target, dict(existing))
+        return {node_id: rack for node_id, rack in layout.items() if node_id not in existing}, []
+    return {}, brokers_to_remove(existing, racks, target)
 
 
 def _unfinished_replacement(broker: Broker) -> int | None:

@@ -73,6 +73,10 @@ def layout_errors(layout: Layout) -> dict[str, str]:
         errors["racks"] = "Rack names must be distinct."
     elif bad := [r for r in racks if not RACK_NAME.match(r) or len(r) > 63]:
         errors["racks"] = f"Invalid rack name {bad[0]!r}: use letters, digits, '-', '_' and '.' (at most 63)."
+    elif "replication_factor" in errors:
+        # The racks left out default to one per replica: with the factor wrong, counting them against
+        # the brokers would blame a field the person did not fill in.
+        pass
     elif rack_count > brokers:
         errors["racks"] = (
             f"{rack_count} racks need at least {rack_count} brokers (one per rack); got {brokers}."

@@ -81,6 +81,23 @@ def api_errors_by_field(errors: Mapping[str, Any]) -> dict[str | None, list[str]
     return by_field
 
 
+# Broker counts the form suggests, the first the default backend accepts: three over three racks where
+# it can run them (the single-node development broker cannot).
+SUGGESTED_BROKERS = (3, 1)
+
+
+def default_brokers(organization: Organization) -> int:
+    """The broker count the form starts with: one the default backend accepts, so that the form's
+    defaults alone create a cluster."""
+    for brokers in SUGGESTED_BROKERS:
+        serializer = ClusterCreateSerializer(data={"name": "defaults", "brokers": brokers})
+        if serializer.is_valid() and "brokers" not in new_cluster_errors(
+            organization, serializer.validated_data
+        ):
+            return brokers
+    return SUGGESTED_BROKERS[-1]
+
+
 class ClusterForm(forms.Form):
     """A new cluster. Fields are plain text on purpose: parsing and range checks are the API
     serializer's, so a person sees exactly the messages an API client gets."""
@@ -93,7 +110,7 @@ class ClusterForm(forms.Form):
     organization = forms.ChoiceField(choices=())
     backend = forms.CharField(required=False, initial=Backend.LOCAL)
     kafka_version = forms.CharField(required=False, label="Kafka version")
-    brokers = forms.CharField(required=False, initial=3, widget=_number(min=1))
+    brokers = forms.CharField(required=False, initial=SUGGESTED_BROKERS[0], widget=_number(min=1))
     racks = forms.CharField(
         required=False,
         widget=forms.TextInput(attrs={"placeholder": "eu-west-1a, eu-west-1b, eu-west-1c"}),
@@ -141,6 +158,8 @@ class ClusterForm(forms.Form):
         )
         self.fields["kafka_version"].widget = forms.Select(choices=[(v, v) for v in settings.KAFKA_VERSIONS])
         self.fields["kafka_version"].initial = settings.DEFAULT_KAFKA_VERSION
+        if self.organizations:
+            self.fields["brokers"].initial = default_brokers(next(iter(self.organizations.values())))
         self.spec: dict[str, Any] = {}
 
     @property

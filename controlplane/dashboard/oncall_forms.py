@@ -61,6 +61,11 @@ CHANNEL_FIELDS: Mapping[str, Mapping[str, str]] = {
 }
 
 
+# Secrets that are URLs: shown again after the URL itself was refused, so that it can be corrected (it
+# is what this person just typed); every other secret, and a URL that was fine, is never filled back in.
+URL_FIELDS = ("slack_webhook_url", "webhook_url")
+
+
 def _secret(label: str, help_text: str = "") -> forms.CharField:
     return forms.CharField(
         required=False,
@@ -307,7 +312,10 @@ class ChannelForm(forms.Form):
         serializer = NotificationChannelWriteSerializer(data=payload, context={"form_values": True})
         if not serializer.is_valid():
             for name, messages in _messages(serializer.errors).items():
-                self.add_error(name if name in self.fields else None, messages)
+                if name == "config":
+                    self.add_config_errors(messages)
+                else:
+                    self.add_error(name if name in self.fields else None, messages)
             return cleaned
         if NotificationChannel.objects.filter(organization=organization, name=cleaned["name"]).exists():
             self.add_error("name", f"A channel named {cleaned['name']!r} already exists.")
@@ -326,3 +334,7 @@ class ChannelForm(forms.Form):
                 (name for name, key in fields.items() if message.startswith(key)), next(iter(fields))
             )
             self.add_error(target, message)
+            if target in URL_FIELDS:
+                self.fields[target].widget = forms.TextInput(
+                    attrs={"autocomplete": "off", "spellcheck": "false"}
+                )

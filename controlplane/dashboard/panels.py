@@ -90,7 +90,7 @@ class HealthPanel:
 
 
 def health_panel(cluster: Cluster) -> HealthPanel:
-    health = ClusterHealth.objects.filter(cluster=cluster).first() or ClusterHealth(
+    health = ClusterHealth.objects.filter(cluster=cluster).defer("assignment").first() or ClusterHealth(
         cluster=cluster, reason="Not collected yet."
     )
     counts = health.counts or {}

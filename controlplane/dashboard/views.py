@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import uuid
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -20,13 +21,16 @@ from controlplane.api.permissions import can_write
 from controlplane.api.serializers import ClusterUpdateSerializer
 from controlplane.audit.actions import Actor
 from controlplane.clusters.actions import (
+    CHANGEABLE_STATUSES,
     ClusterNameTaken,
     ClusterNotChangeable,
     request_cluster_create,
     request_cluster_delete,
+    require_changeable,
     update_cluster_settings,
 )
 from controlplane.clusters.choices import ClusterStatus
+from controlplane.dashboard import operate
 from controlplane.dashboard.forms import ApiTokenForm, ClusterForm, placement_preview
 from controlplane.dashboard.panels import monitoring_context
 from controlplane.dashboard.queries import (
@@ -102,6 +106,7 @@ def cluster_detail(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
         "log_lines": log_tail(operation) if operation else [],
         "operations": cluster.operations.prefetch_related("steps")[:OPERATIONS_LISTED],
         "can_write": can_write(request.user, cluster.organization_id),
+        "changeable": cluster.status in CHANGEABLE_STATUSES,
         **monitoring_context(cluster),
     }
     return render(request, "dashboard/cluster_detail.html", context)
@@ -159,6 +164,52 @@ def cluster_settings(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
             state = "on" if cluster.self_healing else "off"
             messages.success(request, f"Self-healing is now {state} for {cluster.name}.")
     return redirect("dashboard:cluster-detail", pk=cluster.pk)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def cluster_operate(request: HttpRequest, pk: uuid.UUID, kind: str) -> HttpResponse:
+    """Scale, restart, replace a broker or upgrade: the form, then a confirmation saying what will
+    happen, then the operation. Each step runs the API's checks again."""
+    cluster = get_object_or_404(visible_clusters(request.user), pk=pk)
+    require_write(request.user, cluster.organization_id)
+    operation_kind = operate.KINDS.get(kind)
+    if operation_kind is None:
+        raise Http404(kind)
+    posted = request.method == "POST"
+    data = request.POST if posted else request.GET
+    values: dict[str, object] = {}
+    errors: dict[str | None, list[str]] = {}
+    preview = None
+    try:
+        require_changeable(cluster)
+    except (OperationConflict, ClusterNotChangeable) as exc:
+        errors[None] = [str(exc)]
+    # A rolling restart has nothing to fill in: its confirmation is the first page.
+    reviewing = posted or not operation_kind.body().fields
+    if reviewing and not errors:
+        values, errors = operate.check(operation_kind, cluster, data)
+    if reviewing and not errors and posted and "confirm" in data:
+        try:
+            operation_kind.start(cluster, values, Actor.from_request(request))
+        except (OperationConflict, ClusterNotChangeable) as exc:
+            errors[None] = [str(exc)]
+        else:
+            messages.success(request, f"{operation_kind.title} of {cluster.name} started.")
+            return redirect("dashboard:cluster-detail", pk=cluster.pk)
+    if reviewing and not errors:
+        preview = operation_kind.preview(cluster, values)
+    context = {
+        "cluster": cluster,
+        "kind": operation_kind,
+        "values": values or {name: data.get(name, "") for name in operation_kind.body().fields},
+        "errors": {name: found for name, found in errors.items() if name},
+        "refusals": errors.get(None, []),
+        "preview": preview,
+        "brokers": cluster.brokers.order_by("node_id"),
+        "versions": [v for v in settings.KAFKA_VERSIONS if v != cluster.kafka_version],
+    }
+    return render(request, "dashboard/operate.html", context)
 
 
 @login_required

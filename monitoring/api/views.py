@@ -55,7 +55,7 @@ class ClusterMonitoringViewSet(viewsets.GenericViewSet):
     @action(detail=True, methods=["get"])
     def health(self, request: Request, pk: str | None = None) -> Response:
         cluster = self.get_object()
-        health = ClusterHealth.objects.filter(cluster=cluster).first() or ClusterHealth(
+        health = ClusterHealth.objects.filter(cluster=cluster).defer("assignment").first() or ClusterHealth(
             cluster=cluster, reason="Not collected yet."
         )
         return Response(api.ClusterHealthSerializer(health).data)

@@ -42,8 +42,11 @@ CONFIG_KEYS = frozenset({"webhook_url"})
 
 def validate_config(config: Mapping[str, Any]) -> list[str]:
     errors = config_errors(config, CONFIG_KEYS)
-    if egress.url_shape_error(target_url(config)):
+    url = target_url(config)
+    if url is None or url == "":
         errors.append("webhook_url (a Slack incoming webhook URL) is required")
+    elif error := egress.url_shape_error(url):
+        errors.append(f"webhook_url {error}")
     return errors
 
 

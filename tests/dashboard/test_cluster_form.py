@@ -10,6 +10,7 @@ from django.test import Client
 
 from controlplane.audit.models import AuditEvent
 from controlplane.clusters.models import Cluster
+from controlplane.clusters.specs import get_backend
 from controlplane.operations.models import Operation
 from controlplane.tenancy.actions import set_membership
 from controlplane.tenancy.models import Role
@@ -112,6 +113,40 @@ def test_form_shows_the_apis_field_messages(tenant: Tenant, body: dict[str, Any]
     assert not Cluster.objects.exists()
 
 
+def test_a_replication_factor_above_the_brokers_is_reported_on_that_field_alone(tenant: Tenant) -> None:
+    """Racks left empty default to one per replica; they are not blamed for the factor."""
+    api = token_client(tenant.admin).post(
+        "/api/v1/clusters/", {"name": "orders", "brokers": 1, "replication_factor": 3}, format="json"
+    )
+    response = signed_in(tenant.admin).post(NEW, form_data(replication_factor=3))
+
+    expected = {"replication_factor": ["Replication factor 3 needs at least 3 brokers; this cluster has 1."]}
+    assert api.json() == expected
+    assert response.context["form"].errors == expected
+
+
+def test_the_forms_defaults_create_a_cluster_on_the_default_backend(tenant: Tenant) -> None:
+    """Here `local` runs the single-node development broker, so the default is one broker."""
+    client = signed_in(tenant.admin)
+    form = client.get(NEW).context["form"]
+    data = {name: value for name, value in form.initial_values().items() if value is not None}
+    data["name"] = "defaults"
+    data["self_healing"] = "on"
+
+    response = client.post(NEW, data)
+
+    assert response.status_code == 302, response.context["form"].errors
+    assert Cluster.objects.get(name="defaults").broker_count == 1
+
+
+def test_with_apache_kafka_the_form_suggests_three_brokers_over_three_racks(tenant: Tenant, settings) -> None:
+    settings.LOCAL_ENGINE = "kafka"
+    get_backend.cache_clear()
+    response = signed_in(tenant.admin).get(NEW)
+    get_backend.cache_clear()
+    assert response.context["preview"].racks == [("rack-1", [0]), ("rack-2", [1]), ("rack-3", [2])]
+
+
 def test_a_valid_form_creates_the_cluster_and_opens_it(tenant: Tenant) -> None:
     response = signed_in(tenant.admin).post(NEW, form_data(name="payments"), follow=True)
 
@@ -146,7 +181,8 @@ def test_form_offers_the_configured_kafka_versions_and_a_default_placement(tenan
         assert f'<option value="{version}"' in page
     assert f'<option value="{settings.DEFAULT_KAFKA_VERSION}" selected' in page
     assert "Kubernetes (not configured)" in page
-    assert response.context["preview"].racks == [("rack-1", [0]), ("rack-2", [1]), ("rack-3", [2])]
+    # The development broker runs one broker, so the default layout is one broker in one rack.
+    assert response.context["preview"].racks == [("rack-1", [0])]
     # One organization: nothing to choose.
     assert 'type="hidden" name="organization" value="acme"' in page
 

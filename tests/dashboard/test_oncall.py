@@ -17,7 +17,7 @@ from controlplane.tenancy.models import Role
 from monitoring.alerting.choices import DeliveryEvent, DeliveryStatus
 from monitoring.alerting.models import MaintenanceWindow, NotificationChannel, Silence
 from tests.dashboard.conftest import create_cluster
-from tests.support.tenants import SYSTEM, Tenant
+from tests.support.tenants import SYSTEM, Tenant, token_client
 
 pytestmark = pytest.mark.django_db
 
@@ -300,6 +300,31 @@ def test_a_rejected_channel_does_not_echo_its_secrets(tenant: Tenant) -> None:
     assert "A channel named &#x27;taken&#x27; already exists." in duplicate
     assert ROUTING_KEY not in duplicate
     assert NotificationChannel.objects.count() == 1
+
+
+def test_a_bad_slack_url_is_explained_by_its_field_and_kept_for_correcting(tenant: Tenant) -> None:
+    typo = "hooks.slack.com/services/T000/B000/XXXX"
+    api = token_client(tenant.admin).post(
+        "/api/v1/notification-channels/",
+        {"name": "slack", "kind": "slack", "config": {"webhook_url": typo}},
+        format="json",
+    )
+    response = signed_in(tenant.admin).post(
+        "/oncall/channels/",
+        {
+            "name": "slack",
+            "kind": "slack",
+            "slack_webhook_url": typo,
+            "min_severity": "warning",
+            "repeat_interval_seconds": "14400",
+        },
+    )
+
+    assert api.json() == {"config": ["webhook_url must be an http(s) URL"]}
+    assert response.context["form"].errors == {"slack_webhook_url": ["webhook_url must be an http(s) URL"]}
+    field = response.content.decode().split('data-field="slack_webhook_url"')[1].split("</div>")[0]
+    assert "webhook_url must be an http(s) URL" in field and f'value="{typo}"' in field
+    assert not NotificationChannel.objects.exists()
 
 
 def test_disable_enable_and_test_a_channel(tenant: Tenant) -> None:
