@@ -16,6 +16,7 @@ urlpatterns = [
     path("clusters/<uuid:pk>/delete/", views.cluster_delete, name="cluster-delete"),
     path("clusters/<uuid:pk>/settings/", views.cluster_settings, name="cluster-settings"),
     path("clusters/<uuid:pk>/operate/<slug:kind>/", views.cluster_operate, name="cluster-operate"),
+    path("operations/", views.operation_list, name="operation-list"),
     path("operations/<uuid:pk>/", views.operation_detail, name="operation-detail"),
     path("operations/<uuid:pk>/cancel/", views.operation_cancel, name="operation-cancel"),
     path("alerts/", oncall.alert_list, name="alert-list"),

@@ -10,15 +10,18 @@ from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_filters import rest_framework as filters
 
-from controlplane.api.permissions import can_write
+from controlplane.api.permissions import can_write, organizations_of
 from controlplane.api.serializers import ClusterUpdateSerializer
+from controlplane.api.views import ClusterFilterSet, OperationFilterSet
 from controlplane.audit.actions import Actor
 from controlplane.clusters.actions import (
     CHANGEABLE_STATUSES,
@@ -29,7 +32,8 @@ from controlplane.clusters.actions import (
     require_changeable,
     update_cluster_settings,
 )
-from controlplane.clusters.choices import ClusterStatus
+from controlplane.clusters.choices import Backend, ClusterStatus
+from controlplane.clusters.models import Cluster
 from controlplane.dashboard import operate
 from controlplane.dashboard.forms import ApiTokenForm, ClusterForm, placement_preview
 from controlplane.dashboard.panels import monitoring_context
@@ -44,22 +48,52 @@ from controlplane.dashboard.queries import (
     writable_organizations,
 )
 from controlplane.operations.actions import OperationConflict, OperationNotCancellable, request_cancel
-from controlplane.operations.choices import ACTIVE_OPERATION_STATES
+from controlplane.operations.choices import ACTIVE_OPERATION_STATES, OperationKind, OperationState
+from controlplane.operations.models import Operation
 from controlplane.tenancy.actions import create_api_token, revoke_api_token
 from controlplane.tenancy.models import ApiToken
 from controlplane.tenancy.throttle import AuthenticationThrottled
+from monitoring.models import HealthStatus
 
 # Session key holding a just-created token's secret until the next page shows it, once.
 NEW_TOKEN_SESSION_KEY = "dashboard.new_api_token"
 OPERATIONS_LISTED = 25
+OPERATIONS_PER_PAGE = 50
+OPERATION_FILTERS = ("state", "kind", "cluster")
+CLUSTER_FILTERS = ("name", "status", "backend", "health")
+
+
+class ClusterListFilterSet(ClusterFilterSet):
+    """The API's cluster filters, and the health the last collection found."""
+
+    health = filters.ChoiceFilter(field_name="health__status", choices=HealthStatus.choices)
+
+    class Meta(ClusterFilterSet.Meta):
+        fields = [*ClusterFilterSet.Meta.fields, "health"]
 
 
 @login_required
 @require_GET
 def cluster_list(request: HttpRequest) -> HttpResponse:
-    clusters = listed_clusters(request.user).exclude(status=ClusterStatus.DELETED)
-    may_create = writable_organizations(request.user).exists()
-    return render(request, "dashboard/cluster_list.html", {"clusters": clusters, "may_create": may_create})
+    """The user's clusters, searched by name and filtered by status, backend and health as the API's
+    list is; deleted ones only when asked for by status."""
+    chosen = {name: value for name, value in request.GET.items() if name in CLUSTER_FILTERS and value}
+    filters = ClusterListFilterSet(chosen, queryset=listed_clusters(request.user))
+    valid = filters.is_valid()
+    clusters = filters.qs if valid else Cluster.objects.none()
+    if "status" not in chosen:
+        clusters = clusters.exclude(status=ClusterStatus.DELETED)
+    context = {
+        "clusters": clusters.select_related("health"),
+        "may_create": writable_organizations(request.user).exists(),
+        "chosen": chosen,
+        "filter_errors": [] if valid else [m for ms in filters.errors.values() for m in ms],
+        "statuses": ClusterStatus.choices,
+        "backends": Backend.choices,
+        "health_statuses": HealthStatus.choices,
+        "any_clusters": visible_clusters(request.user).exists(),
+    }
+    return render(request, "dashboard/cluster_list.html", context)
 
 
 @login_required
@@ -92,22 +126,34 @@ def cluster_placement(request: HttpRequest) -> HttpResponse:
     return render(request, "dashboard/_placement.html", {"preview": placement_preview(request.GET)})
 
 
-@login_required
-@require_GET
-def cluster_detail(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
-    cluster = get_object_or_404(visible_clusters(request.user), pk=pk)
+def live_context(request: HttpRequest, cluster: Cluster) -> dict[str, object]:
+    """What the cluster page's live parts show; the page and its refreshes share it. A deleted
+    cluster has nothing live left: no health, groups or alerts shown as if it were serving."""
     operation = operation_to_follow(cluster)
-    racks = brokers_by_rack(cluster)
-    context = {
+    context: dict[str, object] = {
         "cluster": cluster,
-        "racks": racks,
-        "widest_rack": max((len(rack.brokers) for rack in racks), default=0),
         "operation": operation,
         "log_lines": log_tail(operation) if operation else [],
         "operations": cluster.operations.prefetch_related("steps")[:OPERATIONS_LISTED],
         "can_write": can_write(request.user, cluster.organization_id),
+        "next_url": reverse("dashboard:cluster-detail", args=[cluster.pk]),
+        "deleted": cluster.status == ClusterStatus.DELETED,
+    }
+    if not context["deleted"]:
+        context.update(monitoring_context(cluster))
+    return context
+
+
+@login_required
+@require_GET
+def cluster_detail(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
+    cluster = get_object_or_404(visible_clusters(request.user), pk=pk)
+    racks = brokers_by_rack(cluster)
+    context = {
+        **live_context(request, cluster),
+        "racks": racks,
+        "widest_rack": max((len(rack.brokers) for rack in racks), default=0),
         "changeable": cluster.status in CHANGEABLE_STATUSES,
-        **monitoring_context(cluster),
     }
     return render(request, "dashboard/cluster_detail.html", context)
 
@@ -115,11 +161,10 @@ def cluster_detail(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
 @login_required
 @require_GET
 def cluster_monitoring(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
-    """The cluster page's live panels alone, fetched by its script to refresh them in place."""
+    """The cluster page's live parts alone (panels, operations), fetched by its script to refresh them
+    in place."""
     cluster = get_object_or_404(visible_clusters(request.user), pk=pk)
-    return render(
-        request, "dashboard/_cluster_monitoring.html", {"cluster": cluster, **monitoring_context(cluster)}
-    )
+    return render(request, "dashboard/_cluster_monitoring.html", live_context(request, cluster))
 
 
 @login_required
@@ -210,6 +255,28 @@ def cluster_operate(request: HttpRequest, pk: uuid.UUID, kind: str) -> HttpRespo
         "versions": [v for v in settings.KAFKA_VERSIONS if v != cluster.kafka_version],
     }
     return render(request, "dashboard/operate.html", context)
+
+
+@login_required
+@require_GET
+def operation_list(request: HttpRequest) -> HttpResponse:
+    """Operations across every cluster the user can see, filtered as the API's list is."""
+    chosen = {name: value for name, value in request.GET.items() if name in OPERATION_FILTERS and value}
+    filters = OperationFilterSet(chosen, queryset=visible_operations(request.user).prefetch_related("steps"))
+    valid = filters.is_valid()
+    operations = filters.qs.order_by("-created_at", "-id") if valid else Operation.objects.none()
+    query = {name: value for name, value in chosen.items()}
+    context = {
+        "page": Paginator(operations, OPERATIONS_PER_PAGE).get_page(request.GET.get("page")),
+        "query": urlencode(query),
+        "chosen": chosen,
+        "filter_errors": [] if valid else [m for ms in filters.errors.values() for m in ms],
+        "states": OperationState.choices,
+        "kinds": OperationKind.choices,
+        "clusters": visible_clusters(request.user).order_by("name"),
+        "several_organizations": organizations_of(request.user).count() > 1,
+    }
+    return render(request, "dashboard/operation_list.html", context)
 
 
 @login_required

@@ -46,7 +46,18 @@
       fresh.querySelectorAll("[data-live-region]").forEach(function (region) {
         const name = region.dataset.liveRegion;
         const current = document.querySelector('[data-live-region="' + name + '"]');
-        if (current) current.replaceWith(document.importNode(region, true));
+        if (!current) return;
+        if (name === "operation-slot") {
+          // An operation started elsewhere (the API, self-healing) takes the slot; the one shown is
+          // left to operation.js, which follows it to its end.
+          const started = region.dataset.operation;
+          if (!started || started === current.dataset.operation) return;
+          const slot = document.importNode(region, true);
+          current.replaceWith(slot);
+          if (window.kcpFollowOperation) window.kcpFollowOperation(slot.querySelector("#operation"));
+          return;
+        }
+        current.replaceWith(document.importNode(region, true));
       });
     });
   }

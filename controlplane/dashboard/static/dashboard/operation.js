@@ -188,8 +188,12 @@
     setTimeout(tick, POLL_MS);
   }
 
-  document.addEventListener("DOMContentLoaded", function () {
-    const panel = document.getElementById("operation");
+  // monitoring.js hands over the panel of an operation that started while the page was open.
+  window.kcpFollowOperation = function (panel) {
     if (panel && ACTIVE.indexOf(panel.dataset.state) >= 0) follow(panel);
+  };
+
+  document.addEventListener("DOMContentLoaded", function () {
+    window.kcpFollowOperation(document.getElementById("operation"));
   });
 })();
