@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from controlplane.dashboard import oncall, views
+from controlplane.dashboard import oncall, organization, views
 
 app_name = "dashboard"
 
@@ -30,6 +30,13 @@ urlpatterns = [
     path("oncall/silences/<int:pk>/expire/", oncall.silence_expire, name="silence-expire"),
     path("oncall/maintenance/", oncall.maintenance_list, name="maintenance-list"),
     path("oncall/maintenance/<int:pk>/end/", oncall.maintenance_end, name="maintenance-end"),
+    path("organization/", organization.organization_home, name="organization"),
+    path("organizations/<slug:slug>/members/", organization.member_list, name="member-list"),
+    path("organizations/<slug:slug>/members/<int:pk>/role/", organization.member_role, name="member-role"),
+    path(
+        "organizations/<slug:slug>/members/<int:pk>/remove/", organization.member_remove, name="member-remove"
+    ),
+    path("organizations/<slug:slug>/audit/", organization.audit_log, name="audit-log"),
     path("tokens/", views.token_list, name="token-list"),
     path("tokens/<int:pk>/revoke/", views.token_revoke, name="token-revoke"),
 ]

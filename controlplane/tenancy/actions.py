@@ -29,10 +29,32 @@ def create_organization(*, name: str, owner: AbstractBaseUser, actor: Actor) -> 
     return organization
 
 
+class LastOwner(Exception):
+    """The change would leave an organization without an owner, and so without anyone who can
+    manage its members."""
+
+    def __init__(self, organization: Organization) -> None:
+        super().__init__(f"{organization.name} needs at least one owner: make someone else owner first.")
+
+
+def _keep_an_owner(organization: Organization, user: AbstractBaseUser) -> None:
+    """Refuse when `user` is the organization's only owner. The owners' rows are locked, so two
+    owners demoting each other at once cannot both succeed."""
+    owners = list(
+        Membership.objects.select_for_update()
+        .filter(organization=organization, role=Role.OWNER)
+        .values_list("user_id", flat=True)
+    )
+    if owners == [user.pk]:
+        raise LastOwner(organization)
+
+
 @transaction.atomic
 def set_membership(
     *, organization: Organization, user: AbstractBaseUser, role: Role, actor: Actor
 ) -> Membership:
+    if role != Role.OWNER:
+        _keep_an_owner(organization, user)
     membership, _ = Membership.objects.update_or_create(
         organization=organization, user=user, defaults={"role": role}
     )
@@ -67,3 +89,17 @@ def create_api_token(
 def revoke_api_token(*, token: ApiToken, actor: Actor) -> None:
     ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
     record_event(actor=actor, action="api_token.revoke", target=token)
+
+
+@transaction.atomic
+def remove_membership(*, membership: Membership, actor: Actor) -> None:
+    """Take a user out of an organization; their API tokens stay theirs but reach nothing of it."""
+    _keep_an_owner(membership.organization, membership.user)
+    record_event(
+        actor=actor,
+        action="membership.remove",
+        target=membership,
+        organization=membership.organization,
+        details={"user": membership.user.get_username(), "role": membership.role},
+    )
+    membership.delete()
