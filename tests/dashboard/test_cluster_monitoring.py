@@ -23,7 +23,15 @@ from tests.support.tenants import Tenant
 
 pytestmark = pytest.mark.django_db
 
-LIVE_REGIONS = ["firing-count", "health", "cluster-alerts", "replicas", "consumer-groups"]
+LIVE_REGIONS = [
+    "firing-count",
+    "health",
+    "cluster-alerts",
+    "replicas",
+    "consumer-groups",
+    "operation-slot",
+    "operations",
+]
 
 
 def signed_in(user) -> Client:
