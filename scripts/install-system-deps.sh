@@ -5,7 +5,7 @@
 # servers from them), a JDK 17+ and Maven (real Apache Kafka brokers, assembled from Maven Central).
 # Optional (failure only warns; the tests needing them say they are skipped and why): Chromium for the
 # dashboard's browser tests (and npm, which the Makefile uses to install axe-core for them),
-# promtool/Prometheus for the alert rules.
+# promtool/Prometheus for the alert rules, shellcheck for the broker image's entrypoint.
 set -euo pipefail
 
 java_major() {
@@ -23,6 +23,7 @@ optional=()
 command -v promtool >/dev/null 2>&1 || optional+=(prometheus)
 command -v chromium >/dev/null 2>&1 || optional+=(chromium)
 command -v npm >/dev/null 2>&1 || optional+=(npm)
+command -v shellcheck >/dev/null 2>&1 || optional+=(shellcheck)
 ((${#required[@]} + ${#optional[@]})) || exit 0
 
 sudo=""
