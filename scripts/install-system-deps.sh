@@ -2,7 +2,9 @@
 # Installs, with apt-get, the system packages `make test` and `make bench` need, when missing.
 #
 # Required (failure stops the run): PostgreSQL and Redis server binaries (the tests start throwaway
-# servers from them), a JDK 17+ and Maven (real Apache Kafka brokers, assembled from Maven Central).
+# servers from them), a JDK 17+ and Maven (real Apache Kafka brokers, assembled from Maven Central),
+# OpenSSH's server and iproute2 (the `vm` backend's test hosts: network namespaces reached over SSH;
+# the tests start an sshd per namespace, never the system's own).
 # Optional (failure only warns; the tests needing them say they are skipped and why): Chromium for the
 # dashboard's browser tests (and npm, which the Makefile uses to install axe-core for them),
 # promtool/Prometheus for the alert rules, shellcheck for the broker image's entrypoint.
@@ -19,6 +21,8 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || required+=(postgresql)
 command -v redis-server >/dev/null 2>&1 || required+=(redis-server)
 [ "$(java_major)" -ge 17 ] 2>/dev/null || required+=(openjdk-17-jdk-headless)
 command -v mvn >/dev/null 2>&1 || required+=(maven)
+[ -x /usr/sbin/sshd ] || required+=(openssh-server)
+command -v ip >/dev/null 2>&1 || required+=(iproute2)
 optional=()
 command -v promtool >/dev/null 2>&1 || optional+=(prometheus)
 command -v chromium >/dev/null 2>&1 || optional+=(chromium)

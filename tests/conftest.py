@@ -17,6 +17,7 @@ pytest_plugins = [
     "tests.support.operated_kafka",
     "tests.support.http_receiver",
     "tests.support.browser",
+    "tests.support.vm_hosts",
 ]
 
 
