@@ -149,6 +149,8 @@ class ClusterSerializer(serializers.ModelSerializer):
             "status",
             "status_reason",
             "bootstrap_servers",
+            "durable",
+            "durability_note",
             "broker_nodes",
             "active_operation",
             "created_at",

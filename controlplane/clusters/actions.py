@@ -146,10 +146,10 @@ _BROKER_STATES = {
 def sync_cluster_description(*, cluster_id: uuid.UUID, description: ClusterDescription) -> None:
     """Store what the backend reports: the bootstrap address and each broker's endpoint and state."""
     now = timezone.now()
+    durability = {"durable": description.durable, "durability_note": description.durability_note}
     if description.bootstrap_servers:
-        Cluster.objects.filter(pk=cluster_id).update(
-            bootstrap_servers=description.bootstrap_servers, updated_at=now
-        )
+        durability["bootstrap_servers"] = description.bootstrap_servers
+    Cluster.objects.filter(pk=cluster_id).update(**durability, updated_at=now)
     brokers = {b.node_id: b for b in Broker.objects.select_for_update().filter(cluster_id=cluster_id)}
     for status in description.brokers:
         broker = brokers.get(status.node_id)

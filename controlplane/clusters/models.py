@@ -49,6 +49,16 @@ class Cluster(models.Model):
     status = models.CharField(max_length=16, choices=ClusterStatus.choices, default=ClusterStatus.REQUESTED)
     status_reason = models.TextField(blank=True)  # why it is degraded or failed, in plain words
     bootstrap_servers = models.CharField(max_length=1000, blank=True)
+    # Whether the brokers keep their data across a restart, as the backend reported it (None until
+    # it has); when not, `durability_note` says what is lost and when.
+    durable = models.BooleanField(
+        null=True,
+        help_text="Whether the brokers keep their data when restarted, upgraded or replaced keeping their "
+        "disk; null until the backend has described the cluster.",
+    )
+    durability_note = models.TextField(
+        blank=True, help_text="When the cluster is not durable, what is lost and when, in plain words."
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

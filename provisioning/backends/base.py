@@ -73,6 +73,10 @@ class BrokerStatus:
 class ClusterDescription:
     bootstrap_servers: str
     brokers: tuple[BrokerStatus, ...] = field(default_factory=tuple)
+    # Whether a broker keeps its data when it is restarted, upgraded or replaced keeping its disk;
+    # when not, `durability_note` says so in plain words (shown in the API and the operation log).
+    durable: bool = True
+    durability_note: str = ""
 
     def broker(self, node_id: int) -> BrokerStatus | None:
         return next((b for b in self.brokers if b.node_id == node_id), None)

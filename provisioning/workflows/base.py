@@ -103,3 +103,13 @@ class Workflow:
             if step.name == name:
                 return step
         raise KeyError(f"workflow {self.kind!r} has no step {name!r}")
+
+
+def started_again(ctx: StepContext, node_id: int, description: ClusterDescription) -> ClusterDescription:
+    """Log that a broker was started again and what it still holds: never claim data a backend does
+    not keep (the development broker loses everything with its process)."""
+    if description.durable:
+        ctx.log(f"broker {node_id} started again with its data")
+    else:
+        ctx.log(f"broker {node_id} started again empty: {description.durability_note}")
+    return description

@@ -1,7 +1,8 @@
 """Replacing a broker (recovery), in the same rack.
 
 When its disk survived (`keep_disk`), the broker is started again in place with the same node id and
-its data; it only has to catch up. Otherwise a new broker (`replacement_node_id`, chosen when the
+its data (unless its backend keeps none across a restart, which the log then says); it only has to
+catch up. Otherwise a new broker (`replacement_node_id`, chosen when the
 operation was requested) joins the same rack, the old broker's replicas are reassigned, throttled, with
 the planner's replacement case (they land on the new broker where the rack allows), and the old broker
 is removed once it holds nothing.
@@ -14,7 +15,7 @@ from dataclasses import replace
 from typing import Any
 
 from provisioning.kafka_admin.base import KafkaUnavailableError
-from provisioning.workflows.base import Step, StepContext, StepOutcome, Workflow, open_admin
+from provisioning.workflows.base import Step, StepContext, StepOutcome, Workflow, open_admin, started_again
 from provisioning.workflows.reassign import (
     abandon_moves,
     clear_throttle,
@@ -45,8 +46,7 @@ def _elsewhere(params: Mapping[str, Any]) -> bool:
 def replace_in_place(ctx: StepContext) -> StepOutcome:
     node_id = ctx.params["node_id"]
     description = ctx.backend.replace_broker(ctx.spec, node_id, keep_disk=True)
-    ctx.log(f"broker {node_id} started again with its data")
-    return StepOutcome(description=description)
+    return StepOutcome(description=started_again(ctx, node_id, description))
 
 
 def wait_in_sync(ctx: StepContext) -> StepOutcome:
@@ -106,7 +106,7 @@ def remove_old_broker(ctx: StepContext) -> StepOutcome:
 REPLACE_BROKER = Workflow(
     kind="replace_broker",
     steps=(
-        Step("replace_in_place", "Start the broker again with its data", replace_in_place, applies=_in_place),
+        Step("replace_in_place", "Start the broker again on its disk", replace_in_place, applies=_in_place),
         Step(
             "wait_in_sync",
             "Wait until the broker is back in sync",

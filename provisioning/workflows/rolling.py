@@ -16,7 +16,15 @@ from typing import Any
 
 from provisioning.backends.base import ClusterSpec
 from provisioning.kafka_admin.base import ClusterState
-from provisioning.workflows.base import Step, StepContext, StepFailed, StepOutcome, Workflow, open_admin
+from provisioning.workflows.base import (
+    Step,
+    StepContext,
+    StepFailed,
+    StepOutcome,
+    Workflow,
+    open_admin,
+    started_again,
+)
 from provisioning.workflows.reassign import poll_seconds
 from provisioning.workflows.safety import restart_blockers, sync_problems
 
@@ -90,9 +98,13 @@ def roll_brokers(ctx: StepContext, spec: ClusterSpec, *, verb: str = "restart") 
     # again (harmless), where recording first could skip it.
     ctx.backend.restart_broker(spec, candidate)
     roll.update(current=candidate, since=_now().isoformat(), blocked_since=None, reason=None)
+    description = ctx.backend.describe(spec)
+    if not description.durable:
+        started_again(ctx, candidate, description)
     return StepOutcome(
         done=False,
         output={"roll": roll},
+        description=description,
         progress=(len(roll["restarted"]), len(node_ids)),
         poll_after_seconds=poll_seconds(ctx),
     )

@@ -12,11 +12,13 @@ from controlplane.clusters.actions import (
     record_broker_unreachable,
     record_brokers_reachable,
     request_replace_broker,
+    request_restart,
 )
 from controlplane.clusters.models import Broker, BrokerAnomaly, Cluster
 from controlplane.clusters.reconcile import reconcile_cluster
 from controlplane.operations.models import Operation
 from provisioning.backends.base import BackendError
+from provisioning.backends.local import IN_MEMORY_ONLY
 from tests.operations.conftest import ClusterFactory, Driver
 from tests.operations.test_scaling import fully_replicated, rack_aware
 from tests.support.simulated_backend import Simulation
@@ -35,10 +37,32 @@ def test_replacing_a_broker_that_kept_its_disk_restarts_it_in_place(
 
     assert operation.state == "succeeded", operation.error
     assert [s.name for s in operation.steps.all()] == ["replace_in_place", "wait_in_sync", "elect_leaders"]
+    assert "broker 3 started again with its data" in [line.message for line in operation.log_lines.all()]
     assert ("replace", 3, {"keep_disk": True}) in simulation.events
     assert kafka.describe_cluster().assignment() == before  # nothing moved
     assert fully_replicated(kafka, 3)
     assert Broker.objects.get(cluster=cluster, node_id=3).state == "running"
+
+
+def test_a_backend_that_keeps_no_data_never_claims_a_broker_came_back_with_it(
+    simulated_cluster: ClusterFactory, driver: Driver, simulation: Simulation, tenant: Tenant
+) -> None:
+    """The development broker keeps data in memory only: replacing it "keeping the disk" or
+    restarting it loses every topic, and the operation log, the cluster and the API say so."""
+    cluster, kafka = simulated_cluster(brokers=6)
+    simulation.durability_note = IN_MEMORY_ONLY
+    kafka.fail_broker(3)
+
+    replaced = driver.run(request_replace_broker(cluster=cluster, node_id=3, keep_disk=True, actor=SYSTEM).id)
+    restarted = driver.run(request_restart(cluster=cluster, actor=SYSTEM).id)
+
+    assert (replaced.state, restarted.state) == ("succeeded", "succeeded")
+    for operation in (replaced, restarted):
+        log = [line.message for line in operation.log_lines.all()]
+        assert not [line for line in log if "with its data" in line], log
+        assert f"started again empty: {IN_MEMORY_ONLY}" in "\n".join(log)
+    body = token_client(tenant.owner).get(f"/api/v1/clusters/{cluster.pk}/").json()
+    assert (body["durable"], body["durability_note"]) == (False, IN_MEMORY_ONLY)
 
 
 def test_replacing_a_broker_without_its_disk_moves_its_replicas_to_a_new_broker_in_its_rack(

@@ -33,6 +33,7 @@ from provisioning.backends.base import (
     NodeSize,
 )
 from provisioning.backends.local import (
+    IN_MEMORY_ONLY,
     TANSU_SINGLE_NODE_MESSAGE,
     LocalBackend,
     stop_all,
@@ -292,6 +293,29 @@ def test_restart_broker_keeps_the_port(backend: LocalBackend, state_dir: Path, s
     after = backend.describe(spec)
     assert after.bootstrap_servers == endpoint
     assert after.brokers[0].state == BrokerProcessState.RUNNING
+
+
+def test_the_development_broker_loses_every_topic_when_restarted_or_replaced_keeping_its_disk_and_says_so(
+    backend: LocalBackend, spec: ClusterSpec
+) -> None:
+    description = backend.provision(spec)
+    assert (description.durable, description.durability_note) == (False, IN_MEMORY_ONLY)
+
+    def topics() -> set[str]:
+        admin = AdminClient({"bootstrap.servers": backend.describe(spec).bootstrap_servers})
+        return {t for t in admin.list_topics(timeout=10).topics if not t.startswith("__")}
+
+    def create_orders() -> None:
+        admin = AdminClient({"bootstrap.servers": backend.describe(spec).bootstrap_servers})
+        admin.create_topics([NewTopic("orders", num_partitions=1, replication_factor=1)])["orders"].result(10)
+        assert topics() == {"orders"}
+
+    create_orders()
+    backend.restart_broker(spec, 1)
+    assert topics() == set()
+    create_orders()
+    assert not backend.replace_broker(spec, 1, keep_disk=True).durable
+    assert topics() == set()
 
 
 def test_restart_of_an_unknown_broker_fails(backend: LocalBackend, spec: ClusterSpec) -> None:

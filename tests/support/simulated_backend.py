@@ -96,6 +96,8 @@ class Simulation:
     events: list[tuple[str, int, dict[str, Any]]] = field(default_factory=list)
     # Errors to raise from backend methods, by method name, first in first out.
     failures: dict[str, list[Exception]] = field(default_factory=dict)
+    # Set to play a backend whose brokers keep no data across a restart (the development broker).
+    durability_note: str = ""
 
     def reset(self) -> None:
         self.clusters.clear()
@@ -103,6 +105,7 @@ class Simulation:
         self.events.clear()
         self.failures.clear()
         self.registration_delay = 5.0
+        self.durability_note = ""
 
     def cluster(self, cluster_id: str) -> StandInKafkaCluster:
         return self.clusters[str(cluster_id)]
@@ -237,7 +240,10 @@ class SimulatedBackend:
                 state, endpoint = BrokerProcessState.MISSING, ""
             statuses.append(BrokerStatus(broker.node_id, broker.rack, endpoint, state))
         bootstrap = f"simulated://{spec.cluster_id}" if kafka is not None else ""
-        return ClusterDescription(bootstrap_servers=bootstrap, brokers=tuple(statuses))
+        note = self.simulation.durability_note
+        return ClusterDescription(
+            bootstrap_servers=bootstrap, brokers=tuple(statuses), durable=not note, durability_note=note
+        )
 
 
 def simulated_backend() -> SimulatedBackend:

@@ -142,7 +142,10 @@ class Command(BaseCommand):
                 else "no Java 17 or newer was found; install one (on Debian: apt-get install "
                 "openjdk-17-jre-headless) and run `make run` again for real Apache Kafka clusters of any size"
             )
-            self.stdout.write(f"local clusters run the single-node development broker (Tansu): {reason}")
+            self.stdout.write(
+                f"local clusters run the single-node development broker (Tansu), which keeps data in "
+                f"memory only (every restart loses every topic): {reason}"
+            )
             return
         java_text = f"Java {java.major} at {java.home}" if java is not None else "Java"
         self.stdout.write(f"local clusters run Apache Kafka (KRaft) on {java_text}")
