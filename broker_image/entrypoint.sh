@@ -9,7 +9,7 @@
 #   - no node id can be found (KAFKA_NODE_ID, or the ordinal at the end of POD_NAME/HOSTNAME);
 #   - the mounted configuration names another node id or rack than the pod's;
 #   - a placeholder the configuration uses has no value;
-#   - formatted storage belongs to another cluster;
+#   - a data directory is not writable, or its storage belongs to another cluster;
 #   - an unformatted controller of a dynamic quorum has no KAFKA_INITIAL_CONTROLLERS.
 set -euo pipefail
 
@@ -114,6 +114,7 @@ metadata_dir=$(property metadata.log.dir)
 
 unformatted=()
 for directory in "${directories[@]}"; do
+  [[ ! -e $directory || -w $directory ]] || refuse "$directory is not writable by uid $(id -u) (give the pod securityContext.fsGroup $(id -g))"
   meta=$directory/meta.properties
   if [[ -f $meta ]]; then
     formatted_id=$(sed -n 's/^cluster\.id=//p' "$meta")
@@ -150,6 +151,10 @@ if [[ -n $metrics_port && $metrics_port != off ]]; then
   export KAFKA_OPTS="-javaagent:$JMX_EXPORTER_JAR=$metrics_port:$JMX_EXPORTER_CONFIG${KAFKA_OPTS:+ $KAFKA_OPTS}"
 fi
 export LOG_DIR=${LOG_DIR:-$KAFKA_RUNTIME_DIR/logs}
+# Compression codecs (zstd, snappy, lz4) unpack native libraries into java.io.tmpdir: keep it in the
+# runtime directory, the one place that stays writable under readOnlyRootFilesystem.
+mkdir -p "$KAFKA_RUNTIME_DIR/tmp"
+export KAFKA_OPTS="-Djava.io.tmpdir=$KAFKA_RUNTIME_DIR/tmp${KAFKA_OPTS:+ $KAFKA_OPTS}"
 
 log "starting node $node_id${rack:+ in rack $rack} with $config (from $source_config)"
 exec "$KAFKA_HOME/bin/kafka-server-start.sh" "$config"

@@ -299,7 +299,9 @@ def test_entrypoint_runs_a_real_broker_and_keeps_its_storage(
     assert "broker.rack=b\n" in (tmp_path / "run" / "server.properties").read_text()
 
     admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])[topic].result(timeout=30)
-    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all"})
+    # zstd: the broker unpacks its native codec into java.io.tmpdir, which the entrypoint moves into the
+    # runtime directory (the root file system is read-only in the pod).
+    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "compression.type": "zstd"})
     producer.produce(topic, b"before restart")
     assert producer.flush(30) == 0
 
