@@ -520,7 +520,8 @@ def store_collection(
             queued_until=None,
         )
         members = {
-            group_id: (state.state, known_members(state)) for group_id, state in snapshot.group_states.items()
+            group_id: (state.state, known_members(state), state.member_details)
+            for group_id, state in snapshot.group_states.items()
         }
         if not snapshot.lag_error:
             lag_state.save(snapshot.cluster_id, snapshot.groups, members, windows, snapshot.collected_at)

@@ -23,8 +23,10 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Min
+from django.db.models.fields.json import KeyTransform
 from django.utils import timezone
 
+from monitoring.lag import LagStatus
 from monitoring.models import ClusterSample, Resolution
 
 if TYPE_CHECKING:
@@ -38,8 +40,10 @@ CLUSTER_SERIES = {
     "under_min_isr_partitions": "under_min_isr_partitions",
     "at_min_isr_partitions": "at_min_isr_partitions",
 }
-# Series per consumer group: API name -> index in a sample's `groups` entry ([lag, time lag]).
+# Series per consumer group: API name -> index in a sample's `groups` entry
+# ([lag, time lag, status]; points stored before statuses were have no status).
 GROUP_SERIES = {"consumer_lag": 0, "consumer_time_lag_seconds": 1}
+STATUS_INDEX = 2
 SERIES_NAMES = (*CLUSTER_SERIES, *GROUP_SERIES)
 
 # Downsampling works through old raw points a slice of time at a time, one transaction each, so a
@@ -79,7 +83,10 @@ def record_samples(snapshot: ClusterSnapshot) -> None:
         under_replicated_partitions=totals.under_replicated,
         under_min_isr_partitions=totals.under_min_isr,
         at_min_isr_partitions=totals.at_min_isr,
-        groups={group.group_id: [group.total_lag, group.time_lag_seconds] for group in snapshot.groups},
+        groups={
+            group.group_id: [group.total_lag, group.time_lag_seconds, group.status.value]
+            for group in snapshot.groups
+        },
     )
 
 
@@ -136,24 +143,66 @@ def _average(
     cluster_id: Any, minute: datetime, points: list[Sequence[Any]], fields: list[str]
 ) -> ClusterSample:
     """One minute's points as one: each total averaged, each group's lag and time lag averaged over
-    the points that have them (a group that appeared mid-minute, a time lag not always known)."""
+    the points that have them (a group that appeared mid-minute, a time lag not always known), and
+    its worst status of the minute."""
     lags: dict[str, list[float]] = {}
     time_lags: dict[str, list[float]] = {}
+    statuses: dict[str, str] = {}
     for point in points:
-        for group_id, (lag, time_lag) in point[2].items():
+        for group_id, (lag, time_lag, *status) in point[2].items():
             lags.setdefault(group_id, []).append(lag)
             if time_lag is not None:
                 time_lags.setdefault(group_id, []).append(time_lag)
+            if status and (group_id not in statuses or _rank(status[0]) > _rank(statuses[group_id])):
+                statuses[group_id] = status[0]
     return ClusterSample(
         cluster_id=cluster_id,
         at=minute,
         resolution=Resolution.MINUTE,
         groups={
-            group_id: [fmean(values), fmean(time_lags[group_id]) if group_id in time_lags else None]
+            group_id: [
+                fmean(values),
+                fmean(time_lags[group_id]) if group_id in time_lags else None,
+                *([statuses[group_id]] if group_id in statuses else []),
+            ]
             for group_id, values in lags.items()
         },
         **{field: fmean(point[3 + i] for point in points) for i, field in enumerate(fields)},
     )
+
+
+def _rank(status: str) -> int:
+    try:
+        return LagStatus(status).rank
+    except ValueError:
+        return -1
+
+
+@dataclass(frozen=True)
+class StatusSpan:
+    """A stretch of time over which a consumer group's status stayed the same."""
+
+    status: str
+    since: datetime
+    until: datetime  # the last point with this status
+
+
+def group_status_history(cluster_id: object, group_id: str, since: datetime) -> list[StatusSpan]:
+    """The group's status over time from `since`, newest first, as spans of one status: what the
+    collections that stored a status said (a minute's point says its worst)."""
+    spans: list[StatusSpan] = []
+    samples = ClusterSample.objects.filter(cluster_id=cluster_id, at__gte=since, groups__has_key=group_id)
+    # KeyTransform rather than a `groups__<id>` lookup: a group id may itself contain "__".
+    entries = samples.annotate(entry=KeyTransform(group_id, "groups")).order_by("at")
+    for at, entry in entries.values_list("at", "entry"):
+        if not isinstance(entry, list) or len(entry) <= STATUS_INDEX:
+            continue
+        status = entry[STATUS_INDEX]
+        if spans and spans[-1].status == status:
+            spans[-1] = StatusSpan(status, spans[-1].since, at)
+        else:
+            spans.append(StatusSpan(status, at, at))
+    return spans[::-1]
 
 
 def cluster_series(

@@ -27,6 +27,7 @@ from monitoring.lag import (
     evaluate_group,
 )
 from monitoring.models import LagState
+from provisioning.kafka_admin.base import GroupMember
 
 WindowsByGroup = dict[str, dict[TopicPartition, PartitionWindow]]
 
@@ -47,6 +48,9 @@ class StoredGroup:
     time_lag_seconds: float | None
     topics: dict[str, list[Any]]  # {topic: [lag, largest time lag]}
     collected_at: datetime
+    # Each member's client id, host and assigned partitions; empty where the broker does not tell them
+    # (and for groups stored before members were).
+    member_details: tuple[GroupMember, ...] = ()
 
     @property
     def status_rank(self) -> int:
@@ -56,10 +60,14 @@ class StoredGroup:
 # -- reading and writing ---------------------------------------------------------------------------
 
 
+# Per group id: Kafka's group state, its member count (None when unknown) and its members.
+GroupMembers = Mapping[str, tuple[str, int | None, tuple[GroupMember, ...]]]
+
+
 def save(
     cluster_id: uuid.UUID,
     groups: Iterable[GroupLag],
-    members: Mapping[str, tuple[str, int | None]],
+    members: GroupMembers,
     windows: Mapping[str, Mapping[TopicPartition, PartitionWindow]],
     collected_at: datetime,
 ) -> None:
@@ -101,12 +109,14 @@ def stored_group_lag(group: StoredGroup, windows: WindowsByGroup) -> GroupLag:
 GROUPS_FORMAT = 1
 
 
-def encode_groups(groups: Iterable[GroupLag], members: Mapping[str, tuple[str, int | None]]) -> str:
+def encode_groups(groups: Iterable[GroupLag], members: GroupMembers) -> str:
     """Groups as compact JSON, worst first: `{"v": 1, "g": [row, ...]}`, each row the fields of
-    `StoredGroup` up to `topics`, in order."""
+    `StoredGroup` up to `topics`, in order, then its members as
+    `[[member id, client id, host, [[topic, partition], ...]], ...]` (rows stored before members
+    were end at `topics`)."""
     rows = []
     for lag in sorted(groups, key=lambda g: (-g.status.rank, g.group_id)):
-        state, count = members.get(lag.group_id, ("", None))
+        state, count, details = members.get(lag.group_id, ("", None, ()))
         rows.append(
             [
                 lag.group_id,
@@ -118,6 +128,7 @@ def encode_groups(groups: Iterable[GroupLag], members: Mapping[str, tuple[str, i
                 lag.max_lag,
                 lag.time_lag_seconds,
                 topic_totals(lag),
+                [[m.member_id, m.client_id, m.host, [list(tp) for tp in m.assignment]] for m in details],
             ]
         )
     return orjson.dumps({"v": GROUPS_FORMAT, "g": rows}).decode()
@@ -129,7 +140,19 @@ def decode_groups(text: str, collected_at: datetime) -> list[StoredGroup]:
     data = orjson.loads(text) if text else None
     if not isinstance(data, dict) or data.get("v") != GROUPS_FORMAT:
         return []
-    return [StoredGroup(*row, collected_at=collected_at) for row in data["g"]]
+    return [
+        StoredGroup(*row[:9], collected_at=collected_at, member_details=_decode_members(row[9:]))
+        for row in data["g"]
+    ]
+
+
+def _decode_members(rest: list[Any]) -> tuple[GroupMember, ...]:
+    if not rest:
+        return ()
+    return tuple(
+        GroupMember(member_id, client_id, host, tuple((topic, partition) for topic, partition in assignment))
+        for member_id, client_id, host, assignment in rest[0]
+    )
 
 
 def topic_totals(lag: GroupLag) -> dict[str, list[Any]]:

@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from controlplane.dashboard import oncall, organization, views
+from controlplane.dashboard import details, oncall, organization, views
 
 app_name = "dashboard"
 
@@ -16,6 +16,8 @@ urlpatterns = [
     path("clusters/<uuid:pk>/delete/", views.cluster_delete, name="cluster-delete"),
     path("clusters/<uuid:pk>/settings/", views.cluster_settings, name="cluster-settings"),
     path("clusters/<uuid:pk>/operate/<slug:kind>/", views.cluster_operate, name="cluster-operate"),
+    path("clusters/<uuid:pk>/brokers/<int:node_id>/", details.broker_detail, name="broker-detail"),
+    path("clusters/<uuid:pk>/groups/<path:group_id>/", details.group_detail, name="group-detail"),
     path("operations/", views.operation_list, name="operation-list"),
     path("operations/<uuid:pk>/", views.operation_detail, name="operation-detail"),
     path("operations/<uuid:pk>/cancel/", views.operation_cancel, name="operation-cancel"),

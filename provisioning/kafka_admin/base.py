@@ -84,11 +84,22 @@ class ClusterState:
 
 
 @dataclass(frozen=True)
+class GroupMember:
+    """One member of a consumer group as DescribeConsumerGroups tells it."""
+
+    member_id: str
+    client_id: str
+    host: str  # as the broker saw the connection, e.g. "/10.0.3.7"
+    assignment: tuple[TopicPartition, ...] = ()
+
+
+@dataclass(frozen=True)
 class ConsumerGroupState:
     group_id: str
     state: str  # Kafka's own group state: Stable, Empty, PreparingRebalance, Dead, ...
     members: int
     committed: Mapping[TopicPartition, int] = field(default_factory=dict)
+    member_details: tuple[GroupMember, ...] = ()  # empty where the broker does not tell them
 
 
 @dataclass(frozen=True)

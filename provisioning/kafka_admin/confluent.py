@@ -93,6 +93,7 @@ from provisioning.kafka_admin.base import (
     ClusterState,
     ConfigValue,
     ConsumerGroupState,
+    GroupMember,
     KafkaAdminError,
     KafkaRefusedError,
     KafkaUnavailableError,
@@ -426,6 +427,22 @@ class ConfluentKafkaAdmin:
                     group_id=group_id,
                     state=_GROUP_STATE_NAMES.get(description.state, "Unknown"),
                     members=len(description.members),
+                    member_details=tuple(
+                        GroupMember(
+                            member_id=member.member_id,
+                            client_id=member.client_id,
+                            host=member.host,
+                            assignment=tuple(
+                                sorted(
+                                    (tp.topic, tp.partition)
+                                    for tp in (
+                                        member.assignment.topic_partitions if member.assignment else ()
+                                    )
+                                )
+                            ),
+                        )
+                        for member in description.members
+                    ),
                     committed={
                         (tp.topic, tp.partition): tp.offset
                         for tp in committed.topic_partitions or ()

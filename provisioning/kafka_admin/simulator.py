@@ -59,6 +59,7 @@ from provisioning.kafka_admin.base import (
     ClusterState,
     ConfigValue,
     ConsumerGroupState,
+    GroupMember,
     KafkaAdminError,
     KafkaRefusedError,
     KafkaUnavailableError,
@@ -742,6 +743,7 @@ class SimulatedKafkaCluster:
                 state=group.state,
                 members=group.members,
                 committed=MappingProxyType(dict(group.committed)),
+                member_details=_members(group),
             )
         return group.snapshot
 
@@ -1003,3 +1005,18 @@ class SimulatedKafkaCluster:
                 self._hosted[node_id][partition.key] = partition
         topic.snapshot = None
         self._state = None
+
+
+def _members(group: _Group) -> tuple[GroupMember, ...]:
+    """Made-up members for a group: consumer N of the group on host 10.0.0.N, the committed
+    partitions dealt out among them in turn, as a range or round-robin assignor would."""
+    partitions = sorted(group.committed)
+    return tuple(
+        GroupMember(
+            member_id=f"{group.group_id}-{number}-{number:08x}",
+            client_id=f"{group.group_id}-consumer-{number}",
+            host=f"/10.0.0.{number}",
+            assignment=tuple(partitions[number - 1 :: group.members]),
+        )
+        for number in range(1, group.members + 1)
+    )

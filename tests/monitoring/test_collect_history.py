@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from monitoring.collector import collect_cluster
-from monitoring.history import prune_history
+from monitoring.history import group_status_history, prune_history
 from monitoring.models import ClusterSample, Resolution
 from provisioning.kafka_admin.simulator import SimulatedKafkaCluster
 from tests.monitoring.test_collect import T0, make_cluster
@@ -139,3 +139,45 @@ def test_metrics_history_api_returns_series_for_charts(tenant: Tenant, other_ten
         client.get(url, {"since": "2026-03-03T07:00:00Z", "until": "2026-03-03T06:00:00Z"}).status_code == 400
     )
     assert token_client(other_tenant.viewer).get(url).status_code == 404
+
+
+def test_a_groups_status_history_survives_downsampling(tenant: Tenant) -> None:
+    """Each point stores the group's status; a minute's average keeps its worst; points stored before
+    statuses were are averaged as before and say no status."""
+    cluster = make_cluster(tenant.organization, node_ids=[1, 2, 3])
+    old_minute = NOW - timedelta(hours=2)
+    ClusterSample.objects.bulk_create(
+        ClusterSample(
+            cluster_id=cluster.pk,
+            at=old_minute + timedelta(seconds=second),
+            brokers_up=3,
+            offline_partitions=0,
+            under_replicated_partitions=0,
+            under_min_isr_partitions=0,
+            at_min_isr_partitions=0,
+            groups={"a__b": entry, "legacy": [5, None]},
+        )
+        for second, entry in ((0, [1, 2.0, "OK"]), (20, [3, 4.0, "STALL"]), (40, [5, None, "WARN"]))
+    )
+    ClusterSample.objects.create(
+        cluster_id=cluster.pk,
+        at=NOW - timedelta(minutes=5),
+        brokers_up=3,
+        offline_partitions=0,
+        under_replicated_partitions=0,
+        under_min_isr_partitions=0,
+        at_min_isr_partitions=0,
+        groups={"a__b": [0, 0.0, "OK"]},
+    )
+
+    prune_history(NOW)
+
+    minute = ClusterSample.objects.get(resolution=Resolution.MINUTE)
+    assert minute.groups == {"a__b": [3.0, 3.0, "STALL"], "legacy": [5.0, None]}
+    assert [
+        (s.status, s.since) for s in group_status_history(cluster.pk, "a__b", NOW - timedelta(days=1))
+    ] == [
+        ("OK", NOW - timedelta(minutes=5)),
+        ("STALL", old_minute),
+    ]
+    assert group_status_history(cluster.pk, "legacy", NOW - timedelta(days=1)) == []

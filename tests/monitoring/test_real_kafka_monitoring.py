@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
+from django.test import Client
 
 from controlplane.clusters.models import Cluster
 from monitoring.alerting import actions
@@ -43,6 +44,7 @@ pytestmark = [
 ]
 
 SECRET = "whsec-real-kafka-0123456789"
+CLIENT_ID = "billing-app"
 # Other processes write to the same filesystem while a test runs.
 DISK_TOLERANCE_BYTES = 256 * 2**20
 
@@ -74,6 +76,7 @@ def group_member(bootstrap: str, group: str, topic: str) -> Consumer:
         {
             "bootstrap.servers": bootstrap,
             "group.id": group,
+            "client.id": CLIENT_ID,
             "auto.offset.reset": "earliest",
             "enable.auto.commit": False,
         }
@@ -145,6 +148,13 @@ def test_a_real_consumer_group_is_judged_paged_and_resolved(
         shown = client.get(f"/api/v1/clusters/{cluster.pk}/consumer-groups/{group}/").json()
         assert (shown["state"], shown["members"], shown["total_lag"]) == ("Stable", 1, 30)
         assert shown["status"] == "OK"  # one observation shows no trend yet
+        # Its member as DescribeConsumerGroups names it, on the group's dashboard page.
+        (seen,) = stored(cluster, group).member_details
+        assert (seen.client_id, seen.host, seen.assignment) == (CLIENT_ID, "/127.0.0.1", ((topic, 0),))
+        browser = Client()
+        browser.force_login(tenant.viewer)
+        page = browser.get(f"/clusters/{cluster.pk}/groups/{group}/").content.decode()
+        assert f'data-client="{CLIENT_ID}"' in page and "/127.0.0.1" in page
 
         # The member stays but stops committing while messages keep arriving.
         produce(bootstrap, topic, 30)

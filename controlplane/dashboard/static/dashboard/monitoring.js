@@ -160,6 +160,7 @@
   // The groups to draw: the first rows of the consumer-group table, which lists the worst first.
   // Asking for those alone keeps each poll small on a cluster with thousands of groups.
   LagChart.prototype.groups = function () {
+    if (this.section.dataset.group) return { ids: [this.section.dataset.group], total: 1 };
     const table = document.getElementById("consumer-groups");
     const total = table ? parseInt(table.dataset.total || "0", 10) : 0;
     const ids = table ? Array.prototype.slice.call(table.querySelectorAll("tr[data-group]"), 0, MAX_SERIES)
@@ -204,10 +205,9 @@
       .filter(function (s) { return s.peak !== null; })
       .sort(function (a, b) { return b.peak - a.peak || (a.group < b.group ? -1 : 1); });
     const drawn = visible.slice(0, MAX_SERIES);
-    // A young cluster has less history than the range: fit the axis to what exists (at least a
-    // minute) rather than squeezing every point against the right edge.
-    const earliest = Math.min.apply(null, drawn.map(function (s) { return s.points[0][0]; }));
-    const since = Math.max(until - span, Math.min(earliest, until - 60e3));
+    // The axis spans the whole range asked for, however little history there is: a line that starts
+    // half way across says "no data before this", which fitting the axis to the data would hide.
+    const since = until - span;
     canvas.textContent = "";
     this.legend.textContent = "";
     if (!drawn.length) {
@@ -232,6 +232,8 @@
       width: width,
       height: HEIGHT,
       viewBox: "0 0 " + width + " " + HEIGHT,
+      "data-since": since,
+      "data-until": until,
       role: "img",
       "aria-label": (this.measure === "consumer_lag" ? "Messages waiting" : "Time lag") +
         " per consumer group over the last " + this.range,
