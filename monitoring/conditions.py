@@ -33,6 +33,7 @@ AT_MIN_ISR = health.AT_MIN_ISR
 UNDER_REPLICATED = health.UNDER_REPLICATED
 BROKER_DOWN = health.BROKER_DOWN
 CONTROLLER_MISSING = health.CONTROLLER_MISSING
+CONTROLLER_LAGGING = health.CONTROLLER_LAGGING
 CONSUMER_LAG_STATUS = "consumer_lag_status"
 CONSUMER_LAG_OFFSETS = "consumer_lag_offsets"
 CONSUMER_TIME_LAG = "consumer_time_lag"
@@ -170,8 +171,26 @@ RULES: Mapping[str, AlertRule] = MappingProxyType(
                 enabled=True,
                 description="The cluster has no active controller: leaders cannot move, failed "
                 "brokers are not handled and topics cannot be created or changed.",
-                action="Check the controller quorum (KRaft controllers or ZooKeeper) and its logs.",
+                action="Check the KRaft controllers (kafka-metadata-quorum describe --status): a majority "
+                "of them must be running and reach each other.",
                 suppressible=False,
+            ),
+            AlertRule(
+                key=CONTROLLER_LAGGING,
+                title="Controller behind the quorum leader",
+                severity=Severity.WARNING,
+                # A controller restarting (a rolling restart) catches up within seconds.
+                for_seconds=60,
+                threshold=10,
+                comparison=">",
+                unit="seconds behind",
+                enabled=True,
+                description="A KRaft controller has not caught up with the quorum's leader: the quorum "
+                "still has its majority, but losing one more controller would stop every metadata "
+                "change (leader elections, topic changes, fencing failed brokers).",
+                action="Check the controller's process, host and logs (kafka-metadata-quorum describe "
+                "--replication shows each voter's lag); bring it back before touching another controller.",
+                suppressible=True,
             ),
             AlertRule(
                 key=CONSUMER_LAG_STATUS,

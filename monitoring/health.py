@@ -5,12 +5,18 @@ sees in JMX:
 
 - offline: no live leader. An offline partition is counted only as offline, the way Kafka's
   `OfflinePartitionsCount` is kept apart from the leader-reported URP and min-ISR counts.
-- under-replicated (URP): fewer in-sync replicas than assigned replicas.
+- under-replicated (URP): fewer in-sync replicas than assigned replicas, not counting replicas a
+  reassignment is still adding (`PartitionState.under_replicated`, as Kafka counts it): a planned
+  move copying data is not under-replicated, and its new replicas are not "out of sync".
 - under-min-ISR: fewer in-sync replicas than the topic's `min.insync.replicas`; `acks=all`
   producers are refused (KIP-427), so this breaks writes.
 - at-min-ISR: exactly `min.insync.replicas` in sync, so one more failure breaks writes. Partitions
   whose replication factor equals `min.insync.replicas` are left out: they always sit at the
   minimum and would drown the signal.
+- controller missing: no active controller, which on KRaft is the controller quorum's leader as
+  DescribeQuorum names it (Metadata names a random live broker "controller", KIP-590).
+- controller lagging: a voter not caught up with the quorum's leader within
+  `controller.quorum.fetch.timeout.ms` (Kafka's default), valued in seconds since it last was.
 
 Findings carry the brokers involved so that alert conditions can tell a URP caused by a planned
 restart of broker 3 from one on broker 5.
@@ -32,8 +38,11 @@ AT_MIN_ISR = "at_min_isr"
 UNDER_REPLICATED = "under_replicated"
 BROKER_DOWN = "broker_down"
 CONTROLLER_MISSING = "controller_missing"
+CONTROLLER_LAGGING = "controller_lagging"
 
 CLUSTER_SUBJECT = "cluster"
+# The value of a lagging-controller finding when the leader has no timestamp for the voter at all.
+UNKNOWN_LAG_SECONDS = 24 * 3600
 # Partitions listed in a finding are capped; the count in `value` is always exact.
 MAX_LISTED_PARTITIONS = 50
 
@@ -145,16 +154,15 @@ def classify_partition(
     # A leader that is not registered cannot serve requests; metadata can name one briefly after
     # the broker died, before the controller has elected another.
     offline = partition.leader is None or partition.leader not in live_brokers
-    in_sync = set(partition.isr) & set(partition.replicas)
-    out_of_sync = frozenset(set(partition.replicas) - in_sync)
+    out_of_sync = partition.out_of_sync
     if offline:
         return _PartitionHealth(True, False, False, False, out_of_sync)
-    isr_size = len(in_sync)
+    isr_size = len(set(partition.isr) & set(partition.replicas))
     return _PartitionHealth(
         offline=False,
-        under_replicated=isr_size < len(partition.replicas),
+        under_replicated=partition.under_replicated,
         under_min_isr=isr_size < min_insync_replicas,
-        at_min_isr=isr_size == min_insync_replicas and len(partition.replicas) > min_insync_replicas,
+        at_min_isr=isr_size == min_insync_replicas and partition.replication_factor > min_insync_replicas,
         out_of_sync=out_of_sync,
     )
 
@@ -199,15 +207,19 @@ def assess_cluster(state: ClusterState, expected_broker_ids: Collection[int]) ->
 
     findings: list[Finding] = []
     if state.controller_id is None:
+        # On KRaft the controller is the quorum's leader (DescribeQuorum): none means the quorum has
+        # lost its majority or cannot elect, whatever Metadata still says about brokers.
+        why = f" ({state.quorum.error})" if state.quorum is not None and state.quorum.error else ""
         findings.append(
             Finding(
                 CONTROLLER_MISSING,
                 CLUSTER_SUBJECT,
                 1,
-                "The cluster has no active controller, so leaders cannot be elected and topic "
-                "changes cannot be made.",
+                f"The cluster has no active controller{why}, so leaders cannot be elected, failed "
+                "brokers are not fenced and topic changes cannot be made.",
             )
         )
+    findings.extend(_lagging_controllers(state))
     for broker_id in sorted(down):
         hosted = per_broker[broker_id].partitions
         findings.append(
@@ -282,11 +294,44 @@ def assess_cluster(state: ClusterState, expected_broker_ids: Collection[int]) ->
     )
 
 
+def _lagging_controllers(state: ClusterState) -> list[Finding]:
+    """Voters behind the quorum's leader; the value is how long ago, in seconds on the leader's clock,
+    each was last caught up. One voter down leaves a three-voter quorum without a spare."""
+    quorum = state.quorum
+    if quorum is None or quorum.leader_id is None:
+        return []
+    findings = []
+    for voter in quorum.voters:
+        if quorum.caught_up(voter.node_id):
+            continue
+        behind_ms = quorum.behind_ms(voter.node_id)
+        lag = quorum.lag(voter.node_id)
+        when = (
+            f"{behind_ms / 1000:,.0f} s ago"
+            if behind_ms is not None
+            else "at a time the leader does not know"
+        )
+        records = f", {lag:,} metadata records behind" if lag is not None else ""
+        findings.append(
+            Finding(
+                CONTROLLER_LAGGING,
+                broker_subject(voter.node_id),
+                # Unknown counts as far behind: the leader has never seen it caught up.
+                behind_ms // 1000 if behind_ms is not None else UNKNOWN_LAG_SECONDS,
+                f"Controller {voter.node_id} was last caught up with the quorum leader "
+                f"{quorum.leader_id} {when}{records}: one more controller lost and the quorum has no "
+                "majority.",
+                brokers=frozenset({voter.node_id}),
+            )
+        )
+    return findings
+
+
 def _topic_finding(
     kind: str, topic: str, partitions: list[PartitionState], template: str, *, caused_by_out_of_sync: bool
 ) -> Finding:
     if caused_by_out_of_sync:
-        brokers = frozenset(b for p in partitions for b in p.replicas if b not in p.isr)
+        brokers = frozenset(b for p in partitions for b in p.out_of_sync)
     else:
         brokers = frozenset(b for p in partitions for b in p.replicas)
     sentence = template.format(n=_partitions(len(partitions)), topic=topic)

@@ -70,6 +70,7 @@ HEALTH_RULES = frozenset(
         health.UNDER_REPLICATED,
         health.BROKER_DOWN,
         health.CONTROLLER_MISSING,
+        health.CONTROLLER_LAGGING,
     }
 )
 LAG_RULES = frozenset({CONSUMER_LAG_STATUS, CONSUMER_LAG_OFFSETS, CONSUMER_TIME_LAG})

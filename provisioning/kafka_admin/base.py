@@ -60,6 +60,28 @@ class PartitionState:
     leader: int | None  # None when the partition is offline (no live replica leads it)
     replicas: tuple[int, ...]  # assignment order; the first is the preferred leader
     isr: tuple[int, ...]
+    # While a reassignment runs (ListPartitionReassignments): replicas it is adding (listed in
+    # `replicas`, still copying) and replicas it will remove once the adding ones are in sync.
+    adding: tuple[int, ...] = ()
+    removing: tuple[int, ...] = ()
+
+    @property
+    def replication_factor(self) -> int:
+        """How many replicas the partition is meant to have: replicas a reassignment is still adding
+        do not count yet, as in Kafka's own under-replicated count (Partition.scala)."""
+        return len(self.replicas) - len(self.adding)
+
+    @property
+    def under_replicated(self) -> bool:
+        """Fewer in-sync replicas than the replication factor. This is the one definition health,
+        alerting and restart safety share: a planned move copying data is not under-replicated."""
+        return len(set(self.isr) & set(self.replicas)) < self.replication_factor
+
+    @property
+    def out_of_sync(self) -> frozenset[int]:
+        """Assigned replicas that are behind: not in the ISR, leaving out replicas a reassignment is
+        still adding (they are copying, as planned)."""
+        return frozenset(self.replicas) - frozenset(self.isr) - frozenset(self.adding)
 
 
 @dataclass(frozen=True)
@@ -70,14 +92,74 @@ class TopicState:
     internal: bool = False
 
 
+# Kafka's default `controller.quorum.fetch.timeout.ms`: a follower that has not fetched for this long
+# starts an election, so a voter further behind than this is not counted as caught up.
+DEFAULT_QUORUM_FETCH_TIMEOUT_MS = 2000
+
+
+@dataclass(frozen=True)
+class QuorumMember:
+    node_id: int
+    log_end_offset: int | None  # None when the leader does not know it
+    # The leader's wall clock when this replica last was caught up with it (KIP-836); None if unknown.
+    last_caught_up_ms: int | None = None
+
+
+@dataclass(frozen=True)
+class QuorumState:
+    """The KRaft controller quorum, as DescribeQuorum tells it for the metadata log."""
+
+    leader_id: int | None  # None: no leader (the quorum lost its majority, or an election is running)
+    leader_epoch: int = -1
+    high_watermark: int = -1
+    voters: tuple[QuorumMember, ...] = ()
+    observers: tuple[QuorumMember, ...] = ()  # brokers that only follow the metadata log
+    error: str | None = None  # why no leader could be named, when it could not
+
+    @property
+    def voter_ids(self) -> frozenset[int]:
+        return frozenset(v.node_id for v in self.voters)
+
+    def _voter(self, node_id: int | None) -> QuorumMember | None:
+        return next((v for v in self.voters if v.node_id == node_id), None)
+
+    def lag(self, node_id: int) -> int | None:
+        """Metadata records a voter is behind the leader's log end, as kafka-metadata-quorum shows it."""
+        leader, voter = self._voter(self.leader_id), self._voter(node_id)
+        if leader is None or voter is None or leader.log_end_offset is None or voter.log_end_offset is None:
+            return None
+        return max(0, leader.log_end_offset - voter.log_end_offset)
+
+    def behind_ms(self, node_id: int) -> int | None:
+        """How long ago, on the leader's clock, a voter was last caught up with the leader."""
+        leader, voter = self._voter(self.leader_id), self._voter(node_id)
+        if leader is None or voter is None:
+            return None
+        if voter is leader:
+            return 0
+        if leader.last_caught_up_ms is None or voter.last_caught_up_ms is None:
+            return None
+        return max(0, leader.last_caught_up_ms - voter.last_caught_up_ms)
+
+    def caught_up(self, node_id: int, fetch_timeout_ms: int = DEFAULT_QUORUM_FETCH_TIMEOUT_MS) -> bool:
+        """The leader, or a voter that was caught up with it within the fetch timeout (Strimzi's
+        KafkaQuorumCheck rule). Without a leader nobody is."""
+        behind = self.behind_ms(node_id)
+        return behind is not None and (node_id == self.leader_id or behind < fetch_timeout_ms)
+
+
 @dataclass(frozen=True)
 class ClusterState:
-    """What Describe Cluster + Metadata + Describe Configs say about a cluster at one moment."""
+    """What Describe Cluster + Metadata + Describe Configs + ListPartitionReassignments + DescribeQuorum
+    say about a cluster at one moment."""
 
     cluster_id: str
+    # The active controller: the quorum's leader where the cluster has a KRaft quorum. (Metadata and
+    # DescribeCluster name a random live broker as "controller" in KRaft, KIP-590.)
     controller_id: int | None
     brokers: tuple[BrokerInfo, ...]  # brokers registered (alive) right now
     topics: tuple[TopicState, ...]
+    quorum: QuorumState | None = None  # None: the cluster has no KRaft quorum to describe
 
     def assignment(self) -> dict[TopicPartition, list[int]]:
         return {(p.topic, p.partition): list(p.replicas) for t in self.topics for p in t.partitions}
@@ -185,6 +267,11 @@ class KafkaAdmin(Protocol):
         ...
 
     def elect_preferred_leaders(self, partitions: Collection[TopicPartition]) -> None: ...
+
+    def describe_quorum(self) -> QuorumState | None:
+        """The KRaft controller quorum: its leader, voters and observers with how far behind they are.
+        None when the cluster has none (the development broker)."""
+        ...
 
     def unregister_broker(self, node_id: int) -> None:
         """Remove the registration of a broker stopped for good (UnregisterBroker, KIP-631). Until then

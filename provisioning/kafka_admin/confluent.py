@@ -99,6 +99,8 @@ from provisioning.kafka_admin.base import (
     KafkaUnavailableError,
     LogDirUsage,
     PartitionState,
+    QuorumMember,
+    QuorumState,
     ReassignmentProgress,
     TopicAlreadyExistsError,
     TopicNotFoundError,
@@ -115,6 +117,7 @@ FEATURES_SETTLE_SECONDS = 30.0
 T = TypeVar("T")
 
 MIN_INSYNC_REPLICAS = "min.insync.replicas"
+METADATA_LOG = "__cluster_metadata"  # the KRaft quorum's log, the one partition DescribeQuorum describes
 # Kafka's own default, used when a broker does not report the topic config (Tansu reports only
 # configs that were set explicitly).
 DEFAULT_MIN_INSYNC_REPLICAS = 1
@@ -176,7 +179,7 @@ _GROUP_STATE_NAMES = {
 }
 
 # librdkafka property -> kafka-python argument, for the settings that decide whether and how the
-# reassignment client may connect at all.
+# kafka-python client may connect at all.
 _KAFKA_PYTHON_SETTINGS = {
     "security.protocol": "security_protocol",
     "sasl.mechanism": "sasl_mechanism",
@@ -207,7 +210,7 @@ def kafka_python_config(config: Mapping[str, str]) -> dict[str, Any]:
             translated["ssl_check_hostname"] = value.lower() == "https"
         elif key.startswith(("sasl.", "ssl.")):
             raise KafkaAdminError(
-                f"client setting {key!r} cannot be passed to the partition reassignment client; "
+                f"client setting {key!r} cannot be passed to the kafka-python client; "
                 f"supported security settings: {', '.join(sorted(_KAFKA_PYTHON_SETTINGS))}, "
                 "ssl.endpoint.identification.algorithm"
             )
@@ -238,7 +241,7 @@ class ConfluentKafkaAdmin:
                 "logger": logging.getLogger(f"{__name__}.librdkafka"),
             }
         )
-        self._reassignment_client: Any = None
+        self._kafka_python_client: Any = None
 
     # -- cluster, topics ---------------------------------------------------------------------------
 
@@ -256,6 +259,17 @@ class ConfluentKafkaAdmin:
             brokers, controller, cluster_id, min_isr = self._describe_through_any_broker(
                 names, attempts=max(1, len(metadata.brokers))
             )
+        # Asked of the broker that just answered Metadata: left to choose, the clients pick the
+        # "controller" Metadata names, a random broker in KRaft (KIP-590), or one from their own
+        # metadata, either of which may have died since (while the quorum has no leader, nobody
+        # marks dead brokers as gone).
+        answering = metadata.orig_broker_id if metadata.orig_broker_id >= 0 else None
+        quorum = self._quorum(answering)
+        # Without a quorum leader nobody can list reassignments (and none makes progress). Metadata
+        # and this list are two requests: a move ending between them looks, for that instant, like a
+        # partition not moving (health's URP alert waits minutes before it fires; a roll re-polls).
+        listable = quorum is None or quorum.leader_id is not None
+        moving = self._reassignments(answering) if names and listable else {}
         topics = []
         for name in names:
             topic = metadata.topics[name]
@@ -268,6 +282,8 @@ class ConfluentKafkaAdmin:
                     leader=p.leader if p.leader >= 0 else None,
                     replicas=tuple(p.replicas),
                     isr=tuple(p.isrs),
+                    adding=progress.adding if (progress := moving.get((name, p.id))) else (),
+                    removing=progress.removing if progress else (),
                 )
                 for p in sorted(topic.partitions.values(), key=lambda p: p.id)
             )
@@ -280,7 +296,11 @@ class ConfluentKafkaAdmin:
                 )
             )
         return ClusterState(
-            cluster_id=cluster_id, controller_id=controller, brokers=brokers, topics=tuple(topics)
+            cluster_id=cluster_id,
+            controller_id=quorum.leader_id if quorum is not None else controller,
+            brokers=brokers,
+            topics=tuple(topics),
+            quorum=quorum,
         )
 
     def create_topic(
@@ -387,6 +407,54 @@ class ConfluentKafkaAdmin:
                 except ValueError:
                     log.warning("topic %s reports min.insync.replicas=%r", resource.name, entry.value)
         return values
+
+    def describe_quorum(self) -> QuorumState | None:
+        return self._quorum(None)
+
+    def _quorum(self, node_id: int | None) -> QuorumState | None:
+        """DescribeQuorum on the metadata log, sent to `node_id` (or any broker), which forwards it to
+        the quorum's leader. No answer in time from a broker that is up means no leader answers."""
+        kafka = _import_kafka_python()
+        request_type = kafka.protocol.admin.DescribeQuorumRequest
+        request = request_type(
+            topics=[
+                request_type.TopicData(
+                    topic_name=METADATA_LOG,
+                    partitions=[request_type.TopicData.PartitionData(partition_index=0)],
+                )
+            ]
+        )
+        try:
+            response = self._send("describe the controller quorum", request, node_id)
+        except KafkaUnavailableError as exc:
+            if node_id is None or not isinstance(exc.__cause__, kafka.errors.RequestTimedOutError):
+                raise
+            return QuorumState(
+                leader_id=None, error=f"the controller quorum did not answer within {self.timeout:g} s"
+            )
+        except KafkaAdminError as exc:
+            if isinstance(exc.__cause__, kafka.errors.UnsupportedVersionError):
+                return None  # not a KRaft cluster (the development broker)
+            raise
+        partitions = [p for topic in response.topics for p in topic.partitions]
+        errors = [(response.error_code, response.error_message)] + [
+            (p.error_code, p.error_message) for p in partitions
+        ]
+        failed = [message or kafka.errors.for_code(code).__name__ for code, message in errors if code != 0]
+        if failed or not partitions:
+            return QuorumState(leader_id=None, error="; ".join(failed) or "no answer for the metadata log")
+        partition = partitions[0]
+        return QuorumState(
+            leader_id=partition.leader_id if partition.leader_id >= 0 else None,
+            leader_epoch=partition.leader_epoch,
+            high_watermark=partition.high_watermark,
+            voters=tuple(
+                _quorum_member(r) for r in sorted(partition.current_voters, key=lambda r: r.replica_id)
+            ),
+            observers=tuple(
+                _quorum_member(r) for r in sorted(partition.observers, key=lambda r: r.replica_id)
+            ),
+        )
 
     # -- consumer groups and offsets ---------------------------------------------------------------
 
@@ -552,19 +620,34 @@ class ConfluentKafkaAdmin:
             )
 
     def list_partition_reassignments(self) -> dict[TopicPartition, ReassignmentProgress]:
-        listing = self._kafka_python_call(
-            "list partition reassignments", lambda c: c.list_partition_reassignments()
+        return self._reassignments(None)
+
+    def _reassignments(self, node_id: int | None) -> dict[TopicPartition, ReassignmentProgress]:
+        """ListPartitionReassignments, sent to `node_id` (or any broker), which forwards it to the
+        active controller."""
+        kafka = _import_kafka_python()
+        request = kafka.protocol.admin.ListPartitionReassignmentsRequest(
+            timeout_ms=int(self.timeout * 1000), topics=None
         )
+        response = self._send("list partition reassignments", request, node_id)
+        error = kafka.errors.for_code(response.error_code)
+        if error is not kafka.errors.NoError:
+            error_class = KafkaUnavailableError if error.retriable else KafkaAdminError
+            raise error_class(
+                f"cluster at {self.bootstrap_servers}: list partition reassignments failed: "
+                f"{response.error_message or error.__name__}"
+            )
         # A partition with nothing adding or removing is not moving; Apache Kafka never lists one,
         # but some Kafka-protocol brokers (Tansu) list every partition that way.
         return {
-            (tp.topic, tp.partition): ReassignmentProgress(
-                replicas=tuple(entry["replicas"]),
-                adding=tuple(entry["adding_replicas"]),
-                removing=tuple(entry["removing_replicas"]),
+            (topic.name, partition.partition_index): ReassignmentProgress(
+                replicas=tuple(partition.replicas),
+                adding=tuple(partition.adding_replicas),
+                removing=tuple(partition.removing_replicas),
             )
-            for tp, entry in sorted(listing.items())
-            if entry["adding_replicas"] or entry["removing_replicas"]
+            for topic in sorted(response.topics, key=lambda t: t.name)
+            for partition in sorted(topic.partitions, key=lambda p: p.partition_index)
+            if partition.adding_replicas or partition.removing_replicas
         }
 
     def unregister_broker(self, node_id: int) -> None:
@@ -717,9 +800,9 @@ class ConfluentKafkaAdmin:
             )
 
     def close(self) -> None:
-        if self._reassignment_client is not None:
-            self._reassignment_client.close()
-            self._reassignment_client = None
+        if self._kafka_python_client is not None:
+            self._kafka_python_client.close()
+            self._kafka_python_client = None
         self._admin = None  # librdkafka's handle is released when the last reference goes
 
     # -- helpers -----------------------------------------------------------------------------------
@@ -797,15 +880,15 @@ class ConfluentKafkaAdmin:
     ) -> Any:
         kafka = _import_kafka_python()
         try:
-            if self._reassignment_client is None:
+            if self._kafka_python_client is None:
                 timeout_ms = int(self.timeout * 1000)
-                self._reassignment_client = kafka.admin.KafkaAdminClient(
+                self._kafka_python_client = kafka.admin.KafkaAdminClient(
                     bootstrap_servers=self.bootstrap_servers.split(","),
                     request_timeout_ms=timeout_ms,
                     bootstrap_timeout_ms=timeout_ms,
                     **self._kafka_python_settings,
                 )
-            return function(self._reassignment_client)
+            return function(self._kafka_python_client)
         except kafka.errors.UnsupportedVersionError as exc:
             raise KafkaAdminError(
                 f"cluster at {self.bootstrap_servers} does not support {action} ({requires} is needed)"
@@ -823,12 +906,35 @@ class ConfluentKafkaAdmin:
         """Send one request over kafka-python's connections, to `node_id` or to any broker, and return
         the response. For requests its admin client has no call for (UnregisterBroker), or sends
         where it should not: to the "controller" Metadata names, which in KRaft is a random broker
-        (KIP-590), possibly one that has just died."""
+        (KIP-590), possibly one that has just died.
+
+        A broker that refuses the connection is dead though still registered (until its session
+        times out, or for good while the quorum has no leader): the request goes to another broker,
+        kafka-python leaving the refusing one out for a while, until every known broker was tried.
+        """
+        kafka = _import_kafka_python()
+        target = node_id
 
         async def send(client: Any) -> Any:
-            return await client._manager.send(request, node_id=node_id)
+            return await client._manager.send(request, node_id=target)
 
-        return self._kafka_python_call(action, lambda client: client._manager.run(send, client))
+        attempt = 0
+        while True:
+            try:
+                return self._kafka_python_call(action, lambda client: client._manager.run(send, client))
+            except KafkaUnavailableError as exc:
+                attempt += 1
+                refused = isinstance(
+                    exc.__cause__, (kafka.errors.KafkaConnectionError, kafka.errors.NodeNotReadyError)
+                )
+                known = (
+                    len(self._kafka_python_client._manager.cluster.brokers())
+                    if self._kafka_python_client
+                    else 1
+                )
+                if not refused or attempt > known:
+                    raise
+                target = None
 
     # -- the data plane: topics, SCRAM users, ACLs, quotas ----------------------------------------
     # Topics, configs, SCRAM credentials and ACLs through confluent-kafka; client quotas through
@@ -1136,6 +1242,16 @@ def _translate(exc: BaseException, action: str, servers: str) -> KafkaAdminError
     if error.code() in _UNAVAILABLE_CODES or error.retriable():
         return KafkaUnavailableError(message)
     return KafkaAdminError(message)
+
+
+def _quorum_member(replica: Any) -> QuorumMember:
+    """A voter or observer of DescribeQuorum; -1 (and v0's missing timestamps) mean unknown."""
+    caught_up = getattr(replica, "last_caught_up_timestamp", -1)
+    return QuorumMember(
+        node_id=replica.replica_id,
+        log_end_offset=replica.log_end_offset if replica.log_end_offset >= 0 else None,
+        last_caught_up_ms=caught_up if caught_up is not None and caught_up >= 0 else None,
+    )
 
 
 def _levels(levels: Mapping[str, int]) -> str:

@@ -20,6 +20,7 @@ from provisioning.kafka_admin.base import (
     KafkaAdmin,
     LogDirUsage,
     PartitionState,
+    QuorumState,
     ReassignmentProgress,
     TopicPartition,
     TopicState,
@@ -49,7 +50,24 @@ class RenumberedKafkaAdmin:
             controller_id=self._ours(state.controller_id),
             brokers=tuple(replace(b, node_id=self._ours(b.node_id)) for b in state.brokers),
             topics=tuple(self._topic(t) for t in state.topics),
+            quorum=self._quorum(state.quorum),
         )
+
+    def _quorum(self, quorum: QuorumState | None) -> QuorumState | None:
+        if quorum is None or not self._to_ours:
+            return quorum
+        return replace(
+            quorum,
+            leader_id=self._ours(quorum.leader_id),
+            voters=tuple(replace(m, node_id=self._to_ours.get(m.node_id, m.node_id)) for m in quorum.voters),
+            observers=tuple(
+                replace(m, node_id=self._to_ours.get(m.node_id, m.node_id)) for m in quorum.observers
+            ),
+        )
+
+    def describe_quorum(self) -> QuorumState | None:
+        self._theirs(())  # make sure the mapping is known
+        return self._quorum(self.inner.describe_quorum())
 
     def _ours(self, node_id: int | None) -> int | None:
         return None if node_id is None else self._to_ours.get(node_id, node_id)
@@ -68,6 +86,8 @@ class RenumberedKafkaAdmin:
             leader=self._ours(partition.leader),
             replicas=tuple(self._to_ours.get(n, n) for n in partition.replicas),
             isr=tuple(self._to_ours.get(n, n) for n in partition.isr),
+            adding=tuple(self._to_ours.get(n, n) for n in partition.adding),
+            removing=tuple(self._to_ours.get(n, n) for n in partition.removing),
         )
 
     def create_topic(

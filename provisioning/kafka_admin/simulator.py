@@ -11,7 +11,11 @@ The model, and where it is simpler than Kafka:
 
 - Brokers have a node id, a rack, an alive flag and one log directory on a volume of `disk_bytes`. `ClusterState.brokers` lists the alive ones. The
   active controller is the one pinned with `set_controller` while it is alive, else the lowest alive
-  node id (KRaft's separate controller quorum is not modelled).
+  node id. A KRaft controller quorum is modelled once `set_voters` names its voters (combined nodes):
+  the controller is then a voter, there is none while fewer than a majority of voters are up, and a
+  voter that is down falls behind the leader (`describe_quorum`); without voters there is no quorum.
+- Removed brokers stay registered (fenced) until `unregister_broker`, and refuse finalized feature
+  levels meanwhile, as KRaft's controller does.
 - A partition has replicas (the first is the preferred leader), an ISR, a leader, a log end offset and
   a size in bytes (`record_bytes` per produced record). The ISR only ever holds alive brokers.
 - When a broker fails, its replicas leave every ISR and leadership moves to the next ISR member in
@@ -46,7 +50,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any
 
@@ -65,6 +69,8 @@ from provisioning.kafka_admin.base import (
     KafkaUnavailableError,
     LogDirUsage,
     PartitionState,
+    QuorumMember,
+    QuorumState,
     ReassignmentProgress,
     TopicAlreadyExistsError,
     TopicNotFoundError,
@@ -80,6 +86,7 @@ SIMULATED_KAFKA_VERSION = "4.4.0"
 QUOTA_KEYS = frozenset(
     {"producer_byte_rate", "consumer_byte_rate", "request_percentage", "controller_mutation_rate"}
 )
+METADATA_RECORDS_PER_SECOND = 2  # KRaft's leader writes a no-op record every 500 ms when idle
 
 
 @dataclass(slots=True)
@@ -193,6 +200,8 @@ class SimulatedKafkaCluster:
         self._groups: dict[str, _Group] = {}
         self._pinned_controller: int | None = None
         self._features: dict[str, int] = {}  # finalized feature levels
+        self._voters: tuple[int, ...] | None = None  # see set_voters
+        self._voter_down_since: dict[int, float] = {}
         # Removed brokers stay registered, fenced, until unregistered (as in KRaft).
         self._removed_but_registered: set[int] = set()
         self._scram: dict[str, tuple[str, int]] = {}  # user -> (password, iterations)
@@ -220,7 +229,14 @@ class SimulatedKafkaCluster:
                 brokers=tuple(b.info for b in sorted(alive, key=lambda b: b.node_id)),
                 topics=tuple(self._topic_state(self._topics[name]) for name in sorted(self._topics)),
             )
-        return self._state
+        if self._voters is None:
+            return self._state
+        # Voters' lag grows with time, so the quorum is described afresh on every call.
+        return replace(self._state, quorum=self._quorum_state())
+
+    def describe_quorum(self) -> QuorumState | None:
+        self._check_reachable()
+        return self._quorum_state() if self._voters is not None else None
 
     def create_topic(
         self, name: str, partitions: int, replication_factor: int, config: Mapping[str, str] | None = None
@@ -404,16 +420,39 @@ class SimulatedKafkaCluster:
 
     @property
     def controller_id(self) -> int | None:
-        pinned = self._brokers.get(self._pinned_controller) if self._pinned_controller is not None else None
-        if pinned is not None and pinned.alive:
-            return pinned.node_id
-        return min((b.node_id for b in self._brokers.values() if b.alive), default=None)
+        """The active controller: the pinned one while it is alive, else the lowest alive candidate.
+        Candidates are the quorum's voters when there is one (and none while fewer than a majority of
+        them are alive), else every broker."""
+        if self._voters is None:
+            candidates = [b.node_id for b in self._brokers.values() if b.alive]
+        else:
+            candidates = [v for v in self._voters if self._brokers[v].alive]
+            if 2 * len(candidates) <= len(self._voters):
+                return None
+        if self._pinned_controller in candidates:
+            return self._pinned_controller
+        return min(candidates, default=None)
 
     def set_controller(self, node_id: int | None) -> None:
         """Pin the active controller (while it is alive); None goes back to the lowest alive id."""
         if node_id is not None:
             self._broker(node_id)
+            if self._voters is not None and node_id not in self._voters:
+                raise ValueError(f"broker {node_id} is not a voter of the controller quorum {self._voters}")
         self._pinned_controller = node_id
+        self._state = None
+
+    def set_voters(self, node_ids: Iterable[int]) -> None:
+        """Model a KRaft controller quorum with these brokers as voters (combined nodes, as the `local`
+        backend runs them). Without it no quorum is modelled: `describe_quorum` answers None and any
+        alive broker may be the controller."""
+        voters = tuple(sorted(set(node_ids)))
+        for node_id in voters:
+            self._broker(node_id)
+        if not voters:
+            raise ValueError("a controller quorum needs at least one voter")
+        self._voters = voters
+        self._voter_down_since = {v: self.now for v in voters if not self._brokers[v].alive}
         self._state = None
 
     def topic_config(self, topic: str) -> dict[str, str]:
@@ -498,6 +537,8 @@ class SimulatedKafkaCluster:
         """Stop a broker for good; it stays registered (fenced) until `unregister_broker`. It must hold
         no replicas: drain it with a reassignment first."""
         self._broker(node_id)
+        if self._voters is not None and node_id in self._voters:
+            raise ValueError(f"broker {node_id} is a voter of the controller quorum; it cannot be removed")
         if self._hosted[node_id]:
             held = sorted(self._hosted[node_id])
             raise ValueError(f"broker {node_id} still holds {len(held)} replicas, e.g. {held[:3]}")
@@ -516,6 +557,8 @@ class SimulatedKafkaCluster:
         if not broker.alive:
             return
         broker.alive = False
+        if self._voters is not None and node_id in self._voters:
+            self._voter_down_since[node_id] = self.now
         for partition in self._hosted[node_id].values():
             if node_id not in partition.isr:
                 continue
@@ -536,6 +579,7 @@ class SimulatedKafkaCluster:
         if broker.alive:
             return
         broker.alive = True
+        self._voter_down_since.pop(node_id, None)  # a voter back catches up with the quorum at once
         for partition in self._hosted[node_id].values():
             catch_up = partition.lagging.get(node_id)
             if catch_up is None:
@@ -680,6 +724,28 @@ class SimulatedKafkaCluster:
             raise KafkaUnavailableError(f"{action}: brokers {down} are not running")
         return targets
 
+    def _quorum_state(self) -> QuorumState:
+        """Voters that are up are caught up; one that is down stays where it stopped while the
+        leader's log grows (KRaft's leader appends a record every half second even when idle)."""
+        assert self._voters is not None
+        now_ms = int(self.now * 1000)
+        leader = self.controller_id
+
+        def member(node_id: int) -> QuorumMember:
+            down_since = self._voter_down_since.get(node_id)
+            at = self.now if down_since is None else down_since
+            return QuorumMember(node_id, int(at * METADATA_RECORDS_PER_SECOND), int(at * 1000))
+
+        voters = tuple(member(v) for v in self._voters)
+        if leader is None:
+            return QuorumState(leader_id=None, voters=voters, error="fewer than a majority of voters are up")
+        return QuorumState(
+            leader_id=leader,
+            leader_epoch=1,
+            high_watermark=int(now_ms / 1000 * METADATA_RECORDS_PER_SECOND),
+            voters=voters,
+        )
+
     def _set_throttled_replicas(self, moves: Mapping[TopicPartition, list[int]]) -> None:
         """Set each moved topic's throttled-replica lists as the real adapter does (kept in the topic's
         config for tests to read; the copying model throttles moving replicas either way)."""
@@ -726,12 +792,15 @@ class SimulatedKafkaCluster:
     @staticmethod
     def _partition_state(partition: _Partition) -> PartitionState:
         if partition.snapshot is None:
+            move = partition.reassignment
             partition.snapshot = PartitionState(
                 topic=partition.key[0],
                 partition=partition.index,
                 leader=partition.leader,
                 replicas=partition.replicas,
                 isr=partition.isr,
+                adding=move.adding if move is not None else (),
+                removing=move.removing if move is not None else (),
             )
         return partition.snapshot
 

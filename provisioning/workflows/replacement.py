@@ -149,6 +149,12 @@ REPLACE_BROKER = Workflow(
         Step(
             "verify_balance", "Check the replica balance and rack spread", verify_balance, applies=_elsewhere
         ),
+        Step(
+            "elect_leaders_after_moves",
+            "Give leadership to the preferred replicas",
+            elect_preferred_leaders,
+            applies=_elsewhere,
+        ),
     ),
     cleanup=abandon_moves,
 )

@@ -1,11 +1,12 @@
-"""Rolling restart and rolling upgrade: one broker at a time, the active controller last.
+"""Rolling restart and rolling upgrade: one node at a time, in Strimzi's order, the active controller last.
 
-One polling step restarts every broker in turn. Before each broker it waits until restarting it is safe
-(`safety.restart_blockers`); after each it waits until the broker has registered again and is back in
-the ISR of every partition it holds. Both waits poll (the worker is released in between) and give up
-after `broker_timeout_seconds`. Which brokers are done is the step's saved output, so a worker taking
-over continues with the next broker. The controller is chosen at each turn, because it can move while
-the roll goes on.
+One polling step restarts every broker in turn, in `safety.restart_order` (unready nodes first, the
+quorum's leader last), chosen again at each turn because readiness and the leader can change while
+the roll goes on. Before each node it waits until restarting it is safe (`safety.restart_blockers`);
+after each it waits until the node has registered again, is back in the ISR of every partition it
+holds and, for a controller, has caught up with the quorum leader. Both waits poll (the worker is
+released in between) and give up after `broker_timeout_seconds`. Which nodes are done is the step's
+saved output, so a worker taking over continues with the next one.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from provisioning.backends.base import ClusterSpec
-from provisioning.kafka_admin.base import ClusterState
+from provisioning.kafka_admin.base import DEFAULT_QUORUM_FETCH_TIMEOUT_MS, ClusterState
 from provisioning.workflows.base import (
     Step,
     StepContext,
@@ -26,9 +27,16 @@ from provisioning.workflows.base import (
     started_again,
 )
 from provisioning.workflows.reassign import poll_seconds
-from provisioning.workflows.safety import restart_blockers, sync_problems
+from provisioning.workflows.safety import (
+    controllers,
+    not_ready,
+    restart_blockers,
+    restart_order,
+    sync_problems,
+)
 
 DEFAULT_BROKER_TIMEOUT_SECONDS = 900.0
+QUORUM_FETCH_TIMEOUT_KEY = "controller.quorum.fetch.timeout.ms"
 # The roll as a whole is bounded per broker (`broker_timeout_seconds`), not by the step timeout.
 ROLL_TIMEOUT_SECONDS = 7 * 24 * 3600.0
 
@@ -45,9 +53,11 @@ def _waited(since: str | None) -> float:
 _VERB_FORMS = {"restart": ("restarting", "restarted"), "upgrade": ("upgrading", "upgraded")}
 
 
-def _next_broker(remaining: list[int], controller: int | None) -> int:
-    others = [n for n in remaining if n != controller]
-    return others[0] if others else remaining[0]
+def quorum_fetch_timeout_ms(spec: ClusterSpec) -> int:
+    """The cluster's `controller.quorum.fetch.timeout.ms`: how far behind the leader a controller may be
+    and still count as caught up."""
+    value = dict(spec.config).get(QUORUM_FETCH_TIMEOUT_KEY)
+    return int(value) if value is not None and value.isdigit() else DEFAULT_QUORUM_FETCH_TIMEOUT_MS
 
 
 def roll_brokers(ctx: StepContext, spec: ClusterSpec, *, verb: str = "restart") -> StepOutcome:
@@ -58,13 +68,14 @@ def roll_brokers(ctx: StepContext, spec: ClusterSpec, *, verb: str = "restart") 
     roll["restarted"] = list(roll["restarted"])
     gerund, participle = _VERB_FORMS[verb]
     timeout = float(ctx.params.get("broker_timeout_seconds", DEFAULT_BROKER_TIMEOUT_SECONDS))
+    fetch_timeout_ms = quorum_fetch_timeout_ms(spec)
     node_ids = sorted(b.node_id for b in spec.brokers)
     with open_admin(ctx) as admin:
         state = admin.describe_cluster()
 
     current = roll["current"]
     if current is not None:
-        if problem := sync_problems(state, current):
+        if problem := sync_problems(state, current, fetch_timeout_ms):
             if _waited(roll["since"]) > timeout:
                 raise StepFailed(
                     "broker_not_back",
@@ -80,8 +91,8 @@ def roll_brokers(ctx: StepContext, spec: ClusterSpec, *, verb: str = "restart") 
     if not remaining:
         ctx.log(f"all {len(node_ids)} broker(s) done")
         return StepOutcome(output={"roll": roll}, progress=(len(node_ids), len(node_ids)))
-    candidate = _next_broker(remaining, state.controller_id)
-    if blockers := restart_blockers(state, candidate):
+    candidate = restart_order(state, remaining, fetch_timeout_ms)[0]
+    if blockers := restart_blockers(state, candidate, fetch_timeout_ms):
         roll["blocked_since"] = roll["blocked_since"] or _now().isoformat()
         reason = "; ".join(blockers)
         if _waited(roll["blocked_since"]) > timeout:
@@ -92,7 +103,14 @@ def roll_brokers(ctx: StepContext, spec: ClusterSpec, *, verb: str = "restart") 
             )
         return _waiting(ctx, roll, node_ids, f"not {gerund} broker {candidate} yet: {reason}")
 
-    role = " (the active controller)" if candidate == state.controller_id else ""
+    if candidate == state.controller_id:
+        role = " (the active controller)"
+    elif unready := not_ready(state, candidate, fetch_timeout_ms):
+        role = f" first: {unready}, so it serves nothing"
+    elif candidate in controllers(state):
+        role = " (a controller)"
+    else:
+        role = ""
     ctx.log(f"{gerund} broker {candidate}{role}")
     # Restart first, record after: a worker dying in between makes the next one restart this broker
     # again (harmless), where recording first could skip it.

@@ -24,6 +24,7 @@ from provisioning.workflows.reassign import (
     verify_balance,
     verify_drained,
 )
+from provisioning.workflows.rolling import elect_preferred_leaders
 
 
 def _adds(params: Mapping[str, Any]) -> bool:
@@ -106,6 +107,9 @@ SCALE = Workflow(
             applies=_removes,
         ),
         Step("verify_balance", "Check the replica balance and rack spread", verify_balance),
+        # Moves change preferred leaders; a cluster with auto.leader.rebalance.enable=false would
+        # otherwise keep its old leaders, and the balance the plan promised, in name only.
+        Step("elect_leaders", "Give leadership to the preferred replicas", elect_preferred_leaders),
     ),
     cleanup=abandon_moves,
 )

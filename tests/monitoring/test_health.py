@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 from monitoring.health import (
     AT_MIN_ISR,
     BROKER_DOWN,
+    CONTROLLER_LAGGING,
     CONTROLLER_MISSING,
     OFFLINE_PARTITIONS,
     UNDER_MIN_ISR,
@@ -14,7 +15,14 @@ from monitoring.health import (
     assess_cluster,
     classify_partition,
 )
-from provisioning.kafka_admin.base import BrokerInfo, ClusterState, PartitionState, TopicState
+from provisioning.kafka_admin.base import (
+    BrokerInfo,
+    ClusterState,
+    PartitionState,
+    QuorumMember,
+    QuorumState,
+    TopicState,
+)
 
 
 def brokers(*ids: int) -> tuple[BrokerInfo, ...]:
@@ -165,3 +173,31 @@ def test_counts_add_up(generated: tuple[ClusterState, list[int]]) -> None:
     assert {f.subject for f in report.findings_of(BROKER_DOWN)} == {
         f"broker:{b}" for b in set(expected) - {b.node_id for b in state.brokers}
     }
+
+
+def test_a_replica_a_reassignment_is_adding_does_not_make_its_partition_under_replicated() -> None:
+    moving = PartitionState("orders", 0, 1, (1, 2, 3, 4), (1, 2, 3), adding=(4,), removing=(3,))
+    behind = PartitionState("orders", 1, 1, (1, 2, 4, 3), (1, 2), adding=(4,), removing=(3,))
+    report = assess_cluster(
+        cluster(TopicState("orders", (moving, behind), min_insync_replicas=2), live=(1, 2, 3, 4)),
+        [1, 2, 3, 4],
+    )
+
+    assert report.totals.under_replicated == 1  # only the one whose original replica 3 is behind
+    (finding,) = report.findings_of(UNDER_REPLICATED)
+    assert finding.brokers == {3} and finding.partitions == (("orders", 1),)
+
+
+def test_the_quorum_leader_is_the_controller_and_a_voter_behind_it_is_a_finding() -> None:
+    voters = (QuorumMember(1, 900, 50_000), QuorumMember(2, 900, 49_900), QuorumMember(3, 700, 20_000))
+    lagging = ClusterState("c-1", 1, brokers(1, 2, 3), (HEALTHY,), QuorumState(1, voters=voters))
+
+    (finding,) = assess_cluster(lagging, [1, 2, 3]).findings_of(CONTROLLER_LAGGING)
+    assert (finding.subject, finding.value, finding.brokers) == ("broker:3", 30, {3})
+    assert "200 metadata records behind" in finding.summary
+
+    lost = ClusterState(
+        "c-1", None, brokers(1, 2, 3), (HEALTHY,), QuorumState(None, error="no answer within 10 s")
+    )
+    (missing,) = assess_cluster(lost, [1, 2, 3]).findings_of(CONTROLLER_MISSING)
+    assert "no answer within 10 s" in missing.summary

@@ -10,7 +10,7 @@ import pytest
 from controlplane.clusters.actions import request_restart, request_upgrade
 from controlplane.clusters.models import Cluster
 from provisioning.kafka_admin.base import BrokerInfo, ClusterState, PartitionState, TopicState
-from provisioning.workflows.safety import restart_blockers, sync_problems
+from provisioning.workflows.safety import restart_blockers, restart_order, sync_problems
 from tests.operations.conftest import ClusterFactory, Driver
 from tests.support.simulated_backend import Simulation
 from tests.support.tenants import SYSTEM
@@ -44,11 +44,58 @@ def test_rolling_restart_goes_one_broker_at_a_time_controller_last(
     assert cluster.status == "running"
 
 
+def test_a_broker_that_is_down_is_restarted_first(
+    simulated_cluster: ClusterFactory, driver: Driver, simulation: Simulation
+) -> None:
+    # Its partitions are under-replicated, which holds every other restart back; it serves nothing,
+    # so restarting it cannot hurt and is what brings them back in sync.
+    cluster, kafka = simulated_cluster(brokers=6)
+    kafka.set_voters([0, 1, 2])
+    kafka.set_controller(2)
+    kafka.fail_broker(4)
+
+    operation = driver.run(request_restart(cluster=cluster, actor=SYSTEM).id)
+
+    assert operation.state == "succeeded", operation.error
+    # Unready first, then the controllers, the brokers, and the quorum's leader last.
+    assert [node_id for node_id, _ in restarts(simulation)] == [4, 0, 1, 3, 5, 2]
+    log = " ".join(line.message for line in operation.log_lines.all())
+    assert "restarting broker 4 first: broker 4 is not registered with the cluster" in log
+    assert all(details["under_replicated"] == 0 for _, details in restarts(simulation)[1:])
+
+
+def test_a_controller_waits_until_the_other_voters_are_caught_up(
+    simulated_cluster: ClusterFactory, driver: Driver, simulation: Simulation
+) -> None:
+    _, kafka = simulated_cluster(brokers=6, topics=())
+    kafka.set_voters([0, 1, 2])
+    kafka.set_controller(2)
+    kafka.fail_broker(1)
+    kafka.advance(30)  # controller 1 falls behind the quorum leader
+    state = kafka.describe_cluster()
+
+    # Without 0 only the leader would be caught up: 1 of 3, short of a majority.
+    (reason,) = restart_blockers(state, 0)
+    assert "without controller 0 only 1 of 3 voters are caught up" in reason
+    assert restart_blockers(state, 3) == [], "a broker that is not a controller does not touch the quorum"
+    assert restart_blockers(state, 1) == [], "not ready: it serves nothing"
+    assert restart_order(state, range(6)) == [1, 0, 3, 4, 5, 2]
+
+    kafka.fail_broker(0)  # the quorum loses its majority
+    state = kafka.describe_cluster()
+    assert state.controller_id is None and state.quorum is not None and state.quorum.leader_id is None
+    assert "the controller quorum has no leader" in " ".join(restart_blockers(state, 2))
+
+
 def test_rolling_restart_waits_while_a_restart_could_stop_acks_all_producers(
     simulated_cluster: ClusterFactory, driver: Driver, simulation: Simulation
 ) -> None:
     cluster, kafka = simulated_cluster(brokers=6)
-    kafka.fail_broker(5)  # its partitions drop to min.insync.replicas (2 of 3 in sync)
+    # Broker 5 is registered but stays behind on its partitions, which sit at min.insync.replicas
+    # (2 of 3 in sync) meanwhile.
+    kafka.rejoin_delay_seconds = 3600
+    kafka.restart_broker(5)
+    kafka.rejoin_delay_seconds = 10
     operation = request_restart(cluster=cluster, actor=SYSTEM)
 
     for _ in range(5):
@@ -61,7 +108,7 @@ def test_rolling_restart_waits_while_a_restart_could_stop_acks_all_producers(
     assert "under-replicated" in waiting
     assert operation.steps.get(name="restart_brokers").state == "running"
 
-    kafka.restore_broker(5)
+    simulation.advance(3600)
     operation = driver.run(operation.id)
 
     assert operation.state == "succeeded", operation.error
@@ -154,4 +201,4 @@ def test_restart_blockers(
 def test_sync_problems_name_what_is_missing() -> None:
     assert sync_problems(_state(((1, 2, 3), (1, 2, 3))), 2) is None
     assert "not yet in sync for 1 partition" in sync_problems(_state(((1, 2, 3), (1, 3))), 2)
-    assert "has not registered" in sync_problems(_state(((1, 2, 3), (1, 3))), 7)
+    assert "is not registered with the cluster yet" in sync_problems(_state(((1, 2, 3), (1, 3))), 7)

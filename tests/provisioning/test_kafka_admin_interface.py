@@ -36,7 +36,7 @@ def test_implementation_matches_the_interface(implementation: type, method: str)
 
 def test_the_interface_has_the_expected_calls() -> None:
     assert "describe_cluster" in INTERFACE_METHODS and "close" in INTERFACE_METHODS
-    assert len(INTERFACE_METHODS) == 30
+    assert len(INTERFACE_METHODS) == 31
 
 
 def test_no_production_module_imports_the_simulator() -> None:

@@ -114,6 +114,23 @@ class KafkaTestCluster:
         os.killpg(handle.pid, signal.SIGKILL)
         wait_for(lambda: not is_alive(handle.pid, handle.start_time), 30)
 
+    def broker_log(self, node_id: int) -> str:
+        return (
+            self.backend.state_dir / self.spec.cluster_id / f"broker-{node_id}" / "broker.log"
+        ).read_text()
+
+    def registrations(self) -> dict[int, bool]:
+        """Every broker the controller has registered, fenced ones included: node id -> fenced.
+        (Metadata and DescribeCluster without the flag leave fenced brokers out.)"""
+        from kafka.admin import KafkaAdminClient
+
+        client = KafkaAdminClient(bootstrap_servers=self.bootstrap_servers.split(","))
+        try:
+            described = client.describe_cluster()
+        finally:
+            client.close()
+        return {b["broker_id"]: b.get("is_fenced", False) for b in described["brokers"]}
+
     def topic(self, name: str, *, partitions: int = 6, replication_factor: int | None = None) -> str:
         rf = replication_factor or self.spec.replication_factor
         self.admin().create_topic(name, partitions, rf)

@@ -198,9 +198,7 @@ class SimulatedBackend:
                     "version": spec.kafka_version,
                     "at": kafka.now,
                     "controller": state.controller_id,
-                    "under_replicated": sum(
-                        len(p.isr) < len(p.replicas) for t in state.topics for p in t.partitions
-                    ),
+                    "under_replicated": sum(p.under_replicated for t in state.topics for p in t.partitions),
                 },
             )
         )
