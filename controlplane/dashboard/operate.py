@@ -25,7 +25,6 @@ from controlplane.clusters.validation import replace_broker_errors, scale_errors
 from controlplane.operations.models import Operation
 from monitoring import assignment
 from provisioning.placement import plan_reassignment
-from provisioning.workflows.rolling import _next_broker as next_to_roll
 
 
 @dataclass(frozen=True)
@@ -61,15 +60,10 @@ class Preview:
 
 
 def _order(node_ids: list[int], controller_id: int | None) -> list[int]:
-    """The order a roll takes as the workflow picks its next broker, the controller last; the
-    controller may move meanwhile, which the workflow follows at each turn."""
-    remaining = sorted(node_ids)
-    order: list[int] = []
-    while remaining:
-        chosen = next_to_roll(remaining, controller_id)
-        order.append(chosen)
-        remaining.remove(chosen)
-    return order
+    """The order a roll takes when every node is ready: by node id, the active controller (the
+    quorum leader) last. The workflow chooses again before each node (unready nodes first, then
+    controllers; docs/operations.md), and follows the controller if it moves meanwhile."""
+    return sorted(node_ids, key=lambda node_id: (node_id == controller_id, node_id))
 
 
 def _brokers(cluster: Cluster) -> dict[int, str]:
