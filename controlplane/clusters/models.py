@@ -56,8 +56,11 @@ class Cluster(models.Model):
         help_text="Whether the brokers keep their data when restarted, upgraded or replaced keeping their "
         "disk; null until the backend has described the cluster.",
     )
+    # A database default so that inserts made at older migration states (as the migration tests do) work.
     durability_note = models.TextField(
-        blank=True, help_text="When the cluster is not durable, what is lost and when, in plain words."
+        blank=True,
+        db_default="",
+        help_text="When the cluster is not durable, what is lost and when, in plain words.",
     )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
