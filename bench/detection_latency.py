@@ -103,14 +103,13 @@ def percentile(values: list[float], p: float) -> float:
 
 def defaults() -> dict[str, float]:
     from controlplane.clusters.models import Cluster
-    from monitoring.alerting.rules import CATALOGUE
-    from monitoring.conditions import BROKER_DOWN
+    from monitoring.conditions import BROKER_DOWN, RULES
 
     tick = settings.CELERY_BEAT_SCHEDULE["collect-cluster-health"]["schedule"]
     return {
         "collection_tick_seconds": tick.total_seconds() if isinstance(tick, timedelta) else float(tick),
         "collection_interval_seconds": float(Cluster._meta.get_field("collection_interval_seconds").default),
-        "broker_down_for_seconds": float(CATALOGUE[BROKER_DOWN].for_seconds),
+        "broker_down_for_seconds": float(RULES[BROKER_DOWN].for_seconds),
         "kafka_admin_timeout_seconds": settings.KAFKA_ADMIN_TIMEOUT_SECONDS,
     }
 

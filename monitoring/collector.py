@@ -42,8 +42,9 @@ from controlplane.clusters.choices import BrokerState, ClusterStatus
 from controlplane.clusters.models import Cluster
 from controlplane.clusters.specs import admin_for, cluster_spec
 from monitoring import assignment, collection_sql, health, history, lag_state
+from monitoring.alerting.rules import DEFAULT_RULES, effective_rules
 from monitoring.collection_sql import ClusterFacts, ClusterRow
-from monitoring.conditions import RULES, Severity
+from monitoring.conditions import AlertRule, Severity, finding_severity
 from monitoring.disk import BrokerDisk, broker_disks, disks_data
 from monitoring.health import Finding, HealthReport, assess_cluster, classify_partition
 from monitoring.lag import (
@@ -129,6 +130,9 @@ class ClusterSnapshot:
     lag_error: str = ""
     duration_seconds: float = 0.0
     facts: ClusterFacts | None = None  # None when the snapshot was not taken by `collect_cluster`
+    # The cluster's effective alert rules, read once per collection by `collect_cluster`: the stored
+    # health status and alerting both judge by them. None: look them up (`snapshot_rules`).
+    rules: Mapping[str, AlertRule] | None = None
 
 
 @dataclass(frozen=True)
@@ -140,6 +144,7 @@ class CollectionTarget:
     expected_broker_ids: frozenset[int]
     min_insync_replicas: int
     facts: ClusterFacts | None = None
+    rules: Mapping[str, AlertRule] | None = None
 
 
 # -- collecting (no database) ----------------------------------------------------------------------
@@ -213,6 +218,7 @@ def _snapshot(target: CollectionTarget, now: datetime, started: float | None, **
         min_insync_replicas=target.min_insync_replicas,
         duration_seconds=time.perf_counter() - started if started is not None else 0.0,
         facts=target.facts,
+        rules=target.rules,
         **seen,
     )
 
@@ -250,8 +256,9 @@ def health_status(snapshot: ClusterSnapshot) -> tuple[HealthStatus, str]:
             f"{_plural(brokers, 'broker')} up and all {_plural(report.totals.partitions, 'partition')} "
             f"fully replicated.",
         )
-    worst = max(report.findings, key=_finding_rank)
-    severity = _finding_severity(worst)
+    rules = snapshot_rules(snapshot)
+    worst = max(report.findings, key=lambda finding: _finding_rank(finding, rules))
+    severity = finding_severity(worst.kind, rules)
     status = {Severity.CRITICAL: HealthStatus.CRITICAL, Severity.WARNING: HealthStatus.WARNING}.get(
         severity, HealthStatus.OK
     )
@@ -260,16 +267,21 @@ def health_status(snapshot: ClusterSnapshot) -> tuple[HealthStatus, str]:
     return status, reason
 
 
-def _finding_severity(finding: Finding) -> Severity:
-    rule = RULES.get(finding.kind)
-    return rule.severity if rule is not None else Severity.WARNING
+def snapshot_rules(snapshot: ClusterSnapshot) -> Mapping[str, AlertRule]:
+    """The cluster's effective alert rules: those the snapshot carries, else read."""
+    if snapshot.rules is not None:
+        return snapshot.rules
+    organization_id = (
+        Cluster.objects.filter(pk=snapshot.cluster_id).values_list("organization_id", flat=True).first()
+    )
+    return DEFAULT_RULES if organization_id is None else effective_rules(organization_id, snapshot.cluster_id)
 
 
-def _finding_rank(finding: Finding) -> tuple[int, int, int]:
+def _finding_rank(finding: Finding, rules: Mapping[str, AlertRule]) -> tuple[int, int, int]:
     priority = (
         len(REASON_PRIORITY) - REASON_PRIORITY.index(finding.kind) if finding.kind in REASON_PRIORITY else 0
     )
-    return _finding_severity(finding).rank, priority, finding.value
+    return finding_severity(finding.kind, rules).rank, priority, finding.value
 
 
 def _plural(count: int, noun: str) -> str:
@@ -370,6 +382,7 @@ def collect_cluster(
             expected_broker_ids=row.expected_broker_ids,
             min_insync_replicas=row.min_insync_replicas,
             facts=row.facts,
+            rules=effective_rules(row.facts.organization_id, cluster_id, overrides=row.facts.rule_overrides),
         )
         windows = lag_state.decode_windows(row.windows) if row.windows else {}
         snapshot, windows = _snapshot_with(row, admin, target, windows, now)

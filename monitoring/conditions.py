@@ -1,8 +1,9 @@
 """Alert rules and the conditions they raise from health findings and consumer lag.
 
-`RULES` is the default catalogue. Organisations and clusters override a rule's threshold, `for`
-duration, severity or enabled flag; `resolve_rules` applies those layers in order (organisation
-first, then cluster). `evaluate` turns one cluster's health report, lag results and disk usage into
+`RULES` is the one rule catalogue, `Severity` the one severity scale. Organisations and clusters
+override a rule's threshold, `for` duration, severity or enabled flag; `apply_overrides` applies
+those layers in order (organisation first, then cluster) and `monitoring.alerting.rules.
+effective_rules` reads them, for alerting, the health status and the dashboard alike. `evaluate` turns one cluster's health report, lag results and disk usage into
 the conditions that are active right now. It does not track time: the alert lifecycle that stores
 conditions applies each rule's `for_seconds` (pending -> firing) and resolves conditions that are no
 longer returned.
@@ -19,9 +20,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from enum import StrEnum
 from types import MappingProxyType
 from typing import Any, Literal
+
+from django.db import models
 
 from monitoring import health
 from monitoring.health import Finding, HealthReport
@@ -38,20 +40,28 @@ CONSUMER_LAG_STATUS = "consumer_lag_status"
 CONSUMER_LAG_OFFSETS = "consumer_lag_offsets"
 CONSUMER_TIME_LAG = "consumer_time_lag"
 DISK_USAGE = "disk_usage"
+# Raised by alerting from the collection itself rather than from what the cluster reported.
+CLUSTER_UNREACHABLE = "cluster_unreachable"
 
 # PagerDuty's limit for dedup_key; the other channels accept anything shorter.
 MAX_DEDUP_KEY_LENGTH = 255
 MAX_LISTED_PARTITIONS = 20
 
 
-class Severity(StrEnum):
-    CRITICAL = "critical"  # pages: someone must act now
-    WARNING = "warning"  # needs attention during working hours
-    INFO = "info"  # worth seeing on the dashboard; notify only if a channel asks for it
+class Severity(models.TextChoices):
+    """How urgent a rule's condition is: rules, incidents, channels' least severity, notifications
+    and the health status all speak this one scale."""
+
+    CRITICAL = "critical", "Critical"  # pages: someone must act now
+    WARNING = "warning", "Warning"  # needs attention during working hours
+    INFO = "info", "Info"  # worth seeing on the dashboard; notify only if a channel asks for it
 
     @property
     def rank(self) -> int:
-        return {Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}[self]
+        return _SEVERITY_RANK[self]
+
+
+_SEVERITY_RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}
 
 
 Comparison = Literal[">", ">="]
@@ -254,6 +264,24 @@ RULES: Mapping[str, AlertRule] = MappingProxyType(
                 "rebalance.",
                 suppressible=False,
             ),
+            AlertRule(
+                key=CLUSTER_UNREACHABLE,
+                title="Cluster unreachable",
+                severity=Severity.CRITICAL,
+                # A whole cluster gone is the most urgent page there is. The collection interval
+                # already delays detection, and the collector's own request timeout absorbs a
+                # single slow answer.
+                for_seconds=0,
+                threshold=0,
+                comparison=">",
+                unit="failed collections",
+                enabled=True,
+                description="The control plane cannot reach any broker of the cluster: every producer "
+                "and consumer is most likely failing too.",
+                action="Check the brokers' hosts, processes and network (and the bootstrap address); "
+                "start with the controller quorum if brokers run but do not answer.",
+                suppressible=False,
+            ),
         )
     }
 )
@@ -314,22 +342,24 @@ class RuleOverride:
         return replace(rule, **changes)
 
 
-OverrideLayer = Mapping[str, RuleOverride | Mapping[str, Any]]
-
-
-def resolve_rules(
-    *layers: OverrideLayer | None, catalogue: Mapping[str, AlertRule] = RULES
+def apply_overrides(
+    layers: Iterable[Mapping[str, RuleOverride]], catalogue: Mapping[str, AlertRule] = RULES
 ) -> dict[str, AlertRule]:
-    """Apply override layers in order (organisation, then cluster) on top of the catalogue."""
+    """The catalogue with override layers applied in order (organisation, then cluster); overrides
+    of rules the catalogue does not have are ignored."""
     rules = dict(catalogue)
     for layer in layers:
-        for key, override in (layer or {}).items():
-            if key not in rules:
-                raise ValueError(f"unknown alert rule {key!r}; known rules: {', '.join(sorted(rules))}")
-            if not isinstance(override, RuleOverride):
-                override = RuleOverride.from_mapping(key, override)
-            rules[key] = override.apply(rules[key])
+        for key, override in layer.items():
+            if key in rules:
+                rules[key] = override.apply(rules[key])
     return rules
+
+
+def finding_severity(kind: str, rules: Mapping[str, AlertRule]) -> Severity:
+    """The severity a health finding of this kind has under `rules` (the cluster's effective rules):
+    its rule's, so the health status says what alerting pages with."""
+    rule = rules.get(kind)
+    return rule.severity if rule is not None else Severity.WARNING
 
 
 @dataclass(frozen=True)

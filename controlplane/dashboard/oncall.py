@@ -41,7 +41,8 @@ from controlplane.dashboard.views import safe_next
 from monitoring.alerting import actions
 from monitoring.alerting.api.serializers import masked_config
 from monitoring.alerting.models import Incident, MaintenanceWindow
-from monitoring.alerting.rules import CATALOGUE, threshold_label
+from monitoring.alerting.rules import threshold_label
+from monitoring.conditions import RULES
 
 INCIDENTS_PER_PAGE = 50
 DELIVERIES_LISTED = 25
@@ -97,7 +98,7 @@ def alert_list(request: HttpRequest) -> HttpResponse:
 def alert_detail(request: HttpRequest, pk: int) -> HttpResponse:
     incident = get_object_or_404(visible_incidents(request.user), pk=pk)
     deliveries = list(incident.deliveries.select_related("channel").order_by("-id"))
-    rule = CATALOGUE.get(incident.rule_key)
+    rule = RULES.get(incident.rule_key)
     context = {
         "incident": incident,
         "cluster": incident.cluster,
@@ -123,7 +124,7 @@ def _reading(incident: Incident, number: float) -> str:
     shown = threshold_label(incident.rule_key, number)
     if isinstance(shown, str):
         return shown
-    rule = CATALOGUE.get(incident.rule_key)
+    rule = RULES.get(incident.rule_key)
     amount = f"{shown:,.2f}".rstrip("0").rstrip(".")
     return f"{amount} {rule.unit}" if rule else amount
 

@@ -20,7 +20,7 @@ from monitoring.alerting.api.serializers import (
 )
 from monitoring.alerting.choices import ChannelKind, IncidentState, Severity
 from monitoring.alerting.models import Incident, NotificationChannel
-from monitoring.alerting.rules import CATALOGUE
+from monitoring.conditions import RULES
 
 OPEN = "open"
 ALL = "all"
@@ -165,7 +165,7 @@ class SilenceForm(forms.Form):
             (pk, _cluster_label(c, several)) for pk, c in self.clusters.items()
         ]
         self.fields["rule"].choices = [("", "Every rule")] + [
-            (key, rule.title) for key, rule in sorted(CATALOGUE.items(), key=lambda item: item[1].title)
+            (key, rule.title) for key, rule in sorted(RULES.items(), key=lambda item: item[1].title)
         ]
         self.values: dict[str, Any] = {}
 

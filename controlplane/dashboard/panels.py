@@ -14,7 +14,15 @@ from django.db.models import Case, IntegerField, QuerySet, Value, When
 from controlplane.clusters.models import Cluster
 from monitoring.alerting.choices import OPEN_STATES, IncidentState, Severity
 from monitoring.alerting.models import Incident
+from monitoring.alerting.rules import effective_rules
 from monitoring.collector import window_size
+from monitoring.conditions import (
+    AT_MIN_ISR,
+    OFFLINE_PARTITIONS,
+    UNDER_MIN_ISR,
+    UNDER_REPLICATED,
+    finding_severity,
+)
 from monitoring.lag_state import StoredGroup, load_groups
 from monitoring.models import ClusterHealth
 
@@ -31,6 +39,13 @@ STATE_ORDER = (
     IncidentState.RESOLVED,
 )
 SEVERITY_ORDER = (Severity.CRITICAL, Severity.WARNING, Severity.INFO)
+# The per-topic counts the collector stores, and the finding (and rule) each counts.
+TOPIC_FINDINGS = {
+    "offline": OFFLINE_PARTITIONS,
+    "under_min_isr": UNDER_MIN_ISR,
+    "under_replicated": UNDER_REPLICATED,
+    "at_min_isr": AT_MIN_ISR,
+}
 
 
 def _rank(field_name: str, values: tuple[str, ...]) -> Case:
@@ -64,15 +79,9 @@ class TopicProblem:
     under_min_isr: int
     under_replicated: int
     at_min_isr: int
-
-    @property
-    def severity(self) -> str:
-        """Offline and under-min-ISR partitions refuse writes; the others are one failure away."""
-        if self.offline or self.under_min_isr:
-            return Severity.CRITICAL
-        if self.under_replicated:
-            return Severity.WARNING
-        return Severity.INFO
+    # The worst severity its problems have under the cluster's effective rules: what alerting
+    # pages with for them.
+    severity: Severity = Severity.INFO
 
     @property
     def rank(self) -> tuple[int, ...]:
@@ -94,6 +103,7 @@ def health_panel(cluster: Cluster) -> HealthPanel:
         cluster=cluster, reason="Not collected yet."
     )
     counts = health.counts or {}
+    rules = effective_rules(cluster.organization_id, cluster.pk)
     topics = [
         TopicProblem(
             name=name,
@@ -102,6 +112,15 @@ def health_panel(cluster: Cluster) -> HealthPanel:
             under_min_isr=values.get("under_min_isr", 0),
             under_replicated=values.get("under_replicated", 0),
             at_min_isr=values.get("at_min_isr", 0),
+            severity=max(
+                (
+                    finding_severity(kind, rules)
+                    for count, kind in TOPIC_FINDINGS.items()
+                    if values.get(count)
+                ),
+                key=lambda severity: severity.rank,
+                default=Severity.INFO,
+            ),
         )
         for name, values in counts.get("topics", {}).items()
     ]

@@ -4,7 +4,20 @@ from __future__ import annotations
 
 from django.db import models
 
-from monitoring.conditions import Severity as ConditionSeverity
+# The one severity scale, kept with the rules; imported here so each alerting field's choices sit
+# together.
+from monitoring.conditions import Severity
+
+__all__ = [
+    "NOTIFIED_STATES",
+    "OPEN_STATES",
+    "UNFINISHED_DELIVERY_STATUSES",
+    "ChannelKind",
+    "DeliveryEvent",
+    "DeliveryStatus",
+    "IncidentState",
+    "Severity",
+]
 
 
 class IncidentState(models.TextChoices):
@@ -17,16 +30,6 @@ class IncidentState(models.TextChoices):
 OPEN_STATES = (IncidentState.PENDING, IncidentState.FIRING, IncidentState.ACKNOWLEDGED)
 # States in which channels have been (or are being) told about the incident.
 NOTIFIED_STATES = (IncidentState.FIRING, IncidentState.ACKNOWLEDGED)
-
-
-class Severity(models.TextChoices):
-    CRITICAL = ConditionSeverity.CRITICAL.value, "Critical"  # pages: someone must act now
-    WARNING = ConditionSeverity.WARNING.value, "Warning"  # needs attention during working hours
-    INFO = ConditionSeverity.INFO.value, "Info"  # dashboard only unless a channel asks for it
-
-
-def severity_rank(value: str) -> int:
-    return ConditionSeverity(value).rank
 
 
 class ChannelKind(models.TextChoices):

@@ -24,7 +24,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from monitoring import notifiers
-from monitoring.alerting.choices import DeliveryEvent, DeliveryStatus, severity_rank
+from monitoring.alerting.choices import DeliveryEvent, DeliveryStatus, Severity
 from monitoring.alerting.models import Delivery, Incident, NotificationChannel
 from monitoring.notifiers import DeliveryResult, Event, Link, Notification
 
@@ -60,8 +60,8 @@ class Planned:
 
 def channels_for(channels: Iterable[NotificationChannel], severity: str) -> list[NotificationChannel]:
     """Enabled channels whose minimum severity the incident reaches."""
-    rank = severity_rank(severity)
-    return [c for c in channels if c.enabled and rank >= severity_rank(c.min_severity)]
+    rank = Severity(severity).rank
+    return [c for c in channels if c.enabled and rank >= Severity(c.min_severity).rank]
 
 
 def triggered_channels(incident_ids: Sequence[int]) -> dict[int, set[int]]:

@@ -27,11 +27,10 @@ import uuid
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from django.db import IntegrityError, transaction
-from django.db.models import Max, Q
+from django.db.models import Max
 
 from controlplane.audit.actions import Actor
 from controlplane.clusters.choices import ClusterStatus
@@ -39,9 +38,9 @@ from controlplane.clusters.models import Cluster
 from monitoring import health
 from monitoring.alerting import delivery
 from monitoring.alerting.choices import OPEN_STATES, DeliveryEvent, IncidentState
-from monitoring.alerting.models import Incident, NotificationChannel, RuleOverrideRecord
+from monitoring.alerting.models import Incident, NotificationChannel
 from monitoring.alerting.muting import Mutes, active_mutes, brokers_in_running_operations
-from monitoring.alerting.rules import CLUSTER_SUBJECT, CLUSTER_UNREACHABLE, resolve
+from monitoring.alerting.rules import CLUSTER_SUBJECT, CLUSTER_UNREACHABLE, effective_rules
 from monitoring.conditions import (
     CONSUMER_LAG_OFFSETS,
     CONSUMER_LAG_STATUS,
@@ -50,7 +49,6 @@ from monitoring.conditions import (
     MAX_DEDUP_KEY_LENGTH,
     AlertRule,
     Condition,
-    RuleOverride,
     dedup_key,
     evaluate,
 )
@@ -104,9 +102,9 @@ def evaluate_snapshot(cluster_id: uuid.UUID, snapshot: ClusterSnapshot) -> Outco
             return Outcome()
         organization_id = cluster.organization_id
     rules = (
-        effective_rules(organization_id, cluster_id)
-        if facts is None or facts.rule_overrides
-        else DEFAULT_RULES
+        snapshot.rules
+        if snapshot.rules is not None
+        else effective_rules(organization_id, cluster_id, overrides=facts is None or facts.rule_overrides)
     )
     conditions = snapshot_conditions(cluster_id, snapshot, rules)
     if not conditions and not (
@@ -127,24 +125,6 @@ def evaluate_snapshot(cluster_id: uuid.UUID, snapshot: ClusterSnapshot) -> Outco
         logger.info("cluster=%s concurrent evaluation opened the same incident; re-evaluating", cluster_id)
     with transaction.atomic():
         return _apply(cluster_id, organization_id, conditions, observed, snapshot.collected_at)
-
-
-def effective_rules(organization_id: int, cluster_id: uuid.UUID | None = None) -> dict[str, AlertRule]:
-    """The catalogue with the organization's overrides, then the cluster's, applied."""
-    organization_layer: dict[str, RuleOverride] = {}
-    cluster_layer: dict[str, RuleOverride] = {}
-    records = RuleOverrideRecord.objects.filter(organization_id=organization_id).filter(
-        Q(cluster__isnull=True) | Q(cluster_id=cluster_id)
-    )
-    for record in records:
-        layer = cluster_layer if record.cluster_id is not None else organization_layer
-        layer[record.rule_key] = record.as_override()
-    return resolve([organization_layer, cluster_layer])
-
-
-# The catalogue as it is, for clusters with no overrides at all. Read-only by convention: rules are
-# frozen dataclasses and nothing writes to the mapping.
-DEFAULT_RULES: Mapping[str, AlertRule] = MappingProxyType(resolve([]))
 
 
 def snapshot_conditions(

@@ -23,7 +23,6 @@ from monitoring.alerting.choices import (
     Severity,
 )
 from monitoring.conditions import RuleOverride
-from monitoring.conditions import Severity as ConditionSeverity
 
 DEFAULT_REPEAT_INTERVAL = timedelta(hours=4)  # Alertmanager's repeat_interval default
 
@@ -75,7 +74,7 @@ class RuleOverrideRecord(models.Model):
         return RuleOverride(
             threshold=self.threshold,
             for_seconds=self.for_seconds,
-            severity=ConditionSeverity(self.severity) if self.severity else None,
+            severity=Severity(self.severity) if self.severity else None,
             enabled=self.enabled,
         )
 

@@ -7,7 +7,7 @@ from django.conf import settings
 
 from controlplane.clusters.models import Cluster
 from controlplane.tenancy.models import Organization
-from monitoring.alerting.evaluation import effective_rules
+from monitoring.alerting.rules import effective_rules
 from monitoring.prometheus_rules import render_rules
 
 

@@ -1,43 +1,57 @@
-"""The rule catalogue alerting evaluates, and validation of the overrides people store.
+"""The rules in force for an organization or a cluster, and validation of the overrides people store.
 
-The catalogue is `monitoring.conditions.RULES` plus the rules only the control plane itself can
-evaluate, because they describe the collection rather than the cluster's metrics: a cluster that
-does not answer at all is not something `conditions.evaluate` can see in a health report.
+The catalogue is `monitoring.conditions.RULES` (including `cluster_unreachable`, which alerting
+raises from the collection itself); `effective_rules` applies the stored overrides to it. Alerting,
+the stored health status, the dashboard and the generated Prometheus rules all take their rules from
+here, so a severity changed by an override is the same wherever it shows.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
-from monitoring.conditions import CONSUMER_LAG_STATUS, RULES, AlertRule, RuleOverride, Severity
+from django.db.models import Q
+
+from monitoring.alerting.models import RuleOverrideRecord
+from monitoring.conditions import (
+    CLUSTER_UNREACHABLE,
+    CONSUMER_LAG_STATUS,
+    RULES,
+    AlertRule,
+    RuleOverride,
+    apply_overrides,
+)
 from monitoring.lag import LagStatus
 
-CLUSTER_UNREACHABLE = "cluster_unreachable"
+__all__ = ["CLUSTER_SUBJECT", "CLUSTER_UNREACHABLE", "DEFAULT_RULES", "effective_rules"]
+
 CLUSTER_SUBJECT = "cluster"
 
-CLUSTER_UNREACHABLE_RULE = AlertRule(
-    key=CLUSTER_UNREACHABLE,
-    title="Cluster unreachable",
-    severity=Severity.CRITICAL,
-    # A whole cluster gone is the most urgent page there is. The collection interval already delays
-    # detection, and the collector's own request timeout absorbs a single slow answer.
-    for_seconds=0,
-    threshold=0,
-    comparison=">",
-    unit="failed collections",
-    enabled=True,
-    description="The control plane cannot reach any broker of the cluster: every producer and consumer "
-    "is most likely failing too.",
-    action="Check the brokers' hosts, processes and network (and the bootstrap address); start with "
-    "the controller quorum if brokers run but do not answer.",
-    suppressible=False,
-)
+# The catalogue as it is, for clusters with no overrides at all. Read-only by convention: rules are
+# frozen dataclasses and nothing writes to the mapping.
+DEFAULT_RULES: Mapping[str, AlertRule] = MappingProxyType(dict(RULES))
 
-CATALOGUE: Mapping[str, AlertRule] = MappingProxyType(
-    {**RULES, CLUSTER_UNREACHABLE: CLUSTER_UNREACHABLE_RULE}
-)
+
+def effective_rules(
+    organization_id: int, cluster_id: uuid.UUID | None = None, *, overrides: bool = True
+) -> Mapping[str, AlertRule]:
+    """The catalogue with the organization's overrides, then the cluster's, applied. `overrides=False`
+    says there are none (a collection knows from the row it read) and skips the query."""
+    if not overrides:
+        return DEFAULT_RULES
+    organization_layer: dict[str, RuleOverride] = {}
+    cluster_layer: dict[str, RuleOverride] = {}
+    records = RuleOverrideRecord.objects.filter(organization_id=organization_id).filter(
+        Q(cluster__isnull=True) | Q(cluster_id=cluster_id)
+    )
+    for record in records:
+        layer = cluster_layer if record.cluster_id is not None else organization_layer
+        layer[record.rule_key] = record.as_override()
+    return apply_overrides([organization_layer, cluster_layer])
+
 
 OVERRIDE_FIELDS = ("threshold", "for_seconds", "severity", "enabled")
 # A `for` longer than a day means the rule can never page in time to matter.
@@ -49,7 +63,7 @@ def override_errors(rule_key: str, values: Mapping[str, Any]) -> dict[str, str]:
 
     Type checks come from `RuleOverride.from_mapping`; the bounds here depend on the rule's unit.
     """
-    rule = CATALOGUE[rule_key]
+    rule = RULES[rule_key]
     errors: dict[str, str] = {}
     given = {name: value for name, value in values.items() if value is not None}
     if not given:
@@ -91,13 +105,3 @@ def threshold_label(rule_key: str, value: float) -> str | float:
             if status.rank == value:
                 return status.value
     return value
-
-
-def resolve(layers: list[Mapping[str, RuleOverride]]) -> dict[str, AlertRule]:
-    """The catalogue with override layers applied in order (organisation, then cluster)."""
-    rules = dict(CATALOGUE)
-    for layer in layers:
-        for key, override in layer.items():
-            if key in rules:
-                rules[key] = override.apply(rules[key])
-    return rules

@@ -13,14 +13,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import urllib3
 
+from monitoring.conditions import Severity
 from monitoring.notifiers import egress
-
-if TYPE_CHECKING:
-    from monitoring.conditions import Condition
 
 USER_AGENT = "kafka-control-plane-notifier/1"
 DEFAULT_TIMEOUT_SECONDS = 10.0
@@ -31,7 +29,6 @@ MAX_TIMEOUT_SECONDS = 30.0
 # Connecting should be quick; a slow connect means the endpoint is unreachable, so it gets a shorter
 # limit than the whole request.
 MAX_CONNECT_TIMEOUT_SECONDS = 5.0
-SEVERITIES = ("critical", "error", "warning", "info")
 
 
 class Event(StrEnum):
@@ -51,7 +48,7 @@ class Link:
 class Notification:
     event: Event
     dedup_key: str  # the same for every event of one incident
-    severity: str  # critical, error, warning or info
+    severity: str  # a `Severity` value: critical, warning or info
     summary: str  # one plain sentence
     cluster: str  # the cluster's display name
     rule: str  # rule key, e.g. "under_min_isr"
@@ -61,31 +58,8 @@ class Notification:
     occurred_at: datetime | None = None
 
     def __post_init__(self) -> None:
-        if self.severity not in SEVERITIES:
-            raise ValueError(f"severity must be one of {', '.join(SEVERITIES)}, got {self.severity!r}")
-
-    @classmethod
-    def from_condition(
-        cls,
-        condition: Condition,
-        *,
-        event: Event,
-        cluster: str,
-        links: tuple[Link, ...] = (),
-        occurred_at: datetime | None = None,
-    ) -> Notification:
-        return cls(
-            event=event,
-            dedup_key=condition.dedup_key,
-            severity=condition.severity.value,
-            summary=condition.summary,
-            cluster=cluster,
-            rule=condition.rule_key,
-            subject=condition.subject,
-            details=dict(condition.details),
-            links=links,
-            occurred_at=occurred_at,
-        )
+        if self.severity not in Severity.values:
+            raise ValueError(f"severity must be one of {', '.join(Severity.values)}, got {self.severity!r}")
 
     @property
     def title(self) -> str:

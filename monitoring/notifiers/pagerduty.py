@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
+from monitoring.conditions import Severity
 from monitoring.notifiers import egress
 from monitoring.notifiers.base import (
     DeliveryResult,
@@ -28,8 +29,8 @@ MAX_SUMMARY_CHARS = 1024
 MAX_DEDUP_KEY_CHARS = 255
 CLIENT_NAME = "Kafka Control Plane"
 
-# PagerDuty's own severities; ours map one to one.
-SEVERITY = {"critical": "critical", "error": "error", "warning": "warning", "info": "info"}
+# PagerDuty's severities (it also has "error", which nothing here raises); ours map one to one.
+SEVERITY = {Severity.CRITICAL: "critical", Severity.WARNING: "warning", Severity.INFO: "info"}
 
 
 CONFIG_KEYS = frozenset({"routing_key", "url"})

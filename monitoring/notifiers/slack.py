@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from monitoring.conditions import Severity
 from monitoring.notifiers import egress
 from monitoring.notifiers.base import (
     DeliveryResult,
@@ -29,10 +30,9 @@ MAX_BUTTON_CHARS = 75
 MAX_BUTTONS = 5
 
 ICON = {
-    "critical": ":red_circle:",
-    "error": ":red_circle:",
-    "warning": ":large_orange_circle:",
-    "info": ":large_blue_circle:",
+    Severity.CRITICAL: ":red_circle:",
+    Severity.WARNING: ":large_orange_circle:",
+    Severity.INFO: ":large_blue_circle:",
 }
 EVENT_ICON = {Event.ACKNOWLEDGE: ":eyes:", Event.RESOLVE: ":white_check_mark:", Event.TEST: ":wrench:"}
 

@@ -56,7 +56,7 @@ from controlplane.wsgi import application
 from monitoring.alerting import actions as alerting
 from monitoring.alerting.evaluation import evaluate_cluster
 from monitoring.alerting.models import Incident
-from monitoring.alerting.rules import CATALOGUE
+from monitoring.conditions import RULES
 from tests.support.alerting import make_cluster, unreachable_snapshot
 from tests.support.simulated_backend import ADMIN_FACTORY, SIMULATION, StandInKafkaCluster
 from tests.support.tenants import make_tenant
@@ -253,7 +253,7 @@ def world(db: None, settings: Any) -> Iterator[None]:
         **{"maintenance-windows": [window.pk]},
         **{"notification-channels": [c.pk for c in channels]},
         tokens=[spare.pk],  # never the one the cases authenticate with
-        key=sorted(CATALOGUE),
+        key=sorted(RULES),
         topics=["events"],
     )
     yield

@@ -12,10 +12,12 @@ from django.test.utils import CaptureQueriesContext
 
 from controlplane.clusters.choices import AnomalyState
 from controlplane.clusters.models import BrokerAnomaly, Cluster
+from controlplane.dashboard.panels import health_panel
 from monitoring.alerting.choices import OPEN_STATES, IncidentState
 from monitoring.alerting.models import Incident, RuleOverrideRecord
 from monitoring.collector import collect_cluster
-from monitoring.conditions import BROKER_DOWN
+from monitoring.conditions import BROKER_DOWN, UNDER_REPLICATED
+from monitoring.models import ClusterHealth
 from provisioning.kafka_admin.simulator import SimulatedKafkaCluster
 from tests.support.alerting import make_cluster
 from tests.support.tenants import Tenant
@@ -95,3 +97,42 @@ def test_collecting_a_healthy_cluster_is_five_statements(
     # state and a history point in one transaction. Alerting and self-healing need nothing more.
     assert statements == ["SELECT", "UPDATE", "UPDATE", "INSERT", "INSERT"], statements
     assert not Incident.objects.filter(cluster=cluster, state__in=OPEN_STATES).exists()
+
+
+def test_the_health_status_and_the_dashboard_judge_by_the_rules_alerting_pages_with(
+    tenant: Tenant, kafka: SimulatedKafkaCluster
+) -> None:
+    """One severity wherever a problem shows: overrides of the organization and of the cluster
+    change the stored health status and the dashboard's topic severities as they change pages."""
+    cluster = make_cluster(tenant.organization)
+    RuleOverrideRecord.objects.create(
+        organization=tenant.organization, rule_key=BROKER_DOWN, severity="warning", updated_by_name="alice"
+    )
+    kafka.fail_broker(2)  # broker down, every partition under-replicated and at min.insync.replicas
+
+    def seen() -> tuple[str, dict[str, str], str]:
+        health = ClusterHealth.objects.get(cluster=cluster)
+        paged = dict(
+            Incident.objects.filter(cluster=cluster, state__in=OPEN_STATES).values_list(
+                "rule_key", "severity"
+            )
+        )
+        (topic,) = health_panel(cluster).topics
+        return health.status, paged, topic.severity
+
+    collect_cluster(cluster.pk, admin=kafka, now=T0)
+    # The catalogue says a broker down is critical; this organization pages it as a warning.
+    status, paged, topic_severity = seen()
+    assert (status, paged[BROKER_DOWN], topic_severity) == ("warning", "warning", "warning")
+
+    RuleOverrideRecord.objects.create(
+        organization=tenant.organization,
+        cluster=cluster,
+        rule_key=UNDER_REPLICATED,
+        severity="critical",
+        for_seconds=0,
+        updated_by_name="bob",
+    )
+    collect_cluster(cluster.pk, admin=kafka, now=T0 + timedelta(seconds=10))
+    status, paged, topic_severity = seen()
+    assert (status, paged[UNDER_REPLICATED], topic_severity) == ("critical", "critical", "critical")

@@ -17,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from controlplane.clusters.choices import ClusterStatus
 from controlplane.clusters.models import Cluster
 from monitoring.collector import collect_cluster
-from monitoring.conditions import DISK_USAGE, resolve_rules
+from monitoring.conditions import DISK_USAGE, RuleOverride, apply_overrides
 from monitoring.exporter import MonitoringCollector
 from monitoring.prometheus_rules import render_rules
 from provisioning.kafka_admin.simulator import SimulatedKafkaCluster
@@ -141,7 +141,7 @@ def test_a_real_prometheus_scrapes_lag_and_fires_the_generated_rules(
     simulated.fill_disk(1, simulated.disk_bytes * 9 // 10)
     collect_cluster(cluster.pk, admin=simulated, now=T0 + timedelta(seconds=30))
     # The disk rule waits 5 minutes by default; at once here, so the test need not.
-    rules = resolve_rules({DISK_USAGE: {"for_seconds": 0}})
+    rules = apply_overrides([{DISK_USAGE: RuleOverride(for_seconds=0)}])
 
     with PrometheusServer(
         [f"{live_server.url}/metrics"],

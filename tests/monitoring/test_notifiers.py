@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 
 from monitoring import notifiers
-from monitoring.conditions import evaluate
 from monitoring.notifiers import Event, Link, Notification, send, validate_config, verify_signature
 from monitoring.notifiers.base import is_retryable_status
 from monitoring.notifiers.email import build_email
@@ -80,7 +79,7 @@ def test_pagerduty_acknowledge_and_resolve_carry_only_the_key(
 
 @pytest.mark.parametrize(
     ("severity", "expected"),
-    [("critical", "critical"), ("error", "error"), ("warning", "warning"), ("info", "info")],
+    [("critical", "critical"), ("warning", "warning"), ("info", "info")],
 )
 def test_pagerduty_severity_mapping(http_receiver: HttpReceiver, severity: str, expected: str) -> None:
     http_receiver.respond_with(202, "{}")
@@ -260,21 +259,10 @@ def test_bad_configuration_is_reported_not_raised(kind: str, config: dict, messa
     assert any(message in e for e in validate_config(kind, config))
 
 
-def test_notification_from_condition() -> None:
-    from monitoring.health import assess_cluster
-    from provisioning.kafka_admin.base import BrokerInfo, ClusterState
-
-    state = ClusterState("c-1", None, (BrokerInfo(1, "h", 9092),), ())
-    (condition,) = evaluate("c-1", health_report=assess_cluster(state, [1]))
-    notification = Notification.from_condition(condition, event=Event.TRIGGER, cluster="prod-eu")
-    assert notification.dedup_key == "kcp:c-1:controller_missing:cluster"
-    assert notification.severity == "critical"
-    assert notification.title == "[CRITICAL] prod-eu: controller missing on cluster"
-
-
-def test_unknown_severity_is_rejected() -> None:
-    with pytest.raises(ValueError, match="severity must be one of"):
-        Notification(**{**NOTIFICATION.__dict__, "severity": "urgent"})
+@pytest.mark.parametrize("severity", ["urgent", "error"])
+def test_a_severity_outside_the_one_scale_is_rejected(severity: str) -> None:
+    with pytest.raises(ValueError, match="severity must be one of critical, warning, info"):
+        Notification(**{**NOTIFICATION.__dict__, "severity": severity})
 
 
 # Email

@@ -16,7 +16,8 @@ from monitoring.conditions import (
     OFFLINE_PARTITIONS,
     RULES,
     UNDER_REPLICATED,
-    resolve_rules,
+    RuleOverride,
+    apply_overrides,
 )
 from monitoring.prometheus_rules import ALERT_NAMES, build_rule_groups, render_rules
 
@@ -37,7 +38,14 @@ def alerts(text: str) -> dict[str, dict[str, Any]]:
 
 
 def test_thresholds_durations_and_severities_come_from_the_catalogue() -> None:
-    rules = resolve_rules({UNDER_REPLICATED: {"for_seconds": 900}, CONSUMER_LAG_OFFSETS: {"threshold": 5000}})
+    rules = apply_overrides(
+        [
+            {
+                UNDER_REPLICATED: RuleOverride(for_seconds=900),
+                CONSUMER_LAG_OFFSETS: RuleOverride(threshold=5000),
+            }
+        ]
+    )
     generated = alerts(render_rules(rules, cluster="prod"))
     assert generated["KafkaUnderReplicatedPartitions"]["for"] == "15m"
     assert generated["KafkaConsumerLag"]["expr"] == (
@@ -51,7 +59,7 @@ def test_thresholds_durations_and_severities_come_from_the_catalogue() -> None:
 
 
 def test_disabled_rules_are_left_out_and_fleet_rules_have_no_matcher() -> None:
-    rules = resolve_rules({DISK_USAGE: {"enabled": False}})
+    rules = apply_overrides([{DISK_USAGE: RuleOverride(enabled=False)}])
     generated = alerts(render_rules(rules))
     assert "KafkaBrokerDiskAlmostFull" not in generated
     assert all("cluster=" not in rule["expr"] for rule in generated.values())

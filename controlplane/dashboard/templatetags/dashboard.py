@@ -13,7 +13,7 @@ from django.utils.safestring import SafeString
 from controlplane.dashboard.queries import firing_incident_count
 from controlplane.operations.choices import ACTIVE_OPERATION_STATES
 from controlplane.operations.models import Operation
-from monitoring.alerting.rules import CATALOGUE
+from monitoring.conditions import RULES
 
 register = template.Library()
 
@@ -116,7 +116,7 @@ def firing_alerts(user: object) -> int:
 
 @register.filter
 def rule_title(rule_key: str) -> str:
-    rule = CATALOGUE.get(rule_key)
+    rule = RULES.get(rule_key)
     return rule.title if rule else rule_key
 
 

@@ -14,7 +14,8 @@ from rest_framework import serializers
 from controlplane.api.common import StrictSerializer
 from monitoring.alerting.choices import ChannelKind, Severity
 from monitoring.alerting.models import Delivery, Incident, MaintenanceWindow, NotificationChannel, Silence
-from monitoring.alerting.rules import CATALOGUE, MAX_FOR_SECONDS
+from monitoring.alerting.rules import MAX_FOR_SECONDS
+from monitoring.conditions import RULES
 
 # Config keys whose values are secrets, per channel kind. Slack and many webhook URLs carry their
 # credential in the path, so the URL itself is a secret.
@@ -129,7 +130,7 @@ class IncidentSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(serializers.CharField())
     def get_rule_title(self, incident: Incident) -> str:
-        rule = CATALOGUE.get(incident.rule_key)
+        rule = RULES.get(incident.rule_key)
         return rule.title if rule else incident.rule_key
 
 
@@ -159,10 +160,8 @@ class DeliverySerializer(serializers.ModelSerializer):
 
 
 def _known_rule(key: str) -> str:
-    if key and key not in CATALOGUE:
-        raise serializers.ValidationError(
-            f"Unknown rule {key!r}; known rules: {', '.join(sorted(CATALOGUE))}."
-        )
+    if key and key not in RULES:
+        raise serializers.ValidationError(f"Unknown rule {key!r}; known rules: {', '.join(sorted(RULES))}.")
     return key
 
 

@@ -37,7 +37,6 @@ from monitoring.alerting.api.filters import (
     SilenceFilterSet,
 )
 from monitoring.alerting.choices import DeliveryEvent, DeliveryStatus
-from monitoring.alerting.evaluation import effective_rules
 from monitoring.alerting.models import (
     Delivery,
     Incident,
@@ -47,8 +46,8 @@ from monitoring.alerting.models import (
     Silence,
 )
 from monitoring.alerting.prometheus import prometheus_rules
-from monitoring.alerting.rules import CATALOGUE, OVERRIDE_FIELDS, override_errors, threshold_label
-from monitoring.conditions import AlertRule
+from monitoring.alerting.rules import OVERRIDE_FIELDS, effective_rules, override_errors, threshold_label
+from monitoring.conditions import RULES, AlertRule
 
 ERRORS = common.ERRORS
 CONFLICT = OpenApiResponse(
@@ -365,7 +364,7 @@ class AlertRuleViewSet(viewsets.ViewSet):
             by_rule.setdefault(record.rule_key, []).append(_override_data(record, organization))
         answer = []
         for key in keys:
-            rule = CATALOGUE[key]
+            rule = RULES[key]
             answer.append(
                 {
                     "key": key,
@@ -392,7 +391,7 @@ class AlertRuleViewSet(viewsets.ViewSet):
     def list(self, request: Request) -> Response:
         organization, cluster = self._scope(request, request.query_params, write=False)
         return Response(
-            api.AlertRuleSerializer(self._rules(organization, cluster, list(CATALOGUE)), many=True).data
+            api.AlertRuleSerializer(self._rules(organization, cluster, list(RULES)), many=True).data
         )
 
     @extend_schema(
@@ -401,7 +400,7 @@ class AlertRuleViewSet(viewsets.ViewSet):
         responses={200: api.AlertRuleSerializer, 404: ERRORS[404]},
     )
     def retrieve(self, request: Request, key: str | None = None) -> Response:
-        if key not in CATALOGUE:
+        if key not in RULES:
             return Response({"detail": f"No alert rule {key!r}."}, status=status.HTTP_404_NOT_FOUND)
         organization, cluster = self._scope(request, request.query_params, write=False)
         return Response(api.AlertRuleSerializer(self._rules(organization, cluster, [key])[0]).data)
@@ -440,7 +439,7 @@ class AlertRuleViewSet(viewsets.ViewSet):
     )
     @action(detail=True, methods=["put", "delete"])
     def override(self, request: Request, key: str | None = None) -> Response:
-        if key not in CATALOGUE:
+        if key not in RULES:
             return Response({"detail": f"No alert rule {key!r}."}, status=status.HTTP_404_NOT_FOUND)
         actor = Actor.from_request(request)
         if request.method == "DELETE":
