@@ -391,9 +391,9 @@ def measure_simulated(clusters: int, seed: int, timeout: float) -> list[float]:
     from controlplane.clusters.models import Cluster
     from controlplane.tenancy.models import Organization
     from monitoring import collector
-    from provisioning.kafka_admin.simulator import SimulatedKafkaCluster
     from tests.support.alerting import make_cluster
     from tests.support.http_receiver import HttpReceiver
+    from tests.support.simulator import SimulatedKafkaCluster
 
     # The delivery task runs in this process right after the evaluation's transaction commits.
     app.conf.task_always_eager = True

@@ -54,7 +54,7 @@ from django.db import connections  # noqa: E402
 from bench.report import write_report  # noqa: E402
 from monitoring import collector  # noqa: E402
 from monitoring.conditions import evaluate  # noqa: E402
-from provisioning.kafka_admin.simulator import SimulatedKafkaCluster  # noqa: E402
+from tests.support.simulator import SimulatedKafkaCluster  # noqa: E402
 
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 # One database per run, so that runs side by side do not drop each other's.

@@ -5,7 +5,7 @@ and workflow that decides where brokers and replicas go.
 """
 
 from provisioning.placement.assignment import add_partitions, assign_replicas
-from provisioning.placement.layout import layout_problems, place_brokers, rack_alternated
+from provisioning.placement.layout import place_brokers, rack_alternated
 from provisioning.placement.metrics import AssignmentStats, assignment_stats
 from provisioning.placement.model import (
     Batch,
@@ -30,7 +30,6 @@ __all__ = [
     "add_partitions",
     "assign_replicas",
     "assignment_stats",
-    "layout_problems",
     "place_brokers",
     "plan_reassignment",
     "rack_alternated",

@@ -1,4 +1,4 @@
-"""Which broker goes in which rack, and checks of a layout before anything is provisioned."""
+"""Which broker goes in which rack, and the order brokers alternate racks in."""
 
 from __future__ import annotations
 
@@ -39,31 +39,6 @@ def place_brokers(
         sizes[rack] += 1
         layout[node_id] = rack
     return layout
-
-
-def layout_problems(racks: list[str], broker_count: int, replication_factor: int) -> list[str]:
-    """Reasons a cluster layout would not keep every partition's replicas in distinct, even racks."""
-    problems = []
-    if not racks:
-        problems.append("at least one rack is required")
-        return problems
-    if broker_count < replication_factor:
-        problems.append(
-            f"replication factor {replication_factor} needs at least {replication_factor} brokers, "
-            f"the layout has {broker_count}"
-        )
-    if len(racks) < replication_factor:
-        problems.append(
-            f"replication factor {replication_factor} needs {replication_factor} racks to keep replicas "
-            f"in distinct racks, the layout has {len(racks)} ({replication_factor - len(racks)} missing)"
-        )
-    if broker_count % len(racks):
-        lower = broker_count - broker_count % len(racks)
-        problems.append(
-            f"{broker_count} brokers cannot be spread evenly over {len(racks)} racks; "
-            f"use {lower or len(racks)} or {lower + len(racks)}"
-        )
-    return problems
 
 
 def rack_alternated(brokers: Mapping[int, str | None]) -> list[int]:

@@ -13,8 +13,8 @@ from controlplane.audit.actions import Actor
 from controlplane.clusters.actions import request_cluster_create
 from controlplane.clusters.models import Cluster
 from monitoring.collector import collect_cluster
-from provisioning.kafka_admin.simulator import SimulatedKafkaCluster
 from tests.support.alerting import make_cluster
+from tests.support.simulator import SimulatedKafkaCluster
 from tests.support.tenants import Tenant
 
 COLLECTION_INTERVAL = timedelta(seconds=30)

@@ -17,8 +17,8 @@ from controlplane.clusters.models import Cluster
 from controlplane.dashboard.templatetags import dashboard as dashboard_tags
 from monitoring.alerting.models import Incident
 from monitoring.collector import collect_cluster
-from provisioning.kafka_admin.simulator import SimulatedKafkaCluster
 from tests.dashboard.conftest import monitored_cluster
+from tests.support.simulator import SimulatedKafkaCluster
 from tests.support.tenants import Tenant
 
 pytestmark = pytest.mark.django_db

@@ -38,9 +38,9 @@ from monitoring.conditions import (
     UNDER_MIN_ISR,
     UNDER_REPLICATED,
 )
-from provisioning.kafka_admin.simulator import SimulatedKafkaCluster
 from tests.support.alerting import Observer, make_cluster, run_due_deliveries, unreachable_snapshot
 from tests.support.http_receiver import HttpReceiver
+from tests.support.simulator import SimulatedKafkaCluster
 from tests.support.tenants import SYSTEM, Tenant
 
 T0 = datetime(2026, 11, 3, 12, 0, tzinfo=UTC)

@@ -36,8 +36,8 @@ from monitoring.lag_state import (
 from monitoring.models import ClusterHealth, HealthStatus
 from provisioning.kafka_admin.base import KafkaAdmin
 from provisioning.kafka_admin.confluent import ConfluentKafkaAdmin
-from provisioning.kafka_admin.simulator import SimulatedKafkaCluster
 from tests.support.kafka import CONSUMER_CONFIG, PRODUCER_CONFIG, TANSU_NODE_ID, DevelopmentBroker
+from tests.support.simulator import SimulatedKafkaCluster
 from tests.support.tenants import Tenant, token_client
 from tests.support.workers import WorkerProcess
 

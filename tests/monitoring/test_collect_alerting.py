@@ -18,8 +18,8 @@ from monitoring.alerting.models import Incident, RuleOverrideRecord
 from monitoring.collector import collect_cluster
 from monitoring.conditions import BROKER_DOWN, UNDER_REPLICATED
 from monitoring.models import ClusterHealth
-from provisioning.kafka_admin.simulator import SimulatedKafkaCluster
 from tests.support.alerting import make_cluster
+from tests.support.simulator import SimulatedKafkaCluster
 from tests.support.tenants import Tenant
 
 T0 = datetime(2026, 11, 3, 12, 0, tzinfo=UTC)

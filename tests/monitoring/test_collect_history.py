@@ -9,8 +9,8 @@ from datetime import timedelta
 from monitoring.collector import collect_cluster
 from monitoring.history import group_status_history, prune_history
 from monitoring.models import ClusterSample, Resolution
-from provisioning.kafka_admin.simulator import SimulatedKafkaCluster
 from tests.monitoring.test_collect import T0, make_cluster
+from tests.support.simulator import SimulatedKafkaCluster
 from tests.support.tenants import Tenant, token_client
 
 NOW = T0 + timedelta(days=1)

@@ -19,9 +19,9 @@ from monitoring.conditions import CONSUMER_LAG_STATUS
 from monitoring.lag_state import load_groups
 from monitoring.models import ClusterHealth, HealthStatus
 from provisioning.kafka_admin.base import ConsumerGroupState, KafkaUnavailableError
-from provisioning.kafka_admin.simulator import SimulatedKafkaCluster
 from tests.monitoring.test_collect import T0
 from tests.support.alerting import make_cluster
+from tests.support.simulator import SimulatedKafkaCluster
 from tests.support.tenants import Tenant
 
 

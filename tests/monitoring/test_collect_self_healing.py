@@ -12,8 +12,8 @@ from django.utils import timezone
 from controlplane.clusters.choices import AnomalyState
 from controlplane.clusters.models import BrokerAnomaly, Cluster
 from monitoring.collector import collect_cluster
-from provisioning.kafka_admin.simulator import SimulatedKafkaCluster
 from tests.monitoring.test_collect import make_cluster, simulated_three_brokers
+from tests.support.simulator import SimulatedKafkaCluster
 from tests.support.tenants import Tenant
 
 

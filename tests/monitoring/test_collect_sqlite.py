@@ -30,7 +30,7 @@ SCRIPT = textwrap.dedent(
     from monitoring.alerting.models import Incident
     from monitoring.collector import collect_cluster
     from monitoring.lag_state import load
-    from provisioning.kafka_admin.simulator import SimulatedKafkaCluster
+    from tests.support.simulator import SimulatedKafkaCluster
     from tests.support.alerting import make_cluster
 
     kafka = SimulatedKafkaCluster.with_brokers(3, seed=3)

@@ -20,10 +20,10 @@ from monitoring.alerting.evaluation import evaluate_cluster
 from monitoring.alerting.models import Delivery, Incident, NotificationChannel
 from monitoring.notifiers import verify_signature
 from monitoring.notifiers.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER
-from provisioning.kafka_admin.simulator import SimulatedKafkaCluster
 from tests.support.alerting import Observer, make_cluster, run_due_deliveries, unreachable_snapshot
 from tests.support.http_receiver import HttpReceiver
 from tests.support.kafka import free_port
+from tests.support.simulator import SimulatedKafkaCluster
 from tests.support.tenants import SYSTEM, Tenant
 from tests.support.workers import WorkerProcess
 

@@ -16,10 +16,10 @@ from monitoring.conditions import DISK_USAGE
 from monitoring.disk import BrokerDisk, broker_disks
 from monitoring.models import ClusterHealth
 from provisioning.kafka_admin.base import LogDirUsage
-from provisioning.kafka_admin.simulator import SimulatedKafkaCluster
 from tests.monitoring.test_collect import T0, make_cluster
 from tests.monitoring.test_exporter import scrape, value
 from tests.support.alerting import make_cluster as make_alerting_cluster
+from tests.support.simulator import SimulatedKafkaCluster
 from tests.support.tenants import Tenant, token_client
 
 GB = 10**9

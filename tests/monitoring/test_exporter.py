@@ -20,9 +20,9 @@ from monitoring.collector import collect_cluster
 from monitoring.conditions import DISK_USAGE, RuleOverride, apply_overrides
 from monitoring.exporter import MonitoringCollector
 from monitoring.prometheus_rules import render_rules
-from provisioning.kafka_admin.simulator import SimulatedKafkaCluster
 from tests.monitoring.test_collect import T0, make_cluster
 from tests.support.prometheus import PrometheusServer
+from tests.support.simulator import SimulatedKafkaCluster
 from tests.support.tenants import Tenant
 
 METRICS_TOKEN = "prometheus-scrape-token-for-tests"

@@ -10,8 +10,8 @@ import yaml
 from rest_framework.test import APIClient
 
 from monitoring.collector import collect_cluster
-from provisioning.kafka_admin.simulator import SimulatedKafkaCluster
 from tests.monitoring.test_collect import T0, make_cluster
+from tests.support.simulator import SimulatedKafkaCluster
 from tests.support.tenants import Tenant, token_client
 
 

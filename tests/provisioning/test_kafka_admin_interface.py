@@ -12,7 +12,7 @@ import pytest
 from provisioning.kafka_admin.base import KafkaAdmin
 from provisioning.kafka_admin.confluent import ConfluentKafkaAdmin
 from provisioning.kafka_admin.renumbered import RenumberedKafkaAdmin
-from provisioning.kafka_admin.simulator import SimulatedKafkaCluster
+from tests.support.simulator import SimulatedKafkaCluster
 
 PRODUCTION_PACKAGES = ("controlplane", "provisioning", "monitoring")
 SIMULATOR_IMPORT = re.compile(

@@ -9,9 +9,9 @@ import pytest
 
 from provisioning.kafka_admin.base import KafkaAdminError, LogDirUsage
 from provisioning.kafka_admin.confluent import ConfluentKafkaAdmin
-from provisioning.kafka_admin.simulator import SimulatedKafkaCluster
 from tests.support.apache_kafka import KafkaTestCluster
 from tests.support.kafka import TANSU_NODE_ID, DevelopmentBroker
+from tests.support.simulator import SimulatedKafkaCluster
 
 # kafka-python 3.0 loads its protocol schemas with importlib.resources calls deprecated in Python 3.11.
 pytestmark = [

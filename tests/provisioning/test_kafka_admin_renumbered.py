@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from provisioning.kafka_admin.confluent import ConfluentKafkaAdmin
 from provisioning.kafka_admin.renumbered import RenumberedKafkaAdmin
-from provisioning.kafka_admin.simulator import SimulatedKafkaCluster
 from tests.support.kafka import DevelopmentBroker
+from tests.support.simulator import SimulatedKafkaCluster
 
 
 def test_the_development_broker_shows_up_as_broker_0(kafka_broker_session: DevelopmentBroker) -> None:

@@ -18,7 +18,6 @@ from provisioning.placement import (
     add_partitions,
     assign_replicas,
     assignment_stats,
-    layout_problems,
     place_brokers,
     plan_reassignment,
     rack_alternated,
@@ -159,14 +158,6 @@ def test_place_brokers_is_balanced_for_any_count() -> None:
         sizes = Counter(place_brokers(["a", "b", "c", "d"], count).values())
         assert sum(sizes.values()) == count
         assert not sizes or max(sizes.values()) - min(sizes.values(), default=0) <= 1
-
-
-def test_layout_problems() -> None:
-    assert layout_problems(["a", "b", "c"], 6, 3) == []
-    problems = layout_problems(["a", "b"], 5, 3)
-    assert any("1 missing" in p for p in problems)
-    assert any("use 4 or 6" in p for p in problems)
-    assert any("at least 3 brokers" in p for p in layout_problems(["a", "b", "c"], 2, 3))
 
 
 def test_rack_alternated_matches_kafkas_documented_example() -> None:

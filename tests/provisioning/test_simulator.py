@@ -19,7 +19,7 @@ from provisioning.kafka_admin.base import (
     ReassignmentProgress,
     TopicAlreadyExistsError,
 )
-from provisioning.kafka_admin.simulator import SimulatedKafkaCluster
+from tests.support.simulator import SimulatedKafkaCluster
 
 MIB = 2**20
 

@@ -8,7 +8,7 @@ What Tansu (0.6, memory storage) can and cannot show, and what tests relying on 
 
 - It is a single node (node id 111) with no replication: ISR always equals replicas, so it cannot show
   an under-replicated, under-min-ISR or offline partition. Those states are tested with
-  `provisioning.kafka_admin.simulator.SimulatedKafkaCluster` instead.
+  `tests.support.simulator.SimulatedKafkaCluster` instead.
 - Storage is in memory: topics, records and committed offsets are gone after `stop()` or `restart()`.
 - Offsets advance once per record *batch*, not per record. A test that needs exact offsets produces
   with `linger.ms=0` and flushes after each message (see `PRODUCER_CONFIG`).

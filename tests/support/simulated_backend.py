@@ -28,7 +28,7 @@ from provisioning.backends.base import (
     ProvisioningPlan,
 )
 from provisioning.kafka_admin.base import KafkaAdmin, TopicPartition
-from provisioning.kafka_admin.simulator import SimulatedKafkaCluster
+from tests.support.simulator import SimulatedKafkaCluster
 
 BACKEND_NAME = "simulated"
 BACKEND_FACTORY = "tests.support.simulated_backend.simulated_backend"
