@@ -84,6 +84,9 @@ LOCKS_DIR = ".locks"
 LOG_FILE = "broker.log"
 LOG_LINES_IN_ERRORS = 10
 FORMAT_TIMEOUT_SECONDS = 120.0
+# Written by kafka-storage.sh last, after the bootstrap metadata: a directory holding it is formatted,
+# and formatting it again would change nothing (so no JVM is started for it on every restart).
+FORMATTED_MARKER = "meta.properties"
 # A broker whose port was taken between choosing it and binding it is moved this many times at most.
 PORT_MOVES = 3
 # How long a stopping broker may take. Kafka's controlled shutdown first hands every partition it
@@ -302,7 +305,7 @@ class LocalBackend:
             _stop_broker(rec, grace=self.stop_grace, reason=STOPPED_FOR_REPLACE)
             self._save(key, state)
             if not keep_disk:
-                shutil.rmtree(self._broker_dir(key, node_id) / "data", ignore_errors=True)
+                shutil.rmtree(self._data_dir(key, node_id), ignore_errors=True)
             self._start(key, state, spec, rec)
             self._wait_ready(key, state, spec, [node_id])
         return self.describe(spec)
@@ -387,6 +390,10 @@ class LocalBackend:
 
     def _broker_dir(self, key: str, node_id: int) -> Path:
         return self._cluster_dir(key) / f"broker-{node_id}"
+
+    def _data_dir(self, key: str, node_id: int) -> Path:
+        """The broker's log directory, which is also where its metadata log is kept."""
+        return self._broker_dir(key, node_id) / "data"
 
     def _lock_path(self, key: str) -> Path:
         return self.state_dir / LOCKS_DIR / f"{key}.lock"
@@ -491,7 +498,7 @@ class LocalBackend:
 
     def _start(self, key: str, state: _ClusterState, spec: ClusterSpec, rec: _BrokerRecord) -> None:
         broker_dir = self._broker_dir(key, rec.node_id)
-        (broker_dir / "data").mkdir(parents=True, exist_ok=True)
+        self._data_dir(key, rec.node_id).mkdir(parents=True, exist_ok=True)
         if not port_is_free(self.host, rec.port):
             self._move_client_port(key, state, rec)
         if rec.controller_port is not None and not port_is_free(self.host, rec.controller_port):
@@ -596,7 +603,7 @@ class LocalBackend:
                 addresses=addresses,
                 controllers=state.controllers,
                 quorum=self._quorum(state, spec),
-                log_dir=str(self._broker_dir(key, rec.node_id) / "data"),
+                log_dir=str(self._data_dir(key, rec.node_id)),
             )
         except kafka_config.KafkaConfigError as exc:
             raise BackendError(str(exc)) from exc
@@ -640,12 +647,18 @@ class LocalBackend:
         self, key: str, state: _ClusterState, spec: ClusterSpec, rec: _BrokerRecord
     ) -> tuple[list[str], dict[str, str]]:
         """Write this broker's server.properties (from the current spec, so a restart applies config
-        changes) and format its directories; return the start command and its environment."""
+        changes) and format its directory unless it is; return the start command and its environment."""
         broker_dir = self._broker_dir(key, rec.node_id)
         distribution = self._distribution(spec)
         _write_atomically(broker_dir / "server.properties", self._render_properties(state, spec, rec))
         env = self._kafka_env(broker_dir, spec.node_size)
-        format_argv = self._format_argv(str(distribution.home), state, spec, rec)
+        if not (self._data_dir(key, rec.node_id) / FORMATTED_MARKER).exists():
+            self._format(broker_dir, self._format_argv(str(distribution.home), state, spec, rec), env, rec)
+        rec.kafka_version = spec.kafka_version
+        return self._kafka_start_argv(str(distribution.home), broker_dir), env
+
+    @staticmethod
+    def _format(broker_dir: Path, format_argv: list[str], env: dict[str, str], rec: _BrokerRecord) -> None:
         try:
             result = subprocess.run(
                 format_argv,
@@ -669,8 +682,6 @@ class LocalBackend:
                 f"formatting the storage of broker {rec.node_id} failed "
                 f"(status {result.returncode}):\n{output}"
             )
-        rec.kafka_version = spec.kafka_version
-        return self._kafka_start_argv(str(distribution.home), broker_dir), env
 
     def _summary(self, state: _ClusterState, spec: ClusterSpec) -> str:
         brokers = sorted(spec.brokers, key=lambda b: b.node_id)

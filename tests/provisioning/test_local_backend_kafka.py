@@ -225,6 +225,8 @@ def test_restart_applies_a_changed_config_after_a_controlled_shutdown(
     assert backend.describe(changed).brokers[0].state == BrokerProcessState.RUNNING
     log = (broker_dir(backend, spec, 1) / "broker.log").read_text()
     assert "shut down completed (kafka.server.BrokerServer)" in log, "it finished its own shutdown first"
+    # Formatted once: a restart does not start the storage tool's JVM again for nothing.
+    assert log.count("--- format:") == 1
 
 
 def test_bad_config_is_reported_with_kafkas_own_message(backend: LocalBackend) -> None:
