@@ -51,6 +51,7 @@ class ClusterRow:
     expected_broker_ids: frozenset[int]
     windows: str | None  # the stored `LagState.windows`; None before the first collection
     facts: ClusterFacts
+    partition_totals: str | None = None  # the stored `ClusterHealth.partition_totals`
 
 
 def read_cluster(
@@ -71,7 +72,19 @@ def read_cluster(
         row = cursor.fetchone()
     if row is None:
         return None
-    name, organization_id, min_isr, interval, servers, windows, incidents, overrides, anomalies, brokers = row
+    (
+        name,
+        organization_id,
+        min_isr,
+        interval,
+        servers,
+        windows,
+        incidents,
+        overrides,
+        anomalies,
+        brokers,
+        totals,
+    ) = row
     return ClusterRow(
         cluster_id=cluster_id,
         name=name,
@@ -82,6 +95,7 @@ def read_cluster(
         if brokers
         else frozenset(),
         windows=windows,
+        partition_totals=totals,
         facts=ClusterFacts(
             organization_id=organization_id,
             open_incidents=bool(incidents),
@@ -156,7 +170,9 @@ def _read_cluster_sql(vendor: str, statuses: int, not_expected_states: int) -> s
         f"WHERE a.{_column(BrokerAnomaly, 'cluster_id')} = c.{c_id} "
         f"AND a.{_column(BrokerAnomaly, 'state')} = %s), "
         f"(SELECT {aggregate} FROM {_table(Broker)} b WHERE b.{_column(Broker, 'cluster_id')} = c.{c_id} "
-        f"AND b.{_column(Broker, 'state')} NOT IN ({_placeholders(not_expected_states)})) "
+        f"AND b.{_column(Broker, 'state')} NOT IN ({_placeholders(not_expected_states)})), "
+        f"(SELECT h.{_column(ClusterHealth, 'partition_totals')} FROM {_table(ClusterHealth)} h "
+        f"WHERE h.{_column(ClusterHealth, 'cluster_id')} = c.{c_id}) "
         f"FROM {_table(Cluster)} c LEFT JOIN {_table(LagState)} s "
         f"ON s.{_column(LagState, 'cluster_id')} = c.{c_id} "
         f"WHERE c.{c_id} = %s AND c.{_column(Cluster, 'status')} IN ({_placeholders(statuses)})"

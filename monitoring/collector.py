@@ -41,7 +41,7 @@ from controlplane.clusters.actions import record_broker_observations
 from controlplane.clusters.choices import BrokerState, ClusterStatus
 from controlplane.clusters.models import Cluster
 from controlplane.clusters.specs import admin_for, cluster_spec
-from monitoring import assignment, collection_sql, health, history, lag_state
+from monitoring import assignment, collection_sql, health, history, lag_state, throughput
 from monitoring.alerting.rules import DEFAULT_RULES, effective_rules
 from monitoring.collection_sql import ClusterFacts, ClusterRow
 from monitoring.conditions import AlertRule, Severity, finding_severity
@@ -52,11 +52,13 @@ from monitoring.lag import (
     DEFAULT_WINDOW_SIZE,
     GroupLag,
     PartitionWindow,
+    millis,
     record_observations,
 )
 from monitoring.lag_batch import evaluate_groups
 from monitoring.lag_state import WindowsByGroup
 from monitoring.models import ClusterHealth, HealthStatus
+from monitoring.throughput import BrokerRate, PartitionTotals
 from provisioning.kafka_admin.base import (
     ClusterState,
     ConsumerGroupState,
@@ -128,6 +130,10 @@ class ClusterSnapshot:
     # Why consumer groups and offsets could not be read though the cluster answered; then `groups` is
     # empty and the stored groups and windows stay as they were.
     lag_error: str = ""
+    # Every partition's end offset and size now, and each broker's messages and bytes in per second
+    # since the previous collection (`throughput`); None and empty when they could not be read.
+    partition_totals: PartitionTotals | None = None
+    broker_rates: Mapping[int, BrokerRate] = field(default_factory=lambda: MappingProxyType({}))
     duration_seconds: float = 0.0
     facts: ClusterFacts | None = None  # None when the snapshot was not taken by `collect_cluster`
     # The cluster's effective alert rules, read once per collection by `collect_cluster`: the stored
@@ -145,6 +151,8 @@ class CollectionTarget:
     min_insync_replicas: int
     facts: ClusterFacts | None = None
     rules: Mapping[str, AlertRule] | None = None
+    # What the previous collection saw of every partition, for the brokers' rates (`throughput`).
+    previous_totals: PartitionTotals | None = None
 
 
 # -- collecting (no database) ----------------------------------------------------------------------
@@ -179,12 +187,21 @@ def take_snapshot(
     try:
         kafka_groups = admin.list_consumer_groups()
         partitions = {tp for group in kafka_groups for tp in group.committed}
-        end_offsets = admin.end_offsets(partitions) if partitions else {}
+        # Every partition's end offset, read after the committed offsets (so that no commit is ahead
+        # of the end read for it), serves both the lag and the brokers' rates.
+        totals = throughput.read_totals(admin, state, millis(now), list(disks or ()))
+        if totals is not None:
+            end_offsets = {tp: totals.ends[tp] for tp in partitions if tp in totals.ends}
+        else:
+            end_offsets = admin.end_offsets(partitions) if partitions else {}
     except KafkaAdminError as exc:
         snapshot = _snapshot(
             target, now, started, health=report, state=state, disks=disks, lag_error=_reason(exc)
         )
         return snapshot, unchanged
+    rates = throughput.broker_rates(
+        target.previous_totals, totals, throughput.leaders_of(state), (b.node_id for b in state.brokers)
+    )
     kept: WindowsByGroup = {}
     to_judge = []
     for group in kafka_groups:
@@ -203,6 +220,8 @@ def take_snapshot(
         group_states=MappingProxyType({g.group_id: g for g in kafka_groups}),
         state=state,
         disks=disks,
+        partition_totals=totals,
+        broker_rates=MappingProxyType(rates),
     )
     return snapshot, kept
 
@@ -383,6 +402,7 @@ def collect_cluster(
             min_insync_replicas=row.min_insync_replicas,
             facts=row.facts,
             rules=effective_rules(row.facts.organization_id, cluster_id, overrides=row.facts.rule_overrides),
+            previous_totals=throughput.decode(row.partition_totals),
         )
         windows = lag_state.decode_windows(row.windows) if row.windows else {}
         snapshot, windows = _snapshot_with(row, admin, target, windows, now)
@@ -529,6 +549,12 @@ def store_collection(
             ),
             disks=disks_data(snapshot.disks or {}),
             assignment=assignment.encode(snapshot.state),
+            # Kept from the previous collection when unread, so the next rates span the gap.
+            **(
+                {"partition_totals": throughput.encode(snapshot.partition_totals)}
+                if snapshot.partition_totals is not None
+                else {}
+            ),
             collecting_until=None,
             queued_until=None,
         )

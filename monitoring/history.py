@@ -44,7 +44,13 @@ CLUSTER_SERIES = {
 # ([lag, time lag, status]; points stored before statuses were have no status).
 GROUP_SERIES = {"consumer_lag": 0, "consumer_time_lag_seconds": 1}
 STATUS_INDEX = 2
-SERIES_NAMES = (*CLUSTER_SERIES, *GROUP_SERIES)
+# Series per broker: API name -> index in a sample's `brokers` entry.
+BROKER_SERIES = {
+    "broker_messages_in_per_second": 0,
+    "broker_bytes_in_per_second": 1,
+    "broker_disk_used_percent": 2,
+}
+SERIES_NAMES = (*CLUSTER_SERIES, *GROUP_SERIES, *BROKER_SERIES)
 
 # Downsampling works through old raw points a slice of time at a time, one transaction each, so a
 # backlog (history switched on for a large fleet, the pruner down for a day) never becomes one huge
@@ -66,6 +72,7 @@ class Series:
     name: str
     group_id: str | None  # for consumer group series
     points: tuple[tuple[datetime, float | None], ...]
+    broker_id: int | None = None  # for broker series
 
 
 def record_samples(snapshot: ClusterSnapshot) -> None:
@@ -87,7 +94,22 @@ def record_samples(snapshot: ClusterSnapshot) -> None:
             group.group_id: [group.total_lag, group.time_lag_seconds, group.status.value]
             for group in snapshot.groups
         },
+        brokers=broker_points(snapshot),
     )
+
+
+def broker_points(snapshot: ClusterSnapshot) -> dict[str, list[float | None]]:
+    """{broker id: [messages in/s, bytes in/s, disk used %]} for every broker with a rate or a disk."""
+    rates, disks = snapshot.broker_rates, snapshot.disks or {}
+    points: dict[str, list[float | None]] = {}
+    for broker in sorted(set(rates) | set(disks)):
+        rate, disk = rates.get(broker), disks.get(broker)
+        points[str(broker)] = [
+            round(rate.messages_per_second, 3) if rate else None,
+            round(rate.bytes_per_second, 3) if rate and rate.bytes_per_second is not None else None,
+            round(disk.used_percent, 2) if disk else None,
+        ]
+    return points
 
 
 def prune_history(now: datetime | None = None) -> tuple[int, int]:
@@ -124,7 +146,7 @@ def _oldest_raw(cutoff: datetime) -> datetime | None:
 def _downsample_slice(start: datetime, end: datetime) -> int:
     raw = ClusterSample.objects.filter(resolution=Resolution.RAW, at__gte=start, at__lt=end)
     fields = list(CLUSTER_SERIES.values())
-    rows = raw.order_by("cluster_id", "at").values_list("cluster_id", "at", "groups", *fields)
+    rows = raw.order_by("cluster_id", "at").values_list("cluster_id", "at", "groups", "brokers", *fields)
     averages: list[ClusterSample] = []
     for (cluster_id, minute), points in groupby(rows.iterator(chunk_size=2000), key=_cluster_minute):
         averages.append(_average(cluster_id, minute, list(points), fields))
@@ -167,8 +189,21 @@ def _average(
             ]
             for group_id, values in lags.items()
         },
-        **{field: fmean(point[3 + i] for point in points) for i, field in enumerate(fields)},
+        brokers=_average_brokers(point[3] for point in points),
+        **{field: fmean(point[4 + i] for point in points) for i, field in enumerate(fields)},
     )
+
+
+def _average_brokers(entries: Iterable[dict[str, list[float | None]]]) -> dict[str, list[float | None]]:
+    """Each broker's measures averaged over the points that have them."""
+    values: dict[str, list[list[float]]] = {}
+    for entry in entries:
+        for broker, measures in entry.items():
+            slots = values.setdefault(broker, [[] for _ in BROKER_SERIES])
+            for slot, value in zip(slots, measures, strict=False):
+                if value is not None:
+                    slot.append(value)
+    return {broker: [fmean(slot) if slot else None for slot in slots] for broker, slots in values.items()}
 
 
 def _rank(status: str) -> int:
@@ -219,6 +254,22 @@ def cluster_series(
     return [Series(name, None, tuple((row[0], row[i + 1]) for row in rows)) for i, name in enumerate(names)]
 
 
+def _points_by_key(
+    cluster_id: object, column: str, since: datetime, until: datetime | None, wanted: Collection[str] | None
+) -> dict[str, list[tuple[datetime, list[float | None]]]]:
+    """Each key's (time, values) points of a per-group or per-broker column, oldest first."""
+    samples = ClusterSample.objects.filter(cluster_id=cluster_id, at__gte=since)
+    if until is not None:
+        samples = samples.filter(at__lte=until)
+    keep = set(wanted) if wanted is not None else None
+    points: dict[str, list[tuple[datetime, list[float | None]]]] = {}
+    for at, entries in samples.order_by("at").values_list("at", column):
+        for key, values in entries.items():
+            if keep is None or key in keep:
+                points.setdefault(key, []).append((at, values))
+    return points
+
+
 def group_series(
     cluster_id: object,
     names: Iterable[str],
@@ -230,17 +281,29 @@ def group_series(
     names = [n for n in names if n in GROUP_SERIES]
     if not names:
         return []
-    samples = ClusterSample.objects.filter(cluster_id=cluster_id, at__gte=since)
-    if until is not None:
-        samples = samples.filter(at__lte=until)
-    wanted = set(groups) if groups is not None else None
-    points: dict[str, list[tuple[datetime, list[float | None]]]] = {}
-    for at, entries in samples.order_by("at").values_list("at", "groups"):
-        for group_id, values in entries.items():
-            if wanted is None or group_id in wanted:
-                points.setdefault(group_id, []).append((at, values))
+    points = _points_by_key(cluster_id, "groups", since, until, groups)
     return [
         Series(name, group_id, tuple((at, values[GROUP_SERIES[name]]) for at, values in points[group_id]))
         for group_id in sorted(points)
+        for name in names
+    ]
+
+
+def broker_series(
+    cluster_id: object,
+    names: Iterable[str],
+    since: datetime,
+    until: datetime | None = None,
+    brokers: Collection[int] | None = None,
+) -> list[Series]:
+    """Time series per broker (all brokers, or those given), oldest point first."""
+    names = [n for n in names if n in BROKER_SERIES]
+    if not names:
+        return []
+    wanted = [str(b) for b in brokers] if brokers is not None else None
+    points = _points_by_key(cluster_id, "brokers", since, until, wanted)
+    return [
+        Series(name, None, tuple((at, values[BROKER_SERIES[name]]) for at, values in points[key]), int(key))
+        for key in sorted(points, key=int)
         for name in names
     ]

@@ -53,6 +53,9 @@ class ClusterHealth(models.Model):
     # The replica assignment and active controller the same collection saw (`monitoring.assignment`),
     # JSON text: written and read whole, only when an operation is previewed.
     assignment = models.TextField(blank=True, default="")
+    # Every partition's end offset and size as the last collection that could read them saw them
+    # (`monitoring.throughput`), JSON text: the next collection's brokers' rates are measured from it.
+    partition_totals = models.TextField(blank=True, default="")
     next_collection_at = models.DateTimeField(null=True, blank=True)  # due for collection from then on
     # Set when a collection is enqueued, cleared when it finishes: while set, the cluster is not
     # enqueued again, so workers that fall behind the schedule do not make the queue grow. A task lost
@@ -113,6 +116,9 @@ class ClusterSample(models.Model):
     # {group_id: [total lag, time lag seconds or null]}: one point for every group in the same row,
     # so a collection adds one row whatever the number of groups.
     groups = models.JSONField(default=dict, blank=True)
+    # {broker id: [messages in/s, bytes in/s or null, disk used % or null]} (`monitoring.throughput`,
+    # `monitoring.disk`); empty when nothing was measured.
+    brokers = models.JSONField(default=dict, blank=True)
 
     class Meta:
         indexes = [

@@ -235,6 +235,7 @@ class MetricsHistoryQuerySerializer(serializers.Serializer):
 class SeriesSerializer(serializers.Serializer):
     name = serializers.CharField()
     group_id = serializers.CharField(allow_null=True, help_text="For consumer_* series.")
+    broker_id = serializers.IntegerField(allow_null=True, help_text="For broker_* series.")
     points = serializers.SerializerMethodField(help_text="[time, value] pairs, oldest first.")
 
     @extend_schema_field(

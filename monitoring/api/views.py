@@ -63,8 +63,9 @@ class ClusterMonitoringViewSet(viewsets.GenericViewSet):
     @extend_schema(
         summary="Get a cluster's metric history",
         description="Time series for charts: the cluster's totals (brokers up, offline, "
-        "under-replicated, under-min-ISR and at-min-ISR partitions) and each consumer group's lag and "
-        "time lag. One point per collection for the last hour, one-minute averages before that, up to "
+        "under-replicated, under-min-ISR and at-min-ISR partitions), each consumer group's lag and "
+        "time lag, and each broker's messages in and bytes in per second (the growth of the "
+        "partitions it leads since the previous collection) and disk used. One point per collection for the last hour, one-minute averages before that, up to "
         "24 hours back. Collections that could not reach the cluster leave a gap.",
         parameters=[api.MetricsHistoryQuerySerializer],
         responses={
@@ -81,8 +82,10 @@ class ClusterMonitoringViewSet(viewsets.GenericViewSet):
         names = query.validated_data["series"]
         since = query.validated_data["since"]
         until = query.validated_data.get("until")
-        series = history.cluster_series(cluster.pk, names, since, until) + history.group_series(
-            cluster.pk, names, since, until, groups=query.validated_data.get("group")
+        series = (
+            history.cluster_series(cluster.pk, names, since, until)
+            + history.group_series(cluster.pk, names, since, until, groups=query.validated_data.get("group"))
+            + history.broker_series(cluster.pk, names, since, until)
         )
         body = {"cluster": cluster.pk, "since": since, "until": until, "series": series}
         return Response(api.MetricsHistorySerializer(body).data)

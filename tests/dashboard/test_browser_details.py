@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page, expect
 
+from monitoring import assignment
 from tests.dashboard.conftest import monitored_cluster
 from tests.support.browser import check_page, log_in
 from tests.support.tenants import Tenant
@@ -14,6 +15,10 @@ from tests.support.tenants import Tenant
 pytestmark = pytest.mark.django_db(transaction=True)
 
 HOUR_MS = 3600_000
+
+
+def leader_of(cluster: object, partition: tuple[str, int]) -> int | None:
+    return assignment.load(cluster.pk).leaders[partition]  # type: ignore[attr-defined]
 
 
 def test_from_the_cluster_page_to_a_group_and_a_broker(page: Page, tenant: Tenant) -> None:
@@ -36,9 +41,27 @@ def test_from_the_cluster_page_to_a_group_and_a_broker(page: Page, tenant: Tenan
     assert span == HOUR_MS
     check_page(page, "group-detail")
 
+    # Messages in, bytes in and disk per broker beside the lag chart, each over the range chosen.
     page.goto(f"/clusters/{cluster.pk}/")
+    brokers = page.locator("#broker-chart")
+    leader = leader_of(cluster, ("orders", 0))
+    expect(brokers.locator(f'svg g[data-broker="{leader}"] polyline')).to_have_count(1)
+    expect(brokers.locator("svg")).to_have_attribute("aria-label", "Messages in per broker over the last 1h")
+    brokers.get_by_role("button", name="Bytes in").click()
+    expect(brokers.locator("svg")).to_have_attribute("aria-label", "Bytes in per broker over the last 1h")
+    brokers.get_by_role("button", name="Disk").click()
+    brokers.get_by_role("button", name="6h").click()
+    expect(brokers.locator("svg")).to_have_attribute("aria-label", "Disk used per broker over the last 6h")
+    svg = brokers.locator("svg")
+    assert int(svg.get_attribute("data-until")) - int(svg.get_attribute("data-since")) == 6 * HOUR_MS
+    expect(brokers.locator("svg g.series")).to_have_count(6)  # broker 6 too, until it died
+    check_page(page, "cluster-detail-charts")
+
     page.locator("#replicas").get_by_role("link", name="broker 2").click()
     page.wait_for_url(f"**/clusters/{cluster.pk}/brokers/2/")
     expect(page.locator('[data-role="rack"]')).to_have_text("rack-1")
     expect(page.locator('#broker-partitions tr[data-led="yes"]').first).to_be_visible()
+    # Its own chart draws it alone.
+    expect(page.locator('#broker-chart svg g[data-broker="2"]')).to_have_count(1)
+    expect(page.locator("#broker-chart svg g.series")).to_have_count(1)
     check_page(page, "broker-detail")

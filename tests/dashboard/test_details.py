@@ -103,6 +103,7 @@ def test_the_cluster_page_links_to_brokers_and_groups(tenant: Tenant, monitored:
     html = page_of(tenant.viewer, f"/clusters/{monitored.pk}/")
     assert f'href="/clusters/{monitored.pk}/groups/billing/"' in html
     assert f'href="/clusters/{monitored.pk}/brokers/3/"' in html
+    assert 'id="broker-chart" data-kind="brokers"' in html and "endcomment" not in html
 
 
 def test_an_assignment_stored_before_leaders_reads_without_them(tenant: Tenant, monitored: Cluster) -> None:

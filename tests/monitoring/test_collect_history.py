@@ -110,11 +110,13 @@ def test_metrics_history_api_returns_series_for_charts(tenant: Tenant, other_ten
         {
             "name": "brokers_up",
             "group_id": None,
+            "broker_id": None,
             "points": [["2026-03-03T07:30:00Z", 3.0], ["2026-03-03T07:30:10Z", 3.0]],
         },
         {
             "name": "consumer_lag",
             "group_id": "etl",
+            "broker_id": None,
             "points": [["2026-03-03T07:30:00Z", 5.0], ["2026-03-03T07:30:10Z", 8.0]],
         },
     ]

@@ -165,6 +165,11 @@ def test_a_real_consumer_group_is_judged_paged_and_resolved(
         # messages over the span) it is 30 messages, one more span, before the first collection.
         span = (second.collected_at - first.collected_at).total_seconds()
         assert stalled.topics[topic][1] == pytest.approx(2 * span, abs=0.01)
+        # The 30 messages count as messages in (and bytes in) of the partition's leader; other
+        # partitions (the group's own commits to __consumer_offsets) may add to it, never take away.
+        leader = next(p.leader for t in second.state.topics if t.name == topic for p in t.partitions)
+        rate = second.broker_rates[leader]
+        assert rate.messages_per_second * span >= 30 - 0.01 and rate.bytes_per_second > 30
     finally:
         member.close()
 

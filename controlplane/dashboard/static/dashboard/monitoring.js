@@ -2,7 +2,8 @@
 // - the page's live regions (health, alerts, replicas, consumer groups, the alert table, the firing
 //   count) are re-rendered by the server and swapped in place: the same templates as the first
 //   render, so the two cannot drift apart;
-// - the cluster page's lag chart is drawn as inline SVG from the metrics history API.
+// - the history charts (consumer lag per group, messages in, bytes in and disk per broker) are drawn
+//   as inline SVG from the metrics history API.
 "use strict";
 
 (function () {
@@ -90,6 +91,17 @@
     return String(Math.round(value));
   }
 
+  function formatBytes(value) {
+    const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let size = value;
+    let unit = 0;
+    while (Math.abs(size) >= 1024 && unit < units.length - 1) {
+      size /= 1024;
+      unit += 1;
+    }
+    return (unit === 0 ? String(Math.round(size)) : size.toFixed(Math.abs(size) >= 10 ? 0 : 1)) + " " + units[unit];
+  }
+
   function formatSeconds(value) {
     let seconds = Math.round(value);
     if (seconds < 60) return seconds + "s";
@@ -126,12 +138,41 @@
     return result;
   }
 
+  // How each series reads: its values' format, what the chart's label calls it, and for percentages
+  // a fixed top of the scale.
+  const MEASURES = {
+    consumer_lag: { format: formatCount, label: "Messages waiting per consumer group" },
+    consumer_time_lag_seconds: { format: formatSeconds, label: "Time lag per consumer group" },
+    broker_messages_in_per_second: {
+      format: function (v) { return formatCount(v) + "/s"; }, label: "Messages in per broker",
+    },
+    broker_bytes_in_per_second: {
+      format: function (v) { return formatBytes(v) + "/s"; }, label: "Bytes in per broker",
+    },
+    broker_disk_used_percent: {
+      format: function (v) { return Math.round(v) + "%"; }, label: "Disk used per broker", top: 100,
+    },
+  };
+
+  // Marks an element as a series' own: data-group="<id>" or data-broker="<id>".
+  function tag(node, series) {
+    if (series.group !== null && series.group !== undefined) node.setAttribute("data-group", series.group);
+    else node.setAttribute("data-broker", series.broker);
+  }
+
+  function seriesName(series) {
+    return series.group !== null && series.group !== undefined ? series.group : "broker " + series.broker;
+  }
+
+  // One chart of a measure over time: a line per consumer group (the lag charts) or per broker
+  // (data-kind="brokers"); data-group or data-broker keeps only that one.
   function LagChart(section) {
     this.section = section;
     this.url = section.dataset.historyUrl;
     this.canvas = section.querySelector('[data-role="chart"]');
     this.legend = section.querySelector('[data-role="legend"]');
-    this.measure = "consumer_lag";
+    const pressed = section.querySelector('[data-measure][aria-pressed="true"]');
+    this.measure = pressed ? pressed.dataset.measure : "consumer_lag";
     this.range = "1h";
     this.series = null;
     this.latest = 0;
@@ -160,6 +201,7 @@
   // The groups to draw: the first rows of the consumer-group table, which lists the worst first.
   // Asking for those alone keeps each poll small on a cluster with thousands of groups.
   LagChart.prototype.groups = function () {
+    if (this.section.dataset.kind === "brokers") return { ids: null, total: 0 };
     if (this.section.dataset.group) return { ids: [this.section.dataset.group], total: 1 };
     const table = document.getElementById("consumer-groups");
     const total = table ? parseInt(table.dataset.total || "0", 10) : 0;
@@ -181,12 +223,16 @@
       // A slow answer for a previous choice must not overwrite the current one.
       if (request !== chart.latest) return;
       chart.until = Date.now();
-      chart.series = body.series.map(function (s) {
-        return {
-          group: s.group_id,
-          points: s.points.map(function (p) { return [Date.parse(p[0]), p[1]]; }),
-        };
-      });
+      const only = chart.section.dataset.broker;
+      chart.series = body.series
+        .filter(function (s) { return !only || String(s.broker_id) === only; })
+        .map(function (s) {
+          return {
+            group: s.group_id,
+            broker: s.broker_id,
+            points: s.points.map(function (p) { return [Date.parse(p[0]), p[1]]; }),
+          };
+        });
       chart.draw();
     });
   };
@@ -194,16 +240,20 @@
   LagChart.prototype.draw = function () {
     if (!this.series) return;
     const canvas = this.canvas;
-    const format = this.measure === "consumer_lag" ? formatCount : formatSeconds;
+    const measure = MEASURES[this.measure] || MEASURES.consumer_lag;
+    const format = measure.format;
     const until = this.until;
     const span = RANGES[this.range];
     const visible = this.series
       .map(function (s) {
         const values = s.points.filter(function (p) { return p[1] !== null; }).map(function (p) { return p[1]; });
-        return { group: s.group, points: s.points, peak: values.length ? Math.max.apply(null, values) : null };
+        return {
+          name: seriesName(s), group: s.group, broker: s.broker, points: s.points,
+          peak: values.length ? Math.max.apply(null, values) : null,
+        };
       })
       .filter(function (s) { return s.peak !== null; })
-      .sort(function (a, b) { return b.peak - a.peak || (a.group < b.group ? -1 : 1); });
+      .sort(function (a, b) { return b.peak - a.peak || (a.name < b.name ? -1 : 1); });
     const drawn = visible.slice(0, MAX_SERIES);
     // The axis spans the whole range asked for, however little history there is: a line that starts
     // half way across says "no data before this", which fitting the axis to the data would hide.
@@ -213,7 +263,9 @@
     if (!drawn.length) {
       const empty = document.createElement("p");
       empty.className = "muted chart-empty";
-      empty.textContent = "No lag history in this range yet: each collection adds a point per consumer group.";
+      empty.textContent = this.section.dataset.kind === "brokers"
+        ? "No history in this range yet: each collection adds a point per broker, and rates need two."
+        : "No lag history in this range yet: each collection adds a point per consumer group.";
       canvas.appendChild(empty);
       return;
     }
@@ -222,8 +274,9 @@
     const plotW = width - MARGIN.left - MARGIN.right;
     const plotH = HEIGHT - MARGIN.top - MARGIN.bottom;
     const peak = Math.max.apply(null, drawn.map(function (s) { return s.peak; }));
-    const yStep = niceStep(peak > 0 ? peak : 1, 4);
-    const yMax = Math.max(yStep, Math.ceil((peak > 0 ? peak : 1) / yStep) * yStep);
+    const top = measure.top || (peak > 0 ? peak : 1);
+    const yStep = niceStep(top, 4);
+    const yMax = Math.max(yStep, Math.ceil(top / yStep) * yStep);
     const x = function (ms) { return MARGIN.left + ((ms - since) / (until - since)) * plotW; };
     const y = function (v) { return MARGIN.top + plotH - (v / yMax) * plotH; };
 
@@ -235,8 +288,7 @@
       "data-since": since,
       "data-until": until,
       role: "img",
-      "aria-label": (this.measure === "consumer_lag" ? "Messages waiting" : "Time lag") +
-        " per consumer group over the last " + this.range,
+      "aria-label": measure.label + " over the last " + this.range,
     });
     const axes = el("g", { class: "axes" });
     for (let v = 0; v <= yMax + yStep / 2; v += yStep) {
@@ -254,8 +306,9 @@
 
     const legend = this.legend;
     drawn.forEach(function (series, index) {
-      const group = el("g", { class: "series series-" + index, "data-group": series.group });
-      group.appendChild(el("title", {}, series.group));
+      const group = el("g", { class: "series series-" + index });
+      tag(group, series);
+      group.appendChild(el("title", {}, series.name));
       runs(series.points.filter(function (p) { return p[0] >= since; })).forEach(function (run) {
         const points = run.map(function (p) { return x(p[0]).toFixed(1) + "," + y(p[1]).toFixed(1); }).join(" ");
         group.appendChild(el("polyline", { points: points, "data-points": run.length }));
@@ -266,18 +319,19 @@
       }
       svg.appendChild(group);
       const item = document.createElement("li");
-      item.dataset.group = series.group;
+      tag(item, series);
       const swatch = document.createElement("span");
       swatch.className = "swatch series-swatch series-" + index;
       item.appendChild(swatch);
-      item.appendChild(document.createTextNode(series.group));
+      item.appendChild(document.createTextNode(series.name));
       legend.appendChild(item);
     });
     const undrawn = Math.max(visible.length, this.total) - drawn.length;
     if (undrawn > 0) {
       const more = document.createElement("li");
       more.className = "muted";
-      more.textContent = "+" + undrawn + " more groups not drawn";
+      more.textContent = "+" + undrawn + (this.section.dataset.kind === "brokers" ? " more brokers" : " more groups") +
+        " not drawn";
       legend.appendChild(more);
     }
     const zone = document.createElement("li");
@@ -314,7 +368,7 @@
         const swatch = document.createElement("span");
         swatch.className = "swatch series-swatch series-" + index;
         row.appendChild(swatch);
-        row.appendChild(document.createTextNode(" " + series.group + ": " + format(best[1])));
+        row.appendChild(document.createTextNode(" " + series.name + ": " + format(best[1])));
         readout.appendChild(row);
       });
       cursor.setAttribute("x1", x(at));
@@ -336,11 +390,10 @@
     if (panels) {
       every(PANELS_MS, function () { return refreshPanels(panels.dataset.liveUrl); });
     }
-    const section = document.getElementById("lag-chart");
-    if (section) {
+    document.querySelectorAll("section[data-history-url]").forEach(function (section) {
       const chart = new LagChart(section);
       chart.load().catch(function () {});
       every(CHART_MS, function () { return chart.load(); });
-    }
+    });
   });
 })();
