@@ -11,7 +11,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-BENCHMARKS = ["placement", "operations", "monitoring_fleet", "detection_latency", "scale_out"]
+BENCHMARKS = ["placement", "operations", "cluster_list", "monitoring_fleet", "detection_latency", "scale_out"]
 
 
 def main(argv: list[str]) -> int:

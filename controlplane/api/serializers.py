@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.conf import settings
+from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models.manager import BaseManager
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from controlplane.api.common import StrictSerializer
+from controlplane.api.representation import CompiledRepresentation
 from controlplane.clusters.choices import Backend, DriftPolicy
 from controlplane.clusters.layout import (
     cluster_name_error,
@@ -20,6 +24,7 @@ from controlplane.clusters.layout import (
     default_replication_factor,
 )
 from controlplane.clusters.models import Broker, BrokerAnomaly, Cluster
+from controlplane.operations.choices import ACTIVE_OPERATION_STATES
 from controlplane.operations.models import Operation, OperationLog, OperationStep
 from controlplane.tenancy.models import ApiToken, Membership, Organization
 
@@ -42,10 +47,71 @@ class NodeSizeSerializer(StrictSerializer):
 DEFAULT_NODE_SIZE = {"cpu": 1, "memory_mb": 2048, "disk_gb": 10}
 
 
-class BrokerSerializer(serializers.ModelSerializer):
+class BrokerRow(NamedTuple):
+    """A broker as `BrokerSerializer` shows it, read as a row: a list page shows hundreds, and
+    building model instances for them cost more than serializing them."""
+
+    node_id: int
+    rack: str
+    endpoint: str
+    state: str
+    state_detail: str
+    last_seen_at: datetime | None
+
+
+class BrokerSerializer(CompiledRepresentation, serializers.ModelSerializer):
     class Meta:
         model = Broker
-        fields = ["node_id", "rack", "endpoint", "state", "state_detail", "last_seen_at"]
+        fields = list(BrokerRow._fields)
+
+
+# What `ClusterSerializer` shows of a cluster's relations is read in bulk: the active operation's id
+# in the clusters' own statement (`with_serialized_relations`), and the brokers of every cluster of
+# a list in one more statement, kept as a plain list on each cluster (`ClusterListSerializer`).
+# Django's prefetch_related would fill a per-instance cache with a queryset per cluster and set each
+# broker's cluster, which cost a page of clusters more than serializing it.
+FETCHED_BROKERS = "fetched_brokers"
+ACTIVE_OPERATION_ID = "active_operation_id"
+
+
+def with_serialized_relations(clusters: QuerySet[Cluster]) -> QuerySet[Cluster]:
+    """`clusters` with the id of each one's active operation, which `ClusterSerializer` shows."""
+    active = Operation.objects.filter(cluster=OuterRef("pk"), state__in=ACTIVE_OPERATION_STATES)
+    return clusters.annotate(**{ACTIVE_OPERATION_ID: Subquery(active.values("id")[:1])})
+
+
+def fetch_brokers(clusters: Sequence[Cluster]) -> None:
+    """Read the brokers of every cluster in one statement and keep them on each cluster."""
+    missing = {cluster.pk: cluster for cluster in clusters if FETCHED_BROKERS not in cluster.__dict__}
+    if not missing:
+        return
+    by_cluster: dict[Any, list[BrokerRow]] = {pk: [] for pk in missing}
+    rows = (
+        Broker.objects.filter(cluster_id__in=list(missing))
+        .order_by("cluster_id", "node_id")
+        .values_list("cluster_id", *BrokerRow._fields)
+    )
+    for cluster_id, *values in rows:
+        by_cluster[cluster_id].append(BrokerRow(*values))
+    for pk, cluster in missing.items():
+        cluster.__dict__[FETCHED_BROKERS] = by_cluster[pk]
+
+
+class _ClusterBrokers(serializers.ListSerializer):
+    """The cluster's brokers: those fetched along with it when they were, else read."""
+
+    def get_attribute(self, instance: Cluster) -> list[BrokerRow] | list[Broker]:
+        fetched = instance.__dict__.get(FETCHED_BROKERS)
+        return fetched if fetched is not None else list(instance.brokers.all())
+
+
+class ClusterListSerializer(serializers.ListSerializer):
+    """Clusters with their brokers read for all of them at once."""
+
+    def to_representation(self, data: Any) -> list[dict[str, Any]]:
+        clusters = list(data.all() if isinstance(data, BaseManager) else data)
+        fetch_brokers(clusters)
+        return super().to_representation(clusters)
 
 
 class StepSerializer(serializers.ModelSerializer):
@@ -122,15 +188,16 @@ class OperationSummarySerializer(OperationSerializer):
         fields = [f for f in OperationSerializer.Meta.fields if f not in ("log", "steps")]
 
 
-class ClusterSerializer(serializers.ModelSerializer):
+class ClusterSerializer(CompiledRepresentation, serializers.ModelSerializer):
     organization = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     brokers = serializers.IntegerField(source="broker_count", read_only=True, help_text="Number of brokers.")
     node_size = serializers.SerializerMethodField()
-    broker_nodes = BrokerSerializer(source="brokers", many=True, read_only=True)
+    broker_nodes = _ClusterBrokers(child=BrokerSerializer(), source="brokers", read_only=True)
     active_operation = serializers.SerializerMethodField()
 
     class Meta:
         model = Cluster
+        list_serializer_class = ClusterListSerializer
         fields = [
             "id",
             "organization",
@@ -168,8 +235,15 @@ class ClusterSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(serializers.UUIDField(allow_null=True))
     def get_active_operation(self, cluster: Cluster) -> str | None:
-        active = [op for op in cluster.operations.all() if op.state in ("pending", "running")]
-        return str(active[0].id) if active else None
+        if ACTIVE_OPERATION_ID in cluster.__dict__:
+            active = cluster.__dict__[ACTIVE_OPERATION_ID]
+        else:
+            active = (
+                cluster.operations.filter(state__in=ACTIVE_OPERATION_STATES)
+                .values_list("id", flat=True)
+                .first()
+            )
+        return str(active) if active is not None else None
 
 
 class ClusterWithOperationSerializer(ClusterSerializer):

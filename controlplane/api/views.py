@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
@@ -40,7 +40,7 @@ ERRORS = {
 
 
 def accepted(cluster: Cluster, operation: Operation, request: Request) -> Response:
-    cluster = Cluster.objects.prefetch_related("brokers", "operations").get(pk=cluster.pk)
+    cluster = api.with_serialized_relations(Cluster.objects.all()).get(pk=cluster.pk)
     body = api.ClusterWithOperationSerializer(
         cluster, context={"operation": operation, "request": request}
     ).data
@@ -76,17 +76,9 @@ class ClusterViewSet(
     def get_queryset(self) -> QuerySet[Cluster]:
         if getattr(self, "swagger_fake_view", False):  # schema generation has no user
             return Cluster.objects.none()
-        clusters = (
-            Cluster.objects.filter(organization__in=organizations_of(self.request.user))
-            .select_related("organization")
-            .prefetch_related(
-                "brokers",
-                Prefetch(
-                    "operations",
-                    queryset=Operation.objects.filter(
-                        state__in=[OperationState.PENDING, OperationState.RUNNING]
-                    ),
-                ),
+        clusters = api.with_serialized_relations(
+            Cluster.objects.filter(organization__in=organizations_of(self.request.user)).select_related(
+                "organization"
             )
         )
         if self.action == "list" and "status" not in self.request.query_params:
