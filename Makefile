@@ -9,7 +9,7 @@ export PORT
 # The Apache Kafka versions the tests and benchmarks run (the supported versions, newest first).
 TEST_KAFKA_VERSIONS ?= 4.4.0 4.3.2 3.9.2
 
-.PHONY: run test lint format bench install system-deps kafka migrate clean axe
+.PHONY: run test lint format bench install system-deps kafka kube migrate clean axe
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11 or newer is needed"' \
@@ -41,6 +41,12 @@ system-deps:
 kafka: install
 	$(BIN)/python -m provisioning.distribution fetch $(KAFKA_VERSIONS_TO_FETCH)
 
+# kube-apiserver, kube-controller-manager, kube-scheduler and kwok for the kubernetes backend's tests,
+# built once from their Go modules (needs Go; many minutes the first time) into
+# ~/.cache/kafka-control-plane/kubernetes/<version>/; later runs find them there.
+kube: install
+	$(BIN)/python -m tests.support.kube_binaries build
+
 # axe-core, the accessibility engine the dashboard's browser tests inject into every page; installed
 # with npm into .node/ (git-ignored), pinned here, reinstalled only when the pin changes.
 AXE_CORE_VERSION := 4.14.1
@@ -55,6 +61,7 @@ axe: $(AXE)
 
 test: install system-deps axe
 	$(BIN)/python -m provisioning.distribution fetch $(TEST_KAFKA_VERSIONS)
+	$(BIN)/python -m tests.support.kube_binaries build
 	bash scripts/with-test-services.sh $(BIN)/pytest $(PYTEST_ARGS)
 
 lint: install

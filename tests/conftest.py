@@ -18,6 +18,7 @@ pytest_plugins = [
     "tests.support.http_receiver",
     "tests.support.browser",
     "tests.support.vm_hosts",
+    "tests.support.kube_apiserver",
 ]
 
 
