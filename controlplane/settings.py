@@ -97,6 +97,7 @@ INSTALLED_APPS = [
     "controlplane.api",
     "controlplane.dashboard",
     "controlplane.dataplane",
+    "controlplane.targets",
     "monitoring",
     "monitoring.alerting",
 ]
@@ -367,11 +368,24 @@ if PRODUCTION:
 
 # Backend name -> factory (dotted path) building it from these settings. A backend absent here is
 # refused at cluster creation with a clear message.
-CONTROLPLANE_BACKENDS = {"local": "controlplane.clusters.backends.local_backend"}
+CONTROLPLANE_BACKENDS = {
+    "local": "controlplane.clusters.backends.local_backend",
+    "kubernetes": "controlplane.clusters.backends.kubernetes_backend",
+}
 # More backends, e.g. "name=dotted.path.to.factory,other=...": how test workers get test backends.
 CONTROLPLANE_BACKENDS |= dict(
     item.split("=", 1) for item in _env_list("CONTROLPLANE_EXTRA_BACKENDS", []) if "=" in item
 )
+# Kubernetes targets: what a dry run renders for when the organization has registered none, and
+# what a registered target leaves unset.
+KUBERNETES_NAMESPACE = os.environ.get("KUBERNETES_NAMESPACE", "kafka")
+KUBERNETES_TOPOLOGY_KEY = os.environ.get("KUBERNETES_TOPOLOGY_KEY", "topology.kubernetes.io/zone")
+KUBERNETES_STORAGE_CLASS = os.environ.get("KUBERNETES_STORAGE_CLASS", "")
+KUBERNETES_IMAGE = os.environ.get("KUBERNETES_IMAGE", "kafka-control-plane/kafka:{version}")
+# How long one Kubernetes API request may take before the target counts as unreachable.
+KUBERNETES_REQUEST_TIMEOUT_SECONDS = float(os.environ.get("KUBERNETES_REQUEST_TIMEOUT_SECONDS", "10"))
+# How long the backend watches for pods to become ready in one call (the workflow polls again after).
+KUBERNETES_WATCH_SECONDS = float(os.environ.get("KUBERNETES_WATCH_SECONDS", "20"))
 # How long one Kafka admin request may take before the cluster counts as unreachable.
 KAFKA_ADMIN_TIMEOUT_SECONDS = float(os.environ.get("KAFKA_ADMIN_TIMEOUT_SECONDS", "10"))
 # Builds the Kafka admin client for a cluster: (ClusterSpec, bootstrap servers) -> KafkaAdmin.

@@ -255,6 +255,16 @@ def _bounded_int(request: Request, name: str, low: int, high: int, default: int)
     return value
 
 
+def boolean_parameter(request: Request, name: str) -> bool:
+    """A true/false query parameter (absent: false); anything else is a 400, not silently false."""
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return False
+    if raw.lower() not in ("true", "false"):
+        raise ValidationError({name: [f"{name} must be true or false."]})
+    return raw.lower() == "true"
+
+
 # Tenancy
 
 

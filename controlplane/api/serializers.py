@@ -291,6 +291,12 @@ class ClusterCreateSerializer(StrictSerializer):
         default=DriftPolicy.REPORT,
         help_text="What the drift check does with topics changed outside the control plane.",
     )
+    target = serializers.SlugField(
+        required=False,
+        max_length=63,
+        help_text="A registered target (/api/v1/targets/) of the backend; default: the organization's only "
+        "one. `local` clusters need none.",
+    )
 
     def validate_name(self, name: str) -> str:
         if error := cluster_name_error(name):
@@ -412,3 +418,40 @@ class ApiTokenCreatedSerializer(ApiTokenSerializer):
     class Meta(ApiTokenSerializer.Meta):
         fields = [*ApiTokenSerializer.Meta.fields, "token"]
         read_only_fields = fields
+
+
+class ClusterPlanSerializer(serializers.Serializer):
+    """What a cluster request creates (or an existing cluster has), before anything is applied."""
+
+    target = serializers.CharField(
+        source="target_name", help_text="The target it goes to; `default` for the backend's own one."
+    )
+    placement = serializers.DictField(
+        child=serializers.CharField(), help_text="Node id -> rack (zone) of every broker."
+    )
+    summary = serializers.CharField(source="plan.summary", help_text="The plan in plain words.")
+    manifests = serializers.CharField(
+        source="plan.manifests",
+        help_text="Every Kubernetes object as one YAML stream (`kubectl apply -f` reads it); empty for "
+        "backends that apply no manifests.",
+    )
+    artifacts = serializers.DictField(
+        source="plan.artifacts",
+        child=serializers.CharField(),
+        help_text="File name -> content of what the backend renders (configuration, commands, manifests).",
+    )
+
+
+class ClusterDryRunSerializer(ClusterPlanSerializer):
+    """A dry run's answer: the cluster as it would be, and its plan. Nothing is saved."""
+
+    name = serializers.CharField(source="spec.name")
+    organization = serializers.CharField(source="organization.slug")
+    backend = serializers.CharField()
+    kafka_version = serializers.CharField(source="spec.kafka_version")
+    brokers = serializers.IntegerField(source="broker_count")
+    racks = serializers.ListField(child=serializers.CharField(), source="spec.racks")
+    replication_factor = serializers.IntegerField(source="spec.replication_factor")
+    min_insync_replicas = serializers.IntegerField(source="spec.min_insync_replicas")
+    node_size = NodeSizeSerializer(source="node_size_values")
+    config = serializers.DictField(child=serializers.CharField(), source="config_values")

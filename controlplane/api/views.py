@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from django_filters import rest_framework as filters
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
@@ -23,6 +23,8 @@ from controlplane.clusters.choices import Backend, ClusterStatus
 from controlplane.clusters.models import Cluster
 from controlplane.clusters.validation import (
     new_cluster_errors,
+    plan_cluster,
+    plan_new_cluster,
     replace_broker_errors,
     scale_errors,
     upgrade_errors,
@@ -30,6 +32,7 @@ from controlplane.clusters.validation import (
 from controlplane.operations import actions as operation_actions
 from controlplane.operations.choices import OperationKind, OperationState
 from controlplane.operations.models import Operation
+from controlplane.targets.resolve import choose_target
 from controlplane.tenancy import actions as tenancy_actions
 from controlplane.tenancy.models import ApiToken, Membership
 
@@ -87,23 +90,52 @@ class ClusterViewSet(
 
     @extend_schema(
         summary="Create a cluster",
-        parameters=[idempotency.PARAMETER],
+        description="With `dry_run=true` nothing is saved: the answer (200) is the cluster as it would be, "
+        "its broker placement and its plan (for Kubernetes, every object as one YAML stream). A dry run "
+        "needs no reachable target, nor a registered one (it renders for the default target).",
+        parameters=[
+            idempotency.PARAMETER,
+            OpenApiParameter("dry_run", bool, description="Plan only; save and apply nothing."),
+        ],
         request=api.ClusterCreateSerializer,
-        responses={202: api.ClusterWithOperationSerializer, **ERRORS, **idempotency.RESPONSES},
+        responses={
+            200: api.ClusterDryRunSerializer,
+            202: api.ClusterWithOperationSerializer,
+            **ERRORS,
+            **idempotency.RESPONSES,
+        },
     )
     def create(self, request: Request) -> Response:
+        dry_run = common.boolean_parameter(request, "dry_run")
+
         def handle() -> Response:
             data = api.ClusterCreateSerializer(data=request.data)
             data.is_valid(raise_exception=True)
             values = dict(data.validated_data)
             organization = common.target_organization(request, values.pop("organization", None), write=True)
-            common.refuse(new_cluster_errors(organization, values))
+            common.refuse(new_cluster_errors(organization, values, dry_run=dry_run))
+            if dry_run:
+                return Response(api.ClusterDryRunSerializer(plan_new_cluster(organization, values)).data)
+            values["target"] = choose_target(
+                organization, values["backend"], values.get("target"), dry_run=False
+            )
             cluster, operation = cluster_actions.request_cluster_create(
                 organization=organization, spec=values, actor=Actor.from_request(request)
             )
             return accepted(cluster, operation, request)
 
-        return idempotency.idempotent(request, handle)
+        # A dry run saves nothing, so there is nothing a retry could duplicate.
+        return handle() if dry_run else idempotency.idempotent(request, handle)
+
+    @extend_schema(
+        summary="The cluster's plan: placement and every Kubernetes object",
+        description="What its backend applies for the cluster as it is now: broker placement (node id -> "
+        "rack), a summary, and for Kubernetes every object as one YAML stream.",
+        responses={200: api.ClusterPlanSerializer, 404: ERRORS[404]},
+    )
+    @action(detail=True, methods=["get"], filter_backends=[])
+    def manifests(self, request: Request, pk: str | None = None) -> Response:
+        return Response(api.ClusterPlanSerializer(plan_cluster(self.get_object())).data)
 
     @extend_schema(
         summary="Change cluster settings",

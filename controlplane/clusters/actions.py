@@ -26,6 +26,7 @@ from controlplane.clusters.models import Broker, BrokerAnomaly, Cluster
 from controlplane.operations.actions import OperationConflict, active_operation, start_operation
 from controlplane.operations.choices import OperationKind, OperationState
 from controlplane.operations.models import Operation
+from controlplane.targets.models import Placement
 from controlplane.tenancy.models import Organization
 from provisioning.backends.base import BrokerProcessState, ClusterDescription
 from provisioning.placement import place_brokers
@@ -53,8 +54,10 @@ def request_cluster_create(
     """Record a cluster and its brokers' planned placement, and start provisioning it.
 
     `spec` holds validated values: name, backend, kafka_version, brokers, racks, replication_factor,
-    min_insync_replicas, node_size {cpu, memory_mb, disk_gb}, config, self_healing.
+    min_insync_replicas, node_size {cpu, memory_mb, disk_gb}, config, self_healing, and the `target`
+    (a registered Target, or None for the backend's implicit one).
     """
+    target = spec.get("target")
     node_size = spec["node_size"]
     try:
         with transaction.atomic():
@@ -82,14 +85,17 @@ def request_cluster_create(
             Broker(cluster=cluster, node_id=node_id, rack=rack)
             for node_id, rack in sorted(place_brokers(list(cluster.racks), cluster.broker_count).items())
         )
+        if target is not None:
+            Placement.objects.create(cluster=cluster, target=target)
         record_event(
             actor=actor,
             action="cluster.create",
             target=cluster,
             organization=organization,
             # Audit details are JSON: the CPU count arrives as a Decimal from the serializer.
-            details={key: value for key, value in spec.items() if key != "config"}
-            | {"node_size": {**node_size, "cpu": float(node_size["cpu"])}},
+            details={key: value for key, value in spec.items() if key not in ("config", "target")}
+            | {"node_size": {**node_size, "cpu": float(node_size["cpu"])}}
+            | ({"target": target.name} if target is not None else {}),
         )
         operation = start_operation(cluster=cluster, kind=OperationKind.PROVISION, actor=actor)
     return cluster, operation

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from django.conf import settings
 
+from controlplane.targets import resolve
 from provisioning import distribution
 from provisioning.backends.base import ClusterSpec
 from provisioning.backends.local import LocalBackend
@@ -14,6 +15,7 @@ from provisioning.distribution.java import JavaRuntime, find_java
 from provisioning.kafka_admin.base import KafkaAdmin
 from provisioning.kafka_admin.confluent import ConfluentKafkaAdmin
 from provisioning.kafka_admin.renumbered import RenumberedKafkaAdmin
+from provisioning.kubernetes.backend import KubernetesBackend
 
 LOCAL_ENGINES = ("auto", "kafka", "tansu")
 
@@ -72,3 +74,9 @@ def confluent_admin(spec: ClusterSpec, bootstrap_servers: str) -> KafkaAdmin:
         # itself differently (the development broker always says 111).
         return RenumberedKafkaAdmin(admin, {bootstrap_servers: spec.brokers[0].node_id})
     return admin
+
+
+def kubernetes_backend() -> KubernetesBackend:
+    """The `kubernetes` backend on the default target (settings, in-cluster credentials); clusters on
+    a registered target get their own instance (`specs.make_backend`)."""
+    return resolve.kubernetes_backend(None)

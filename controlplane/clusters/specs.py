@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import copy
 from functools import cache
 
 from django.conf import settings
 from django.utils.module_loading import import_string
 
 from controlplane.clusters.models import Cluster
-from provisioning.backends.base import Backend, BrokerSpec, ClusterSpec, NodeSize
+from controlplane.targets.models import Placement, Target
+from controlplane.targets.resolve import kubernetes_backend
+from provisioning.backends.base import NULL_EVENTS, Backend, BackendEvents, BrokerSpec, ClusterSpec, NodeSize
 from provisioning.kafka_admin.base import KafkaAdmin
 
 
@@ -52,3 +55,28 @@ class BackendNotAvailable(Exception):
 
 def admin_for(spec: ClusterSpec, bootstrap_servers: str) -> KafkaAdmin:
     return import_string(settings.KAFKA_ADMIN_FACTORY)(spec, bootstrap_servers)
+
+
+def cluster_target(cluster: Cluster) -> Target | None:
+    """The registered target the cluster runs on; None: its backend's implicit one (`local`)."""
+    placement = Placement.objects.filter(cluster_id=cluster.pk).select_related("target").first()
+    return placement.target if placement is not None else None
+
+
+def make_backend(
+    name: str, target: Target | None, *, events: BackendEvents = NULL_EVENTS, offline: bool = False
+) -> Backend:
+    """A backend instance for one target (a registered one, or None for the backend's implicit
+    target), reporting what it does to `events`. `offline`: for plans only, never reaching the target."""
+    if name == "kubernetes" and "kubernetes" in settings.CONTROLPLANE_BACKENDS:
+        backend: Backend = kubernetes_backend(target, offline=offline)
+    else:
+        # Backends without registered targets are one shared instance; each caller gets its own
+        # copy, so its events go to its own log.
+        backend = copy.copy(get_backend(name))
+    backend.events = events
+    return backend
+
+
+def backend_for(cluster: Cluster, *, events: BackendEvents = NULL_EVENTS) -> Backend:
+    return make_backend(cluster.backend, cluster_target(cluster), events=events)

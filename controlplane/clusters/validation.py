@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 import re
+import uuid
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
@@ -15,17 +16,32 @@ from controlplane.clusters.actions import brokers_to_remove
 from controlplane.clusters.choices import BrokerState, ClusterStatus
 from controlplane.clusters.layout import MAX_BROKERS, Layout, layout_errors
 from controlplane.clusters.models import Cluster
-from controlplane.clusters.specs import BackendNotAvailable, admin_for, cluster_spec, get_backend
+from controlplane.clusters.specs import (
+    BackendNotAvailable,
+    admin_for,
+    backend_for,
+    cluster_spec,
+    cluster_target,
+    make_backend,
+)
+from controlplane.targets.models import Target
+from controlplane.targets.resolve import DEFAULT_TARGET_NAME, TargetNotFound, choose_target
 from controlplane.tenancy.models import Organization
-from provisioning.backends.base import BrokerSpec, ClusterSpec, NodeSize
+from provisioning.backends.base import BrokerSpec, ClusterSpec, NodeSize, ProvisioningPlan
 from provisioning.kafka_admin.base import KafkaAdminError
 from provisioning.placement import place_brokers
 
 logger = logging.getLogger(__name__)
 
+# The id validation gives a cluster that does not exist yet (backends refuse ids that are no UUID).
+UNSAVED_CLUSTER_ID = "00000000-0000-0000-0000-000000000000"
 
-def new_cluster_errors(organization: Organization, values: Mapping[str, Any]) -> dict[str, str]:
-    """Field -> message for everything wrong with a request to create a cluster."""
+
+def new_cluster_errors(
+    organization: Organization, values: Mapping[str, Any], *, dry_run: bool = False
+) -> dict[str, str]:
+    """Field -> message for everything wrong with a request to create a cluster (or, `dry_run`, to
+    plan one: then no target need be registered)."""
     errors = layout_errors(
         Layout(
             brokers=values["brokers"],
@@ -41,16 +57,25 @@ def new_cluster_errors(organization: Organization, values: Mapping[str, Any]) ->
     ):
         errors["name"] = f"A cluster named {values['name']!r} already exists in {organization.name}."
     try:
-        backend = get_backend(values["backend"])
+        target = choose_target(organization, values["backend"], values.get("target"), dry_run=dry_run)
+        backend = make_backend(values["backend"], target, offline=True)
     except BackendNotAvailable as exc:
         errors["backend"] = str(exc)
         return errors
+    except TargetNotFound as exc:
+        errors["target"] = str(exc)
+        return errors
     if errors:
         return errors
+    return dict(backend.validate(new_cluster_spec(values)))
+
+
+def new_cluster_spec(values: Mapping[str, Any], cluster_id: str = UNSAVED_CLUSTER_ID) -> ClusterSpec:
+    """The spec a validated create request describes, brokers placed as the cluster will have them."""
     node_size = values["node_size"]
     layout = place_brokers(list(values["racks"]), values["brokers"])
-    spec = ClusterSpec(
-        cluster_id="00000000-0000-0000-0000-000000000000",
+    return ClusterSpec(
+        cluster_id=cluster_id,
         name=values["name"],
         kafka_version=values["kafka_version"],
         brokers=tuple(BrokerSpec(node_id=n, rack=r) for n, r in sorted(layout.items())),
@@ -63,7 +88,55 @@ def new_cluster_errors(organization: Organization, values: Mapping[str, Any]) ->
         ),
         config=tuple(sorted((values.get("config") or {}).items())),
     )
-    return dict(backend.validate(spec))
+
+
+@dataclass(frozen=True)
+class ClusterPlan:
+    """What a cluster request would create, shown before anything is (dry run, manifests)."""
+
+    organization: Organization
+    backend: str
+    spec: ClusterSpec
+    target: Target | None
+    plan: ProvisioningPlan
+
+    @property
+    def placement(self) -> dict[str, str]:
+        return {str(b.node_id): b.rack for b in self.spec.brokers}
+
+    @property
+    def target_name(self) -> str:
+        return self.target.name if self.target is not None else DEFAULT_TARGET_NAME
+
+    @property
+    def broker_count(self) -> int:
+        return len(self.spec.brokers)
+
+    @property
+    def node_size_values(self) -> dict[str, Any]:
+        size = self.spec.node_size
+        return {"cpu": size.cpu, "memory_mb": size.memory_mb, "disk_gb": size.disk_gb}
+
+    @property
+    def config_values(self) -> dict[str, str]:
+        return dict(self.spec.config)
+
+
+def plan_new_cluster(organization: Organization, values: Mapping[str, Any]) -> ClusterPlan:
+    """The plan of a request `new_cluster_errors(..., dry_run=True)` found nothing wrong with. It needs
+    no reachable target: a cluster not yet created has nothing recorded there to read."""
+    target = choose_target(organization, values["backend"], values.get("target"), dry_run=True)
+    # A fresh id, so the names in the plan look like the ones a real cluster gets.
+    spec = new_cluster_spec(values, str(uuid.uuid4()))
+    backend = make_backend(values["backend"], target, offline=True)
+    return ClusterPlan(organization, values["backend"], spec, target, backend.plan(spec))
+
+
+def plan_cluster(cluster: Cluster) -> ClusterPlan:
+    """The plan of an existing cluster: the objects its backend has applied, or would apply now."""
+    spec = cluster_spec(cluster)
+    plan = backend_for(cluster).plan(spec)
+    return ClusterPlan(cluster.organization, cluster.backend, spec, cluster_target(cluster), plan)
 
 
 def _with_brokers(cluster: Cluster, layout: dict[int, str], **changes: Any) -> ClusterSpec:
@@ -74,7 +147,7 @@ def _with_brokers(cluster: Cluster, layout: dict[int, str], **changes: Any) -> C
 
 def _backend_errors(cluster: Cluster, spec: ClusterSpec, field: str) -> dict[str, str]:
     try:
-        problems = get_backend(cluster.backend).validate(spec)
+        problems = backend_for(cluster).validate(spec)
     except BackendNotAvailable as exc:
         return {field: str(exc)}
     if not problems:

@@ -88,10 +88,12 @@ class ProvisioningPlan:
 
     summary: str
     artifacts: dict[str, str]  # file name -> rendered content (manifests, inventory, server.properties)
+    manifests: str = ""  # every Kubernetes object as one YAML stream, for backends that apply manifests
 
 
 class Backend(Protocol):
     name: str
+    events: BackendEvents  # where it reports what it does (set per operation step by the caller)
 
     def validate(self, spec: ClusterSpec) -> dict[str, str]:
         """Backend-specific problems with a spec, as field -> message; empty when it can be built."""
@@ -118,3 +120,30 @@ class Backend(Protocol):
         ...
 
     def describe(self, spec: ClusterSpec) -> ClusterDescription: ...
+
+
+@dataclass(frozen=True)
+class KafkaConnection:
+    """How the control plane's Kafka admin client reaches a cluster, as its backend says."""
+
+    bootstrap_servers: str
+    # Extra librdkafka settings (security protocol, SASL, TLS); they may hold secrets.
+    config: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    # bootstrap address -> node id, for a single node that numbers itself differently from the spec
+    # (the development broker always says 111).
+    renumber: tuple[tuple[str, int], ...] = ()
+
+
+class BackendEvents(Protocol):
+    """Where a backend tells what it does while it does it: lines land in the operation's log, in
+    batches (the caller decides when they are written)."""
+
+    def log(self, message: str) -> None: ...
+
+
+class _NullEvents:
+    def log(self, message: str) -> None:
+        pass
+
+
+NULL_EVENTS: BackendEvents = _NullEvents()

@@ -39,7 +39,9 @@ from confluent_kafka.admin import AdminClient
 
 from provisioning import kafka_config
 from provisioning.backends.base import (
+    NULL_EVENTS,
     BackendError,
+    BackendEvents,
     BrokerProcessState,
     BrokerStatus,
     ClusterDescription,
@@ -149,6 +151,7 @@ class _ClusterState:
 
 class LocalBackend:
     name = "local"
+    events: BackendEvents = NULL_EVENTS
 
     def __init__(
         self,

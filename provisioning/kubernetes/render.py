@@ -30,7 +30,9 @@ CLIENT_PORT = 9092
 CONTROLLER_PORT = 9093
 METRICS_PORT = 9404  # the Prometheus JMX exporter agent of the broker image
 DATA_DIR = "/var/lib/kafka/data"
-CONFIG_DIR = "/etc/kafka"
+CONFIG_DIR = "/etc/kafka/config"  # the broker image's KAFKA_CONFIG_DIR (broker_image/README.md)
+RUNTIME_DIR = "/tmp/kafka"  # where the image writes the final configuration and Kafka's own logs
+KAFKA_UID = 1001  # the broker image's user and group
 CONFIG_FILE = "server.properties"
 # A broker's controlled shutdown hands its partition leaderships over before it exits; killing it
 # earlier makes the next start recover its logs and leaves clients without leaders meanwhile.
@@ -218,8 +220,8 @@ def _container(
             "name": "KAFKA_CLUSTER_ID",
             "valueFrom": {"secretKeyRef": {"name": f"{base_name(spec)}-cluster-id", "key": "cluster.id"}},
         },
-        {"name": "KAFKA_CONFIG_FILE", "value": f"{CONFIG_DIR}/{CONFIG_FILE}"},
-        {"name": "KAFKA_DATA_DIR", "value": DATA_DIR},
+        {"name": "KAFKA_CONFIG_DIR", "value": CONFIG_DIR},
+        {"name": "KAFKA_RUNTIME_DIR", "value": RUNTIME_DIR},
         {"name": "KAFKA_HEAP_OPTS", "value": f"-Xms{heap}m -Xmx{heap}m"},
     ]
     if (voters := _initial_controllers(spec, target, layout, node_id)) is not None:
@@ -238,6 +240,7 @@ def _container(
         "volumeMounts": [
             {"name": "data", "mountPath": DATA_DIR},
             {"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
+            {"name": "runtime", "mountPath": RUNTIME_DIR},
         ],
         "startupProbe": _probe(probe_port, period=10, failures=STARTUP_PROBE_SECONDS // 10),
         "readinessProbe": _probe(probe_port, period=10, failures=3),
@@ -245,6 +248,7 @@ def _container(
         "securityContext": {
             "allowPrivilegeEscalation": False,
             "runAsNonRoot": True,
+            "readOnlyRootFilesystem": True,
             "capabilities": {"drop": ["ALL"]},
         },
     }
@@ -333,12 +337,17 @@ def _node_objects(
                     "terminationGracePeriodSeconds": TERMINATION_GRACE_SECONDS,
                     "securityContext": {
                         "runAsNonRoot": True,
-                        "fsGroup": 1000,
+                        "runAsUser": KAFKA_UID,
+                        "runAsGroup": KAFKA_UID,
+                        "fsGroup": KAFKA_UID,
                         "seccompProfile": {"type": "RuntimeDefault"},
                     },
                     "affinity": _affinity(spec, target, rack),
                     "containers": [_container(spec, target, layout, node)],
-                    "volumes": [{"name": "config", "configMap": {"name": name}}],
+                    "volumes": [
+                        {"name": "config", "configMap": {"name": name}},
+                        {"name": "runtime", "emptyDir": {}},
+                    ],
                 },
             },
         },

@@ -87,7 +87,7 @@ def test_create_records_an_audit_event_with_the_source_address(tenant: Tenant) -
         ({"node_size": {"cpu": 1, "memory_mb": 2048, "disk_gb": 0}}, "node_size", "greater than or equal"),
         ({"brokers": 0}, "brokers", "greater than or equal to 1"),
         ({"brokers": 3}, "brokers", "install Java 17"),
-        ({"backend": "kubernetes"}, "backend", "not configured"),
+        ({"backend": "kubernetes"}, "target", "no kubernetes target"),
         ({"backend": "mainframe"}, "backend", "not a valid choice"),
         ({"unknown_field": 1}, "unknown_field", "Unknown field"),
     ],

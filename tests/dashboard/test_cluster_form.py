@@ -51,13 +51,15 @@ def form_data(**body: Any) -> dict[str, str]:
     return data
 
 
-def api_messages(errors: dict[str, Any]) -> dict[str, list[str]]:
-    """The API's 400 body keyed by form field."""
+def api_messages(errors: dict[str, Any], form_fields: Any = None) -> dict[str, list[str]]:
+    """The API's 400 body keyed by form field (messages about fields the form has not: the form's own)."""
     by_field: dict[str, list[str]] = {}
     for key, value in errors.items():
         if key == "node_size":
             for sub_key, messages in value.items():
                 by_field[NODE_SIZE_FIELDS[sub_key]] = messages
+        elif form_fields is not None and key not in form_fields:
+            by_field.setdefault("__all__", []).extend(value)
         else:
             by_field[key] = value
     return by_field
@@ -106,7 +108,7 @@ def test_form_shows_the_apis_field_messages(tenant: Tenant, body: dict[str, Any]
     response = signed_in(tenant.admin).post(NEW, form_data(**body))
 
     assert response.status_code == 200
-    assert response.context["form"].errors == api_messages(api.json())
+    assert response.context["form"].errors == api_messages(api.json(), response.context["form"].fields)
     for messages in api_messages(api.json()).values():
         for message in messages:
             assert message.replace("'", "&#x27;") in response.content.decode()
@@ -180,7 +182,8 @@ def test_form_offers_the_configured_kafka_versions_and_a_default_placement(tenan
     for version in settings.KAFKA_VERSIONS:
         assert f'<option value="{version}"' in page
     assert f'<option value="{settings.DEFAULT_KAFKA_VERSION}" selected' in page
-    assert "Kubernetes (not configured)" in page
+    assert "Virtual machines (Ansible) (not configured)" in page
+    assert "Kubernetes (not configured)" not in page
     # The development broker runs one broker, so the default layout is one broker in one rack.
     assert response.context["preview"].racks == [("rack-1", [0])]
     # One organization: nothing to choose.

@@ -1,0 +1,85 @@
+"""Targets as the plain data backends take, and which target a cluster request means."""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+from controlplane.targets.choices import TargetKind
+from controlplane.targets.models import Target
+from controlplane.tenancy.models import Organization
+from provisioning.kubernetes.backend import KubernetesBackend
+from provisioning.kubernetes.target import KubernetesTarget, VolumeRetention
+
+# The backend each kind of target serves.
+BACKEND_OF_KIND = {TargetKind.KUBERNETES: "kubernetes"}
+DEFAULT_TARGET_NAME = "default"
+
+
+class TargetNotFound(Exception):
+    """The request names no usable target; the message says why, for the `target` field."""
+
+
+def kubernetes_target(target: Target | None) -> KubernetesTarget:
+    """A registered target, or (None) the default one from settings, which dry runs render for when
+    an organization has registered none; it reaches the API server in-cluster."""
+    if target is None:
+        return KubernetesTarget(
+            name=DEFAULT_TARGET_NAME,
+            namespace=settings.KUBERNETES_NAMESPACE,
+            topology_key=settings.KUBERNETES_TOPOLOGY_KEY,
+            storage_class=settings.KUBERNETES_STORAGE_CLASS,
+            image=settings.KUBERNETES_IMAGE,
+        )
+    config = target.config
+    return KubernetesTarget(
+        name=target.name,
+        namespace=config.get("namespace") or settings.KUBERNETES_NAMESPACE,
+        topology_key=config.get("topology_key") or settings.KUBERNETES_TOPOLOGY_KEY,
+        storage_class=config.get("storage_class", settings.KUBERNETES_STORAGE_CLASS),
+        image=config.get("image") or settings.KUBERNETES_IMAGE,
+        volume_retention=VolumeRetention(config.get("volume_retention", VolumeRetention.DELETE)),
+        allowed_cidrs=tuple(config.get("allowed_cidrs", ())),
+        kubeconfig=target.credentials.get("kubeconfig", ""),
+        context=config.get("context", ""),
+    )
+
+
+def kubernetes_backend(target: Target | None, *, offline: bool = False) -> KubernetesBackend:
+    return KubernetesBackend(
+        kubernetes_target(target),
+        offline=offline,
+        request_timeout=settings.KUBERNETES_REQUEST_TIMEOUT_SECONDS,
+        watch_seconds=settings.KUBERNETES_WATCH_SECONDS,
+    )
+
+
+def choose_target(
+    organization: Organization, backend: str, name: str | None, *, dry_run: bool
+) -> Target | None:
+    """The target a new cluster of `backend` goes to: the one named, or the organization's only one of
+    that backend. None: the backend's implicit target (`local`: this machine; for a dry run of
+    another backend, the default one from settings)."""
+    targets = Target.objects.filter(organization=organization)
+    kinds = [kind for kind, served in BACKEND_OF_KIND.items() if served == backend]
+    if name:
+        target = targets.filter(name=name).first()
+        if target is None:
+            raise TargetNotFound(f"{organization.name} has no target named {name!r}.")
+        if target.kind not in kinds:
+            raise TargetNotFound(
+                f"Target {name!r} is a {target.kind} target; it cannot run {backend} clusters."
+            )
+        return target
+    if not kinds:
+        return None
+    candidates = list(targets.filter(kind__in=kinds)[:2])
+    if len(candidates) == 1:
+        return candidates[0]
+    if candidates:
+        raise TargetNotFound(f"{organization.name} has several {backend} targets; name one.")
+    if dry_run:
+        return None
+    raise TargetNotFound(
+        f"{organization.name} has no {backend} target: register one (POST /api/v1/targets/) before "
+        "creating clusters on it; a dry run (?dry_run=true) renders for the default one."
+    )

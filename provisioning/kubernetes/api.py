@@ -1,0 +1,233 @@
+"""The few Kubernetes API calls the backend makes, through the `kubernetes` client's ApiClient, and the
+API server's refusals turned into plain words.
+
+Objects are applied with server-side apply under one field manager and never forced: a field another
+manager (a person with kubectl, another controller) took over is a conflict the operation reports, not
+something the control plane silently takes back.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import urllib3
+import yaml
+from kubernetes import client as k8s_client
+from kubernetes import config as k8s_config
+from kubernetes import watch as k8s_watch
+
+from provisioning.backends.base import BackendError, BackendUnavailableError
+from provisioning.kubernetes.target import KubernetesTarget
+
+FIELD_MANAGER = "kafka-control-plane"
+
+
+@dataclass(frozen=True)
+class Kind:
+    kind: str
+    prefix: str  # /api/v1 or /apis/<group>/<version>
+    plural: str
+
+    def collection(self, namespace: str) -> str:
+        return f"{self.prefix}/namespaces/{namespace}/{self.plural}"
+
+    def path(self, namespace: str, name: str) -> str:
+        return f"{self.collection(namespace)}/{name}"
+
+
+KINDS: Mapping[str, Kind] = {
+    k.kind: k
+    for k in (
+        Kind("ConfigMap", "/api/v1", "configmaps"),
+        Kind("Secret", "/api/v1", "secrets"),
+        Kind("ServiceAccount", "/api/v1", "serviceaccounts"),
+        Kind("Service", "/api/v1", "services"),
+        Kind("Pod", "/api/v1", "pods"),
+        Kind("PersistentVolumeClaim", "/api/v1", "persistentvolumeclaims"),
+        Kind("StatefulSet", "/apis/apps/v1", "statefulsets"),
+        Kind("PodDisruptionBudget", "/apis/policy/v1", "poddisruptionbudgets"),
+        Kind("NetworkPolicy", "/apis/networking.k8s.io/v1", "networkpolicies"),
+    )
+}
+
+
+class KubernetesApiError(BackendError):
+    """The API server refused a request; `status` is its HTTP status."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def api_client(target: KubernetesTarget) -> k8s_client.ApiClient:
+    """A client for the target: its kubeconfig (and context), or the pod's service account."""
+    try:
+        if target.in_cluster:
+            configuration = k8s_client.Configuration()
+            k8s_config.load_incluster_config(client_configuration=configuration)
+            return k8s_client.ApiClient(configuration)
+        kubeconfig = yaml.safe_load(target.kubeconfig)
+        return k8s_config.new_client_from_config_dict(
+            kubeconfig, context=target.context or None, persist_config=False
+        )
+    except (k8s_config.ConfigException, yaml.YAMLError, TypeError, ValueError) as exc:
+        raise BackendError(
+            f"the credentials of Kubernetes target {target.name} cannot be used: {exc}"
+        ) from exc
+
+
+class KubernetesApi:
+    """Namespaced requests to one target's API server, with plain-word errors."""
+
+    def __init__(self, target: KubernetesTarget, *, timeout: float = 10.0) -> None:
+        self.target = target
+        self.namespace = target.namespace
+        self.timeout = timeout
+        self._client = api_client(target)
+
+    def close(self) -> None:
+        self._client.close()
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: list[tuple[str, str]] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+        what: str = "",
+    ) -> dict[str, Any] | None:
+        """The answer's JSON; None for 404 on GET and DELETE (already absent)."""
+        headers = {"Accept": "application/json", "Content-Type": content_type}
+        method, url, headers, _, _ = self._client.param_serialize(
+            method=method,
+            resource_path=path,
+            query_params=query or [],
+            header_params=headers,
+            auth_settings=["BearerToken"],
+        )
+        payload = json.dumps(body) if body is not None else None
+        try:
+            response = self._client.call_api(
+                method, url, header_params=headers, body=payload, _request_timeout=self.timeout
+            )
+            data = response.read()
+        except (urllib3.exceptions.HTTPError, OSError, k8s_client.ApiException) as exc:
+            raise BackendUnavailableError(
+                f"the API server of Kubernetes target {self.target.name} did not answer: {exc}"
+            ) from exc
+        status = response.status
+        if status == 404 and method in ("GET", "DELETE"):
+            return None
+        answer = _json(data)
+        if status >= 400:
+            raise refusal(status, answer, what or f"{method} {path}", self.target)
+        return answer
+
+    def apply(self, obj: Mapping[str, Any]) -> dict[str, Any]:
+        kind = KINDS[obj["kind"]]
+        name = obj["metadata"]["name"]
+        answer = self.request(
+            "PATCH",
+            kind.path(self.namespace, name),
+            query=[("fieldManager", FIELD_MANAGER), ("fieldValidation", "Strict")],
+            body=obj,
+            content_type="application/apply-patch+yaml",
+            what=f"applying {obj['kind']} {name}",
+        )
+        assert answer is not None
+        return answer
+
+    def get(self, kind: str, name: str) -> dict[str, Any] | None:
+        return self.request("GET", KINDS[kind].path(self.namespace, name), what=f"reading {kind} {name}")
+
+    def list(self, kind: str, selector: str) -> list[dict[str, Any]]:
+        answer = self.request(
+            "GET",
+            KINDS[kind].collection(self.namespace),
+            query=[("labelSelector", selector)],
+            what=f"listing {KINDS[kind].plural}",
+        )
+        return list((answer or {}).get("items", []))
+
+    def delete(self, kind: str, name: str, *, grace_seconds: int | None = None) -> bool:
+        """Ask for the object's deletion; False when it was already gone."""
+        body: dict[str, Any] = {"propagationPolicy": "Background"}
+        if grace_seconds is not None:
+            body["gracePeriodSeconds"] = grace_seconds
+        answer = self.request(
+            "DELETE", KINDS[kind].path(self.namespace, name), body=body, what=f"deleting {kind} {name}"
+        )
+        return answer is not None
+
+    def watch_pods(self, selector: str, resource_version: str, timeout: float) -> Iterator[dict[str, Any]]:
+        """Pod events after `resource_version` for at most `timeout` seconds."""
+        core = k8s_client.CoreV1Api(self._client)
+        stream = k8s_watch.Watch().stream(
+            core.list_namespaced_pod,
+            self.namespace,
+            label_selector=selector,
+            resource_version=resource_version,
+            timeout_seconds=max(1, int(timeout)),
+            _request_timeout=timeout + self.timeout,
+            _preload_content=False,
+        )
+        try:
+            for event in stream:
+                obj = event["raw_object"]
+                if event["type"] == "ERROR":
+                    return  # e.g. 410 Gone: the caller lists again
+                yield {"type": event["type"], "object": obj}
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise BackendUnavailableError(
+                f"watching pods on Kubernetes target {self.target.name} failed: {exc}"
+            ) from exc
+        except k8s_client.ApiException as exc:
+            raise refusal(exc.status or 0, _json(exc.body), "watching pods", self.target) from exc
+
+
+def _json(data: bytes | str | None) -> dict[str, Any]:
+    try:
+        value = json.loads(data or b"{}")
+    except ValueError:
+        return {"message": (data or b"").decode("utf-8", "replace") if isinstance(data, bytes) else str(data)}
+    return value if isinstance(value, dict) else {}
+
+
+def refusal(status: int, answer: Mapping[str, Any], what: str, target: KubernetesTarget) -> BackendError:
+    """The API server's refusal in plain words: which fields (422), whose fields (409), which
+    permission (403)."""
+    details = answer.get("details") or {}
+    causes = details.get("causes") or []
+    message = answer.get("message") or answer.get("reason") or f"HTTP {status}"
+    where = f"in namespace {target.namespace} of Kubernetes target {target.name}"
+    if status == 422:
+        fields = "; ".join(f"{c.get('field', '?')}: {c.get('message', '')}" for c in causes) or message
+        return KubernetesApiError(f"Kubernetes refused {what} {where} as invalid: {fields}", status)
+    if status == 409:
+        conflicts = [c.get("message", "") for c in causes if c.get("reason") == "FieldManagerConflict"]
+        if conflicts:
+            return KubernetesApiError(
+                f"{what.capitalize()} {where} conflicts with changes made by another field manager "
+                f"({'; '.join(conflicts)}). The control plane does not take fields back by force: undo "
+                f"that change, or remove that manager's ownership of the field, then retry.",
+                status,
+            )
+        return KubernetesApiError(f"{what.capitalize()} {where} conflicts: {message}", status)
+    if status in (401, 403):
+        return KubernetesApiError(
+            f"the credentials of Kubernetes target {target.name} may not do this ({what} {where}): "
+            f"{message}. Grant its user or service account that permission (RBAC), then retry.",
+            status,
+        )
+    if status == 404 and "namespaces" in message:
+        return KubernetesApiError(
+            f"namespace {target.namespace} does not exist on target {target.name}", status
+        )
+    if status >= 500 or status == 429:
+        return BackendUnavailableError(f"the API server of target {target.name} failed {what}: {message}")
+    return KubernetesApiError(f"Kubernetes refused {what} {where}: {message}", status)
