@@ -226,6 +226,8 @@ SPECTACULAR_SETTINGS = {
         "ClusterStatusEnum": "controlplane.clusters.choices.ClusterStatus",
         "TopicStatusEnum": "controlplane.dataplane.choices.TopicStatus",
         "DriftPolicyEnum": "controlplane.clusters.choices.DriftPolicy",
+        "TargetKindEnum": "controlplane.targets.choices.TargetKind",
+        "OperationKindEnum": "controlplane.operations.choices.OperationKind",
     },
 }
 

@@ -35,6 +35,7 @@ from controlplane.operations.models import Operation
 from controlplane.targets.resolve import choose_target
 from controlplane.tenancy import actions as tenancy_actions
 from controlplane.tenancy.models import ApiToken, Membership
+from provisioning.backends.base import BackendError
 
 ERRORS = {
     **common.ERRORS,
@@ -131,11 +132,19 @@ class ClusterViewSet(
         summary="The cluster's plan: placement and every Kubernetes object",
         description="What its backend applies for the cluster as it is now: broker placement (node id -> "
         "rack), a summary, and for Kubernetes every object as one YAML stream.",
-        responses={200: api.ClusterPlanSerializer, 404: ERRORS[404]},
+        responses={200: api.ClusterPlanSerializer, 404: ERRORS[404], 409: ERRORS[409]},
     )
     @action(detail=True, methods=["get"], filter_backends=[])
     def manifests(self, request: Request, pk: str | None = None) -> Response:
-        return Response(api.ClusterPlanSerializer(plan_cluster(self.get_object())).data)
+        cluster = self.get_object()
+        try:
+            plan = plan_cluster(cluster)
+        except BackendError as exc:  # e.g. a layout this installation's backend cannot run any more
+            return Response(
+                {"detail": f"Cluster {cluster.name} cannot be planned: {exc}", "code": "not_plannable"},
+                status=status.HTTP_409_CONFLICT,
+            )
+        return Response(api.ClusterPlanSerializer(plan).data)
 
     @extend_schema(
         summary="Change cluster settings",

@@ -50,6 +50,7 @@ from controlplane.clusters.models import BrokerAnomaly
 from controlplane.dataplane.actions import TopicRequest, create_topic
 from controlplane.operations.choices import OperationKind, OperationState
 from controlplane.operations.models import Operation, OperationLog
+from controlplane.targets.actions import register_target
 from controlplane.tenancy.actions import create_api_token
 from controlplane.tenancy.models import TOKEN_PREFIX_LENGTH, ApiToken, hash_token
 from controlplane.wsgi import application
@@ -88,6 +89,8 @@ DOMAIN_RULES = {
     "PUT /api/v1/alert-rules/{key}/override/",
     "POST /api/v1/clusters/{cluster_id}/topics/",
     "PATCH /api/v1/clusters/{cluster_id}/topics/{name}/",
+    "POST /api/v1/targets/",
+    "PATCH /api/v1/targets/{id}/",
 }
 
 KEPT_AFTER_DELETE = {"GET /api/v1/silences/{id}/", "GET /api/v1/clusters/{id}/"}
@@ -238,6 +241,14 @@ def world(db: None, settings: Any) -> Iterator[None]:
             ("email", {"to": "oncall@example.com"}),
         ]
     ]
+    target = register_target(
+        organization=tenant.organization,
+        name="prod",
+        kind="kubernetes",
+        config={"namespace": "kafka"},
+        credentials={},
+        actor=SYSTEM,
+    )
     spare, _ = create_api_token(user=tenant.owner, name="spare", actor=SYSTEM)
     ApiToken.objects.create(
         user=tenant.owner, name="schemathesis", key_hash=hash_token(TOKEN), prefix=TOKEN[:TOKEN_PREFIX_LENGTH]
@@ -252,6 +263,7 @@ def world(db: None, settings: Any) -> Iterator[None]:
         silences=[silence.pk],
         **{"maintenance-windows": [window.pk]},
         **{"notification-channels": [c.pk for c in channels]},
+        targets=[str(target.pk)],
         tokens=[spare.pk],  # never the one the cases authenticate with
         key=sorted(RULES),
         topics=["events"],
