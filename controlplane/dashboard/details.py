@@ -14,23 +14,27 @@ from datetime import timedelta
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
+from django.utils.http import urlencode
 from django.views.decorators.http import require_GET
 
 from controlplane.clusters.choices import ClusterStatus
 from controlplane.clusters.models import Broker, Cluster
+from controlplane.dashboard.panels import groups_worst_first
 from controlplane.dashboard.queries import visible_clusters
 from monitoring import assignment
 from monitoring.history import StatusSpan, group_status_history, history_retention
-from monitoring.lag import PartitionLag
+from monitoring.lag import LagStatus, PartitionLag
 from monitoring.lag_state import StoredGroup, load, stored_group_lag
 from monitoring.models import ClusterHealth
 from provisioning.kafka_admin.base import GroupMember, TopicPartition
 
 # A broker page lists this many of its partitions; the rest are counted.
 PARTITIONS_SHOWN = 500
+GROUPS_PER_PAGE = 100
 
 
 @dataclass(frozen=True)
@@ -154,3 +158,26 @@ def group_detail(request: HttpRequest, pk: uuid.UUID, group_id: str) -> HttpResp
     return render(
         request, "dashboard/group_detail.html", {"cluster": cluster, "page": group_page(cluster, group_id)}
     )
+
+
+@login_required
+@require_GET
+def group_list(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
+    """Every consumer group of the cluster, worst first, searched by id and filtered by status."""
+    cluster = _live_cluster(request, pk)
+    groups = groups_worst_first(cluster)
+    status = request.GET.get("status", "")
+    search = request.GET.get("q", "").strip()
+    if status in LagStatus.__members__:
+        groups = [g for g in groups if g.status == status]
+    if search:
+        groups = [g for g in groups if search.lower() in g.group_id.lower()]
+    chosen = {name: value for name, value in (("status", status), ("q", search)) if value}
+    context = {
+        "cluster": cluster,
+        "page": Paginator(groups, GROUPS_PER_PAGE).get_page(request.GET.get("page")),
+        "chosen": chosen,
+        "query": urlencode(chosen),
+        "statuses": [s.value for s in LagStatus],
+    }
+    return render(request, "dashboard/group_list.html", context)

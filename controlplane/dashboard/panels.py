@@ -216,8 +216,12 @@ class GroupList:
         return self.total - len(self.groups)
 
 
+def groups_worst_first(cluster: Cluster) -> list[StoredGroup]:
+    return sorted(load_groups(cluster.pk), key=lambda g: (-g.status_rank, -g.total_lag, g.group_id))
+
+
 def consumer_groups(cluster: Cluster) -> GroupList:
-    groups = sorted(load_groups(cluster.pk), key=lambda g: (-g.status_rank, -g.total_lag, g.group_id))
+    groups = groups_worst_first(cluster)
     return GroupList(groups=groups[:GROUPS_SHOWN], total=len(groups))
 
 

@@ -17,6 +17,7 @@ urlpatterns = [
     path("clusters/<uuid:pk>/settings/", views.cluster_settings, name="cluster-settings"),
     path("clusters/<uuid:pk>/operate/<slug:kind>/", views.cluster_operate, name="cluster-operate"),
     path("clusters/<uuid:pk>/brokers/<int:node_id>/", details.broker_detail, name="broker-detail"),
+    path("clusters/<uuid:pk>/groups/", details.group_list, name="group-list"),
     path("clusters/<uuid:pk>/groups/<path:group_id>/", details.group_detail, name="group-detail"),
     path("operations/", views.operation_list, name="operation-list"),
     path("operations/<uuid:pk>/", views.operation_detail, name="operation-detail"),

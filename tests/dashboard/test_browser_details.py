@@ -41,6 +41,12 @@ def test_from_the_cluster_page_to_a_group_and_a_broker(page: Page, tenant: Tenan
     assert span == HOUR_MS
     check_page(page, "group-detail")
 
+    page.goto(f"/clusters/{cluster.pk}/groups/")
+    page.get_by_label("Status").select_option("WARN")
+    expect(page.locator("#group-table tbody tr")).to_have_count(1)
+    expect(page.locator('#group-table tr[data-group="search"]')).to_be_visible()
+    check_page(page, "group-list")
+
     # Messages in, bytes in and disk per broker beside the lag chart, each over the range chosen.
     page.goto(f"/clusters/{cluster.pk}/")
     brokers = page.locator("#broker-chart")

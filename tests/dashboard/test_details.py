@@ -112,3 +112,19 @@ def test_an_assignment_stored_before_leaders_reads_without_them(tenant: Tenant, 
     assert known.replicas == {("orders", 0): [2, 3]} and known.leaders == {}
     html = page_of(tenant.viewer, f"/clusters/{monitored.pk}/brokers/2/")
     assert 'data-led="no"' in html and "none" in rows(html, "broker-partitions")[0]
+
+
+def test_every_group_is_listed_worst_first_and_filtered(tenant: Tenant) -> None:
+    cluster = monitored_cluster(tenant, quiet_groups=30)
+    url = f"/clusters/{cluster.pk}/groups/"
+
+    everything = page_of(tenant.viewer, url)
+    stalled = page_of(tenant.viewer, f"{url}?status=STALL")
+    quiet = page_of(tenant.viewer, f"{url}?q=QUIET-2")
+
+    listed = re.findall(r'<tr data-group="([^"]+)"', everything)
+    assert len(listed) == 33 and listed[:2] == ["billing", "search"]
+    assert re.findall(r'<tr data-group="([^"]+)"', stalled) == ["billing"]
+    assert re.findall(r'<tr data-group="([^"]+)"', quiet) == ["quiet-2"] + [f"quiet-2{n}" for n in range(10)]
+    cluster_page = page_of(tenant.viewer, f"/clusters/{cluster.pk}/")
+    assert f'href="{url}">every consumer group</a>' in cluster_page
