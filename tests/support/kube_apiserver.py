@@ -177,9 +177,15 @@ class _Processes:
         self.workdir = workdir
         self.started: list[tuple[str, subprocess.Popen[bytes]]] = []
 
-    def start(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
+    def start(self, name: str, args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
         with (self.workdir / f"{name}.log").open("ab") as log:
-            process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            process = subprocess.Popen(
+                args,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env={**os.environ, **(env or {})},
+            )
         self.started.append((name, process))
         return process
 
@@ -193,12 +199,12 @@ class _Processes:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
 
     def stop_all(self) -> None:
+        # One by one, last started first: an API server whose etcd is already gone waits for it.
         for _, process in reversed(self.started):
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
-        for _, process in reversed(self.started):
             try:
-                process.wait(timeout=15)
+                process.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
@@ -407,6 +413,11 @@ def start_kube_cluster(
                 "--profiling=false",
                 # The `kubernetes` Service's endpoints would have to be a non-loopback address.
                 "--endpoint-reconciler-type=none",
+                # etcd 3.5.1 (the newest on PyPI) lacks the watch progress notifications streaming
+                # lists need, and the API server then ends such watches with an error that kwok's
+                # client retries with growing backoff: pods took up to a minute to become Ready or go
+                # away. Without the feature clients are told at once and list instead.
+                "--feature-gates=WatchList=false",
                 "--v=0",
             ],
         )
