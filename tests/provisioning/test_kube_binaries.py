@@ -3,6 +3,13 @@ proven by every test that starts the control plane."""
 
 from __future__ import annotations
 
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from tests.support import kube_binaries
 from tests.support.kube_binaries import build_go_mod, staging_modules
 
 KUBERNETES_GO_MOD = """module k8s.io/kubernetes
@@ -35,3 +42,22 @@ def test_every_staging_module_is_replaced_by_its_published_version() -> None:
     assert "\tk8s.io/apimachinery => k8s.io/apimachinery v0.37.2\n" in go_mod
     # The samples are not published at every version and no command imports them.
     assert "sample-controller" not in go_mod
+
+
+def test_two_builds_at_once_build_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The lock and the rename: a second caller waits for the first build and takes its result."""
+    monkeypatch.setenv("KUBE_BINARIES_CACHE_DIR", str(tmp_path))
+    builds: list[Path] = []
+
+    def fake_build(version: str, out: Path, *, log: object) -> None:
+        builds.append(out)
+        time.sleep(0.5)  # long enough for the other caller to arrive while this one builds
+        (out / "bin").mkdir()
+
+    monkeypatch.setattr(kube_binaries, "_build", fake_build)
+    with ThreadPoolExecutor(2) as pool:
+        homes = list(pool.map(lambda _: kube_binaries.ensure("9.9.9", log=lambda _: None).home, range(2)))
+    assert len(builds) == 1
+    assert homes == [tmp_path / "9.9.9"] * 2
+    assert (tmp_path / "9.9.9" / kube_binaries.MARKER).is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".9.9.9.lock", "9.9.9"]  # no scratch left
