@@ -3,7 +3,7 @@ kube-scheduler, and kwok standing in for the kubelets of fake nodes, one group o
 
     def test_something(kube_cluster: KubeCluster) -> None:
         api = kube_cluster.api_client()            # a kubernetes.client.ApiClient, admin rights
-        kube_cluster.kubeconfig_path               # a kubeconfig file for the same (for the backend)
+        kube_cluster.kubeconfig_path               # a kubeconfig file for the same, CA and token inline
         kube_cluster.zones                         # ("zone-a", "zone-b", "zone-c")
         kube_cluster.nodes                         # node name -> zone, e.g. "node-zone-a-1": "zone-a"
         kube_cluster.new_namespace("prefix")       # a fresh namespace of the test's own
@@ -32,6 +32,7 @@ volume whose reclaim policy is Delete, as a cloud provisioner would.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import datetime
 import ipaddress
@@ -160,7 +161,16 @@ def _write_kubeconfig(path: Path, server: str, ca: Path, token: str) -> None:
     config = {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{"name": "kcp-test", "cluster": {"server": server, "certificate-authority": str(ca)}}],
+        # The CA inline, not as a path: a target stores its kubeconfig as text, used by other processes.
+        "clusters": [
+            {
+                "name": "kcp-test",
+                "cluster": {
+                    "server": server,
+                    "certificate-authority-data": base64.b64encode(ca.read_bytes()).decode(),
+                },
+            }
+        ],
         "users": [{"name": "kcp-admin", "user": {"token": token}}],
         "contexts": [{"name": "kcp-test", "context": {"cluster": "kcp-test", "user": "kcp-admin"}}],
         "current-context": "kcp-test",
