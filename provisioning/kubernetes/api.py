@@ -110,7 +110,9 @@ class KubernetesApi:
             header_params=headers,
             auth_settings=["BearerToken"],
         )
-        payload = json.dumps(body) if body is not None else None
+        # The client serializes JSON bodies itself; an apply patch (YAML, of which JSON is a subset) it
+        # sends as given.
+        payload = json.dumps(body) if body is not None and content_type != "application/json" else body
         try:
             response = self._client.call_api(
                 method, url, header_params=headers, body=payload, _request_timeout=self.timeout
@@ -209,15 +211,19 @@ def refusal(status: int, answer: Mapping[str, Any], what: str, target: Kubernete
         fields = "; ".join(f"{c.get('field', '?')}: {c.get('message', '')}" for c in causes) or message
         return KubernetesApiError(f"Kubernetes refused {what} {where} as invalid: {fields}", status)
     if status == 409:
-        conflicts = [c.get("message", "") for c in causes if c.get("reason") == "FieldManagerConflict"]
+        conflicts = [
+            f"{c.get('field', '?')}: {c.get('message', '')}"
+            for c in causes
+            if c.get("reason") == "FieldManagerConflict"
+        ]
         if conflicts:
             return KubernetesApiError(
-                f"{what.capitalize()} {where} conflicts with changes made by another field manager "
+                f"{_sentence(what)} {where} conflicts with changes made by another field manager "
                 f"({'; '.join(conflicts)}). The control plane does not take fields back by force: undo "
                 f"that change, or remove that manager's ownership of the field, then retry.",
                 status,
             )
-        return KubernetesApiError(f"{what.capitalize()} {where} conflicts: {message}", status)
+        return KubernetesApiError(f"{_sentence(what)} {where} conflicts: {message}", status)
     if status in (401, 403):
         return KubernetesApiError(
             f"the credentials of Kubernetes target {target.name} may not do this ({what} {where}): "
@@ -231,3 +237,7 @@ def refusal(status: int, answer: Mapping[str, Any], what: str, target: Kubernete
     if status >= 500 or status == 429:
         return BackendUnavailableError(f"the API server of target {target.name} failed {what}: {message}")
     return KubernetesApiError(f"Kubernetes refused {what} {where}: {message}", status)
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]

@@ -196,7 +196,8 @@ class KubernetesBackend:
                 for obj in api.list(kind, selector):
                     left += 1
                     if obj["metadata"].get("deletionTimestamp") is None:
-                        api.delete(kind, obj["metadata"]["name"])
+                        # The data goes (or stays, retained) either way: no controlled shutdown to wait for.
+                        api.delete(kind, obj["metadata"]["name"], grace_seconds=0 if kind == "Pod" else None)
                         self.events.log(f"{kind} {obj['metadata']['name']} deleted")
         return left == 0
 

@@ -97,6 +97,7 @@ def verify_old_drained(ctx: StepContext) -> StepOutcome:
 
 def remove_old_broker(ctx: StepContext) -> StepOutcome:
     old = ctx.params["node_id"]
+    verify_drained(ctx, [old])  # asked again right before, as a scale-in does
     description = ctx.backend.remove_brokers(ctx.spec, [old])
     ctx.log(f"broker {old} removed")
     unregister_removed(ctx, [old])

@@ -70,6 +70,9 @@ def verify_removed_drained(ctx: StepContext) -> StepOutcome:
 
 def remove_brokers(ctx: StepContext) -> StepOutcome:
     node_ids = sorted(ctx.params["remove_node_ids"])
+    # Asked again right before: a topic created on these brokers since the last check (internal topics
+    # included) would lose a replica with them. Refused, never removed.
+    verify_drained(ctx, node_ids)
     description = ctx.backend.remove_brokers(ctx.spec, node_ids)
     ctx.log(f"brokers {', '.join(map(str, node_ids))} stopped and removed")
     unregister_removed(ctx, node_ids)

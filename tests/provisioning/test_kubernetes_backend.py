@@ -1,0 +1,246 @@
+"""The kubernetes backend against a real API server (tests/support/kube_apiserver.py: kube-apiserver,
+controller-manager and scheduler built from Kubernetes' Go modules, kwok for the kubelets).
+
+Real here: server-side apply, field managers and their conflicts, validation, watches, the StatefulSet
+controller creating pods and claims, the scheduler honouring zone affinity, garbage collection. Not
+proven here (kwok runs no container): that Kafka starts in these pods; the broker image's own tests run
+its entrypoint against the real distribution, and the workflows' Kafka side runs on the simulator.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+import yaml
+from kubernetes import client as k8s
+
+from provisioning.backends.base import BrokerProcessState, BrokerSpec, ClusterSpec, NodeSize
+from provisioning.kubernetes import render
+from provisioning.kubernetes.api import KubernetesApi, KubernetesApiError
+from provisioning.kubernetes.backend import OWNED_KINDS, KubernetesBackend
+from provisioning.kubernetes.target import KubernetesTarget
+from provisioning.placement import place_brokers
+from provisioning.workflows import scaling
+from provisioning.workflows.base import StepContext, StepFailed
+from tests.support.kube_apiserver import KubeCluster
+from tests.support.simulated_backend import SIMULATION, StandInKafkaCluster, simulated_admin
+
+pytestmark = pytest.mark.slow
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def log(self, message: str) -> None:
+        self.lines.append(message)
+
+
+def make_spec(racks: tuple[str, ...], brokers: int, name: str = "orders") -> ClusterSpec:
+    layout = place_brokers(list(racks), brokers)
+    return ClusterSpec(
+        cluster_id=str(uuid.uuid4()),
+        name=name,
+        kafka_version="4.4.0",
+        brokers=tuple(BrokerSpec(n, r) for n, r in sorted(layout.items())),
+        replication_factor=min(3, len(racks)),
+        min_insync_replicas=1,
+        node_size=NodeSize(cpu=0.5, memory_mb=1024, disk_gb=1),
+    )
+
+
+@pytest.fixture
+def target(kube_cluster: KubeCluster) -> KubernetesTarget:
+    return KubernetesTarget(
+        name="test",
+        namespace=kube_cluster.new_namespace("kafka"),
+        kubeconfig=kube_cluster.kubeconfig_path.read_text(),
+    )
+
+
+def ready(backend: KubernetesBackend, spec: ClusterSpec, timeout: float = 120) -> None:
+    """Watch (bounded per call, as a workflow's polling step does) until every broker runs."""
+    deadline = time.monotonic() + timeout
+    ids = [b.node_id for b in spec.brokers]
+    while True:
+        description = backend.await_brokers(spec, ids, timeout=10)
+        if all(b.state is BrokerProcessState.RUNNING for b in description.brokers):
+            return
+        assert time.monotonic() < deadline, description
+
+
+def owned(api: KubernetesApi, spec: ClusterSpec) -> dict[tuple[str, str], dict[str, Any]]:
+    return {
+        (kind, obj["metadata"]["name"]): obj
+        for kind in OWNED_KINDS
+        for obj in api.list(kind, render.cluster_selector(spec))
+    }
+
+
+def test_a_cluster_applied_twice_restarted_contested_and_deleted(
+    kube_cluster: KubeCluster, target: KubernetesTarget
+) -> None:
+    """One cluster through its life (one cluster, to keep the suite short): its brokers run in their
+    zones, applying it again changes nothing, a restart rolls one pod onto the new template, a field
+    another manager took is reported instead of taken back, and deleting it leaves nothing behind."""
+    spec = make_spec(kube_cluster.zones, 3)
+    events = Recorder()
+    backend = KubernetesBackend(target, events=events)
+    api = KubernetesApi(target)
+
+    backend.provision(spec)
+    ready(backend, spec)
+
+    before = owned(api, spec)
+    assert {kind for kind, _ in before} == set(OWNED_KINDS)
+    pods = {o["metadata"]["labels"][render.LABEL_NODE]: o for (kind, _), o in before.items() if kind == "Pod"}
+    for broker in spec.brokers:
+        node = pods[str(broker.node_id)]["spec"]["nodeName"]
+        assert kube_cluster.nodes[node] == broker.rack  # racks are zones
+    assert len({p["spec"]["nodeName"] for p in pods.values()}) == 3
+    layout_uid = before[("ConfigMap", render.layout_configmap(spec))]["metadata"]["uid"]
+    sts = before[("StatefulSet", render.node_name(spec, 0))]
+    assert sts["metadata"]["ownerReferences"][0]["uid"] == layout_uid
+    assert any(line.startswith("applied StatefulSet") for line in events.lines)
+
+    # Applying again changes nothing.
+    backend.provision(spec)
+    after = owned(api, spec)
+    assert after.keys() == before.keys()
+    for key, obj in before.items():
+        if key[0] in ("Pod", "PersistentVolumeClaim", "StatefulSet"):  # status changes on their own
+            assert after[key]["metadata"].get("generation") == obj["metadata"].get("generation"), key
+        else:
+            assert after[key]["metadata"]["resourceVersion"] == obj["metadata"]["resourceVersion"], key
+    description = backend.describe(spec)
+    assert description.bootstrap_servers == render.bootstrap_servers(spec, target)
+    assert {b.state for b in description.brokers} == {BrokerProcessState.RUNNING}
+
+    _restart_rolls_one_pod(backend, api, spec)
+    _conflicts_are_reported(kube_cluster, backend, spec, target)
+
+    deadline = time.monotonic() + 120
+    while not backend.delete(spec):  # apply, then poll: as the delete workflow does
+        assert time.monotonic() < deadline, owned(api, spec).keys()
+        time.sleep(1)
+    assert owned(api, spec) == {}
+    with kube_cluster.api_client() as client:
+        volumes = k8s.CoreV1Api(client).list_persistent_volume().items
+    assert not [v for v in volumes if (v.spec.claim_ref and v.spec.claim_ref.namespace == target.namespace)]
+
+
+def _restart_rolls_one_pod(backend: KubernetesBackend, api: KubernetesApi, spec: ClusterSpec) -> None:
+    old = {n: api.get("Pod", render.pod_name(spec, n))["metadata"]["uid"] for n in (0, 1, 2)}  # type: ignore[index]
+
+    backend.restart_broker(replace(spec, kafka_version="4.3.2"), 1)
+
+    assert backend.describe(spec).broker(1).state is BrokerProcessState.STOPPED  # controlled shutdown
+    # kwok would wait out the pod's grace period (minutes of controlled shutdown): end it now.
+    api.delete("Pod", render.pod_name(spec, 1), grace_seconds=0)
+    ready(backend, spec)
+    pods = {n: api.get("Pod", render.pod_name(spec, n)) for n in (0, 1, 2)}
+    assert pods[1]["metadata"]["uid"] != old[1]  # type: ignore[index]
+    assert pods[1]["spec"]["containers"][0]["image"].endswith(":4.3.2")  # type: ignore[index]
+    for n in (0, 2):  # the others keep running on the old template until their turn
+        assert pods[n]["metadata"]["uid"] == old[n]  # type: ignore[index]
+        assert pods[n]["spec"]["containers"][0]["image"].endswith(":4.4.0")  # type: ignore[index]
+
+
+def _conflicts_are_reported(
+    kube_cluster: KubeCluster, backend: KubernetesBackend, spec: ClusterSpec, target: KubernetesTarget
+) -> None:
+    pdb = render.base_name(spec)
+    with kube_cluster.api_client() as client:
+        k8s.PolicyV1Api(client).patch_namespaced_pod_disruption_budget(
+            pdb,
+            target.namespace,
+            {
+                "apiVersion": "policy/v1",
+                "kind": "PodDisruptionBudget",
+                "metadata": {"name": pdb},
+                "spec": {"maxUnavailable": 2},
+            },
+            field_manager="kubectl-edit",
+            force=True,
+            _content_type="application/apply-patch+yaml",
+        )
+
+    with pytest.raises(KubernetesApiError) as refused:
+        backend.provision(spec)
+
+    assert refused.value.status == 409
+    message = str(refused.value)
+    assert "kubectl-edit" in message and "maxUnavailable" in message and "another field manager" in message
+    current = KubernetesApi(target).get("PodDisruptionBudget", pdb)
+    assert current is not None and current["spec"]["maxUnavailable"] == 2  # not forced back
+
+
+def test_invalid_objects_and_missing_permissions_are_refused_in_plain_words(
+    kube_cluster: KubeCluster, target: KubernetesTarget
+) -> None:
+    api = KubernetesApi(target)
+    with pytest.raises(KubernetesApiError, match=r"as invalid: metadata.name") as invalid:
+        api.apply({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "Not_A_Name"}, "data": {}})
+    assert invalid.value.status == 422
+    # A service account without any role: the API server's RBAC answers 403.
+    with kube_cluster.api_client() as client:
+        core = k8s.CoreV1Api(client)
+        core.create_namespaced_service_account(
+            target.namespace, k8s.V1ServiceAccount(metadata=k8s.V1ObjectMeta(name="nobody"))
+        )
+        token = core.create_namespaced_service_account_token(
+            "nobody",
+            target.namespace,
+            k8s.AuthenticationV1TokenRequest(spec=k8s.V1TokenRequestSpec(audiences=[])),
+        ).status.token
+    kubeconfig = yaml.safe_load(target.kubeconfig)
+    kubeconfig["users"] = [{"name": "nobody", "user": {"token": token}}]
+    for context in kubeconfig["contexts"]:
+        context["context"]["user"] = "nobody"
+    powerless = KubernetesTarget(
+        name="powerless", namespace=target.namespace, kubeconfig=yaml.safe_dump(kubeconfig)
+    )
+    with pytest.raises(KubernetesApiError, match="may not do this") as forbidden:
+        KubernetesBackend(powerless).provision(make_spec(kube_cluster.zones, 1))
+    assert forbidden.value.status == 403
+    assert "RBAC" in str(forbidden.value)
+
+
+def test_scale_in_refuses_a_broker_that_still_holds_replicas(
+    kube_cluster: KubeCluster, target: KubernetesTarget
+) -> None:
+    spec = make_spec(kube_cluster.zones[:2], 4)
+    backend = KubernetesBackend(target)
+    backend.provision(spec)
+    kafka = StandInKafkaCluster([(b.node_id, b.rack) for b in spec.brokers], cluster_id=spec.cluster_id)
+    SIMULATION.clusters[spec.cluster_id] = kafka
+    # Only an internal topic is left on broker 3.
+    kafka.create_topic_assigned("__consumer_offsets", [[3, 0]])
+    ctx = StepContext(
+        spec=spec,
+        params={"remove_node_ids": [3]},
+        state={},
+        backend=backend,
+        admin_factory=simulated_admin,
+        log=lambda message: None,
+        started_at=datetime.now(UTC),
+        attempt=1,
+        bootstrap_servers="simulated:9092",
+    )
+    try:
+        with pytest.raises(StepFailed, match="still hold replicas"):
+            scaling.remove_brokers(ctx)
+        assert KubernetesApi(target).get("StatefulSet", render.node_name(spec, 3)) is not None
+
+        kafka.delete_topic("__consumer_offsets")
+        scaling.remove_brokers(ctx)
+        api = KubernetesApi(target)
+        assert api.get("StatefulSet", render.node_name(spec, 3)) is None
+        assert api.get("StatefulSet", render.node_name(spec, 2)) is not None
+    finally:
+        SIMULATION.reset()
