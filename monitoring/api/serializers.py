@@ -151,6 +151,17 @@ class TopicLagSerializer(serializers.Serializer):
     time_lag_seconds = serializers.FloatField(allow_null=True)
 
 
+class GroupMemberSerializer(serializers.Serializer):
+    member_id = serializers.CharField()
+    client_id = serializers.CharField()
+    host = serializers.CharField(help_text="As the broker saw the member's connection, e.g. /10.0.3.7.")
+    assignment = serializers.SerializerMethodField(help_text="The partitions assigned to it.")
+
+    @extend_schema_field(TopicPartitionSerializer(many=True))
+    def get_assignment(self, member: Any) -> list[dict[str, Any]]:
+        return [{"topic": topic, "partition": partition} for topic, partition in member.assignment]
+
+
 class ConsumerGroupSerializer(serializers.Serializer):
     """A `lag_state.StoredGroup`, with its partitions evaluated from the windows in the context."""
 
@@ -169,6 +180,9 @@ class ConsumerGroupSerializer(serializers.Serializer):
     collected_at = serializers.DateTimeField()
     topics = serializers.SerializerMethodField()
     partitions = serializers.SerializerMethodField()
+    member_details = GroupMemberSerializer(
+        many=True, help_text="Each member as DescribeConsumerGroups names it; empty when not reported."
+    )
 
     @extend_schema_field(serializers.DictField(child=TopicLagSerializer()))
     def get_topics(self, group: StoredGroup) -> dict[str, Any]:

@@ -50,6 +50,15 @@ def test_consumer_groups_are_listed_worst_first_with_their_sentences(tenant: Ten
     assert (stalled["state"], stalled["members"], stalled["total_lag"]) == ("Stable", 1, 295)
     assert stalled["topics"] == {"events": {"lag": 295, "time_lag_seconds": stalled["time_lag_seconds"]}}
     assert stalled["partitions"][0]["status"] == "STALL"
+    # Its member as the cluster named it (the simulator makes members up).
+    assert stalled["member_details"] == [
+        {
+            "member_id": "app.payments-v2-1-00000001",
+            "client_id": "app.payments-v2-consumer-1",
+            "host": "/10.0.0.1",
+            "assignment": [{"topic": "events", "partition": 0}],
+        }
+    ]
 
     only_warn = client.get(f"/api/v1/clusters/{cluster.pk}/consumer-groups/", {"status": "WARN"}).json()
     assert [g["group_id"] for g in only_warn["results"]] == ["search"]

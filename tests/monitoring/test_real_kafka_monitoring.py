@@ -151,6 +151,7 @@ def test_a_real_consumer_group_is_judged_paged_and_resolved(
         # Its member as DescribeConsumerGroups names it, on the group's dashboard page.
         (seen,) = stored(cluster, group).member_details
         assert (seen.client_id, seen.host, seen.assignment) == (CLIENT_ID, "/127.0.0.1", ((topic, 0),))
+        assert shown["member_details"][0]["client_id"] == CLIENT_ID
         browser = Client()
         browser.force_login(tenant.viewer)
         page = browser.get(f"/clusters/{cluster.pk}/groups/{group}/").content.decode()
