@@ -16,8 +16,18 @@ processes (as Celery's prefork workers split it):
   This is the evaluation cost alone.
 - persisted: `collector.collect_cluster`, the function a Celery task runs: load windows from the
   database, the same evaluation, write health, groups, windows and history in one transaction, then
-  alerting's `evaluate_cluster` (when it exists). Runs against a fresh database created for the run
-  and dropped afterwards. The Celery message per cluster (a few hundred microseconds) is not included.
+  alerting's `evaluate_cluster`, which opens incidents and enqueues their deliveries (Celery messages
+  on the Redis of `make bench`) to the organization's `--channels` signed webhooks. As Celery's
+  Django fix-up does with CONN_MAX_AGE 0, every collection opens its own database connection and
+  closes it. Runs against a fresh database created for the run and dropped afterwards. The Celery
+  message that starts each collection (a few hundred microseconds) is not included. After each sweep,
+  untimed, the deliveries it enqueued are sent to a real HTTP receiver on loopback (as the
+  notification workers would), so the pages are real.
+
+Each sweep reports its wall time and its CPU time (the workers' and the database's); on a shared
+machine the wall time says as much about the neighbours as about the sweep, so `cpu_seconds_per_core`
+(all that CPU time spread over the machine's cores) is the sweep time an otherwise idle machine would
+need, and the number held to the 10 s target.
 
 A window holds one observation per sweep up to its size (10), and evaluation gets dearer as windows
 fill, so the last sweeps are the steady state. `--profile [LINES]` prints where worker 0 spent its
@@ -49,14 +59,16 @@ import django
 
 django.setup()
 
-from django.db import connections  # noqa: E402
+from django.db import close_old_connections, connections  # noqa: E402
 
 from bench.report import write_report  # noqa: E402
 from monitoring import collector  # noqa: E402
 from monitoring.conditions import evaluate  # noqa: E402
+from tests.support.http_receiver import HttpReceiver  # noqa: E402
 from tests.support.simulator import SimulatedKafkaCluster  # noqa: E402
 
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+CORES = os.cpu_count() or 1
 # One database per run, so that runs side by side do not drop each other's.
 BENCH_DATABASE = f"kcp_bench_monitoring_{os.getpid()}"
 
@@ -101,7 +113,6 @@ def _worker(
         for index in shard
     }
     alerting = _timed_alerting() if persisted else None
-    backend_pid = _backend_pid() if persisted else None
     # The simulated clusters live as long as the process; keeping them out of the collector's
     # generations leaves the garbage collector with what a worker collecting one cluster would have.
     gc.freeze()
@@ -117,7 +128,6 @@ def _worker(
         profiler = cProfile.Profile() if profile else None
         if alerting is not None:
             alerting.seconds = 0.0
-        database_cpu = _backend_cpu_seconds(backend_pid)
         cpu = time.process_time()
         started = time.perf_counter()
         if profiler is not None:
@@ -127,6 +137,9 @@ def _worker(
             if persisted:
                 snapshot = collector.collect_cluster(cluster_ids[index], admin=simulated[index], now=now)
                 assert snapshot is not None and snapshot.reachable
+                # The end of a Celery task: with CONN_MAX_AGE 0 the connection is closed, and the next
+                # collection opens its own.
+                close_old_connections()
             else:
                 snapshot, windows[index] = collector.take_snapshot(
                     simulated[index], targets[index], windows[index], now
@@ -135,7 +148,6 @@ def _worker(
             partitions += sum(len(g.partitions) for g in snapshot.groups)
         elapsed = time.perf_counter() - started
         cpu = time.process_time() - cpu
-        database_cpu = _backend_cpu_seconds(backend_pid) - database_cpu
         # What survived the sweep (the windows) lives until the next one: a worker collecting one
         # cluster per task never holds a fleet's windows, so they are kept out of the collector too.
         gc.freeze()
@@ -155,7 +167,6 @@ def _worker(
                 _peak_rss_mb(),
                 report,
                 cpu,
-                database_cpu,
             )
         )
 
@@ -179,26 +190,41 @@ def _timed_alerting() -> _AlertingTimer:
     return timer
 
 
-def _backend_pid() -> int | None:
-    """The PostgreSQL server process serving this worker, when it runs on this machine."""
+def _postmaster_pid() -> int | None:
+    """The PostgreSQL server's main process, when it runs on this machine."""
     if connections["default"].vendor != "postgresql":
         return None
     with connections["default"].cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
-        pid = cursor.fetchone()[0]
-    return pid if Path(f"/proc/{pid}/stat").exists() else None
-
-
-def _backend_cpu_seconds(pid: int | None) -> float:
-    """CPU time the database spent for this worker: part of the cost on a machine it shares."""
-    if pid is None:
-        return 0.0
+        backend = cursor.fetchone()[0]
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return int(_stat_fields(backend)[1])
     except OSError:
+        return None
+
+
+def _stat_fields(pid: int) -> list[str]:
+    """/proc/<pid>/stat after the command name: state is [0], ppid [1], utime [11] ... cstime [14]."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def _database_cpu_seconds(postmaster: int | None) -> float:
+    """CPU time the database has spent: the server, its live processes, and (counted into the server
+    when they exit) the backends of connections already closed."""
+    if postmaster is None:
         return 0.0
-    # utime and stime, the 14th and 15th fields of stat(5), counted after the command name.
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    ticks = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid = int(stat.parent.name)
+        if pid == postmaster:
+            ticks += sum(int(value) for value in fields[11:15])  # utime, stime, cutime, cstime
+        elif int(fields[1]) == postmaster:
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def _peak_rss_mb() -> float:
@@ -209,9 +235,17 @@ def _peak_rss_mb() -> float:
 
 
 def run_path(
-    fleet: Fleet, *, persisted: bool, sweeps: int, workers: int, profile: int, cluster_ids: list[uuid.UUID]
+    fleet: Fleet,
+    *,
+    persisted: bool,
+    sweeps: int,
+    workers: int,
+    profile: int,
+    cluster_ids: list[uuid.UUID],
+    receiver: HttpReceiver | None = None,
 ) -> list[dict[str, Any]]:
     name = "persisted" if persisted else "memory"
+    postmaster = _postmaster_pid() if persisted else None
     connections.close_all()  # each forked worker opens its own
     context = multiprocessing.get_context("fork")
     pipes, processes = [], []
@@ -231,15 +265,17 @@ def run_path(
     try:
         for sweep in range(sweeps):
             last = sweep == sweeps - 1
+            database_cpu = _database_cpu_seconds(postmaster)
             for pipe in pipes:
                 pipe.send(("sweep", sweep, profile if last else 0))
             answers = [pipe.recv() for pipe in pipes]
+            database_cpu = _database_cpu_seconds(postmaster) - database_cpu
             # Workers sweep in parallel: the fleet is done when the slowest is.
             seconds = max(a[0] for a in answers)
             partitions = sum(a[1] for a in answers)
             alerting = max(a[2] for a in answers)
             cpu = sum(a[5] for a in answers)
-            database_cpu = sum(a[6] for a in answers)
+            delivered = deliver_enqueued(receiver) if receiver is not None else 0
             rows.append(
                 {
                     "path": name,
@@ -254,6 +290,8 @@ def run_path(
                     "worker_cpu_seconds": round(cpu, 2),
                     "database_cpu_seconds": round(database_cpu, 2),
                     "cpu_ms_per_cluster": round((cpu + database_cpu) / fleet.clusters * 1000, 1),
+                    "cpu_seconds_per_core": round((cpu + database_cpu) / CORES, 2),
+                    "deliveries_sent": delivered,
                     "peak_rss_mb_per_worker": round(max(a[3] for a in answers), 1),
                     "rss_mb_after_build_per_worker": round(max(build_rss), 1),
                 }
@@ -261,7 +299,12 @@ def run_path(
             print(
                 f"[{name}] sweep {sweep + 1}: {seconds:.2f} s, {fleet.clusters / seconds:.0f} clusters/s, "
                 f"{partitions / seconds:,.0f} partitions/s; CPU {cpu:.1f} s workers"
-                + (f" + {database_cpu:.1f} s database, alerting {alerting:.2f} s" if persisted else ""),
+                + (
+                    f" + {database_cpu:.1f} s database ({(cpu + database_cpu) / CORES:.1f} s per core), "
+                    f"alerting {alerting:.2f} s; {delivered} deliveries sent afterwards"
+                    if persisted
+                    else ""
+                ),
                 flush=True,
             )
             if profile and last:
@@ -272,6 +315,17 @@ def run_path(
         for process in processes:
             process.join(timeout=60)
     return rows
+
+
+def deliver_enqueued(receiver: HttpReceiver) -> int:
+    """Send what the sweep enqueued, as the notification workers would; returns how many arrived."""
+    from monitoring.alerting.delivery import attempt_delivery
+    from monitoring.alerting.models import Delivery
+
+    before = len(receiver.requests)
+    for pk in Delivery.objects.filter(status="pending").values_list("pk", flat=True):
+        attempt_delivery(pk)
+    return len(receiver.requests) - before
 
 
 def time_scrape(fleet: Fleet) -> dict[str, Any]:
@@ -296,12 +350,26 @@ def time_scrape(fleet: Fleet) -> dict[str, Any]:
     }
 
 
-def create_fleet_rows(fleet: Fleet) -> list[uuid.UUID]:
-    """Organisation, clusters and brokers for the persisted path; returns the cluster ids by index."""
+def create_fleet_rows(fleet: Fleet, receiver_url: str, channels: int) -> list[uuid.UUID]:
+    """Organisation, its notification channels, clusters and brokers for the persisted path; returns
+    the cluster ids by index."""
     from controlplane.clusters.models import Broker, Cluster
     from controlplane.tenancy.models import Organization
+    from monitoring.alerting.actions import create_channel
+    from tests.support.tenants import SYSTEM
 
     organization = Organization.objects.create(name="Benchmark", slug="benchmark")
+    for number in range(channels):
+        create_channel(
+            organization=organization,
+            name=f"on-call-{number}",
+            kind="webhook",
+            config={"url": f"{receiver_url}/hook-{number}", "secret": "bench-signing-secret"},
+            min_severity="warning",
+            enabled=True,
+            repeat_interval_seconds=None,
+            actor=SYSTEM,
+        )
     clusters = Cluster.objects.bulk_create(
         [
             Cluster(
@@ -346,6 +414,9 @@ def main(argv: list[str] | None = None) -> int:
         "--topics", type=int, default=10, help="per cluster; each group reads all partitions of one topic"
     )
     parser.add_argument("--sweeps", type=int, default=10)
+    parser.add_argument(
+        "--channels", type=int, default=2, help="signed webhooks of the organization (persisted path)"
+    )
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--path", choices=["memory", "persisted", "both"], default="both")
     parser.add_argument(
@@ -398,17 +469,21 @@ def run_persisted(fleet: Fleet, args: argparse.Namespace) -> list[dict[str, Any]
         settings.DATABASES["default"]["TEST"]["NAME"] = str(
             Path(settings.VAR_DIR) / f"{BENCH_DATABASE}.sqlite3"
         )
+    # The receiver is on loopback, which notifications refuse unless the operator allows it.
+    settings.NOTIFICATION_ALLOWED_HOSTS = [*settings.NOTIFICATION_ALLOWED_HOSTS, "127.0.0.1"]
     config = setup_databases(verbosity=0, interactive=False)
     try:
-        ids = create_fleet_rows(fleet)
-        rows = run_path(
-            fleet,
-            persisted=True,
-            sweeps=args.sweeps,
-            workers=args.workers,
-            profile=args.profile,
-            cluster_ids=ids,
-        )
+        with HttpReceiver() as receiver:
+            ids = create_fleet_rows(fleet, receiver.url, args.channels)
+            rows = run_path(
+                fleet,
+                persisted=True,
+                sweeps=args.sweeps,
+                workers=args.workers,
+                profile=args.profile,
+                cluster_ids=ids,
+                receiver=receiver,
+            )
         rows.append(time_scrape(fleet))
         return rows
     finally:

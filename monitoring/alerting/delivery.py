@@ -97,8 +97,22 @@ def schedule(planned: Sequence[Planned], *, now: datetime, requested_by: str) ->
         for p in planned
     )
     ids = [row.pk for row in rows]
-    transaction.on_commit(lambda: dispatch(ids))
+    transaction.on_commit(lambda: hand_over(ids))
     return rows
+
+
+def hand_over(delivery_ids: Sequence[int]) -> None:
+    """Queue attempts in one message: the notification workers turn it into one task per attempt.
+
+    Each attempt stays its own task (one dead channel never holds up another), but a collection
+    whose evaluation opened many incidents pays for one message, not one per notification: the
+    fan-out runs on the notifications queue, off the path of collections."""
+    if len(delivery_ids) == 1:
+        dispatch(delivery_ids)
+    elif delivery_ids:
+        from monitoring.alerting.tasks import dispatch_deliveries
+
+        dispatch_deliveries.delay(list(delivery_ids))
 
 
 def supersede_pending_triggers(pairs: set[tuple[int, int]], *, now: datetime) -> None:

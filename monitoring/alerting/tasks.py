@@ -18,6 +18,15 @@ def deliver_notification(delivery_id: int) -> None:
     delivery.attempt_delivery(delivery_id)
 
 
+# acks_late: a worker lost mid-way hands the whole list on again; attempts already queued are not
+# sent twice (only the run that claims a pending attempt sends it).
+@shared_task(
+    acks_late=True, reject_on_worker_lost=True, ignore_result=True, soft_time_limit=120, time_limit=150
+)
+def dispatch_deliveries(delivery_ids: list[int]) -> None:
+    delivery.dispatch(delivery_ids)
+
+
 @shared_task(ignore_result=True, soft_time_limit=120, time_limit=150)
 def housekeeping() -> None:
     housekeeping_jobs.run()

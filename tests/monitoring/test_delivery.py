@@ -8,12 +8,13 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from unittest import mock
 
 import pytest
 
 from controlplane.audit.actions import Actor
 from controlplane.clusters.models import Cluster
-from monitoring.alerting import actions
+from monitoring.alerting import actions, tasks
 from monitoring.alerting.choices import DeliveryEvent, DeliveryStatus
 from monitoring.alerting.delivery import DEFAULT_MAX_ATTEMPTS, backoff_seconds
 from monitoring.alerting.evaluation import evaluate_cluster
@@ -317,3 +318,27 @@ def test_a_worker_retries_a_flaky_channel_until_it_succeeds_while_a_dead_one_hol
     assert all(d.error == "could not connect to the receiver" for d in dead_attempts[:-1])
     assert not dead.deliveries.filter(status=DeliveryStatus.DELIVERED).exists()
     assert worker.process.poll() is None
+
+
+def test_an_evaluation_hands_its_deliveries_over_in_one_message(
+    tenant: Tenant, cluster: Cluster, http_receiver: HttpReceiver, django_capture_on_commit_callbacks: Any
+) -> None:
+    """A collection whose evaluation pages through several channels sends one Celery message, which
+    the notification workers fan out into one task per attempt: a fleet sweep that opens thousands of
+    incidents must not pay a message per notification."""
+    hooks = [webhook(tenant, http_receiver.url_for(f"/hook-{n}"), name=f"hook-{n}") for n in range(3)]
+    with (
+        mock.patch.object(tasks.dispatch_deliveries, "delay") as handed_over,
+        mock.patch.object(tasks.deliver_notification, "apply_async") as sent_one_by_one,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        fire_broker_down(cluster)
+    ids = sorted(d.pk for hook in hooks for d in attempts(hook))
+    assert len(ids) == 3
+    handed_over.assert_called_once()
+    assert sorted(handed_over.call_args.args[0]) == ids
+    sent_one_by_one.assert_not_called()
+
+    with mock.patch.object(tasks.deliver_notification, "apply_async") as fanned_out:
+        tasks.dispatch_deliveries(ids)
+    assert sorted(call.args[0][0] for call in fanned_out.call_args_list) == ids
