@@ -59,10 +59,14 @@ $(AXE):
 
 axe: $(AXE)
 
+# The suite runs in TEST_PROCESSES processes (pytest-xdist), a module per process at a time: most of
+# its time is spent waiting on brokers and workers, not computing, so even two cores keep three busy.
+TEST_PROCESSES ?= 3
+
 test: install system-deps axe
 	$(BIN)/python -m provisioning.distribution fetch $(TEST_KAFKA_VERSIONS)
 	$(BIN)/python -m tests.support.kube_binaries build
-	bash scripts/with-test-services.sh $(BIN)/pytest $(PYTEST_ARGS)
+	bash scripts/with-test-services.sh $(BIN)/pytest -n $(TEST_PROCESSES) --dist loadscope $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

@@ -2,12 +2,41 @@
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from django.conf import settings as django_settings
 
+from controlplane.celery import app as celery_app
 from controlplane.clusters.specs import get_backend
+
+
+def _own_redis_database_per_xdist_worker() -> None:
+    """Under pytest-xdist (`make test` runs the suite in several processes) each process has its own
+    test database (pytest-django adds the worker's suffix) and must have its own Redis database too:
+    otherwise one process's Celery worker takes tasks about another process's database. Settings are
+    read before any conftest, so the URL is changed on the settings and the Celery app here."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    url = django_settings.CELERY_BROKER_URL
+    if not worker or not url.startswith("redis://"):
+        return
+    base, number = re.fullmatch(r"(redis://[^/]*)(?:/(\d+))?", url).groups()  # type: ignore[union-attr]
+    database = (int(number or 0) - int(worker.removeprefix("gw")) - 1) % 16
+    django_settings.CELERY_BROKER_URL = django_settings.REDIS_URL = f"{base}/{database}"
+    celery_app.conf.broker_url = django_settings.CELERY_BROKER_URL
+
+
+_own_redis_database_per_xdist_worker()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Slow tests (real brokers, workers) first, each module's tests kept in their order: spread over
+    several processes, the longest work starts at once instead of trailing behind the quick tests."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
 
 pytest_plugins = [
     "tests.support.kafka",
