@@ -40,7 +40,7 @@ from django.utils import timezone
 from controlplane.clusters.actions import record_broker_observations
 from controlplane.clusters.choices import BrokerState, ClusterStatus
 from controlplane.clusters.models import Cluster
-from controlplane.clusters.specs import admin_for, cluster_spec
+from controlplane.clusters.specs import admin_for
 from monitoring import assignment, collection_sql, health, history, lag_state, throughput
 from monitoring.alerting.rules import DEFAULT_RULES, effective_rules
 from monitoring.collection_sql import ClusterFacts, ClusterRow
@@ -432,8 +432,7 @@ def _snapshot_with(
     if refused := refused_everywhere(cluster.bootstrap_servers):
         return _unreachable(target, now, refused), windows
     try:
-        spec = cluster_spec(Cluster.objects.get(pk=cluster.cluster_id))
-        own_admin = admin_for(spec, cluster.bootstrap_servers)
+        own_admin = admin_for(Cluster.objects.get(pk=cluster.cluster_id))
     except KafkaAdminError as exc:
         return _unreachable(target, now, str(exc)), windows
     try:

@@ -32,7 +32,6 @@ from controlplane.clusters.validation import (
 from controlplane.operations import actions as operation_actions
 from controlplane.operations.choices import OperationKind, OperationState
 from controlplane.operations.models import Operation
-from controlplane.targets.resolve import choose_target
 from controlplane.tenancy import actions as tenancy_actions
 from controlplane.tenancy.models import ApiToken, Membership
 from provisioning.backends.base import BackendError
@@ -117,9 +116,6 @@ class ClusterViewSet(
             common.refuse(new_cluster_errors(organization, values, dry_run=dry_run))
             if dry_run:
                 return Response(api.ClusterDryRunSerializer(plan_new_cluster(organization, values)).data)
-            values["target"] = choose_target(
-                organization, values["backend"], values.get("target"), dry_run=False
-            )
             cluster, operation = cluster_actions.request_cluster_create(
                 organization=organization, spec=values, actor=Actor.from_request(request)
             )

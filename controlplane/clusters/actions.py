@@ -27,6 +27,7 @@ from controlplane.operations.actions import OperationConflict, active_operation,
 from controlplane.operations.choices import OperationKind, OperationState
 from controlplane.operations.models import Operation
 from controlplane.targets.models import Placement
+from controlplane.targets.resolve import choose_target
 from controlplane.tenancy.models import Organization
 from provisioning.backends.base import BrokerProcessState, ClusterDescription
 from provisioning.placement import place_brokers
@@ -54,10 +55,10 @@ def request_cluster_create(
     """Record a cluster and its brokers' planned placement, and start provisioning it.
 
     `spec` holds validated values: name, backend, kafka_version, brokers, racks, replication_factor,
-    min_insync_replicas, node_size {cpu, memory_mb, disk_gb}, config, self_healing, and the `target`
-    (a registered Target, or None for the backend's implicit one).
+    min_insync_replicas, node_size {cpu, memory_mb, disk_gb}, config, self_healing, and optionally the
+    name of its `target` (default: the organization's only target of the backend, if it has one).
     """
-    target = spec.get("target")
+    target = choose_target(organization, spec["backend"], spec.get("target"), dry_run=False)
     node_size = spec["node_size"]
     try:
         with transaction.atomic():

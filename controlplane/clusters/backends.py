@@ -9,7 +9,7 @@ from django.conf import settings
 
 from controlplane.targets import resolve
 from provisioning import distribution
-from provisioning.backends.base import ClusterSpec
+from provisioning.backends.base import ClusterSpec, KafkaConnection
 from provisioning.backends.local import LocalBackend
 from provisioning.distribution.java import JavaRuntime, find_java
 from provisioning.kafka_admin.base import KafkaAdmin
@@ -67,12 +67,15 @@ def local_backend() -> LocalBackend:
     )
 
 
-def confluent_admin(spec: ClusterSpec, bootstrap_servers: str) -> KafkaAdmin:
-    admin = ConfluentKafkaAdmin(bootstrap_servers, timeout=settings.KAFKA_ADMIN_TIMEOUT_SECONDS)
-    if len(spec.brokers) == 1 and "," not in bootstrap_servers:
-        # A single-node cluster's only endpoint is its bootstrap address; the node there may number
-        # itself differently (the development broker always says 111).
-        return RenumberedKafkaAdmin(admin, {bootstrap_servers: spec.brokers[0].node_id})
+def confluent_admin(spec: ClusterSpec, connection: KafkaConnection) -> KafkaAdmin:
+    """The admin client for a cluster, connected as its backend says (`Backend.connection`)."""
+    admin = ConfluentKafkaAdmin(
+        connection.bootstrap_servers,
+        timeout=settings.KAFKA_ADMIN_TIMEOUT_SECONDS,
+        config=dict(connection.config),
+    )
+    if connection.renumber:
+        return RenumberedKafkaAdmin(admin, dict(connection.renumber))
     return admin
 
 

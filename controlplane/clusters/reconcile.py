@@ -19,7 +19,7 @@ from controlplane.clusters.actions import (
 )
 from controlplane.clusters.choices import BrokerState, ClusterStatus
 from controlplane.clusters.models import Cluster
-from controlplane.clusters.specs import BackendNotAvailable, cluster_spec, get_backend
+from controlplane.clusters.specs import BackendNotAvailable, backend_for, cluster_spec, get_backend
 from controlplane.operations.choices import ACTIVE_OPERATION_STATES
 from provisioning.backends.base import BackendError, BrokerProcessState, ClusterDescription
 
@@ -39,7 +39,7 @@ def _down_reason(description: ClusterDescription) -> str:
 
 def reconcile_cluster(cluster: Cluster, *, restart: bool = False) -> None:
     """Refresh one cluster's broker states; with `restart`, start brokers that should run but do not."""
-    backend = get_backend(cluster.backend)
+    backend = backend_for(cluster)
     spec = cluster_spec(cluster)
     # Brokers planned but never started are expected to be missing.
     planned = set(cluster.brokers.filter(state=BrokerState.PENDING).values_list("node_id", flat=True))

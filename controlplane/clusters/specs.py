@@ -11,7 +11,15 @@ from django.utils.module_loading import import_string
 from controlplane.clusters.models import Cluster
 from controlplane.targets.models import Placement, Target
 from controlplane.targets.resolve import kubernetes_backend
-from provisioning.backends.base import NULL_EVENTS, Backend, BackendEvents, BrokerSpec, ClusterSpec, NodeSize
+from provisioning.backends.base import (
+    NULL_EVENTS,
+    Backend,
+    BackendEvents,
+    BrokerSpec,
+    ClusterSpec,
+    KafkaConnection,
+    NodeSize,
+)
 from provisioning.kafka_admin.base import KafkaAdmin
 
 
@@ -53,8 +61,15 @@ class BackendNotAvailable(Exception):
         )
 
 
-def admin_for(spec: ClusterSpec, bootstrap_servers: str) -> KafkaAdmin:
-    return import_string(settings.KAFKA_ADMIN_FACTORY)(spec, bootstrap_servers)
+def admin_for(cluster: Cluster, spec: ClusterSpec | None = None) -> KafkaAdmin:
+    """The cluster's Kafka admin client, connected as its backend says."""
+    spec = spec or cluster_spec(cluster)
+    return connect_admin(spec, backend_for(cluster).connection(spec, cluster.bootstrap_servers))
+
+
+def connect_admin(spec: ClusterSpec, connection: KafkaConnection) -> KafkaAdmin:
+    """`KAFKA_ADMIN_FACTORY`: (spec, connection) -> admin; tests put a simulator there."""
+    return import_string(settings.KAFKA_ADMIN_FACTORY)(spec, connection)
 
 
 def cluster_target(cluster: Cluster) -> Target | None:

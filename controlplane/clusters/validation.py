@@ -161,7 +161,7 @@ def highest_replication_factor(cluster: Cluster) -> int | None:
     if not cluster.bootstrap_servers:
         return None
     try:
-        admin = admin_for(cluster_spec(cluster), cluster.bootstrap_servers)
+        admin = admin_for(cluster)
         try:
             state = admin.describe_cluster()
         finally:

@@ -141,8 +141,12 @@ class ClusterForm(forms.Form):
         help_text="Replace a broker that stays down, keeping its rack.",
     )
 
-    def __init__(self, *args: Any, organizations: Iterable[Organization], **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, organizations: Iterable[Organization], dry_run: bool = False, **kwargs: Any
+    ) -> None:
+        """`dry_run`: checked for a preview only (no target need be registered)."""
         super().__init__(*args, **kwargs)
+        self.dry_run = dry_run
         self.organizations = {org.slug: org for org in organizations}
         organization = self.fields["organization"]
         organization.choices = [(org.slug, org.name) for org in self.organizations.values()]
@@ -181,7 +185,7 @@ class ClusterForm(forms.Form):
             self._add_errors(api_errors_by_field(serializer.errors))
             return cleaned
         values = dict(serializer.validated_data)
-        if errors := new_cluster_errors(self.target_organization(), values):
+        if errors := new_cluster_errors(self.target_organization(), values, dry_run=self.dry_run):
             self._add_errors({field: [message] for field, message in errors.items()})
             return cleaned
         self.spec = values

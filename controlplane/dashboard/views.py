@@ -34,6 +34,7 @@ from controlplane.clusters.actions import (
 )
 from controlplane.clusters.choices import Backend, ClusterStatus
 from controlplane.clusters.models import Cluster
+from controlplane.clusters.validation import plan_new_cluster
 from controlplane.dashboard import operate
 from controlplane.dashboard.forms import ApiTokenForm, ClusterForm, placement_preview
 from controlplane.dashboard.panels import monitoring_context
@@ -103,10 +104,15 @@ def cluster_create(request: HttpRequest) -> HttpResponse:
     if not organizations:
         raise PermissionDenied("Creating a cluster needs the admin or owner role in an organization.")
     posted = request.method == "POST"
-    form = ClusterForm(request.POST if posted else None, organizations=organizations)
+    previewing = "preview" in request.POST
+    form = ClusterForm(request.POST if posted else None, organizations=organizations, dry_run=previewing)
     preview = placement_preview(request.POST if posted else form.initial_values())
-    # "Preview" runs every check without creating anything, for browsers without JavaScript.
-    if posted and form.is_valid() and "preview" not in request.POST:
+    manifests = ""
+    # "Preview" runs every check without creating anything, for browsers without JavaScript, and shows
+    # the objects a Kubernetes cluster would get.
+    if posted and previewing and form.is_valid():
+        manifests = plan_new_cluster(form.target_organization(), form.spec).plan.manifests
+    if posted and form.is_valid() and not previewing:
         try:
             cluster, _ = request_cluster_create(
                 organization=form.target_organization(), spec=form.spec, actor=Actor.from_request(request)
@@ -116,7 +122,9 @@ def cluster_create(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, f"Cluster {cluster.name} requested; provisioning has been queued.")
             return redirect("dashboard:cluster-detail", pk=cluster.pk)
-    return render(request, "dashboard/cluster_form.html", {"form": form, "preview": preview})
+    return render(
+        request, "dashboard/cluster_form.html", {"form": form, "preview": preview, "manifests": manifests}
+    )
 
 
 @login_required

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 
 from controlplane.clusters.choices import ClusterStatus
 from controlplane.clusters.models import Cluster
-from controlplane.clusters.specs import admin_for, cluster_spec
+from controlplane.clusters.specs import admin_for
 from controlplane.dataplane.errors import ClusterUnreachable, DataPlaneConflict
 from provisioning.kafka_admin.base import KafkaAdmin, KafkaUnavailableError
 
@@ -26,7 +26,7 @@ def require_serving(cluster: Cluster) -> None:
 def cluster_admin(cluster: Cluster) -> Iterator[KafkaAdmin]:
     """The cluster's admin client for a `with` block; an unreachable cluster is `ClusterUnreachable`."""
     require_serving(cluster)
-    admin = admin_for(cluster_spec(cluster), cluster.bootstrap_servers)
+    admin = admin_for(cluster)
     try:
         yield admin
     except KafkaUnavailableError as exc:

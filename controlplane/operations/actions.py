@@ -276,6 +276,14 @@ class OperationNotCancellable(Exception):
         super().__init__(f"Operation {operation.id} has already finished ({operation.state}).")
 
 
+def append_logs(operation_id: uuid.UUID, messages: list[str], *, step: OperationStep | None = None) -> None:
+    """Several lines at once (what a backend reported during a step): one INSERT."""
+    OperationLog.objects.bulk_create(
+        OperationLog(operation_id=operation_id, step=step, message=message[:10_000], level=LogLevel.INFO)
+        for message in messages
+    )
+
+
 def append_log(
     operation_id: uuid.UUID,
     message: str,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import time
 import uuid
 from datetime import timedelta
 
@@ -29,12 +30,12 @@ from controlplane.clusters.actions import (
     sync_cluster_description,
 )
 from controlplane.clusters.models import Cluster
-from controlplane.clusters.specs import BackendNotAvailable, admin_for, cluster_spec, get_backend
+from controlplane.clusters.specs import BackendNotAvailable, backend_for, cluster_spec, connect_admin
 from controlplane.operations import actions
 from controlplane.operations.choices import LogLevel, OperationState, StepState
 from controlplane.operations.models import Operation, OperationStep
 from controlplane.operations.outcomes import record_operation_started
-from provisioning.backends.base import BackendError, BackendUnavailableError
+from provisioning.backends.base import NULL_EVENTS, BackendError, BackendUnavailableError
 from provisioning.kafka_admin.base import KafkaAdminError, KafkaUnavailableError
 from provisioning.workflows import WORKFLOWS
 from provisioning.workflows.base import StepContext, StepFailed, StepOutcome, StepRetry
@@ -126,23 +127,58 @@ def _run_step(operation: Operation, step: OperationStep, lease: uuid.UUID) -> bo
     step.refresh_from_db()
     if step.attempts == 1 and step.transient_failures == 0:
         actions.append_log(operation.id, f"step {step.position + 1}: {step.title}", step=step)
+    events = StepEvents(operation.id, step)
     try:
-        outcome = workflow_step.run(_context(operation, cluster, step))
+        outcome = workflow_step.run(_context(operation, cluster, step, events))
     except TRANSIENT_ERRORS as exc:
+        events.flush()
         return _retry_later(operation, step, lease, str(exc) or f"{type(exc).__name__} (no details)")
     except BackendNotAvailable as exc:
+        events.flush()
         return _fail(operation, step, lease, "backend_not_available", str(exc))
     except PERMANENT_ERRORS as exc:
+        events.flush()
         code = getattr(exc, "code", type(exc).__name__)
         details = getattr(exc, "details", {})
         return _fail(operation, step, lease, code, getattr(exc, "message", str(exc)), details)
     except Exception as exc:
+        events.flush()
         logger.exception("operation=%s step=%s crashed", operation.id, step.name)
         return _fail(operation, step, lease, "internal_error", f"{type(exc).__name__}: {exc}")
+    events.flush()
     return _record_outcome(operation, step, lease, outcome)
 
 
-def _context(operation: Operation, cluster: Cluster, step: OperationStep) -> StepContext:
+class StepEvents:
+    """What a backend reports while a step runs (objects applied, API server answers), written to the
+    operation's log in batches: a backend may report a line per object, and a row per line, each in its
+    own transaction, would slow the step it describes. Flushed when the step returns, and on the way
+    once enough lines or time have gathered, so a long call still shows progress."""
+
+    MAX_LINES = 50
+    MAX_SECONDS = 2.0
+
+    def __init__(self, operation_id: uuid.UUID, step: OperationStep) -> None:
+        self.operation_id, self.step = operation_id, step
+        self.lines: list[str] = []
+        self.since = 0.0
+
+    def log(self, message: str) -> None:
+        if not self.lines:
+            self.since = time.monotonic()
+        self.lines.append(message)
+        if len(self.lines) >= self.MAX_LINES or time.monotonic() - self.since >= self.MAX_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.lines:
+            actions.append_logs(self.operation_id, self.lines, step=self.step)
+            self.lines = []
+
+
+def _context(
+    operation: Operation, cluster: Cluster, step: OperationStep, events: StepEvents | None = None
+) -> StepContext:
     state: dict[str, object] = {}
     for earlier in operation.steps.filter(position__lt=step.position).order_by("position"):
         state.update(earlier.output)
@@ -151,12 +187,14 @@ def _context(operation: Operation, cluster: Cluster, step: OperationStep) -> Ste
     def log(message: str) -> None:
         actions.append_log(operation.id, message, step=step)
 
+    backend = backend_for(cluster, events=events or NULL_EVENTS)
     return StepContext(
         spec=cluster_spec(cluster),
         params=operation.params,
         state=state,
-        backend=get_backend(cluster.backend),
-        admin_factory=admin_for,
+        backend=backend,
+        # The backend says how its clusters are reached (addresses, security), per spec.
+        admin_factory=lambda spec, bootstrap: connect_admin(spec, backend.connection(spec, bootstrap)),
         log=log,
         started_at=step.started_at or timezone.now(),
         attempt=step.attempts,

@@ -115,11 +115,18 @@ class Backend(Protocol):
         """Start a fresh broker with the same node id and rack; keep its data directory when asked."""
         ...
 
-    def delete(self, spec: ClusterSpec) -> None:
-        """Remove every trace of the cluster. Safe when it is already gone."""
+    def delete(self, spec: ClusterSpec) -> bool:
+        """Ask for every trace of the cluster to be removed; True once nothing is left (a remote
+        backend answers False while objects are still going: the delete workflow asks again). Safe
+        when it is already gone."""
         ...
 
     def describe(self, spec: ClusterSpec) -> ClusterDescription: ...
+
+    def connection(self, spec: ClusterSpec, bootstrap_servers: str) -> KafkaConnection:
+        """How the control plane's Kafka admin client reaches the cluster (`bootstrap_servers`: what
+        the cluster's record holds, from an earlier description)."""
+        ...
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,7 @@ from provisioning.backends.base import (
     BrokerStatus,
     ClusterDescription,
     ClusterSpec,
+    KafkaConnection,
     NodeSize,
     ProvisioningPlan,
 )
@@ -338,7 +339,7 @@ class LocalBackend:
             self._wait_ready(key, state, spec, resumed)
         return resumed
 
-    def delete(self, spec: ClusterSpec) -> None:
+    def delete(self, spec: ClusterSpec) -> bool:
         key = _cluster_key(spec)
         cluster_dir = self._cluster_dir(key)
         with self._locked(key):
@@ -353,6 +354,16 @@ class LocalBackend:
             shutil.rmtree(cluster_dir, ignore_errors=True)
             # Unlinked while held: a worker waiting on this lock notices and locks the new file.
             self._lock_path(key).unlink(missing_ok=True)
+        return True
+
+    def connection(self, spec: ClusterSpec, bootstrap_servers: str) -> KafkaConnection:
+        if len(spec.brokers) == 1 and bootstrap_servers and "," not in bootstrap_servers:
+            # A single node's only endpoint is its bootstrap address; the development broker numbers
+            # itself 111 whatever the spec says.
+            return KafkaConnection(
+                bootstrap_servers, renumber=((bootstrap_servers, spec.brokers[0].node_id),)
+            )
+        return KafkaConnection(bootstrap_servers)
 
     def describe(self, spec: ClusterSpec) -> ClusterDescription:
         key = _cluster_key(spec)

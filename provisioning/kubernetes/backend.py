@@ -238,7 +238,8 @@ class KubernetesBackend:
                 break
             return self._describe(api, spec)
 
-    def connection(self, spec: ClusterSpec, description: ClusterDescription | None = None) -> KafkaConnection:
+    def connection(self, spec: ClusterSpec, bootstrap_servers: str) -> KafkaConnection:
+        # The bootstrap Service, whatever was recorded: its name follows from the spec and target.
         return KafkaConnection(bootstrap_servers=render.bootstrap_servers(spec, self.target))
 
     # --- helpers -----------------------------------------------------------------------------------

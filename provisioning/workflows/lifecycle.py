@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from provisioning.kafka_admin.base import KafkaUnavailableError
 from provisioning.workflows.base import Step, StepContext, StepFailed, StepOutcome, Workflow
+from provisioning.workflows.reassign import poll_seconds
 
 
 def validate_spec(ctx: StepContext) -> StepOutcome:
@@ -47,7 +48,9 @@ def wait_for_brokers(ctx: StepContext) -> StepOutcome:
 
 
 def delete_resources(ctx: StepContext) -> StepOutcome:
-    ctx.backend.delete(ctx.spec)
+    if not ctx.backend.delete(ctx.spec):
+        # A remote backend asked for the deletion; objects go on their own time (finalizers).
+        return StepOutcome(done=False, poll_after_seconds=poll_seconds(ctx))
     ctx.log("every broker and its data removed")
     return StepOutcome()
 

@@ -28,7 +28,7 @@ from provisioning.workflows.reassign import (
     verify_balance,
     verify_drained,
 )
-from provisioning.workflows.rolling import elect_preferred_leaders
+from provisioning.workflows.rolling import elect_preferred_leaders, restart_pending
 from provisioning.workflows.safety import sync_problems
 
 CATCH_UP_TIMEOUT_SECONDS = 24 * 3600.0
@@ -53,7 +53,9 @@ def wait_in_sync(ctx: StepContext) -> StepOutcome:
     node_id = ctx.params["node_id"]
     try:
         with open_admin(ctx) as admin:
-            problem = sync_problems(admin.describe_cluster(), node_id)
+            problem = restart_pending(ctx, ctx.spec, node_id) or sync_problems(
+                admin.describe_cluster(), node_id
+            )
     except KafkaUnavailableError as exc:
         problem = f"cluster not answering: {exc}"
     if problem:

@@ -15,7 +15,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from provisioning.backends.base import ClusterSpec
+from provisioning.backends.base import BrokerProcessState, ClusterSpec
 from provisioning.kafka_admin.base import DEFAULT_QUORUM_FETCH_TIMEOUT_MS, ClusterState
 from provisioning.workflows.base import (
     Step,
@@ -75,7 +75,7 @@ def roll_brokers(ctx: StepContext, spec: ClusterSpec, *, verb: str = "restart") 
 
     current = roll["current"]
     if current is not None:
-        if problem := sync_problems(state, current, fetch_timeout_ms):
+        if problem := restart_pending(ctx, spec, current) or sync_problems(state, current, fetch_timeout_ms):
             if _waited(roll["since"]) > timeout:
                 raise StepFailed(
                     "broker_not_back",
@@ -126,6 +126,19 @@ def roll_brokers(ctx: StepContext, spec: ClusterSpec, *, verb: str = "restart") 
         progress=(len(roll["restarted"]), len(node_ids)),
         poll_after_seconds=poll_seconds(ctx),
     )
+
+
+# Backend states of a broker whose restart has been asked for but has not happened yet: a remote
+# backend's restart returns once asked (a pod deleted), while Kafka still sees the old process, in sync,
+# until its controlled shutdown ends.
+_RESTARTING = (BrokerProcessState.STOPPED, BrokerProcessState.STARTING, BrokerProcessState.MISSING)
+
+
+def restart_pending(ctx: StepContext, spec: ClusterSpec, node_id: int) -> str:
+    status = ctx.backend.describe(spec).broker(node_id)
+    if status is not None and status.state in _RESTARTING:
+        return f"broker {node_id} is {status.state.value}" + (f" ({status.detail})" if status.detail else "")
+    return ""
 
 
 def _waiting(ctx: StepContext, roll: dict[str, Any], node_ids: list[int], reason: str) -> StepOutcome:

@@ -230,3 +230,16 @@ def test_only_organizations_the_user_may_write_to_are_offered(tenant: Tenant, ot
     refused = client.post(NEW, form_data(name="other", organization="globex"))
     assert "organization" in refused.context["form"].errors
     assert Cluster.objects.count() == 1
+
+
+def test_preview_shows_the_kubernetes_objects_beside_the_placement(tenant: Tenant) -> None:
+    """No target registered: a preview renders for the default one; creating would need a target."""
+    body = form_data(backend="kubernetes", brokers="3", racks=["eu-1a", "eu-1b", "eu-1c"])
+    response = signed_in(tenant.admin).post(NEW, {**body, "preview": "1"})
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "Kubernetes objects it gets" in page
+    assert "kind: StatefulSet" in page and "topology.kubernetes.io/zone" in page
+    assert response.context["preview"].racks == [("eu-1a", [0]), ("eu-1b", [1]), ("eu-1c", [2])]
+    assert not Cluster.objects.exists()

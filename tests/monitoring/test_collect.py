@@ -34,6 +34,7 @@ from monitoring.lag_state import (
     load_groups,
 )
 from monitoring.models import ClusterHealth, HealthStatus
+from provisioning.backends.base import KafkaConnection
 from provisioning.kafka_admin.base import KafkaAdmin
 from provisioning.kafka_admin.confluent import ConfluentKafkaAdmin
 from tests.support.kafka import CONSUMER_CONFIG, PRODUCER_CONFIG, TANSU_NODE_ID, DevelopmentBroker
@@ -121,9 +122,9 @@ def wait_for(check: Callable[[], Any], *, timeout: float, what: str) -> Any:
         time.sleep(0.25)
 
 
-def quick_admin(spec: ClusterSpec, bootstrap_servers: str) -> KafkaAdmin:
+def quick_admin(spec: ClusterSpec, connection: KafkaConnection) -> KafkaAdmin:
     """KAFKA_ADMIN_FACTORY for tests that stop the broker: fail after 2 s rather than 10 s."""
-    return ConfluentKafkaAdmin(bootstrap_servers, timeout=2.0)
+    return ConfluentKafkaAdmin(connection.bootstrap_servers, timeout=2.0)
 
 
 def unique(prefix: str) -> str:

@@ -25,6 +25,7 @@ from provisioning.backends.base import (
     BrokerStatus,
     ClusterDescription,
     ClusterSpec,
+    KafkaConnection,
     ProvisioningPlan,
 )
 from provisioning.kafka_admin.base import KafkaAdmin, TopicPartition
@@ -218,9 +219,13 @@ class SimulatedBackend:
             kafka.restart_broker(node_id)
         return self.describe(spec)
 
-    def delete(self, spec: ClusterSpec) -> None:
+    def delete(self, spec: ClusterSpec) -> bool:
         self.simulation.clusters.pop(spec.cluster_id, None)
         self.simulation.starting.pop(spec.cluster_id, None)
+        return True
+
+    def connection(self, spec: ClusterSpec, bootstrap_servers: str) -> KafkaConnection:
+        return KafkaConnection(bootstrap_servers)
 
     def describe(self, spec: ClusterSpec) -> ClusterDescription:
         kafka = self.simulation.clusters.get(spec.cluster_id)
