@@ -47,6 +47,7 @@ import resource
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from multiprocessing.connection import Connection
@@ -322,9 +323,16 @@ def deliver_enqueued(receiver: HttpReceiver) -> int:
     from monitoring.alerting.delivery import attempt_delivery
     from monitoring.alerting.models import Delivery
 
+    def send(pk: int) -> None:
+        try:
+            attempt_delivery(pk)
+        finally:
+            connections.close_all()  # this thread's connection, as a task's
+
     before = len(receiver.requests)
-    for pk in Delivery.objects.filter(status="pending").values_list("pk", flat=True):
-        attempt_delivery(pk)
+    pending = list(Delivery.objects.filter(status="pending").values_list("pk", flat=True))
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(send, pending))
     return len(receiver.requests) - before
 
 
