@@ -521,4 +521,10 @@ def spec_errors(spec: ClusterSpec) -> dict[str, str]:
         )
     if not spec.brokers:
         errors["brokers"] = "a cluster needs at least one broker"
+    # Client authentication (SCRAM, mTLS) needs per-broker certificates in Secrets, which this
+    # backend does not render yet: refused rather than applied without it.
+    if getattr(spec, "security", None) is not None:
+        errors["client_authentication"] = (
+            "the kubernetes backend does not run clusters with client authentication yet"
+        )
     return errors
