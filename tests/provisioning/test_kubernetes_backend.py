@@ -19,7 +19,13 @@ import pytest
 import yaml
 from kubernetes import client as k8s
 
-from provisioning.backends.base import BrokerProcessState, BrokerSpec, ClusterSpec, NodeSize
+from provisioning.backends.base import (
+    BackendUnavailableError,
+    BrokerProcessState,
+    BrokerSpec,
+    ClusterSpec,
+    NodeSize,
+)
 from provisioning.kubernetes import render
 from provisioning.kubernetes.api import KubernetesApi, KubernetesApiError
 from provisioning.kubernetes.backend import OWNED_KINDS, KubernetesBackend
@@ -244,3 +250,31 @@ def test_scale_in_refuses_a_broker_that_still_holds_replicas(
         assert api.get("StatefulSet", render.node_name(spec, 2)) is not None
     finally:
         SIMULATION.reset()
+
+
+def test_a_broker_replaced_without_its_disk_gets_a_new_volume(
+    kube_cluster: KubeCluster, target: KubernetesTarget
+) -> None:
+    spec = make_spec(kube_cluster.zones[:1], 1)
+    backend = KubernetesBackend(target, watch_seconds=30)
+    backend.provision(spec)
+    ready(backend, spec)
+    api = KubernetesApi(target)
+    selector = f"{render.cluster_selector(spec)},{render.LABEL_NODE}=0"
+    (old_claim,) = api.list("PersistentVolumeClaim", selector)
+    old_pod = api.get("Pod", render.pod_name(spec, 0))
+
+    deadline = time.monotonic() + 120
+    while True:  # the step is retried while the old volume is still going, as the engine would
+        try:
+            backend.replace_broker(spec, 0, keep_disk=False)
+            break
+        except BackendUnavailableError:
+            assert time.monotonic() < deadline
+    ready(backend, spec)
+
+    (new_claim,) = api.list("PersistentVolumeClaim", selector)
+    assert new_claim["metadata"]["uid"] != old_claim["metadata"]["uid"]
+    new_pod = api.get("Pod", render.pod_name(spec, 0))
+    assert new_pod["metadata"]["uid"] != old_pod["metadata"]["uid"]  # type: ignore[index]
+    assert api.get("StatefulSet", render.node_name(spec, 0))["spec"]["replicas"] == 1  # type: ignore[index]
