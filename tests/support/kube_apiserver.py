@@ -20,7 +20,8 @@ garbage collection of owned objects, namespace deletion, PVC protection, PodDisr
 EndpointSlices) and the scheduler (node affinity on `topology.kubernetes.io/zone`, pod anti-affinity,
 resources, taints). What kwok fakes: nodes (labelled with their zone, always Ready, heartbeating) and
 the kubelet's side of pods: a scheduled pod is marked Running and Ready at once, its containers never
-run, probes are never executed, and a deleted pod is removed as soon as its grace period ends. No
+run, probes are never executed, and a pod deleted with a grace period stays Terminating for
+POD_SHUTDOWN_SECONDS (a broker's controlled shutdown; a grace period of 0 removes it at once). No
 container runtime, no pod network, no volumes are mounted: a PVC is bound by the fake provisioner
 below, but nothing is ever written to it.
 
@@ -66,6 +67,22 @@ STORAGE_CLASS = "standard"
 PROVISIONER = "kcp.test/fake-provisioner"
 START_TIMEOUT_SECONDS = 120
 SERVICE_CIDR = "10.96.0.0/16"
+# How long a deleted pod stays Terminating: what a broker's controlled shutdown takes, give or take.
+# A real kubelet removes the pod when the process exits, which kwok cannot know; removing it at once
+# would let a test never see a pod shutting down, and waiting out the grace period (minutes for
+# brokers) would make every delete that long.
+POD_SHUTDOWN_SECONDS = 5
+POD_DELETE_STAGE = {
+    "apiVersion": "kwok.x-k8s.io/v1alpha1",
+    "kind": "Stage",
+    "metadata": {"name": "pod-delete"},
+    "spec": {
+        "resourceRef": {"apiGroup": "v1", "kind": "Pod"},
+        "selector": {"matchExpressions": [{"key": ".metadata.deletionTimestamp", "operator": "Exists"}]},
+        "delay": {"durationMilliseconds": POD_SHUTDOWN_SECONDS * 1000},
+        "next": {"delete": True},
+    },
+}
 
 
 @dataclass
@@ -243,6 +260,17 @@ def _api_ready(server: str, ca: Path, token: str) -> bool:
     request = urllib.request.Request(f"{server}/readyz", headers={"Authorization": f"Bearer {token}"})
     with urllib.request.urlopen(request, timeout=5, context=context) as response:
         return response.status == 200
+
+
+def _write_kwok_stages(binaries: KubeBinaries, path: Path) -> Path:
+    """kwok's stages as built, with the pod deletion of this fixture (POD_SHUTDOWN_SECONDS)."""
+    stages = [
+        stage
+        for stage in yaml.safe_load_all(binaries.kwok_stages.read_text())
+        if stage and stage["metadata"]["name"] != "pod-delete"
+    ]
+    path.write_text(yaml.safe_dump_all([*stages, POD_DELETE_STAGE]))
+    return path
 
 
 def _fake_node(name: str, zone: str) -> k8s.V1Node:
@@ -455,7 +483,7 @@ def start_kube_cluster(
             "kwok",
             [
                 str(binaries.path("kwok")),
-                f"--config={binaries.kwok_stages}",
+                f"--config={_write_kwok_stages(binaries, workdir / 'kwok-stages.yaml')}",
                 f"--kubeconfig={kubeconfig}",
                 "--manage-all-nodes=true",
                 "--cidr=10.244.0.1/16",
