@@ -135,9 +135,21 @@ def test_a_cluster_applied_twice_restarted_contested_and_deleted(
         assert time.monotonic() < deadline, owned(api, spec).keys()
         time.sleep(1)
     assert owned(api, spec) == {}
-    with kube_cluster.api_client() as client:
-        volumes = k8s.CoreV1Api(client).list_persistent_volume().items
-    assert not [v for v in volumes if (v.spec.claim_ref and v.spec.claim_ref.namespace == target.namespace)]
+
+    def volumes_left() -> list[str]:
+        with kube_cluster.api_client() as client:
+            volumes = k8s.CoreV1Api(client).list_persistent_volume().items
+        return [
+            v.metadata.name
+            for v in volumes
+            if v.spec.claim_ref and v.spec.claim_ref.namespace == target.namespace
+        ]
+
+    # A released volume is deleted by its provisioner a moment after its claim, as in a cloud.
+    deadline = time.monotonic() + 30
+    while left := volumes_left():
+        assert time.monotonic() < deadline, left
+        time.sleep(0.5)
 
 
 def _restart_rolls_one_pod(backend: KubernetesBackend, api: KubernetesApi, spec: ClusterSpec) -> None:
