@@ -18,6 +18,15 @@ cluster's storage is formatted, and the backend records it: Kafka reads a static
 `controller.quorum.voters`, and formatted disks keep what they were formatted with, so a 3.9 cluster
 upgraded to 4.x must go on rendering voters (KAFKA-16538: moving to a dynamic quorum is a separate
 step, possible only from 4.1 and only after kraft.version is raised to 1).
+
+Client security. A spec with `security` (see `provisioning.security`) gets no PLAINTEXT listener: a
+SASL_SSL listener with SCRAM-SHA-512 (`SCRAM`) and/or an SSL listener requiring client certificates
+(`MTLS`) for clients, the first of them on the node's client port; brokers replicate over `INTERNAL` and
+reach the controllers over `CONTROLLER`, both SSL with the brokers' own certificates. The standard
+authorizer refuses whatever no ACL allows; the control plane's admin and the brokers are super users.
+The broker's key, its certificate chain and the cluster's CA are written into the configuration as PEM
+(`ssl.keystore.key` and friends): Kafka reads an unencrypted PEM key only inline, and an encrypted one
+only with an encryption Java 17 does not read from the keys `cryptography` writes.
 """
 
 from __future__ import annotations
@@ -28,8 +37,9 @@ import hashlib
 import re
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from provisioning import security
 from provisioning.backends.base import BrokerSpec, ClusterSpec, NodeSize
 
 MIN_KRAFT_VERSION = (3, 3)  # the first release with production-ready KRaft
@@ -37,6 +47,18 @@ DYNAMIC_QUORUM_VERSION = (4, 0)
 
 CLIENT_LISTENER = "PLAINTEXT"
 CONTROLLER_LISTENER = "CONTROLLER"
+# Listeners of a secured cluster (see the module docstring).
+INTERNAL_LISTENER = "INTERNAL"
+SCRAM_LISTENER = "SCRAM"
+MTLS_LISTENER = "MTLS"
+# Client listener -> the authentication it takes, as the API names it.
+LISTENER_AUTHENTICATION: Mapping[str, str] = {
+    CLIENT_LISTENER: "none",
+    SCRAM_LISTENER: security.SCRAM,
+    MTLS_LISTENER: security.MTLS,
+}
+STANDARD_AUTHORIZER = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+SCRAM_LOGIN_MODULE = "org.apache.kafka.common.security.scram.ScramLoginModule"
 
 # Only the default for topics created without a partition count; users may override it.
 DEFAULT_NUM_PARTITIONS = 3
@@ -64,6 +86,17 @@ DENIED_KEYS: Mapping[str, str] = {
     "offsets.topic.replication.factor": "follows the cluster's replication_factor",
     "transaction.state.log.replication.factor": "follows the cluster's replication_factor",
     "transaction.state.log.min.isr": "follows the cluster's min_insync_replicas",
+    "authorizer.class.name": "client security follows the cluster's client_authentication",
+    "super.users": "client security follows the cluster's client_authentication",
+    "allow.everyone.if.no.acl.found": "client security follows the cluster's client_authentication",
+    "principal.builder.class": "client security follows the cluster's client_authentication",
+    "security.inter.broker.protocol": "listeners are assigned by the backend",
+}
+# Whole families of keys the same holds for: TLS and SASL settings, per-listener settings.
+DENIED_PREFIXES: Mapping[str, str] = {
+    "ssl.": "client security follows the cluster's client_authentication",
+    "sasl.": "client security follows the cluster's client_authentication",
+    "listener.name.": "listeners are assigned by the backend",
 }
 
 _KEY_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -79,13 +112,39 @@ class KafkaConfigError(ValueError):
 
 @dataclass(frozen=True)
 class NodeAddress:
-    """Where one node is reached: by clients and brokers on `client_port`, by the quorum on
-    `controller_port` (None on nodes that are not controllers)."""
+    """Where one node is reached: by clients (and, unsecured, by brokers) on `client_port`, by the
+    quorum on `controller_port` (None on nodes that are not controllers), and on each other listener of
+    a secured cluster (`extra_listeners`) on its port in `listener_ports`."""
 
     node_id: int
     host: str
     client_port: int
     controller_port: int | None = None
+    listener_ports: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BrokerTls:
+    """A broker's certificate (issued by the cluster's CA for the broker's host names) and key."""
+
+    certificate_chain_pem: str  # the broker's certificate, then the CA's
+    ca_certificate_pem: str
+    private_key_pem: str = field(repr=False)
+
+
+def client_listeners(spec: ClusterSpec) -> tuple[str, ...]:
+    """The listeners clients connect to, the one on the client port first."""
+    if spec.security is None:
+        return (CLIENT_LISTENER,)
+    wanted = {security.SCRAM: SCRAM_LISTENER, security.MTLS: MTLS_LISTENER}
+    return tuple(wanted[auth] for auth in security.AUTHENTICATIONS if auth in spec.security.authentication)
+
+
+def extra_listeners(spec: ClusterSpec) -> tuple[str, ...]:
+    """Listeners that need a port of their own besides the client and controller ports."""
+    if spec.security is None:
+        return ()
+    return (INTERNAL_LISTENER, *client_listeners(spec)[1:])
 
 
 def parse_kafka_version(version: str) -> tuple[int, int]:
@@ -167,6 +226,8 @@ def validate_overrides(config: Iterable[tuple[str, str]]) -> dict[str, str]:
             problems[key] = "not a broker configuration key (letters, digits, '.', '_', '-')"
         elif key in DENIED_KEYS:
             problems[key] = f"cannot be overridden: {DENIED_KEYS[key]}"
+        elif prefix := next((p for p in DENIED_PREFIXES if key.startswith(p)), None):
+            problems[key] = f"cannot be overridden: {DENIED_PREFIXES[prefix]}"
         elif key in seen:
             problems[key] = "set more than once"
         elif any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
@@ -197,6 +258,12 @@ def validate_spec(spec: ClusterSpec) -> dict[str, str]:
     overrides = validate_overrides(spec.config)
     if overrides:
         errors["config"] = "; ".join(f"{key}: {reason}" for key, reason in overrides.items())
+    if spec.security is not None:
+        methods = spec.security.authentication
+        if not methods or set(methods) - set(security.AUTHENTICATIONS) or len(set(methods)) != len(methods):
+            errors["client_authentication"] = (
+                f"one or both of {', '.join(security.AUTHENTICATIONS)}, each once; got {list(methods)}"
+            )
     return errors
 
 
@@ -207,6 +274,8 @@ def _escape(value: str) -> str:
     for index, ch in enumerate(value):
         if ch == "\\":
             out.append("\\\\")
+        elif ch == "\n":
+            out.append("\\n")  # PEM values: a properties file reads the escape back as a line break
         elif ch == " " and index == 0:
             out.append("\\ ")  # a leading space would otherwise be dropped
         elif ord(ch) > 0x7E:
@@ -244,12 +313,14 @@ def render_server_properties(
     quorum: QuorumStyle,
     log_dir: str,
     bind_host: str | None = None,
+    tls: BrokerTls | None = None,
 ) -> str:
     """The server.properties of one node.
 
     `addresses` holds at least this node and every controller; `bind_host` is the interface the client
-    listener binds to (e.g. 0.0.0.0 in a container), defaulting to the node's own host. The controller
+    listeners bind to (e.g. 0.0.0.0 in a container), defaulting to the node's own host. The controller
     listener always binds to the node's host because dynamic quorums advertise it from `listeners`.
+    A secured spec needs `tls`, the broker's certificate; the text then holds its private key.
     """
     errors = validate_spec(spec)
     if errors:
@@ -260,16 +331,19 @@ def render_server_properties(
     address = addresses.get(node_id)
     if address is None:
         raise KafkaConfigError({"brokers": f"node {node_id} has no address"})
+    if spec.security is not None and tls is None:
+        raise KafkaConfigError({"client_authentication": f"node {node_id} has no certificate"})
     is_controller = node_id in controllers
 
-    listeners = [f"{CLIENT_LISTENER}://{bind_host or address.host}:{address.client_port}"]
-    protocols = [f"{CLIENT_LISTENER}:PLAINTEXT"]
+    ports = {client_listeners(spec)[0]: address.client_port, **address.listener_ports}
+    broker_listeners = [*extra_listeners(spec)[:1], *client_listeners(spec)]
+    if missing := [name for name in broker_listeners if name not in ports]:
+        raise KafkaConfigError({"brokers": f"node {node_id} has no port for listeners {', '.join(missing)}"})
+    listeners = [f"{name}://{bind_host or address.host}:{ports[name]}" for name in broker_listeners]
     if is_controller:
         if address.controller_port is None:
             raise KafkaConfigError({"brokers": f"controller {node_id} has no controller port"})
         listeners.append(f"{CONTROLLER_LISTENER}://{address.host}:{address.controller_port}")
-    # Brokers that are not controllers still need the protocol of the listener they dial controllers on.
-    protocols.append(f"{CONTROLLER_LISTENER}:PLAINTEXT")
 
     settings: dict[str, str] = {
         "node.id": str(node_id),
@@ -278,9 +352,14 @@ def render_server_properties(
         "listeners": ",".join(listeners),
         # Kafka refuses a controller listener among a broker's advertised listeners: clients never
         # talk to controllers.
-        "advertised.listeners": f"{CLIENT_LISTENER}://{address.host}:{address.client_port}",
-        "listener.security.protocol.map": ",".join(protocols),
-        "inter.broker.listener.name": CLIENT_LISTENER,
+        "advertised.listeners": ",".join(
+            f"{name}://{address.host}:{ports[name]}" for name in broker_listeners
+        ),
+        # Brokers that are not controllers still need the protocol of the listener they dial controllers on.
+        "listener.security.protocol.map": ",".join(
+            f"{name}:{_protocol(spec, name)}" for name in [*broker_listeners, CONTROLLER_LISTENER]
+        ),
+        "inter.broker.listener.name": broker_listeners[0],
         "controller.listener.names": CONTROLLER_LISTENER,
         "log.dirs": log_dir,
         "broker.rack": broker.rack,
@@ -294,11 +373,52 @@ def render_server_properties(
         # instead of silently creating a topic outside placement and quotas.
         "auto.create.topics.enable": "false",
     }
+    if tls is not None and spec.security is not None:
+        settings.update(_security_settings(spec, broker_listeners, tls))
     settings.update(dict(spec.config))
 
     lines = [f"# Apache Kafka {spec.kafka_version}, cluster {spec.name} ({spec.cluster_id}), node {node_id}"]
     lines.extend(f"{key}={_escape(value)}" for key, value in settings.items())
     return "\n".join(lines) + "\n"
+
+
+def _protocol(spec: ClusterSpec, listener: str) -> str:
+    """The security protocol of a listener: all PLAINTEXT on an unsecured cluster, else SSL but SCRAM's."""
+    if spec.security is None:
+        return "PLAINTEXT"
+    return "SASL_SSL" if listener == SCRAM_LISTENER else "SSL"
+
+
+def _security_settings(spec: ClusterSpec, broker_listeners: Sequence[str], tls: BrokerTls) -> dict[str, str]:
+    settings = {
+        # Every SSL listener but the SCRAM one authenticates its peer by certificate: brokers on
+        # INTERNAL and CONTROLLER, clients on MTLS.
+        **{
+            f"listener.name.{name.lower()}.ssl.client.auth": "required"
+            for name in [*broker_listeners, CONTROLLER_LISTENER]
+            if _protocol(spec, name) == "SSL"
+        },
+        "ssl.keystore.type": "PEM",
+        "ssl.keystore.key": tls.private_key_pem.strip(),
+        "ssl.keystore.certificate.chain": tls.certificate_chain_pem.strip(),
+        "ssl.truststore.type": "PEM",
+        "ssl.truststore.certificates": tls.ca_certificate_pem.strip(),
+        # A certificate's common name is its principal: User:<CN>, as users and ACLs name it.
+        # Only a bare CN maps (certificates the control plane issues have nothing else), so no other
+        # distinguished name can pass for a user.
+        "ssl.principal.mapping.rules": "RULE:^CN=([a-zA-Z0-9._-]+)$/$1/,DEFAULT",
+        "authorizer.class.name": STANDARD_AUTHORIZER,
+        "super.users": f"User:{security.ADMIN_USER};User:{security.BROKER_USER}",
+        "allow.everyone.if.no.acl.found": "false",
+    }
+    if SCRAM_LISTENER in broker_listeners:
+        prefix = f"listener.name.{SCRAM_LISTENER.lower()}"
+        settings[f"{prefix}.sasl.enabled.mechanisms"] = security.SCRAM_MECHANISM
+        # Brokers only check SCRAM credentials here (they never log in over SCRAM): the module alone.
+        settings[f"{prefix}.{security.SCRAM_MECHANISM.lower()}.sasl.jaas.config"] = (
+            f"{SCRAM_LOGIN_MODULE} required;"
+        )
+    return settings
 
 
 def storage_format_args(
@@ -313,7 +433,9 @@ def storage_format_args(
     """Arguments for `kafka-storage.sh` that format one node's directories.
 
     `--ignore-formatted` makes a re-run after a crash a no-op on directories already formatted.
-    Under a dynamic quorum the controllers carry the initial voter set; brokers need no flag.
+    Under a dynamic quorum the controllers carry the initial voter set; brokers need no flag. A cluster
+    with SCRAM gets the control plane's credential in its first metadata (KIP-900 `--add-scram`), so
+    that its first admin connection can authenticate; the arguments then hold that password.
     """
     args = ["format", "-t", kraft_cluster_id(spec.cluster_id), "-c", config_path, "--ignore-formatted"]
     if quorum is QuorumStyle.DYNAMIC and node_id in controllers:
@@ -325,6 +447,9 @@ def storage_format_args(
             directory_id = kraft_directory_id(spec.cluster_id, controller)
             voters.append(f"{controller}@{address.host}:{address.controller_port}:{directory_id}")
         args += ["--initial-controllers", ",".join(voters)]
+    if spec.security is not None and security.SCRAM in spec.security.authentication:
+        credential = f'name={security.ADMIN_USER},password="{spec.security.admin_password}"'
+        args += ["--add-scram", f"{security.SCRAM_MECHANISM}=[{credential}]"]
     return args
 
 
@@ -336,9 +461,11 @@ def render_controller_properties(
     controllers: Sequence[int],
     quorum: QuorumStyle,
     log_dir: str,
+    tls: BrokerTls | None = None,
 ) -> str:
     """The server.properties of a dedicated (controller-only) node: no client listener, no rack, only
-    the quorum. The spec's extra configuration applies too, as it does on combined nodes."""
+    the quorum. The spec's extra configuration applies too, as it does on combined nodes. A secured
+    spec needs `tls`: the quorum then speaks SSL with certificates, as on combined nodes."""
     errors = validate_spec(spec)
     if errors:
         raise KafkaConfigError(errors)
@@ -349,16 +476,20 @@ def render_controller_properties(
     address = addresses.get(node_id)
     if address is None or address.controller_port is None:
         raise KafkaConfigError({"brokers": f"controller {node_id} has no controller address"})
+    if spec.security is not None and tls is None:
+        raise KafkaConfigError({"client_authentication": f"node {node_id} has no certificate"})
     settings: dict[str, str] = {
         "node.id": str(node_id),
         "process.roles": "controller",
         **_quorum_settings(quorum, controllers, addresses),
         "listeners": f"{CONTROLLER_LISTENER}://{address.host}:{address.controller_port}",
-        "listener.security.protocol.map": f"{CONTROLLER_LISTENER}:PLAINTEXT",
+        "listener.security.protocol.map": f"{CONTROLLER_LISTENER}:{_protocol(spec, CONTROLLER_LISTENER)}",
         "controller.listener.names": CONTROLLER_LISTENER,
         "log.dirs": log_dir,
-        **dict(spec.config),
     }
+    if tls is not None and spec.security is not None:
+        settings.update(_security_settings(spec, (), tls))
+    settings.update(dict(spec.config))
     lines = [
         f"# Apache Kafka {spec.kafka_version}, cluster {spec.name} ({spec.cluster_id}), controller {node_id}"
     ]

@@ -17,6 +17,7 @@ from rest_framework import serializers
 from controlplane.api.common import StrictSerializer
 from controlplane.api.representation import CompiledRepresentation
 from controlplane.clusters.choices import Backend, DriftPolicy
+from controlplane.clusters.client_config import client_config
 from controlplane.clusters.layout import (
     cluster_name_error,
     default_min_insync_replicas,
@@ -27,6 +28,7 @@ from controlplane.clusters.models import Broker, BrokerAnomaly, Cluster
 from controlplane.operations.choices import ACTIVE_OPERATION_STATES
 from controlplane.operations.models import Operation, OperationLog, OperationStep
 from controlplane.tenancy.models import ApiToken, Membership, Organization
+from provisioning import security
 
 LOG_LINES_SHOWN = 500
 
@@ -188,12 +190,38 @@ class OperationSummarySerializer(OperationSerializer):
         fields = [f for f in OperationSerializer.Meta.fields if f not in ("log", "steps")]
 
 
+class ListenerConfigSerializer(serializers.Serializer):
+    authentication = serializers.ChoiceField(choices=["none", *security.AUTHENTICATIONS])
+    bootstrap_servers = serializers.CharField(allow_blank=True)
+    security_protocol = serializers.ChoiceField(choices=["PLAINTEXT", "SASL_SSL", "SSL"])
+    sasl_mechanism = serializers.CharField(allow_null=True)
+    librdkafka = serializers.DictField(child=serializers.CharField(), help_text="confluent-kafka settings.")
+    java = serializers.CharField(help_text="Java client properties.")
+
+
+class ClientConfigSerializer(serializers.Serializer):
+    bootstrap_servers = serializers.CharField(allow_blank=True)
+    security_protocol = serializers.ChoiceField(choices=["PLAINTEXT", "SASL_SSL", "SSL"])
+    sasl_mechanism = serializers.CharField(allow_null=True)
+    ca_pem = serializers.CharField(allow_null=True, help_text="The cluster's CA certificate (PEM) to trust.")
+    listeners = ListenerConfigSerializer(many=True)
+
+
 class ClusterSerializer(CompiledRepresentation, serializers.ModelSerializer):
     organization = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     brokers = serializers.IntegerField(source="broker_count", read_only=True, help_text="Number of brokers.")
     node_size = serializers.SerializerMethodField()
     broker_nodes = _ClusterBrokers(child=BrokerSerializer(), source="brokers", read_only=True)
     active_operation = serializers.SerializerMethodField()
+    client_authentication = serializers.ListField(
+        child=serializers.ChoiceField(choices=security.AUTHENTICATIONS),
+        read_only=True,
+        help_text="How clients authenticate: empty (none), scram (SASL_SSL, SCRAM-SHA-512), mtls.",
+    )
+    client_config = serializers.SerializerMethodField(
+        help_text="Where and how clients connect: bootstrap servers, security protocol, SASL mechanism and "
+        "the CA to trust, per listener with ready settings for librdkafka and Java clients."
+    )
 
     class Meta:
         model = Cluster
@@ -218,6 +246,8 @@ class ClusterSerializer(CompiledRepresentation, serializers.ModelSerializer):
             "bootstrap_servers",
             "durable",
             "durability_note",
+            "client_authentication",
+            "client_config",
             "broker_nodes",
             "active_operation",
             "created_at",
@@ -232,6 +262,10 @@ class ClusterSerializer(CompiledRepresentation, serializers.ModelSerializer):
             "memory_mb": cluster.node_memory_mb,
             "disk_gb": cluster.node_disk_gb,
         }
+
+    @extend_schema_field(ClientConfigSerializer)
+    def get_client_config(self, cluster: Cluster) -> dict[str, Any]:
+        return client_config(cluster)
 
     @extend_schema_field(serializers.UUIDField(allow_null=True))
     def get_active_operation(self, cluster: Cluster) -> str | None:
@@ -297,11 +331,23 @@ class ClusterCreateSerializer(StrictSerializer):
         help_text="A registered target (/api/v1/targets/) of the backend; default: the organization's only "
         "one. `local` clusters need none.",
     )
+    client_authentication = serializers.ListField(
+        child=serializers.ChoiceField(choices=security.AUTHENTICATIONS),
+        default=list,
+        max_length=len(security.AUTHENTICATIONS),
+        help_text="Client authentication: scram (a SASL_SSL listener, SCRAM-SHA-512) and/or mtls (an SSL "
+        "listener requiring client certificates). Empty: clients connect without (PLAINTEXT).",
+    )
 
     def validate_name(self, name: str) -> str:
         if error := cluster_name_error(name):
             raise serializers.ValidationError(error)
         return name
+
+    def validate_client_authentication(self, methods: list[str]) -> list[str]:
+        if len(set(methods)) != len(methods):
+            raise serializers.ValidationError("Name each method once.")
+        return [method for method in security.AUTHENTICATIONS if method in methods]
 
     def validate_kafka_version(self, version: str) -> str:
         if version not in settings.KAFKA_VERSIONS:

@@ -26,6 +26,7 @@ from controlplane.clusters.validation import (
     plan_cluster,
     plan_new_cluster,
     replace_broker_errors,
+    rotation_errors,
     scale_errors,
     upgrade_errors,
 )
@@ -240,6 +241,22 @@ class ClusterViewSet(
         common.refuse(upgrade_errors(cluster, values["kafka_version"]))
         operation = cluster_actions.request_upgrade(
             cluster=cluster, kafka_version=values["kafka_version"], actor=Actor.from_request(request)
+        )
+        return accepted(cluster, operation, request)
+
+    @extend_schema(
+        summary="Give every broker a new certificate",
+        description="A rolling restart under the rolling-restart rules; each broker starts with a new "
+        "certificate from the cluster's CA. Clients trust the CA, so they only reconnect.",
+        request=api.RestartSerializer,
+        responses={202: api.ClusterWithOperationSerializer, **ERRORS},
+    )
+    @action(detail=True, methods=["post"], url_path="rotate-certificates")
+    def rotate_certificates(self, request: Request, pk: str | None = None) -> Response:
+        cluster, _ = self._changeable(request, api.RestartSerializer)
+        common.refuse(rotation_errors(cluster))
+        operation = cluster_actions.request_certificate_rotation(
+            cluster=cluster, actor=Actor.from_request(request)
         )
         return accepted(cluster, operation, request)
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from controlplane.audit.actions import Actor, record_event
@@ -22,13 +22,14 @@ from controlplane.clusters.choices import (
     ClusterStatus,
     DriftPolicy,
 )
-from controlplane.clusters.models import Broker, BrokerAnomaly, Cluster
+from controlplane.clusters.models import Broker, BrokerAnomaly, Cluster, ClusterSecurity
 from controlplane.operations.actions import OperationConflict, active_operation, start_operation
 from controlplane.operations.choices import OperationKind, OperationState
 from controlplane.operations.models import Operation
 from controlplane.targets.models import Placement
 from controlplane.targets.resolve import choose_target
 from controlplane.tenancy.models import Organization
+from provisioning import security
 from provisioning.backends.base import BrokerProcessState, ClusterDescription
 from provisioning.placement import place_brokers
 
@@ -77,8 +78,11 @@ def request_cluster_create(
                 config=dict(spec.get("config") or {}),
                 self_healing=spec.get("self_healing", True),
                 drift_policy=spec.get("drift_policy", DriftPolicy.REPORT),
+                client_authentication=list(spec.get("client_authentication") or []),
                 created_by=actor.account,
             )
+            if cluster.client_authentication:
+                _create_certificate_authority(cluster)
     except IntegrityError as exc:
         raise ClusterNameTaken(spec["name"]) from exc
     with transaction.atomic():
@@ -100,6 +104,16 @@ def request_cluster_create(
         )
         operation = start_operation(cluster=cluster, kind=OperationKind.PROVISION, actor=actor)
     return cluster, operation
+
+
+def _create_certificate_authority(cluster: Cluster) -> ClusterSecurity:
+    """The cluster's own CA, and the control plane's SCRAM password (used when it has SCRAM)."""
+    ca = security.new_certificate_authority(cluster.name)
+    return ClusterSecurity.objects.create(
+        cluster=cluster,
+        ca_certificate_pem=ca.certificate_pem,
+        secrets={"ca_private_key_pem": ca.private_key_pem, "admin_password": security.new_password()},
+    )
 
 
 def _require_live(cluster: Cluster) -> None:
@@ -153,10 +167,14 @@ _BROKER_STATES = {
 def sync_cluster_description(*, cluster_id: uuid.UUID, description: ClusterDescription) -> None:
     """Store what the backend reports: the bootstrap address and each broker's endpoint and state."""
     now = timezone.now()
-    durability = {"durable": description.durable, "durability_note": description.durability_note}
+    reported: dict[str, object] = {
+        "durable": description.durable,
+        "durability_note": description.durability_note,
+    }
     if description.bootstrap_servers:
-        durability["bootstrap_servers"] = description.bootstrap_servers
-    Cluster.objects.filter(pk=cluster_id).update(**durability, updated_at=now)
+        reported["bootstrap_servers"] = description.bootstrap_servers
+        reported["client_endpoints"] = dict(description.client_endpoints)
+    Cluster.objects.filter(pk=cluster_id).update(**reported, updated_at=now)
     brokers = {b.node_id: b for b in Broker.objects.select_for_update().filter(cluster_id=cluster_id)}
     for status in description.brokers:
         broker = brokers.get(status.node_id)
@@ -249,6 +267,31 @@ def request_restart(*, cluster: Cluster, actor: Actor) -> Operation:
             cluster=cluster, kind=OperationKind.RESTART, actor=actor, params=_timeouts()
         )
         record_event(actor=actor, action="cluster.restart", target=cluster, organization=cluster.organization)
+    return operation
+
+
+def request_certificate_rotation(*, cluster: Cluster, actor: Actor) -> Operation:
+    """Start giving every broker a new certificate from the cluster's CA, one at a time (validated by
+    `validation.rotation_errors`)."""
+    with transaction.atomic():
+        cluster = _lock_for_change(cluster)
+        ClusterSecurity.objects.filter(cluster=cluster).update(
+            certificate_generation=F("certificate_generation") + 1, certificates_rotated_at=timezone.now()
+        )
+        generation = ClusterSecurity.objects.get(cluster=cluster).certificate_generation
+        operation = start_operation(
+            cluster=cluster,
+            kind=OperationKind.ROTATE_CERTIFICATES,
+            actor=actor,
+            params={"certificate_generation": generation, **_timeouts()},
+        )
+        record_event(
+            actor=actor,
+            action="cluster.rotate_certificates",
+            target=cluster,
+            organization=cluster.organization,
+            details={"certificate_generation": generation},
+        )
     return operation
 
 

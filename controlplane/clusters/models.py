@@ -17,6 +17,7 @@ from controlplane.clusters.choices import (
     ClusterStatus,
     DriftPolicy,
 )
+from controlplane.encryption import EncryptedJSONField
 
 ACTIVE_STATUSES = [s for s in ClusterStatus if s != ClusterStatus.DELETED]
 
@@ -62,6 +63,11 @@ class Cluster(models.Model):
         db_default="",
         help_text="When the cluster is not durable, what is lost and when, in plain words.",
     )
+    # How clients authenticate: [] (no authentication), or "scram" and/or "mtls" (see
+    # provisioning.security); the CA and the control plane's credential are in `security`.
+    client_authentication = models.JSONField(default=list, blank=True, db_default=[])
+    # Bootstrap servers per client authentication, as the backend reports them.
+    client_endpoints = models.JSONField(default=dict, blank=True, db_default={})
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -82,6 +88,23 @@ class Cluster(models.Model):
 
     def __str__(self) -> str:
         return f"{self.organization.slug}/{self.name}" if self.organization_id else self.name
+
+
+class ClusterSecurity(models.Model):
+    """A secured cluster's certificate authority and the control plane's own credential, encrypted at
+    rest. The CA's certificate is public (clients trust it); its key and the password are not."""
+
+    cluster = models.OneToOneField(Cluster, on_delete=models.CASCADE, related_name="security")
+    ca_certificate_pem = models.TextField()
+    # {"ca_private_key_pem": ..., "admin_password": ...}
+    secrets = EncryptedJSONField()
+    # Raised by a certificate rotation; brokers get new certificates as they restart.
+    certificate_generation = models.PositiveIntegerField(default=1)
+    certificates_rotated_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"client security of {self.cluster}"
 
 
 class Broker(models.Model):

@@ -8,7 +8,7 @@ from functools import cache
 from django.conf import settings
 from django.utils.module_loading import import_string
 
-from controlplane.clusters.models import Cluster
+from controlplane.clusters.models import Cluster, ClusterSecurity
 from controlplane.targets.models import Placement, Target
 from controlplane.targets.resolve import kubernetes_backend
 from provisioning.backends.base import (
@@ -19,6 +19,7 @@ from provisioning.backends.base import (
     ClusterSpec,
     KafkaConnection,
     NodeSize,
+    SecuritySpec,
 )
 from provisioning.kafka_admin.base import KafkaAdmin
 
@@ -37,6 +38,22 @@ def cluster_spec(cluster: Cluster) -> ClusterSpec:
             cpu=float(cluster.node_cpu), memory_mb=cluster.node_memory_mb, disk_gb=cluster.node_disk_gb
         ),
         config=tuple(sorted((str(k), str(v)) for k, v in (cluster.config or {}).items())),
+        security=security_spec(cluster),
+    )
+
+
+def security_spec(cluster: Cluster) -> SecuritySpec | None:
+    if not cluster.client_authentication:
+        return None
+    stored = ClusterSecurity.objects.filter(cluster_id=cluster.pk).first()
+    if stored is None:
+        return None  # refused by validation before a cluster could be recorded this way
+    return SecuritySpec(
+        authentication=tuple(cluster.client_authentication),
+        ca_certificate_pem=stored.ca_certificate_pem,
+        ca_private_key_pem=stored.secrets["ca_private_key_pem"],
+        admin_password=stored.secrets.get("admin_password", ""),
+        certificate_generation=stored.certificate_generation,
     )
 
 

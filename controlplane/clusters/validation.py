@@ -27,7 +27,7 @@ from controlplane.clusters.specs import (
 from controlplane.targets.models import Target
 from controlplane.targets.resolve import DEFAULT_TARGET_NAME, TargetNotFound, choose_target
 from controlplane.tenancy.models import Organization
-from provisioning.backends.base import BrokerSpec, ClusterSpec, NodeSize, ProvisioningPlan
+from provisioning.backends.base import BrokerSpec, ClusterSpec, NodeSize, ProvisioningPlan, SecuritySpec
 from provisioning.kafka_admin.base import KafkaAdminError
 from provisioning.placement import place_brokers
 
@@ -87,6 +87,11 @@ def new_cluster_spec(values: Mapping[str, Any], cluster_id: str = UNSAVED_CLUSTE
             disk_gb=node_size["disk_gb"],
         ),
         config=tuple(sorted((values.get("config") or {}).items())),
+        # What the backend is asked about is whether it can authenticate at all; the CA and the
+        # credential are made once the cluster is recorded.
+        security=SecuritySpec(tuple(values["client_authentication"]), "", "", "")
+        if values.get("client_authentication")
+        else None,
     )
 
 
@@ -267,3 +272,12 @@ def upgrade_errors(cluster: Cluster, kafka_version: str) -> dict[str, str]:
         }
     spec = replace(cluster_spec(cluster), kafka_version=kafka_version)
     return _backend_errors(cluster, spec, "kafka_version")
+
+
+def rotation_errors(cluster: Cluster) -> dict[str, str]:
+    if not cluster.client_authentication:
+        return {
+            "non_field_errors": f"Cluster {cluster.name} lets clients connect without authentication: it has no "
+            "certificates to rotate."
+        }
+    return {}

@@ -8,6 +8,7 @@ class OperationKind(models.TextChoices):
     RESTART = "restart", "Rolling restart"
     REPLACE_BROKER = "replace_broker", "Replace broker"
     UPGRADE = "upgrade", "Upgrade"
+    ROTATE_CERTIFICATES = "rotate_certificates", "Certificate rotation"
 
 
 class OperationState(models.TextChoices):

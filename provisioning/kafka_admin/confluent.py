@@ -53,9 +53,12 @@ from __future__ import annotations
 
 import concurrent.futures
 import logging
+import ssl
+import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
+from pathlib import Path
 from types import ModuleType
 from typing import Any, TypeVar
 
@@ -202,7 +205,12 @@ def kafka_python_config(config: Mapping[str, str]) -> dict[str, Any]:
     error: connecting without it would fail or, worse, fall back to a weaker setting.
     """
     translated: dict[str, Any] = {}
+    pems = {key: config[key] for key in _PEM_SETTINGS if key in config}
+    if pems:
+        translated["ssl_context"] = _ssl_context(pems, config.get("ssl.endpoint.identification.algorithm"))
     for key, value in config.items():
+        if key in _PEM_SETTINGS:
+            continue
         if key in _KAFKA_PYTHON_SETTINGS:
             name = _KAFKA_PYTHON_SETTINGS[key]
             translated[name] = value.upper() if name in ("security_protocol", "sasl_mechanism") else value
@@ -215,6 +223,24 @@ def kafka_python_config(config: Mapping[str, str]) -> dict[str, Any]:
                 "ssl.endpoint.identification.algorithm"
             )
     return translated
+
+
+# PEM text instead of files (librdkafka's ssl.*.pem): kafka-python takes them as an SSLContext.
+_PEM_SETTINGS = ("ssl.ca.pem", "ssl.certificate.pem", "ssl.key.pem")
+
+
+def _ssl_context(pems: Mapping[str, str], identification: str | None) -> ssl.SSLContext:
+    """A TLS client context trusting `ssl.ca.pem` and presenting `ssl.certificate.pem` with its key.
+    Python loads a certificate and key only from files, so they pass through a private temporary
+    directory, removed once loaded."""
+    context = ssl.create_default_context(cadata=pems.get("ssl.ca.pem"))
+    context.check_hostname = (identification or "https").lower() == "https"
+    if "ssl.certificate.pem" in pems or "ssl.key.pem" in pems:
+        with tempfile.TemporaryDirectory(prefix="kcp-client-") as directory:
+            chain = Path(directory) / "client.pem"
+            chain.write_text(pems.get("ssl.certificate.pem", "") + "\n" + pems.get("ssl.key.pem", ""))
+            context.load_cert_chain(chain)
+    return context
 
 
 class ConfluentKafkaAdmin:

@@ -1,13 +1,14 @@
 """Schemathesis over the live OpenAPI document (/api/schema/): every operation of the REST API, with
 generated valid and invalid requests, checked by every check schemathesis has.
 
-What it covers: each of the 55 operations gets `EXAMPLES` cases from random generation
+What it covers: each of the 66 operations gets `EXAMPLES` cases from random generation
 (`SCHEMATHESIS_EXAMPLES` raises it for a deeper local run) plus schemathesis's coverage cases
 (boundaries, missing and wrong-typed values, unexpected methods): about 2,700 requests per run,
 counted and asserted to be at least 1,000 at the end. The caller is the
 owner of an organization that has real objects to work on: clusters with brokers, operations,
 firing incidents, silences, a maintenance window, notification channels, API tokens, a broker
-anomaly and a topic on each cluster (whose Kafka is the simulator); path parameters are those
+anomaly, a topic on each cluster (whose Kafka is the simulator), and on the first one, which
+authenticates its clients, a user and an ACL rule; path parameters are those
 objects' ids most of the time, generated ones otherwise. Checks:
 every check schemathesis runs on a response: no 5xx, every status code, content type and header
 documented, every response body valid against its schema, invalid input refused, valid input
@@ -47,6 +48,7 @@ from hypothesis import strategies as st
 
 from controlplane.audit.actions import Actor
 from controlplane.clusters.models import BrokerAnomaly
+from controlplane.dataplane.access import AclRequest, create_acl, create_user
 from controlplane.dataplane.actions import TopicRequest, create_topic
 from controlplane.operations.choices import OperationKind, OperationState
 from controlplane.operations.models import Operation, OperationLog
@@ -58,6 +60,7 @@ from monitoring.alerting import actions as alerting
 from monitoring.alerting.evaluation import evaluate_cluster
 from monitoring.alerting.models import Incident
 from monitoring.conditions import RULES
+from tests.dataplane.conftest import secure
 from tests.support.alerting import make_cluster, unreachable_snapshot
 from tests.support.simulated_backend import ADMIN_FACTORY, SIMULATION, StandInKafkaCluster
 from tests.support.tenants import make_tenant
@@ -91,6 +94,10 @@ DOMAIN_RULES = {
     "PATCH /api/v1/clusters/{cluster_id}/topics/{name}/",
     "POST /api/v1/targets/",
     "PATCH /api/v1/targets/{id}/",
+    "POST /api/v1/clusters/{cluster_id}/users/",
+    "POST /api/v1/clusters/{cluster_id}/users/{name}/rotate/",
+    "POST /api/v1/clusters/{cluster_id}/acls/",
+    "POST /api/v1/clusters/{id}/rotate-certificates/",
 }
 
 KEPT_AFTER_DELETE = {"GET /api/v1/silences/{id}/", "GET /api/v1/clusters/{id}/"}
@@ -127,8 +134,9 @@ CASES: dict[str, Any] = {"count": 0, "operations": set()}
 def _real_ids_for(path: str, name: str) -> list[Any]:
     if name in ("cluster_pk", "key", "anomaly_id"):
         return REAL_IDS.get(name, [])
-    if name == "name" and "/topics/" in path:
-        return REAL_IDS.get("topics", [])
+    for kind, parameter in (("topics", "name"), ("users", "name"), ("acls", "id")):
+        if name == parameter and f"/{kind}/" in path:
+            return REAL_IDS.get(kind, [])
     resource = path.removeprefix("/api/v1/").split("/", 1)[0]
     return REAL_IDS.get(resource, [])
 
@@ -192,6 +200,13 @@ def world(db: None, settings: Any) -> Iterator[None]:
             request=TopicRequest(name="events", partitions=3, replication_factor=3, config={}),
             actor=SYSTEM,
         )
+    secure(clusters[0], "scram", "mtls")
+    create_user(cluster=clusters[0], name="alice", mechanism="SCRAM-SHA-512", actor=SYSTEM)
+    rule = create_acl(
+        cluster=clusters[0],
+        request=AclRequest("User:alice", "topic", "events", "literal", ("write",), "allow"),
+        actor=SYSTEM,
+    )
     operations = [
         Operation.objects.create(
             cluster=clusters[0], kind=kind, state=state, requested_by_name="t", finished_at=now
@@ -267,6 +282,8 @@ def world(db: None, settings: Any) -> Iterator[None]:
         tokens=[spare.pk],  # never the one the cases authenticate with
         key=sorted(RULES),
         topics=["events"],
+        users=["alice"],
+        acls=[str(rule.pk)],
     )
     yield
     SIMULATION.reset()

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from controlplane.audit.models import AuditEvent
-from controlplane.clusters.models import Broker, Cluster
+from controlplane.clusters.models import Broker, Cluster, ClusterSecurity
+from controlplane.clusters.specs import get_backend
 from controlplane.operations.models import Operation
 from tests.support.tenants import Tenant, token_client
 
@@ -282,3 +283,44 @@ def test_a_retried_create_with_its_idempotency_key_creates_one_cluster(tenant: T
     assert again.json()["id"] == first.json()["id"]
     assert again.json()["operation"]["id"] == first.json()["operation"]["id"]
     assert Cluster.objects.filter(organization=tenant.organization).count() == 1
+
+
+def test_client_authentication_on_the_development_broker_is_refused(tenant: Tenant) -> None:
+    response = create(tenant, client_authentication=["scram"])
+
+    assert response.status_code == 400
+    assert "development broker cannot authenticate" in response.json()["client_authentication"][0]
+    assert not Cluster.objects.exists()
+
+
+def test_a_secured_cluster_gets_its_own_ca_and_a_client_configuration(
+    tenant: Tenant, settings: Any, tmp_path: Any
+) -> None:
+    settings.LOCAL_ENGINE = "kafka"  # validated as Apache Kafka; no worker runs, so nothing starts
+    settings.LOCAL_BACKEND_STATE_DIR = tmp_path
+    get_backend.cache_clear()
+
+    response = create(tenant, brokers=3, client_authentication=["mtls", "scram"])
+
+    assert response.status_code == 202, response.content
+    body = response.json()
+    assert body["client_authentication"] == ["scram", "mtls"]
+    config = body["client_config"]
+    stored = ClusterSecurity.objects.get(cluster_id=body["id"])
+    assert config["ca_pem"] == stored.ca_certificate_pem
+    assert (config["security_protocol"], config["sasl_mechanism"]) == ("SASL_SSL", "SCRAM-SHA-512")
+    assert [listener["authentication"] for listener in config["listeners"]] == ["scram", "mtls"]
+    assert "sasl.jaas.config=" in config["listeners"][0]["java"]
+    assert stored.secrets["admin_password"] not in response.content.decode()
+    assert "PRIVATE KEY" not in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("methods", "message"),
+    [(["kerberos"], "not a valid choice"), (["scram", "scram"], "each method once"), ("scram", "list")],
+)
+def test_client_authentication_is_a_list_of_known_methods(tenant: Tenant, methods: Any, message: str) -> None:
+    response = create(tenant, client_authentication=methods)
+
+    assert response.status_code == 400
+    assert message in str(response.json()["client_authentication"])

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from rest_framework.test import APIClient
 
+from controlplane.clusters.actions import _create_certificate_authority
 from controlplane.clusters.models import Cluster
 from controlplane.clusters.specs import get_backend
 from tests.support.alerting import make_cluster
@@ -40,6 +41,21 @@ def cluster(tenant: Tenant, simulated_kafka: None) -> Cluster:
 @pytest.fixture
 def kafka(cluster: Cluster) -> StandInKafkaCluster:
     return SIMULATION.cluster(str(cluster.id))
+
+
+def secure(cluster: Cluster, *authentication: str) -> Cluster:
+    """Give a cluster record client authentication, with its CA and credential, as a create with
+    `client_authentication` records them."""
+    Cluster.objects.filter(pk=cluster.pk).update(client_authentication=list(authentication))
+    cluster.refresh_from_db()
+    _create_certificate_authority(cluster)
+    return cluster
+
+
+@pytest.fixture
+def secured(cluster: Cluster) -> Cluster:
+    """The simulated cluster, with a SCRAM and an mTLS listener."""
+    return secure(cluster, "scram", "mtls")
 
 
 @pytest.fixture

@@ -101,6 +101,8 @@ def test_roles_follow_the_controller_set(racks: list[str], node_id: int, roles: 
     # Kafka refuses a controller listener among a broker's advertised listeners.
     assert props["advertised.listeners"] == f"PLAINTEXT://kafka-{node_id}.internal:9092"
     assert props["controller.listener.names"] == "CONTROLLER"
+    # An unsecured cluster speaks PLAINTEXT everywhere, the quorum too.
+    assert props["listener.security.protocol.map"] == "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
 
 
 @pytest.mark.parametrize(
@@ -160,14 +162,14 @@ def test_extra_config_overrides_defaults_and_is_escaped() -> None:
         config=(
             ("num.partitions", "12"),
             ("log.retention.hours", "72"),
-            ("ssl.keystore.location", "C:\\keys\\broker.jks"),
+            ("log.cleaner.note", "C:\\keys\\broker.jks"),
             ("client.quota.note", "café"),
         ),
     )
     props = render(spec, 1)
     assert props["num.partitions"] == "12"
     assert props["log.retention.hours"] == "72"
-    assert props["ssl.keystore.location"] == "C:\\\\keys\\\\broker.jks"
+    assert props["log.cleaner.note"] == "C:\\\\keys\\\\broker.jks"
     assert props["client.quota.note"] == "caf\\u00e9"
 
 
@@ -183,6 +185,11 @@ def test_extra_config_overrides_defaults_and_is_escaped() -> None:
         "controller.quorum.voters",
         "controller.quorum.bootstrap.servers",
         "min.insync.replicas",
+        "super.users",
+        "authorizer.class.name",
+        "ssl.keystore.location",
+        "sasl.enabled.mechanisms",
+        "listener.name.scram.sasl.jaas.config",
     ],
 )
 def test_denied_overrides_raise(key: str) -> None:

@@ -31,7 +31,7 @@ from kafka.admin import KafkaAdminClient
 from rest_framework.test import APIClient
 
 from controlplane.clusters.models import Cluster
-from controlplane.clusters.specs import cluster_spec, get_backend
+from controlplane.clusters.specs import cluster_spec, get_backend, security_spec
 from controlplane.operations import engine
 from provisioning import distribution
 from provisioning.backends.local import LocalBackend, _load_state, stop_all
@@ -43,6 +43,7 @@ from provisioning.kafka_admin.base import (
     TopicPartition,
 )
 from provisioning.kafka_admin.confluent import ConfluentKafkaAdmin
+from provisioning.security import admin_client_config
 from tests.support.apache_kafka import TEST_HEAP_MB, KafkaTestCluster, make_backend, wait_for
 from tests.support.tenants import make_tenant, token_client
 from tests.support.workers import WorkerProcess
@@ -194,14 +195,20 @@ class OperatedCluster:
     def bootstrap_servers(self) -> str:
         return self.info()["bootstrap_servers"]
 
+    def client_config(self) -> dict[str, str]:
+        """The control plane's own client settings for this cluster: empty unless it authenticates
+        clients, then its admin credential (see `provisioning.security`)."""
+        spec = security_spec(Cluster.objects.get(pk=self.id))
+        return admin_client_config(spec) if spec is not None else {}
+
     def reader(self) -> KafkaReader:
         """A reader of Kafka's own answers, for this thread (make one per thread)."""
-        reader = KafkaReader(self.bootstrap_servers)
+        reader = KafkaReader(self.bootstrap_servers, self.client_config())
         self._readers.append(reader)
         return reader
 
     def state(self) -> ClusterState:
-        reader = KafkaReader(self.bootstrap_servers)
+        reader = KafkaReader(self.bootstrap_servers, self.client_config())
         try:
             return reader.state()
         finally:
@@ -262,10 +269,10 @@ class KafkaReader:
     """Reads a cluster's own answers: metadata and reassignments through the Admin API, configs with
     DescribeConfigs. One per thread (the clients are not thread-safe)."""
 
-    def __init__(self, bootstrap_servers: str) -> None:
+    def __init__(self, bootstrap_servers: str, config: dict[str, str] | None = None) -> None:
         self.bootstrap_servers = bootstrap_servers
-        self.admin = ConfluentKafkaAdmin(bootstrap_servers, timeout=15)
-        self._configs = AdminClient({"bootstrap.servers": bootstrap_servers})
+        self.admin = ConfluentKafkaAdmin(bootstrap_servers, timeout=15, config=config)
+        self._configs = AdminClient({**(config or {}), "bootstrap.servers": bootstrap_servers})
         self._features: KafkaAdminClient | None = None
 
     def state(self) -> ClusterState:

@@ -5,10 +5,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from controlplane.api.common import StrictSerializer
-from controlplane.dataplane.choices import TopicStatus
+from controlplane.dataplane.access import MAX_PASSWORD_LENGTH, QUOTA_KEYS, password_error, user_name_error
+from controlplane.dataplane.choices import (
+    AclOperation,
+    AclPatternType,
+    AclPermission,
+    AclResourceType,
+    TopicStatus,
+    UserMechanism,
+)
+from controlplane.dataplane.models import AclRule, KafkaUser
 from controlplane.dataplane.topics import MAX_NAME_LENGTH, MAX_PARTITIONS, topic_name_error
 
 MAX_CONFIG_KEYS = 100
@@ -160,3 +170,138 @@ class ConfigEntrySerializer(serializers.Serializer):
 class TopicDetailSerializer(TopicSerializer):
     partition_details = PartitionSerializer(many=True)
     configs = ConfigEntrySerializer(many=True, help_text="Every config in effect and where it comes from.")
+
+
+# -- users -----------------------------------------------------------------------------------------------
+
+
+class QuotaSerializer(StrictSerializer):
+    producer_byte_rate = serializers.IntegerField(
+        min_value=1, max_value=2**53, required=False, allow_null=True, help_text="Bytes per second produced."
+    )
+    consumer_byte_rate = serializers.IntegerField(
+        min_value=1, max_value=2**53, required=False, allow_null=True, help_text="Bytes per second fetched."
+    )
+    request_percentage = serializers.FloatField(
+        min_value=0.01,
+        max_value=10_000,
+        required=False,
+        allow_null=True,
+        help_text="Share of a broker's network and I/O threads' time, in percent of one thread.",
+    )
+
+
+class UserCreateSerializer(StrictSerializer):
+    name = serializers.CharField(max_length=200, help_text="The principal is User:<name>.")
+    mechanism = serializers.ChoiceField(
+        choices=UserMechanism.choices,
+        required=False,
+        help_text="SCRAM-SHA-512 (a password) or mTLS (a client certificate). Default: SCRAM-SHA-512 when "
+        "the cluster has a SCRAM listener, else mTLS.",
+    )
+    password = serializers.CharField(
+        required=False,
+        max_length=MAX_PASSWORD_LENGTH,
+        trim_whitespace=False,
+        help_text="SCRAM only; generated when left out. Shown once, in this answer.",
+    )
+    quota = QuotaSerializer(required=False)
+
+    def validate_name(self, name: str) -> str:
+        if error := user_name_error(name):
+            raise serializers.ValidationError(error)
+        return name
+
+    def validate_password(self, password: str) -> str:
+        if error := password_error(password):
+            raise serializers.ValidationError(error)
+        return password
+
+
+class UserUpdateSerializer(StrictSerializer):
+    quota = QuotaSerializer(help_text="Quotas to set; null removes one, those left out stay.")
+
+
+class RotateSerializer(StrictSerializer):
+    password = serializers.CharField(
+        required=False,
+        max_length=MAX_PASSWORD_LENGTH,
+        trim_whitespace=False,
+        help_text="SCRAM only; generated when left out.",
+    )
+
+    def validate_password(self, password: str) -> str:
+        if error := password_error(password):
+            raise serializers.ValidationError(error)
+        return password
+
+
+class UserSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    cluster = serializers.UUIDField(source="cluster_id")
+    name = serializers.CharField()
+    principal = serializers.CharField()
+    mechanism = serializers.ChoiceField(choices=UserMechanism.choices)
+    quota = serializers.SerializerMethodField()
+    certificate_serial = serializers.CharField(allow_blank=True, help_text="mTLS users: hex serial.")
+    certificate_expires_at = serializers.DateTimeField(allow_null=True)
+    credentials_rotated_at = serializers.DateTimeField(allow_null=True)
+    acl_rules = serializers.SerializerMethodField(help_text="Ids of the ACL rules naming this user.")
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+    @extend_schema_field(QuotaSerializer)
+    def get_quota(self, user: KafkaUser) -> dict[str, Any]:
+        return {key: getattr(user, key) for key in QUOTA_KEYS}
+
+    @extend_schema_field(serializers.ListField(child=serializers.UUIDField()))
+    def get_acl_rules(self, user: KafkaUser) -> list[str]:
+        return [str(pk) for pk in user.acl_rules.values_list("pk", flat=True)]
+
+
+class UserWithSecretSerializer(UserSerializer):
+    """A user as created or rotated: with its secret, shown only in this answer."""
+
+    password = serializers.CharField(required=False, help_text="SCRAM users.")
+    certificate_pem = serializers.CharField(required=False, help_text="mTLS users: the client certificate.")
+    private_key_pem = serializers.CharField(required=False, help_text="mTLS users: its private key (PKCS#8).")
+    ca_pem = serializers.CharField(required=False, help_text="mTLS users: the cluster's CA.")
+
+
+# -- ACLs -------------------------------------------------------------------------------------------------
+
+
+class AclCreateSerializer(StrictSerializer):
+    principal = serializers.CharField(max_length=255, help_text="User:<name>, or User:* for everyone.")
+    resource_type = serializers.ChoiceField(choices=AclResourceType.choices)
+    resource_name = serializers.CharField(max_length=255, help_text="kafka-cluster for the cluster resource.")
+    pattern_type = serializers.ChoiceField(choices=AclPatternType.choices, default=AclPatternType.LITERAL)
+    operations = serializers.ListField(
+        child=serializers.ChoiceField(choices=AclOperation.choices),
+        min_length=1,
+        max_length=len(AclOperation),
+    )
+    permission = serializers.ChoiceField(choices=AclPermission.choices, default=AclPermission.ALLOW)
+    host = serializers.CharField(max_length=255, default="*", help_text="'*' or one IP address.")
+
+
+class AclSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    cluster = serializers.UUIDField(source="cluster_id")
+    principal = serializers.CharField()
+    resource_type = serializers.ChoiceField(choices=AclResourceType.choices)
+    resource_name = serializers.CharField()
+    pattern_type = serializers.ChoiceField(choices=AclPatternType.choices)
+    operations = serializers.ListField(child=serializers.ChoiceField(choices=AclOperation.choices))
+    permission = serializers.ChoiceField(choices=AclPermission.choices)
+    host = serializers.CharField()
+    user = serializers.UUIDField(source="user_id", allow_null=True, help_text="The managed user it names.")
+    status = serializers.SerializerMethodField(
+        help_text="ok: Kafka has every binding of the rule; missing: some were removed outside the control "
+        "plane; unknown: the cluster did not answer."
+    )
+    created_at = serializers.DateTimeField()
+
+    @extend_schema_field(serializers.ChoiceField(choices=["ok", "missing", "unknown"]))
+    def get_status(self, rule: AclRule) -> str:
+        return self.context.get("states", {}).get(rule.pk, "unknown")
