@@ -1,9 +1,25 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from controlplane.dashboard import details, oncall, organization, views
+from controlplane.dashboard import dataplane, details, oncall, organization, views
 
 app_name = "dashboard"
+
+# A cluster's topics and users (controlplane.dashboard.dataplane). Creating a topic has a path outside
+# topics/, so that no topic name shadows it.
+dataplane_urls = [
+    path("clusters/<uuid:pk>/topics/", dataplane.topic_list, name="cluster-topics"),
+    path("clusters/<uuid:pk>/new-topic/", dataplane.topic_create, name="cluster-topic-create"),
+    path("clusters/<uuid:pk>/topics/<str:name>/", dataplane.topic_detail, name="cluster-topic"),
+    path("clusters/<uuid:pk>/topics/<str:name>/edit/", dataplane.topic_edit, name="cluster-topic-edit"),
+    path("clusters/<uuid:pk>/topics/<str:name>/delete/", dataplane.topic_delete, name="cluster-topic-delete"),
+    path("clusters/<uuid:pk>/users/", dataplane.user_list, name="cluster-users"),
+    path("clusters/<uuid:pk>/users/<str:name>/rotate/", dataplane.user_rotate, name="cluster-user-rotate"),
+    path("clusters/<uuid:pk>/users/<str:name>/quota/", dataplane.user_quota, name="cluster-user-quota"),
+    path("clusters/<uuid:pk>/users/<str:name>/delete/", dataplane.user_delete, name="cluster-user-delete"),
+    path("clusters/<uuid:pk>/acls/", dataplane.acl_create, name="cluster-acl-create"),
+    path("clusters/<uuid:pk>/acls/<uuid:rule_id>/delete/", dataplane.acl_delete, name="cluster-acl-delete"),
+]
 
 urlpatterns = [
     path("login/", views.LoginView.as_view(), name="login"),
@@ -19,6 +35,7 @@ urlpatterns = [
     path("clusters/<uuid:pk>/brokers/<int:node_id>/", details.broker_detail, name="broker-detail"),
     path("clusters/<uuid:pk>/groups/", details.group_list, name="group-list"),
     path("clusters/<uuid:pk>/groups/<path:group_id>/", details.group_detail, name="group-detail"),
+    *dataplane_urls,
     path("operations/", views.operation_list, name="operation-list"),
     path("operations/<uuid:pk>/", views.operation_detail, name="operation-detail"),
     path("operations/<uuid:pk>/cancel/", views.operation_cancel, name="operation-cancel"),

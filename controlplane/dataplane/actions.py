@@ -33,6 +33,7 @@ from provisioning.kafka_admin.base import (
     TopicAlreadyExistsError,
     TopicNotFoundError,
 )
+from provisioning.kafka_config import DEFAULT_NUM_PARTITIONS
 from provisioning.topic_configs import topic_config_errors
 
 logger = logging.getLogger(__name__)
@@ -50,6 +51,24 @@ class TopicRequest:
     replication_factor: int
     config: Mapping[str, str]
     deletion_protected: bool = False
+
+
+def default_partitions(cluster: Cluster) -> int:
+    """Partitions of a topic created without a count: the cluster's num.partitions, as Kafka does."""
+    configured = str((cluster.config or {}).get("num.partitions", ""))
+    return int(configured) if configured.isdigit() and int(configured) > 0 else DEFAULT_NUM_PARTITIONS
+
+
+def topic_request(cluster: Cluster, values: Mapping[str, Any]) -> TopicRequest:
+    """A create request from validated input (the API's TopicCreateSerializer), with the cluster's
+    defaults for what was left out."""
+    return TopicRequest(
+        name=values["name"],
+        partitions=values.get("partitions") or default_partitions(cluster),
+        replication_factor=values.get("replication_factor") or cluster.replication_factor,
+        config=values.get("config") or {},
+        deletion_protected=values.get("deletion_protected", False),
+    )
 
 
 def _refused(exc: KafkaRefusedError, field: str) -> DataPlaneInvalid:

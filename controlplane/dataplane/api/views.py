@@ -22,15 +22,13 @@ from controlplane.api.permissions import OrganizationRolePermission, can_write, 
 from controlplane.audit.actions import Actor
 from controlplane.clusters.choices import ClusterStatus
 from controlplane.clusters.models import Cluster
-from controlplane.dataplane import access, actions
+from controlplane.dataplane import access, actions, reads
 from controlplane.dataplane import topics as rules
 from controlplane.dataplane.api import serializers as api
 from controlplane.dataplane.choices import UserMechanism
-from controlplane.dataplane.errors import ClusterUnreachable, DataPlaneConflict
-from controlplane.dataplane.kafka import cluster_admin
+from controlplane.dataplane.errors import DataPlaneConflict
 from controlplane.dataplane.models import AclRule, KafkaUser, Topic
 from provisioning import security
-from provisioning.kafka_config import DEFAULT_NUM_PARTITIONS
 
 CLUSTER_ID = OpenApiParameter("cluster_id", OpenApiTypes.UUID, OpenApiParameter.PATH)
 TOPIC_NAME = OpenApiParameter(
@@ -61,10 +59,6 @@ def cluster_for(request: Request, cluster_id: str, *, write: bool) -> Cluster:
     return cluster
 
 
-def _unseen(error: Exception) -> rules.Observation:
-    return rules.Observation(reachable=False, error=str(error))
-
-
 @extend_schema_view(
     list=extend_schema(
         summary="A cluster's topics",
@@ -82,13 +76,7 @@ class TopicViewSet(viewsets.ViewSet):
 
     def list(self, request: Request, cluster_id: str) -> Response:
         cluster = cluster_for(request, cluster_id, write=False)
-        managed = {topic.name: topic for topic in Topic.objects.filter(cluster=cluster)}
-        try:
-            with cluster_admin(cluster) as admin:
-                seen = rules.observe_all(admin, managed)
-        except (ClusterUnreachable, DataPlaneConflict) as exc:
-            seen = _unseen(exc)
-        names = sorted(set(managed) | set(seen.topics))
+        names, managed, seen = reads.topic_names(cluster)
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(names, request, view=self)
         bodies = [rules.describe(cluster, name, managed.get(name), seen) for name in page]
@@ -111,13 +99,7 @@ class TopicViewSet(viewsets.ViewSet):
             values = data.validated_data
             topic = actions.create_topic(
                 cluster=cluster,
-                request=actions.TopicRequest(
-                    name=values["name"],
-                    partitions=values.get("partitions") or _default_partitions(cluster),
-                    replication_factor=values.get("replication_factor") or cluster.replication_factor,
-                    config=values.get("config") or {},
-                    deletion_protected=values["deletion_protected"],
-                ),
+                request=actions.topic_request(cluster, values),
                 actor=Actor.from_request(request),
             )
             body = self._describe(cluster, topic.name, topic)
@@ -185,22 +167,11 @@ class TopicViewSet(viewsets.ViewSet):
 
     def _describe(self, cluster: Cluster, name: str, topic: Topic | None, *, detail: bool = False) -> dict:
         """The topic as the API shows it; 404 when neither the control plane nor Kafka has it."""
-        racks = dict(cluster.brokers.values_list("node_id", "rack"))
         try:
-            with cluster_admin(cluster) as admin:
-                seen = rules.observe_one(admin, name, racks)
-        except (ClusterUnreachable, DataPlaneConflict) as exc:
-            seen = _unseen(exc)
-        if topic is None and name not in seen.topics:
-            raise Http404(f"No topic named {name}.")
-        if detail:
-            return api.TopicDetailSerializer(rules.describe_in_detail(cluster, name, topic, seen, racks)).data
-        return api.TopicSerializer(rules.describe(cluster, name, topic, seen)).data
-
-
-def _default_partitions(cluster: Cluster) -> int:
-    configured = str((cluster.config or {}).get("num.partitions", ""))
-    return int(configured) if configured.isdigit() and int(configured) > 0 else DEFAULT_NUM_PARTITIONS
+            body = reads.read_topic(cluster, name, topic, detail=detail)
+        except reads.TopicNotFound:
+            raise Http404(f"No topic named {name}.") from None
+        return (api.TopicDetailSerializer if detail else api.TopicSerializer)(body).data
 
 
 USER_NAME = OpenApiParameter(
@@ -349,12 +320,14 @@ class AclViewSet(viewsets.ViewSet):
         cluster = cluster_for(request, cluster_id, write=False)
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(AclRule.objects.filter(cluster=cluster), request, view=self)
-        context = {"states": _rule_states(cluster, page)}
+        context = {"states": reads.acl_states(cluster, page)}
         return paginator.get_paginated_response(api.AclSerializer(page, many=True, context=context).data)
 
     def retrieve(self, request: Request, cluster_id: str, pk: str) -> Response:
         rule = self._rule(request, cluster_id, pk, write=False)
-        return Response(api.AclSerializer(rule, context={"states": _rule_states(rule.cluster, [rule])}).data)
+        return Response(
+            api.AclSerializer(rule, context={"states": reads.acl_states(rule.cluster, [rule])}).data
+        )
 
     @extend_schema(
         summary="Create an ACL rule",
@@ -401,14 +374,3 @@ class AclViewSet(viewsets.ViewSet):
         except ValueError:
             rule_id = None
         return get_object_or_404(AclRule.objects.select_related("cluster"), cluster=cluster, pk=rule_id)
-
-
-def _rule_states(cluster: Cluster, rules: list[AclRule]) -> dict:
-    if not rules:
-        return {}
-    try:
-        with cluster_admin(cluster) as admin:
-            bindings = admin.describe_acls()
-    except (ClusterUnreachable, DataPlaneConflict):
-        return {}
-    return access.rule_states(rules, bindings)

@@ -23,11 +23,13 @@
     document.querySelectorAll("[data-copy]").forEach(function (button) {
       button.addEventListener("click", function () {
         const source = document.querySelector(button.dataset.copy);
-        if (!source || !source.value) return;
+        // Inputs copy their value; blocks of text (a client configuration) their text.
+        const text = source && ("value" in source ? source.value : source.textContent);
+        if (!text) return;
         const label = button.textContent;
-        copyText(source.value).then(
+        copyText(text).then(
           function () { button.textContent = "Copied"; },
-          function () { source.select(); button.textContent = "Press Ctrl+C"; }
+          function () { if (source.select) source.select(); button.textContent = "Press Ctrl+C"; }
         );
         setTimeout(function () { button.textContent = label; }, 1800);
       });
