@@ -63,11 +63,20 @@ class ClusterFilterSet(FilterSet):
         fields = ["status", "backend", "organization", "name"]
 
 
+# What a deleted cluster answers 404 to: reading, changing or deleting it again.
+GONE_WHEN_DELETED = ("retrieve", "partial_update", "destroy")
+
+
 @extend_schema_view(
     list=extend_schema(
         summary="List clusters", description="Deleted clusters are listed only with status=deleted."
     ),
-    retrieve=extend_schema(summary="Get a cluster", responses={200: api.ClusterSerializer, 404: ERRORS[404]}),
+    retrieve=extend_schema(
+        summary="Get a cluster",
+        description="404 once the cluster's delete operation has finished (it is still listed with "
+        "status=deleted).",
+        responses={200: api.ClusterSerializer, 404: ERRORS[404]},
+    ),
 )
 class ClusterViewSet(
     common.ListFiltersOnly, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
@@ -86,6 +95,10 @@ class ClusterViewSet(
             )
         )
         if self.action == "list" and "status" not in self.request.query_params:
+            clusters = clusters.exclude(status=ClusterStatus.DELETED)
+        if self.action in GONE_WHEN_DELETED:
+            # The record stays for the history (listed with status=deleted, its operations kept);
+            # for a client that polls the cluster, as Terraform does after a delete, it is gone.
             clusters = clusters.exclude(status=ClusterStatus.DELETED)
         return clusters
 
@@ -157,7 +170,12 @@ class ClusterViewSet(
         )
         return Response(api.ClusterSerializer(self.get_queryset().get(pk=cluster.pk)).data)
 
-    @extend_schema(summary="Delete a cluster", responses={202: api.ClusterWithOperationSerializer, **ERRORS})
+    @extend_schema(
+        summary="Delete a cluster",
+        description="202 with the delete operation to poll; once it has succeeded, the cluster's URL "
+        "answers 404.",
+        responses={202: api.ClusterWithOperationSerializer, **ERRORS},
+    )
     def destroy(self, request: Request, pk: str | None = None) -> Response:
         cluster = self.get_object()
         operation = cluster_actions.request_cluster_delete(cluster=cluster, actor=Actor.from_request(request))

@@ -20,12 +20,14 @@ KEY_FILE = "<user>.key"
 def client_config(cluster: Cluster) -> dict[str, Any]:
     """bootstrap_servers, security_protocol, sasl_mechanism and ca_pem of the primary client listener
     (SCRAM when the cluster has it), then every listener and ready-to-use settings per client."""
-    stored = (
-        ClusterSecurity.objects.filter(cluster_id=cluster.pk).first()
+    # Only the certificate: the row's secrets would be decrypted for nothing.
+    ca_pem = (
+        ClusterSecurity.objects.filter(cluster_id=cluster.pk)
+        .values_list("ca_certificate_pem", flat=True)
+        .first()
         if cluster.client_authentication
         else None
     )
-    ca_pem = stored.ca_certificate_pem if stored is not None else None
     listeners = []
     for authentication, protocol in security.client_protocols(cluster.client_authentication).items():
         servers = (cluster.client_endpoints or {}).get(authentication) or (

@@ -19,6 +19,7 @@ from controlplane.clusters.layout import Layout, layout_errors
 from controlplane.clusters.specs import available_backends
 from controlplane.clusters.validation import new_cluster_errors
 from controlplane.tenancy.models import ApiToken, Organization
+from provisioning import security
 from provisioning.placement import place_brokers
 
 # Form field -> key inside the API's `node_size` object.
@@ -52,6 +53,8 @@ def api_payload(data: Mapping[str, Any]) -> dict[str, Any]:
         payload["node_size"] = node_size
     if "self_healing" in data:
         payload["self_healing"] = bool(data["self_healing"])
+    if data.get("client_authentication"):
+        payload["client_authentication"] = list(data["client_authentication"])
     return payload
 
 
@@ -139,6 +142,18 @@ class ClusterForm(forms.Form):
         required=False,
         initial=True,
         help_text="Replace a broker that stays down, keeping its rack.",
+    )
+
+    client_authentication = forms.MultipleChoiceField(
+        required=False,
+        label="Client authentication",
+        choices=[
+            (security.SCRAM, "SCRAM passwords (SASL_SSL)"),
+            (security.MTLS, "Client certificates (mTLS)"),
+        ],
+        widget=forms.CheckboxSelectMultiple,
+        help_text="None: any client can connect (PLAINTEXT). With either, clients connect over TLS with "
+        "certificates from the cluster's own CA, and Kafka allows only what ACL rules grant.",
     )
 
     def __init__(

@@ -77,12 +77,6 @@ class KubernetesBackend:
 
     def validate(self, spec: ClusterSpec) -> dict[str, str]:
         errors = render.spec_errors(spec)
-        if spec.security is not None:
-            # Pods get no broker certificates yet; refused up front instead of failing to render.
-            errors["client_authentication"] = (
-                "the kubernetes backend does not yet run clusters with client authentication; create it "
-                "without, or on the local backend"
-            )
         if problems := target_errors(self.target):
             errors["target"] = "; ".join(f"{k}: {v}" for k, v in sorted(problems.items()))
         return errors

@@ -142,6 +142,21 @@ def test_delete_after_provisioning_answers_202(tenant: Tenant) -> None:
     assert response.json()["operation"]["kind"] == "delete"
 
 
+def test_a_deleted_cluster_is_gone_for_clients_and_kept_for_the_record(tenant: Tenant) -> None:
+    """Terraform reads a 404 after a finished delete as "gone"; the record stays listed on request."""
+    created = create(tenant).json()
+    Cluster.objects.filter(pk=created["id"]).update(status="deleted")
+    client = token_client(tenant.admin)
+    url = f"{CLUSTERS}{created['id']}/"
+
+    assert client.get(url).status_code == 404
+    assert client.patch(url, {"self_healing": False}, format="json").status_code == 404
+    assert client.delete(url).status_code == 404
+    listed = client.get(CLUSTERS, {"status": "deleted"}).json()["results"]
+    assert [c["id"] for c in listed] == [created["id"]]
+    assert client.get(f"/api/v1/operations/{created['operation']['id']}/").status_code == 200
+
+
 class TestTenancy:
     """Allowed and denied cases share one setup: a cluster of Acme's."""
 

@@ -260,3 +260,42 @@ class TestClientConfiguration:
 
         assert '<code data-role="security-protocol">PLAINTEXT</code>' in page
         assert "any client can connect" in page
+
+
+class TestClusterForm:
+    """The new-cluster form offers client authentication with the API's checks."""
+
+    def form(self, **fields: Any) -> dict[str, Any]:
+        return {
+            "name": "secure",
+            "organization": "acme",
+            "backend": "local",
+            "brokers": "3",
+            "node_cpu": "1",
+            "node_memory_mb": "2048",
+            "node_disk_gb": "10",
+            **fields,
+        }
+
+    def test_a_secured_cluster_from_the_form(self, admin_page: Client, settings: Any, tmp_path: Any) -> None:
+        from controlplane.clusters.specs import get_backend
+
+        settings.LOCAL_ENGINE = "kafka"  # validated as Apache Kafka; no worker runs, so nothing starts
+        settings.LOCAL_BACKEND_STATE_DIR = tmp_path
+        get_backend.cache_clear()
+
+        response = admin_page.post("/clusters/new/", self.form(client_authentication=["mtls", "scram"]))
+
+        assert response.status_code == 302, response.content.decode()
+        created = Cluster.objects.get(name="secure")
+        assert created.client_authentication == ["scram", "mtls"]
+        get_backend.cache_clear()
+
+    def test_the_development_broker_refuses_it_with_the_apis_message(self, admin_page: Client) -> None:
+        response = admin_page.post("/clusters/new/", self.form(brokers="1", client_authentication=["scram"]))
+
+        assert response.status_code == 200
+        assert "development broker cannot authenticate" in " ".join(
+            response.context["form"].errors["client_authentication"]
+        )
+        assert not Cluster.objects.filter(name="secure").exists()
