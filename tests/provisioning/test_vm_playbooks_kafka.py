@@ -38,7 +38,11 @@ from provisioning.kafka_admin.confluent import ConfluentKafkaAdmin
 from tests.support.apache_kafka import AckedTraffic, wait_for
 from tests.support.vm_hosts import VmHost, VmHostLab
 
-pytestmark = pytest.mark.slow
+pytestmark = [
+    pytest.mark.slow,
+    # Each test runs whole playbooks over SSH against real brokers: minutes on a busy machine.
+    pytest.mark.timeout(1200),
+]
 
 OLD, NEW = "4.3.2", "4.4.0"
 HEAP_MB = 384

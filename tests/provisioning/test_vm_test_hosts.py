@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.apache_kafka import wait_for
 from tests.support.vm_hosts import (
     NAMESPACE_PREFIX,
     _ip,
@@ -62,7 +63,8 @@ def test_labs_of_a_crashed_test_process_are_cleaned_up(tmp_path: Path) -> None:
     _ip("netns", "add", stale)
     holder = subprocess.Popen(["ip", "netns", "exec", stale, "sleep", "300"])
     try:
-        assert namespace_pids(stale)
+        # `ip netns exec` enters the namespace a moment after it starts (longer on a busy machine).
+        wait_for(lambda: namespace_pids(stale), 30, what=f"a process inside {stale}")
         assert stale in clean_stale_labs()
         assert stale not in _namespaces()
         assert holder.wait(timeout=10) != 0  # the process inside was killed with it
