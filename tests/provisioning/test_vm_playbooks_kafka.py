@@ -40,6 +40,7 @@ from tests.support.vm_hosts import VmHost, VmHostLab
 
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.real_hosts,
     # Each test runs whole playbooks over SSH against real brokers: minutes on a busy machine.
     pytest.mark.timeout(1200),
 ]

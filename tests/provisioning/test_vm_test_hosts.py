@@ -18,7 +18,7 @@ from tests.support.vm_hosts import (
     vm_host_lab,
 )
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.real_hosts]
 
 
 def _namespaces() -> list[str]:
