@@ -307,8 +307,10 @@ def main() -> None:
         rows = [
             measure(name, args, backend, home, grow) for name, grow in plans.items() if name in args.plans
         ]
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+    except BaseException:
+        print(f"brokers' directories and logs are kept in {workdir}", flush=True)
+        raise
+    shutil.rmtree(workdir, ignore_errors=True)
     if len(rows) < 2:
         print(format_table(rows))  # a partial run is not a result to keep
         return

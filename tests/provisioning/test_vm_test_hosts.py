@@ -33,6 +33,8 @@ def test_hosts_have_their_own_addresses_and_answer_ssh(tmp_path: Path) -> None:
         # Each host sees its own address and only its own (plus loopback).
         shown = first.ssh("ip -4 -o addr show").stdout
         assert first.address in shown and second.address not in shown
+        # A session's home is the host's own, not this machine's, whose shell startup files would run.
+        assert first.ssh("ls -A ~").stdout.strip() == ""
         # Hosts reach each other over the bridge: host 1 connects to host 2's SSH port.
         probe = f"python3 -c \"import socket; socket.create_connection(('{second.address}', 22), 5)\""
         assert first.ssh(probe).returncode == 0

@@ -13,7 +13,8 @@ process table, so
 - nothing runs systemd as PID 1, so the playbooks supervise Kafka themselves
   (`kafka_service_manager: supervised`); the systemd unit they write on real VMs is not exercised here;
 - the SSH user is root (no user can be added to a shared machine for a test), so the playbooks run
-  Kafka as the SSH user (`kafka_user` unset, `kafka_create_user: false`) instead of a `kafka` account.
+  Kafka as the SSH user; its home directory is the host's own (a bind mount in the host's mount
+  namespace), so sessions never read this machine's shell startup files, as on a separate machine (`kafka_user` unset, `kafka_create_user: false`) instead of a `kafka` account.
 
 Removing a host (`VmHostLab.remove`) kills every process in its namespace and deletes the namespace:
 its address disappears from the network as a dead machine's would.
@@ -224,13 +225,28 @@ class VmHostLab:
             )
         )
         Path("/run/sshd").mkdir(exist_ok=True)  # sshd's privilege separation directory
-        # sshd daemonizes; the daemon and every session it opens live in the namespace.
+        user_home = home / "home"
+        user_home.mkdir()
+        # sshd daemonizes; the daemon and every session it opens live in the namespace, and in a
+        # mount namespace where the SSH user's home is the host's own: a session's shell reads this
+        # host's (empty) startup files, not this machine's, which may do anything (a pyenv rehash
+        # waiting 60 s on a stale lock made every SSH command hang here).
         subprocess.run(
             [
                 "ip",
                 "netns",
                 "exec",
                 namespace,
+                "unshare",
+                "--mount",
+                "--propagation",
+                "private",
+                "sh",
+                "-c",
+                'mount --bind "$1" "$2" && shift 2 && exec "$@"',
+                name,
+                str(user_home),
+                str(Path("~" + SSH_USER).expanduser()),
                 SSHD,
                 "-f",
                 str(config),
@@ -247,8 +263,8 @@ class VmHostLab:
         host = VmHost(
             name, rack, address, namespace, SSH_USER, self.private_key, self.known_hosts, home / "root"
         )
+        self.hosts[name] = host  # removed on close even when it never answers
         _wait_for_ssh(host)
-        self.hosts[name] = host
         return host
 
     def add_many(self, racks: Sequence[str]) -> list[VmHost]:
