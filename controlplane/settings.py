@@ -386,8 +386,6 @@ KUBERNETES_STORAGE_CLASS = os.environ.get("KUBERNETES_STORAGE_CLASS", "")
 KUBERNETES_IMAGE = os.environ.get("KUBERNETES_IMAGE", "kafka-control-plane/kafka:{version}")
 # How long one Kubernetes API request may take before the target counts as unreachable.
 KUBERNETES_REQUEST_TIMEOUT_SECONDS = float(os.environ.get("KUBERNETES_REQUEST_TIMEOUT_SECONDS", "10"))
-# How long the backend watches for pods to become ready in one call (the workflow polls again after).
-KUBERNETES_WATCH_SECONDS = float(os.environ.get("KUBERNETES_WATCH_SECONDS", "20"))
 # How long one Kafka admin request may take before the cluster counts as unreachable.
 KAFKA_ADMIN_TIMEOUT_SECONDS = float(os.environ.get("KAFKA_ADMIN_TIMEOUT_SECONDS", "10"))
 # Builds the Kafka admin client for a cluster: (ClusterSpec, bootstrap servers) -> KafkaAdmin.

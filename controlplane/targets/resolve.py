@@ -49,7 +49,6 @@ def kubernetes_backend(target: Target | None, *, offline: bool = False) -> Kuber
         kubernetes_target(target),
         offline=offline,
         request_timeout=settings.KUBERNETES_REQUEST_TIMEOUT_SECONDS,
-        watch_seconds=settings.KUBERNETES_WATCH_SECONDS,
     )
 
 

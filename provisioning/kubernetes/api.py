@@ -9,7 +9,7 @@ something the control plane silently takes back.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +17,6 @@ import urllib3
 import yaml
 from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
-from kubernetes import watch as k8s_watch
 
 from provisioning.backends.base import BackendError, BackendUnavailableError
 from provisioning.kubernetes.target import KubernetesTarget
@@ -165,31 +164,6 @@ class KubernetesApi:
             "DELETE", KINDS[kind].path(self.namespace, name), body=body, what=f"deleting {kind} {name}"
         )
         return answer is not None
-
-    def watch_pods(self, selector: str, resource_version: str, timeout: float) -> Iterator[dict[str, Any]]:
-        """Pod events after `resource_version` for at most `timeout` seconds."""
-        core = k8s_client.CoreV1Api(self._client)
-        stream = k8s_watch.Watch().stream(
-            core.list_namespaced_pod,
-            self.namespace,
-            label_selector=selector,
-            resource_version=resource_version,
-            timeout_seconds=max(1, int(timeout)),
-            _request_timeout=timeout + self.timeout,
-            _preload_content=False,
-        )
-        try:
-            for event in stream:
-                obj = event["raw_object"]
-                if event["type"] == "ERROR":
-                    return  # e.g. 410 Gone: the caller lists again
-                yield {"type": event["type"], "object": obj}
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise BackendUnavailableError(
-                f"watching pods on Kubernetes target {self.target.name} failed: {exc}"
-            ) from exc
-        except k8s_client.ApiException as exc:
-            raise refusal(exc.status or 0, _json(exc.body), "watching pods", self.target) from exc
 
 
 def _json(data: bytes | str | None) -> dict[str, Any]:

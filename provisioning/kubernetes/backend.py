@@ -1,15 +1,15 @@
 """The `kubernetes` backend: renders a cluster's objects and applies them to one target.
 
-Apply, then poll: every call asks the API server for a change and returns; pods become ready on their
-own and the workflows' polling steps judge readiness (`await_brokers` watches for at most a few seconds
-per call, so no worker waits minutes). The backend keeps nothing locally: what it needs later (the
-quorum layout) is recorded in the cluster's layout ConfigMap on the target.
+Apply, then poll: every call asks the API server for a change and returns without waiting; pods become
+ready on their own and the workflows' polling steps judge readiness (`describe` says what each pod is
+doing, Kafka whether the broker is back), so no worker waits on a pod and cancellation works. The
+backend keeps nothing locally: what it needs later (the quorum layout) is recorded in the cluster's
+layout ConfigMap on the target.
 """
 
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
@@ -64,14 +64,12 @@ class KubernetesBackend:
         events: BackendEvents = NULL_EVENTS,
         offline: bool = False,
         request_timeout: float = 10.0,
-        watch_seconds: float = 20.0,
     ) -> None:
         """`offline`: never contact the API server (plans of clusters not created yet)."""
         self.target = target
         self.events = events
         self.offline = offline
         self.request_timeout = request_timeout
-        self.watch_seconds = watch_seconds
 
     # --- planning ----------------------------------------------------------------------------------
 
@@ -153,10 +151,11 @@ class KubernetesBackend:
             )
             for claim in claims:
                 api.delete("PersistentVolumeClaim", claim["metadata"]["name"])
-            if self._wait_gone(api, spec, node_id):
+            if self._still_there(api, spec, node_id):
+                # Asked again by the step's retry (with backoff) rather than waited for here.
                 raise BackendUnavailableError(
-                    f"the old volume of broker {node_id} is still being removed; the replacement starts "
-                    "once it is gone"
+                    f"the old pod or volume of broker {node_id} is still being removed; the replacement "
+                    "starts once they are gone"
                 )
             self._apply(api, config_map)
             self._apply(api, statefulset)
@@ -205,39 +204,6 @@ class KubernetesBackend:
         with self._api() as api:
             return self._describe(api, spec)
 
-    def await_brokers(
-        self, spec: ClusterSpec, node_ids: list[int], timeout: float | None = None
-    ) -> ClusterDescription:
-        """Watch the nodes' pods until each is ready or `timeout` (default: the backend's watch time)
-        has passed; the description says how far they got."""
-        deadline = time.monotonic() + (self.watch_seconds if timeout is None else timeout)
-        selector = render.cluster_selector(spec)
-        wanted = {str(n) for n in node_ids}
-        with self._api() as api:
-            while True:
-                answer = api.request(
-                    "GET",
-                    f"/api/v1/namespaces/{self.target.namespace}/pods",
-                    query=[("labelSelector", selector)],
-                    what="listing pods",
-                )
-                pods = {_node_label(p): p for p in (answer or {}).get("items", [])}
-                if all(_pod_state(pods.get(n))[0] is BrokerProcessState.RUNNING for n in wanted):
-                    break
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                version = (answer or {}).get("metadata", {}).get("resourceVersion", "")
-                for event in api.watch_pods(selector, version, left):
-                    pod = event["object"]
-                    pods[_node_label(pod)] = None if event["type"] == "DELETED" else pod
-                    if all(_pod_state(pods.get(n))[0] is BrokerProcessState.RUNNING for n in wanted):
-                        break
-                else:
-                    continue  # the watch ended early (expired resource version): list again
-                break
-            return self._describe(api, spec)
-
     def connection(self, spec: ClusterSpec, bootstrap_servers: str) -> KafkaConnection:
         # The bootstrap Service, whatever was recorded: its name follows from the spec and target.
         return KafkaConnection(bootstrap_servers=render.bootstrap_servers(spec, self.target))
@@ -284,15 +250,10 @@ class KubernetesBackend:
         )
         return applied
 
-    def _wait_gone(self, api: KubernetesApi, spec: ClusterSpec, node_id: int) -> bool:
-        """Whether the node's pod or claim is still there after a short wait."""
+    def _still_there(self, api: KubernetesApi, spec: ClusterSpec, node_id: int) -> bool:
+        """Whether the node's pod or volume claim still exists."""
         selector = f"{render.cluster_selector(spec)},{render.LABEL_NODE}={node_id}"
-        deadline = time.monotonic() + self.watch_seconds
-        while time.monotonic() < deadline:
-            if not api.list("Pod", selector) and not api.list("PersistentVolumeClaim", selector):
-                return False
-            time.sleep(0.5)
-        return True
+        return bool(api.list("Pod", selector) or api.list("PersistentVolumeClaim", selector))
 
     def _describe(self, api: KubernetesApi, spec: ClusterSpec) -> ClusterDescription:
         pods = {_node_label(p): p for p in api.list("Pod", render.cluster_selector(spec))}

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from provisioning.backends.base import BrokerProcessState
 from provisioning.kafka_admin.base import KafkaUnavailableError
-from provisioning.workflows.base import Step, StepContext, StepFailed, StepOutcome, Workflow
+from provisioning.workflows.base import Step, StepContext, StepFailed, StepOutcome, Workflow, open_admin
 from provisioning.workflows.reassign import poll_seconds
 
 
@@ -29,22 +30,35 @@ def start_brokers(ctx: StepContext) -> StepOutcome:
 
 
 def wait_for_brokers(ctx: StepContext) -> StepOutcome:
-    """Done once as many brokers as the spec asks for have registered with the cluster."""
+    """Done once as many brokers as the spec asks for have registered with the cluster. Until then the
+    backend's view of each broker says why in the log (a pod not scheduled, an image that cannot be
+    pulled), once per change: a remote backend only asked for them, and this poll is where they show."""
     expected = len(ctx.spec.brokers)
     try:
-        admin = ctx.admin()
-        try:
+        with open_admin(ctx) as admin:
             registered = admin.describe_cluster().brokers
-        finally:
-            admin.close()
+        kafka = f"{len(registered)} of {expected} brokers registered"
     except KafkaUnavailableError as exc:
-        ctx.log(f"cluster not answering yet: {exc}")
-        return StepOutcome(done=False, progress=(0, expected))
-    if len(registered) < expected:
-        ctx.log(f"{len(registered)} of {expected} brokers registered")
-        return StepOutcome(done=False, progress=(len(registered), expected))
-    ctx.log(f"all {expected} broker(s) registered: {sorted(b.node_id for b in registered)}")
-    return StepOutcome(progress=(expected, expected), description=ctx.backend.describe(ctx.spec))
+        registered = ()
+        kafka = f"cluster not answering yet: {exc}"
+    if len(registered) >= expected:
+        ctx.log(f"all {expected} broker(s) registered: {sorted(b.node_id for b in registered)}")
+        return StepOutcome(progress=(expected, expected), description=ctx.backend.describe(ctx.spec))
+    description = ctx.backend.describe(ctx.spec)
+    behind = [
+        f"broker {b.node_id} {b.state.value}" + (f" ({b.detail})" if b.detail else "")
+        for b in description.brokers
+        if b.state is not BrokerProcessState.RUNNING
+    ]
+    waiting = "; ".join([kafka, *behind])
+    if waiting != ctx.state.get("waiting_for"):
+        ctx.log(waiting)
+    return StepOutcome(
+        done=False,
+        output={"waiting_for": waiting},
+        description=description,
+        progress=(len(registered), expected),
+    )
 
 
 def delete_resources(ctx: StepContext) -> StepOutcome:

@@ -26,13 +26,15 @@ from provisioning.backends.base import (
     ClusterSpec,
     NodeSize,
 )
+from provisioning.kafka_admin.base import KafkaUnavailableError
 from provisioning.kubernetes import render
 from provisioning.kubernetes.api import KubernetesApi, KubernetesApiError
 from provisioning.kubernetes.backend import OWNED_KINDS, KubernetesBackend
 from provisioning.kubernetes.target import KubernetesTarget
 from provisioning.placement import place_brokers
-from provisioning.workflows import scaling
+from provisioning.workflows import lifecycle, scaling
 from provisioning.workflows.base import StepContext, StepFailed
+from tests.support.apache_kafka import wait_for
 from tests.support.kube_apiserver import KubeCluster
 from tests.support.simulated_backend import SIMULATION, StandInKafkaCluster, simulated_admin
 
@@ -70,14 +72,13 @@ def target(kube_cluster: KubeCluster) -> KubernetesTarget:
 
 
 def ready(backend: KubernetesBackend, spec: ClusterSpec, timeout: float = 120) -> None:
-    """Watch (bounded per call, as a workflow's polling step does) until every broker runs."""
-    deadline = time.monotonic() + timeout
-    ids = [b.node_id for b in spec.brokers]
-    while True:
-        description = backend.await_brokers(spec, ids, timeout=10)
-        if all(b.state is BrokerProcessState.RUNNING for b in description.brokers):
-            return
-        assert time.monotonic() < deadline, description
+    """Ask until every broker's pod runs, as a workflow's polling step does (the backend never waits)."""
+    wait_for(
+        lambda: all(b.state is BrokerProcessState.RUNNING for b in backend.describe(spec).brokers),
+        timeout,
+        interval=0.5,
+        what=f"every pod of {spec.name} ready",
+    )
 
 
 def owned(api: KubernetesApi, spec: ClusterSpec) -> dict[tuple[str, str], dict[str, Any]]:
@@ -277,7 +278,7 @@ def test_a_broker_replaced_without_its_disk_gets_a_new_volume(
     kube_cluster: KubeCluster, target: KubernetesTarget
 ) -> None:
     spec = make_spec(kube_cluster.zones[:1], 1)
-    backend = KubernetesBackend(target, watch_seconds=30)
+    backend = KubernetesBackend(target)
     backend.provision(spec)
     ready(backend, spec)
     api = KubernetesApi(target)
@@ -292,6 +293,7 @@ def test_a_broker_replaced_without_its_disk_gets_a_new_volume(
             break
         except BackendUnavailableError:
             assert time.monotonic() < deadline
+            time.sleep(1)
     ready(backend, spec)
 
     (new_claim,) = api.list("PersistentVolumeClaim", selector)
@@ -299,3 +301,47 @@ def test_a_broker_replaced_without_its_disk_gets_a_new_volume(
     new_pod = api.get("Pod", render.pod_name(spec, 0))
     assert new_pod["metadata"]["uid"] != old_pod["metadata"]["uid"]  # type: ignore[index]
     assert api.get("StatefulSet", render.node_name(spec, 0))["spec"]["replicas"] == 1  # type: ignore[index]
+
+
+def test_waiting_for_brokers_tells_what_their_pods_are_doing(
+    kube_cluster: KubeCluster, target: KubernetesTarget
+) -> None:
+    """Apply, then poll: provisioning returns once the objects are applied; the provision workflow's
+    waiting step asks the backend what the pods do and logs it once per change, here a pod that no
+    node of its zone can take. (Kafka is not reachable: the step says so and keeps waiting.)"""
+    spec = make_spec(("zone-nowhere",), 1)
+    backend = KubernetesBackend(target)
+    backend.provision(spec)  # returns at once: nothing is scheduled yet
+    lines: list[str] = []
+
+    def poll(state: dict[str, Any]) -> Any:
+        ctx = StepContext(
+            spec=spec,
+            params={},
+            state=state,
+            backend=backend,
+            admin_factory=lambda spec, bootstrap: unreachable_admin(),
+            log=lines.append,
+            started_at=datetime.now(UTC),
+            attempt=1,
+            bootstrap_servers=render.bootstrap_servers(spec, target),
+        )
+        return lifecycle.wait_for_brokers(ctx)
+
+    outcome = wait_for(
+        lambda: (o := poll({})) and "not scheduled" in o.output["waiting_for"] and o,
+        60,
+        what="the scheduler's refusal",
+    )
+    assert not outcome.done
+    assert outcome.description.broker(0).state is BrokerProcessState.STARTING
+    assert "cluster not answering yet" in lines[-1] and "didn't match" in lines[-1], lines
+    logged = len(lines)
+    assert not poll(dict(outcome.output)).done
+    assert len(lines) == logged  # the same reason is not logged again on every poll
+    while not backend.delete(spec):
+        time.sleep(0.5)
+
+
+def unreachable_admin() -> Any:
+    raise KafkaUnavailableError("no broker answers (kwok runs no Kafka)")
