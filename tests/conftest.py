@@ -47,6 +47,7 @@ pytest_plugins = [
     "tests.support.http_receiver",
     "tests.support.browser",
     "tests.support.vm_hosts",
+    "tests.support.vm_cluster",
     "tests.support.kube_apiserver",
 ]
 
