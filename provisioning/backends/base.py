@@ -94,9 +94,16 @@ class ClusterDescription:
     durability_note: str = ""
     # Bootstrap servers per client authentication ("scram", "mtls"; "none" on a cluster without).
     client_endpoints: tuple[tuple[str, str], ...] = ()
+    # Dedicated KRaft controllers (nodes that are no brokers), for backends that run them: rolling
+    # restarts and upgrades restart them too, through `restart_broker`. Endpoints are controller ports.
+    controllers: tuple[BrokerStatus, ...] = ()
 
     def broker(self, node_id: int) -> BrokerStatus | None:
         return next((b for b in self.brokers if b.node_id == node_id), None)
+
+    def node(self, node_id: int) -> BrokerStatus | None:
+        """A broker or a dedicated controller."""
+        return self.broker(node_id) or next((c for c in self.controllers if c.node_id == node_id), None)
 
 
 @dataclass(frozen=True)
@@ -126,7 +133,10 @@ class Backend(Protocol):
         """Stop and delete these brokers (already drained by the caller)."""
         ...
 
-    def restart_broker(self, spec: ClusterSpec, node_id: int) -> None: ...
+    def restart_broker(self, spec: ClusterSpec, node_id: int) -> None:
+        """Restart a broker, or a dedicated controller the description lists, on `spec` (its version and
+        configuration); may return once the restart is asked for (the roll polls `describe`)."""
+        ...
 
     def replace_broker(self, spec: ClusterSpec, node_id: int, *, keep_disk: bool) -> ClusterDescription:
         """Start a fresh broker with the same node id and rack; keep its data directory when asked."""

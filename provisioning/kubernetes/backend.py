@@ -119,13 +119,17 @@ class KubernetesBackend:
 
     def restart_broker(self, spec: ClusterSpec, node_id: int) -> None:
         """Apply the node's current objects (a new image or configuration takes effect now), then
-        delete its pod; its StatefulSet starts it again. Readiness is the caller's to poll."""
+        delete its pod; its StatefulSet starts it again. Readiness is the caller's to poll. The node
+        may be a broker or a dedicated controller."""
         self._require_valid(spec)
         with self._api() as api:
             layout, owner_uid = self._ensure_layout(api, spec)
+            dedicated = dict(layout.controller_racks)
+            if node_id not in dedicated and all(b.node_id != node_id for b in spec.brokers):
+                raise BackendError(f"cluster {spec.name} has no node {node_id}")
             for obj in render.render_broker(spec, self.target, layout, node_id, owner_uid=owner_uid):
                 self._apply(api, obj)
-            pod = render.pod_name(spec, node_id)
+            pod = render.pod_name(spec, node_id, render.CONTROLLER if node_id in dedicated else render.BROKER)
             if api.delete("Pod", pod):
                 self.events.log(f"pod {pod} deleted; its StatefulSet starts it again")
 
@@ -257,13 +261,23 @@ class KubernetesBackend:
 
     def _describe(self, api: KubernetesApi, spec: ClusterSpec) -> ClusterDescription:
         pods = {_node_label(p): p for p in api.list("Pod", render.cluster_selector(spec))}
-        statuses = []
-        for broker in sorted(spec.brokers, key=lambda b: b.node_id):
-            state, detail = _pod_state(pods.get(str(broker.node_id)))
-            endpoint = f"{render.node_host(spec, self.target, broker.node_id)}:{render.CLIENT_PORT}"
-            statuses.append(BrokerStatus(broker.node_id, broker.rack, endpoint, state, detail))
+
+        def status(node_id: int, rack: str, role: str, port: int) -> BrokerStatus:
+            state, detail = _pod_state(pods.get(str(node_id)))
+            endpoint = f"{render.node_host(spec, self.target, node_id, role)}:{port}"
+            return BrokerStatus(node_id, rack, endpoint, state, detail)
+
+        layout = self._recorded_layout(api, spec)
         return ClusterDescription(
-            bootstrap_servers=render.bootstrap_servers(spec, self.target), brokers=tuple(statuses)
+            bootstrap_servers=render.bootstrap_servers(spec, self.target),
+            brokers=tuple(
+                status(b.node_id, b.rack, render.BROKER, render.CLIENT_PORT)
+                for b in sorted(spec.brokers, key=lambda b: b.node_id)
+            ),
+            controllers=tuple(
+                status(node_id, rack, render.CONTROLLER, render.CONTROLLER_PORT)
+                for node_id, rack in (layout.controller_racks if layout is not None else ())
+            ),
         )
 
 

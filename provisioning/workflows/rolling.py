@@ -1,6 +1,7 @@
 """Rolling restart and rolling upgrade: one node at a time, in Strimzi's order, the active controller last.
 
-One polling step restarts every broker in turn, in `safety.restart_order` (unready nodes first, the
+One polling step restarts every node in turn (the brokers and any dedicated controllers the backend
+runs), in `safety.restart_order` (unready nodes first, the
 quorum's leader last), chosen again at each turn because readiness and the leader can change while
 the roll goes on. Before each node it waits until restarting it is safe (`safety.restart_blockers`);
 after each it waits until the node has registered again, is back in the ISR of every partition it
@@ -11,11 +12,12 @@ saved output, so a worker taking over continues with the next one.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from provisioning.backends.base import BrokerProcessState, ClusterSpec
+from provisioning.backends.base import BrokerProcessState, ClusterDescription, ClusterSpec
 from provisioning.kafka_admin.base import DEFAULT_QUORUM_FETCH_TIMEOUT_MS, ClusterState
 from provisioning.workflows.base import (
     Step,
@@ -60,7 +62,13 @@ def quorum_fetch_timeout_ms(spec: ClusterSpec) -> int:
     return int(value) if value is not None and value.isdigit() else DEFAULT_QUORUM_FETCH_TIMEOUT_MS
 
 
+def _node(node_id: int, controller_only: Collection[int]) -> str:
+    return f"controller {node_id}" if node_id in controller_only else f"broker {node_id}"
+
+
 def roll_brokers(ctx: StepContext, spec: ClusterSpec, *, verb: str = "restart") -> StepOutcome:
+    """Restart (or upgrade) every node in turn: the brokers and any dedicated controllers the backend
+    runs, which are chosen with the cluster and recorded in the roll's state on its first poll."""
     roll: dict[str, Any] = dict(
         ctx.state.get("roll")
         or {"restarted": [], "current": None, "since": None, "blocked_since": None, "reason": None}
@@ -69,50 +77,60 @@ def roll_brokers(ctx: StepContext, spec: ClusterSpec, *, verb: str = "restart") 
     gerund, participle = _VERB_FORMS[verb]
     timeout = float(ctx.params.get("broker_timeout_seconds", DEFAULT_BROKER_TIMEOUT_SECONDS))
     fetch_timeout_ms = quorum_fetch_timeout_ms(spec)
-    node_ids = sorted(b.node_id for b in spec.brokers)
+    description = ctx.backend.describe(spec)
+    if "controllers" not in roll:
+        roll["controllers"] = sorted(c.node_id for c in description.controllers)
+    dedicated: list[int] = roll["controllers"]
+    node_ids = sorted(b.node_id for b in spec.brokers) + dedicated
     with open_admin(ctx) as admin:
         state = admin.describe_cluster()
 
     current = roll["current"]
     if current is not None:
-        if problem := restart_pending(ctx, spec, current) or sync_problems(state, current, fetch_timeout_ms):
+        if problem := _restart_pending(description, current) or sync_problems(
+            state, current, fetch_timeout_ms, dedicated
+        ):
             if _waited(roll["since"]) > timeout:
                 raise StepFailed(
                     "broker_not_back",
-                    f"Broker {current} did not come back in sync within {timeout:.0f} s after its "
-                    f"{verb}: {problem}. The brokers not yet done keep running as they were.",
+                    f"{_node(current, dedicated).capitalize()} did not come back in sync within "
+                    f"{timeout:.0f} s after its {verb}: {problem}. The nodes not yet done keep running "
+                    "as they were.",
                     {"broker": current, "done": roll["restarted"]},
                 )
             return _waiting(ctx, roll, node_ids, problem)
-        ctx.log(f"broker {current} is back and in sync")
+        ctx.log(f"{_node(current, dedicated)} is back and in sync")
         roll.update(restarted=[*roll["restarted"], current], current=None, since=None)
 
     remaining = [n for n in node_ids if n not in roll["restarted"]]
     if not remaining:
-        ctx.log(f"all {len(node_ids)} broker(s) done")
+        ctx.log(f"all {len(node_ids)} node(s) done")
         return StepOutcome(output={"roll": roll}, progress=(len(node_ids), len(node_ids)))
-    candidate = restart_order(state, remaining, fetch_timeout_ms)[0]
-    if blockers := restart_blockers(state, candidate, fetch_timeout_ms):
+    candidate = restart_order(state, remaining, fetch_timeout_ms, dedicated)[0]
+    name = _node(candidate, dedicated)
+    if blockers := restart_blockers(state, candidate, fetch_timeout_ms, dedicated):
         roll["blocked_since"] = roll["blocked_since"] or _now().isoformat()
         reason = "; ".join(blockers)
         if _waited(roll["blocked_since"]) > timeout:
             raise StepFailed(
                 "unsafe_to_restart",
-                f"Broker {candidate} could not be {participle} safely for {timeout:.0f} s: {reason}.",
+                f"{name.capitalize()} could not be {participle} safely for {timeout:.0f} s: {reason}.",
                 {"broker": candidate, "done": roll["restarted"]},
             )
-        return _waiting(ctx, roll, node_ids, f"not {gerund} broker {candidate} yet: {reason}")
+        return _waiting(ctx, roll, node_ids, f"not {gerund} {name} yet: {reason}")
 
     if candidate == state.controller_id:
         role = " (the active controller)"
-    elif unready := not_ready(state, candidate, fetch_timeout_ms):
+    elif unready := not_ready(state, candidate, fetch_timeout_ms, dedicated):
         role = f" first: {unready}, so it serves nothing"
+    elif candidate in dedicated:
+        role = " (a dedicated controller)"
     elif candidate in controllers(state):
         role = " (a controller)"
     else:
         role = ""
-    ctx.log(f"{gerund} broker {candidate}{role}")
-    # Restart first, record after: a worker dying in between makes the next one restart this broker
+    ctx.log(f"{gerund} {name}{role}")
+    # Restart first, record after: a worker dying in between makes the next one restart this node
     # again (harmless), where recording first could skip it.
     ctx.backend.restart_broker(spec, candidate)
     roll.update(current=candidate, since=_now().isoformat(), blocked_since=None, reason=None)
@@ -128,17 +146,22 @@ def roll_brokers(ctx: StepContext, spec: ClusterSpec, *, verb: str = "restart") 
     )
 
 
-# Backend states of a broker whose restart has been asked for but has not happened yet: a remote
+# Backend states of a node whose restart has been asked for but has not happened yet: a remote
 # backend's restart returns once asked (a pod deleted), while Kafka still sees the old process, in sync,
 # until its controlled shutdown ends.
 _RESTARTING = (BrokerProcessState.STOPPED, BrokerProcessState.STARTING, BrokerProcessState.MISSING)
 
 
 def restart_pending(ctx: StepContext, spec: ClusterSpec, node_id: int) -> str:
-    status = ctx.backend.describe(spec).broker(node_id)
-    if status is not None and status.state in _RESTARTING:
-        return f"broker {node_id} is {status.state.value}" + (f" ({status.detail})" if status.detail else "")
-    return ""
+    return _restart_pending(ctx.backend.describe(spec), node_id)
+
+
+def _restart_pending(description: ClusterDescription, node_id: int) -> str:
+    status = description.node(node_id)
+    if status is None or status.state not in _RESTARTING:
+        return ""
+    name = "broker" if description.broker(node_id) is not None else "controller"
+    return f"{name} {node_id} is {status.state.value}" + (f" ({status.detail})" if status.detail else "")
 
 
 def _waiting(ctx: StepContext, roll: dict[str, Any], node_ids: list[int], reason: str) -> StepOutcome:

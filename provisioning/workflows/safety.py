@@ -5,7 +5,9 @@ The order and the rules are Strimzi KafkaRoller's, reconciled with combined node
 when it is not registered as a broker or, as a voter, has not caught up with the quorum's leader: it
 serves nothing, so restarting it can only help, and no availability rule holds it back. Order: unready
 controllers, unready brokers, ready controllers, ready brokers, and the active controller (the
-quorum's leader) last, so the roll causes one controller election. Strimzi restarts ready controllers
+quorum's leader) last, so the roll causes one controller election. Dedicated controllers (nodes that
+are no brokers; `controller_only`) never register as brokers: the quorum alone says whether they are
+ready, and while it cannot be described none is restarted. Strimzi restarts ready controllers
 before unready brokers, which is harmless when controllers hold no partitions; a node that is both
 broker and controller (combined, as the `local` backend runs them) counts as a controller, and a
 broker that is down leaves its partitions under-replicated, which would keep every combined node from
@@ -62,13 +64,21 @@ def controllers(state: ClusterState) -> frozenset[int]:
 
 
 def not_ready(
-    state: ClusterState, node_id: int, fetch_timeout_ms: int = DEFAULT_QUORUM_FETCH_TIMEOUT_MS
+    state: ClusterState,
+    node_id: int,
+    fetch_timeout_ms: int = DEFAULT_QUORUM_FETCH_TIMEOUT_MS,
+    controller_only: Collection[int] = (),
 ) -> str | None:
-    """Why a node serves nothing right now, or None when it is ready."""
-    if all(b.node_id != node_id for b in state.brokers):
+    """Why a node serves nothing right now, or None when it is ready. `controller_only`: dedicated
+    controllers, which never register as brokers; only the quorum says whether they are ready."""
+    if node_id not in controller_only and all(b.node_id != node_id for b in state.brokers):
         return f"broker {node_id} is not registered with the cluster"
     quorum = state.quorum
-    if quorum is None or quorum.leader_id is None or node_id not in quorum.voter_ids:
+    if quorum is None or quorum.leader_id is None:
+        return None  # nothing to judge by: the restart rules hold the node back (quorum_blocker)
+    if node_id in controller_only and node_id not in quorum.voter_ids:
+        return f"controller {node_id} is not a voter of the quorum"
+    if node_id not in quorum.voter_ids:
         return None
     if not quorum.caught_up(node_id, fetch_timeout_ms):
         return f"controller {node_id} has not caught up with the quorum leader"
@@ -76,26 +86,34 @@ def not_ready(
 
 
 def restart_order(
-    state: ClusterState, remaining: Collection[int], fetch_timeout_ms: int = DEFAULT_QUORUM_FETCH_TIMEOUT_MS
+    state: ClusterState,
+    remaining: Collection[int],
+    fetch_timeout_ms: int = DEFAULT_QUORUM_FETCH_TIMEOUT_MS,
+    controller_only: Collection[int] = (),
 ) -> list[int]:
     """`remaining` in the order to restart them (see the module docstring)."""
-    voters = controllers(state)
+    voters = controllers(state) | frozenset(controller_only)
 
     def rank(node_id: int) -> tuple[int, int, int]:
         if node_id == state.controller_id:
             return (2, 0, node_id)
-        ready = not_ready(state, node_id, fetch_timeout_ms) is None
+        ready = not_ready(state, node_id, fetch_timeout_ms, controller_only) is None
         return (int(ready), int(node_id not in voters), node_id)
 
     return sorted(remaining, key=rank)
 
 
 def quorum_blocker(
-    state: ClusterState, node_id: int, fetch_timeout_ms: int = DEFAULT_QUORUM_FETCH_TIMEOUT_MS
+    state: ClusterState,
+    node_id: int,
+    fetch_timeout_ms: int = DEFAULT_QUORUM_FETCH_TIMEOUT_MS,
+    controller_only: Collection[int] = (),
 ) -> str | None:
     """Why restarting controller `node_id` could cost the quorum its majority (Strimzi's
     KafkaQuorumCheck): the others caught up with the leader must be a majority of the voters."""
     quorum = state.quorum
+    if quorum is None and node_id in controller_only:
+        return "the controller quorum could not be described"
     if quorum is None or node_id not in quorum.voter_ids:
         return None
     if quorum.leader_id is None:
@@ -114,14 +132,17 @@ def quorum_blocker(
 
 
 def restart_blockers(
-    state: ClusterState, node_id: int, fetch_timeout_ms: int = DEFAULT_QUORUM_FETCH_TIMEOUT_MS
+    state: ClusterState,
+    node_id: int,
+    fetch_timeout_ms: int = DEFAULT_QUORUM_FETCH_TIMEOUT_MS,
+    controller_only: Collection[int] = (),
 ) -> list[str]:
     """Why restarting `node_id` now could hurt availability, in plain words; empty when it is safe.
     A node that is not ready serves nothing, so nothing holds it back."""
-    if not_ready(state, node_id, fetch_timeout_ms) is not None:
+    if not_ready(state, node_id, fetch_timeout_ms, controller_only) is not None:
         return []
     reasons = []
-    if quorum_problem := quorum_blocker(state, node_id, fetch_timeout_ms):
+    if quorum_problem := quorum_blocker(state, node_id, fetch_timeout_ms, controller_only):
         reasons.append(quorum_problem)
     offline = [_name(p) for p, _ in _partitions(state) if p.leader is None]
     if offline:
@@ -156,12 +177,17 @@ def restart_blockers(
 
 
 def sync_problems(
-    state: ClusterState, node_id: int, fetch_timeout_ms: int = DEFAULT_QUORUM_FETCH_TIMEOUT_MS
+    state: ClusterState,
+    node_id: int,
+    fetch_timeout_ms: int = DEFAULT_QUORUM_FETCH_TIMEOUT_MS,
+    controller_only: Collection[int] = (),
 ) -> str | None:
-    """What still keeps a restarted broker from being back in full; None once it is."""
-    if unready := not_ready(state, node_id, fetch_timeout_ms):
+    """What still keeps a restarted node from being back in full; None once it is."""
+    if unready := not_ready(state, node_id, fetch_timeout_ms, controller_only):
         return f"{unready} yet"
     quorum = state.quorum
+    if quorum is None and node_id in controller_only:
+        return "the controller quorum could not be described yet"
     if quorum is not None and node_id in quorum.voter_ids and quorum.leader_id is None:
         return "the controller quorum has no leader yet"
     # A replica a reassignment is still adding is copying by plan; waiting for it would wait for the move.

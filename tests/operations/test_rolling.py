@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from itertools import pairwise
 from typing import Any
 
@@ -9,7 +10,14 @@ import pytest
 
 from controlplane.clusters.actions import request_restart, request_upgrade
 from controlplane.clusters.models import Cluster
-from provisioning.kafka_admin.base import BrokerInfo, ClusterState, PartitionState, TopicState
+from provisioning.kafka_admin.base import (
+    BrokerInfo,
+    ClusterState,
+    PartitionState,
+    QuorumMember,
+    QuorumState,
+    TopicState,
+)
 from provisioning.workflows.safety import restart_blockers, restart_order, sync_problems
 from tests.operations.conftest import ClusterFactory, Driver
 from tests.support.simulated_backend import Simulation
@@ -202,3 +210,48 @@ def test_sync_problems_name_what_is_missing() -> None:
     assert sync_problems(_state(((1, 2, 3), (1, 2, 3))), 2) is None
     assert "not yet in sync for 1 partition" in sync_problems(_state(((1, 2, 3), (1, 3))), 2)
     assert "is not registered with the cluster yet" in sync_problems(_state(((1, 2, 3), (1, 3))), 7)
+
+
+DEDICATED = (90000, 90001, 90002)
+
+
+def _with_dedicated_quorum(leader: int | None = 90001, behind: tuple[int, ...] = ()) -> ClusterState:
+    """Brokers 1-4 and a quorum of three dedicated controllers, which never register as brokers."""
+    now_ms = 1_000_000
+    voters = tuple(
+        QuorumMember(n, 100 if n in behind else 500, now_ms - 60_000 if n in behind else now_ms)
+        for n in DEDICATED
+    )
+    quorum = QuorumState(leader_id=leader, leader_epoch=3, high_watermark=500, voters=voters)
+    return ClusterState(
+        cluster_id="c",
+        controller_id=leader,
+        brokers=tuple(BrokerInfo(n, f"b{n}", 9092) for n in range(1, 5)),
+        topics=(),
+        quorum=quorum,
+    )
+
+
+def test_dedicated_controllers_are_judged_by_the_quorum_alone() -> None:
+    ready = _with_dedicated_quorum()
+    nodes = [1, 2, 3, 4, *DEDICATED]
+    # Ready controllers before ready brokers, the quorum's leader last.
+    assert restart_order(ready, nodes, controller_only=DEDICATED) == [90000, 90002, 1, 2, 3, 4, 90001]
+    assert restart_blockers(ready, 90000, controller_only=DEDICATED) == []
+    assert sync_problems(ready, 90002, controller_only=DEDICATED) is None
+
+    lagging = _with_dedicated_quorum(behind=(90002,))
+    # The controller behind serves nothing: first. Any other would leave too few voters caught up.
+    assert restart_order(lagging, nodes, controller_only=DEDICATED)[0] == 90002
+    assert restart_blockers(lagging, 90002, controller_only=DEDICATED) == []
+    (blocker,) = restart_blockers(lagging, 90000, controller_only=DEDICATED)
+    assert "only 1 of 3 voters are caught up" in blocker and "controllers 90002 are behind" in blocker
+    assert "controller 90002 has not caught up" in sync_problems(lagging, 90002, controller_only=DEDICATED)
+
+    unknown = replace(ready, quorum=None)
+    assert restart_blockers(unknown, 90000, controller_only=DEDICATED) == [
+        "the controller quorum could not be described"
+    ]
+    assert "could not be described" in sync_problems(unknown, 90000, controller_only=DEDICATED)
+    # Without being told, a node that never registers as a broker looks down, and nothing holds it.
+    assert "not registered" in sync_problems(ready, 90000)

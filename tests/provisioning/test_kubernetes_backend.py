@@ -32,11 +32,13 @@ from provisioning.kubernetes.api import KubernetesApi, KubernetesApiError
 from provisioning.kubernetes.backend import OWNED_KINDS, KubernetesBackend
 from provisioning.kubernetes.target import KubernetesTarget
 from provisioning.placement import place_brokers
-from provisioning.workflows import lifecycle, scaling
+from provisioning.workflows import lifecycle, rolling, scaling
 from provisioning.workflows.base import StepContext, StepFailed
 from tests.support.apache_kafka import wait_for
 from tests.support.kube_apiserver import KubeCluster
+from tests.support.kube_kafka import PodsAsKafka
 from tests.support.simulated_backend import SIMULATION, StandInKafkaCluster, simulated_admin
+from tests.support.workflow_runner import run_workflow
 
 pytestmark = pytest.mark.slow
 
@@ -72,9 +74,13 @@ def target(kube_cluster: KubeCluster) -> KubernetesTarget:
 
 
 def ready(backend: KubernetesBackend, spec: ClusterSpec, timeout: float = 120) -> None:
-    """Ask until every broker's pod runs, as a workflow's polling step does (the backend never waits)."""
+    """Ask until every node's pod runs, as a workflow's polling step does (the backend never waits)."""
     wait_for(
-        lambda: all(b.state is BrokerProcessState.RUNNING for b in backend.describe(spec).brokers),
+        lambda: all(
+            n.state is BrokerProcessState.RUNNING
+            for description in [backend.describe(spec)]
+            for n in (*description.brokers, *description.controllers)
+        ),
         timeout,
         interval=0.5,
         what=f"every pod of {spec.name} ready",
@@ -345,3 +351,61 @@ def test_waiting_for_brokers_tells_what_their_pods_are_doing(
 
 def unreachable_admin() -> Any:
     raise KafkaUnavailableError("no broker answers (kwok runs no Kafka)")
+
+
+def test_an_upgrade_rolls_the_dedicated_controllers_too(
+    kube_cluster: KubeCluster, target: KubernetesTarget
+) -> None:
+    """Six brokers get three dedicated controller pods; an upgrade restarts all nine, one pod at a time
+    onto the new image: the controller behind the quorum leader first (it serves nothing), then the
+    other ready controller, the brokers, and the quorum leader last. Kafka's side is a stand-in that
+    reads readiness from the pods (tests/support/kube_kafka.py says what that does not prove)."""
+    spec = replace(make_spec(kube_cluster.zones, 6, name="large"), kafka_version="4.3.2")
+    backend = KubernetesBackend(target)
+    backend.provision(spec)
+    ready(backend, spec)
+    description = backend.describe(spec)
+    assert [c.node_id for c in description.controllers] == [90000, 90001, 90002]
+    api = KubernetesApi(target)
+
+    def pods() -> dict[int, dict[str, Any]]:
+        return {
+            int(p["metadata"]["labels"][render.LABEL_NODE]): p
+            for p in api.list("Pod", render.cluster_selector(spec))
+        }
+
+    before = {n: p["metadata"]["uid"] for n, p in pods().items()}
+    assert len(before) == 9
+    kafka = PodsAsKafka(backend, spec, leader=90001, behind={90002: before[90002]})
+
+    run = run_workflow(
+        rolling.UPGRADE,
+        spec=spec,
+        params={"kafka_version": "4.4.0", "broker_timeout_seconds": 120, "poll_seconds": 0.5},
+        backend=backend,
+        bootstrap_servers=description.bootstrap_servers,
+        admin_factory=lambda spec, bootstrap: kafka,
+        timeout=400,
+    )
+
+    rolled = [line for line in run.log_lines("upgrade_brokers") if line.startswith("upgrading ")]
+    assert rolled[0] == (
+        "upgrading controller 90002 first: controller 90002 has not caught up with the quorum leader, "
+        "so it serves nothing"
+    ), rolled
+    assert rolled[1] == "upgrading controller 90000 (a dedicated controller)", rolled
+    assert [line.split()[2] for line in rolled[2:8]] == ["0", "1", "2", "3", "4", "5"], rolled
+    assert rolled[8] == "upgrading controller 90001 (the active controller)", rolled
+    assert kafka.most_not_running <= 1  # never two pods down at once
+    after = pods()
+    for node_id, pod in after.items():
+        assert pod["metadata"]["uid"] != before[node_id], node_id  # each pod replaced once...
+        assert pod["spec"]["containers"][0]["image"].endswith(":4.4.0"), node_id  # ...onto the new image
+    for sts in api.list("StatefulSet", render.cluster_selector(spec)):
+        assert sts["spec"]["template"]["spec"]["containers"][0]["image"].endswith(":4.4.0")
+    assert run.spec.kafka_version == "4.4.0"
+    assert any(
+        "feature levels of Kafka 4.4.0 finalized" in line for line in run.log_lines("finalize_features")
+    )
+    while not backend.delete(spec):
+        time.sleep(0.5)
