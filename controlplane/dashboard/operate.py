@@ -1,4 +1,5 @@
-"""Operations started from the dashboard (scale, rolling restart, replace broker, upgrade): what each
+"""Operations started from the dashboard (scale, rolling restart, replace broker, upgrade, certificate
+rotation): what each
 asks for, the checks the REST API makes (its serializers and `clusters.validation`, so the messages
 are the API's), and what will happen, shown before anything does.
 
@@ -16,12 +17,18 @@ from typing import Any
 
 from django.conf import settings
 from rest_framework import serializers
+from rest_framework.settings import api_settings
 
 from controlplane.api import serializers as api
 from controlplane.audit.actions import Actor
 from controlplane.clusters import actions as cluster_actions
 from controlplane.clusters.models import Broker, Cluster
-from controlplane.clusters.validation import replace_broker_errors, scale_errors, upgrade_errors
+from controlplane.clusters.validation import (
+    replace_broker_errors,
+    rotation_errors,
+    scale_errors,
+    upgrade_errors,
+)
 from controlplane.operations.models import Operation
 from monitoring import assignment
 from provisioning.placement import plan_reassignment
@@ -142,6 +149,20 @@ def _replace(preview: Preview, **changes: Any) -> Preview:
 
 def restart_preview(cluster: Cluster, values: Mapping[str, Any]) -> Preview:
     return _rolling(cluster, "restart", "Restart every broker, one at a time.")
+
+
+def rotation_preview(cluster: Cluster, values: Mapping[str, Any]) -> Preview:
+    preview = _rolling(
+        cluster,
+        "rotate_certificates",
+        "Restart every broker, one at a time, each with a new certificate from the cluster's CA.",
+    )
+    notes = [
+        *preview.notes,
+        "Clients trust the cluster's CA, not a broker's certificate: they reconnect and carry on. Client "
+        "certificates of mTLS users stay valid.",
+    ]
+    return _replace(preview, notes=notes)
 
 
 def upgrade_preview(cluster: Cluster, values: Mapping[str, Any]) -> Preview:
@@ -267,6 +288,17 @@ KINDS: dict[str, OperationKind] = {
                 cluster=cluster, kafka_version=v["kafka_version"], actor=actor
             ),
         ),
+        OperationKind(
+            "rotate-certificates",
+            "Certificate rotation",
+            "Rotate the certificates",
+            api.RestartSerializer,
+            lambda cluster, v: rotation_errors(cluster),
+            rotation_preview,
+            lambda cluster, v, actor: cluster_actions.request_certificate_rotation(
+                cluster=cluster, actor=actor
+            ),
+        ),
     )
 }
 
@@ -281,12 +313,17 @@ def form_values(kind: OperationKind, data: Mapping[str, Any]) -> dict[str, Any]:
 
 def check(
     kind: OperationKind, cluster: Cluster, data: Mapping[str, Any]
-) -> tuple[dict[str, Any], dict[str, list[str]]]:
+) -> tuple[dict[str, Any], dict[str | None, list[str]]]:
     """The validated values, or the API's messages by field (None's are the request's as a whole)."""
     body = kind.body(data=form_values(kind, data), context={"form_values": True})
     if not body.is_valid():
-        return {}, {name: [str(m) for m in messages] for name, messages in body.errors.items()}
+        return {}, {_field(name): [str(m) for m in messages] for name, messages in body.errors.items()}
     values = dict(body.validated_data)
     if errors := kind.errors(cluster, values):
-        return {}, {name: [message] for name, message in errors.items()}
+        return {}, {_field(name): [message] for name, message in errors.items()}
     return values, {}
+
+
+def _field(name: str) -> str | None:
+    """The form field a message belongs to; None for the request as a whole (shown above the form)."""
+    return None if name == api_settings.NON_FIELD_ERRORS_KEY else name

@@ -4,6 +4,7 @@ action; the rules live in the domain modules."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 
 from django.conf import settings
 from django.contrib import messages
@@ -32,7 +33,7 @@ from controlplane.clusters.actions import (
     require_changeable,
     update_cluster_settings,
 )
-from controlplane.clusters.choices import Backend, ClusterStatus
+from controlplane.clusters.choices import Backend, ClusterStatus, DriftPolicy
 from controlplane.clusters.models import Cluster
 from controlplane.clusters.validation import plan_new_cluster
 from controlplane.dashboard import operate
@@ -162,6 +163,7 @@ def cluster_detail(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
         "racks": racks,
         "widest_rack": max((len(rack.brokers) for rack in racks), default=0),
         "changeable": cluster.status in CHANGEABLE_STATUSES,
+        "drift_policies": DriftPolicy.choices,
     }
     return render(request, "dashboard/cluster_detail.html", context)
 
@@ -199,14 +201,20 @@ def cluster_delete(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
 @login_required
 @require_POST
 def cluster_settings(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
+    """Self-healing, the drift policy and the metrics interval: the posted ones change, checked by
+    the API's serializer (its messages shown as they are), without an operation."""
     cluster = get_object_or_404(visible_clusters(request.user), pk=pk)
     require_write(request.user, cluster.organization_id)
+    fields = ClusterUpdateSerializer().fields
     changes = ClusterUpdateSerializer(
-        data={"self_healing": request.POST.get("self_healing", "")}, context={"form_values": True}
+        data={name: request.POST[name] for name in fields if name in request.POST},
+        context={"form_values": True},
     )
     if not changes.is_valid():
-        messages.error(request, "Self-healing must be on or off.")
-    else:
+        for name, problems in changes.errors.items():
+            label = fields[name].label if name in fields else "Settings"
+            messages.error(request, f"{label}: {' '.join(str(problem) for problem in problems)}")
+    elif changes.validated_data:
         try:
             update_cluster_settings(
                 cluster=cluster, changes=changes.validated_data, actor=Actor.from_request(request)
@@ -214,9 +222,23 @@ def cluster_settings(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
         except ClusterNotChangeable as exc:
             messages.error(request, str(exc))
         else:
-            state = "on" if cluster.self_healing else "off"
-            messages.success(request, f"Self-healing is now {state} for {cluster.name}.")
+            messages.success(request, _settings_changed(cluster, changes.validated_data))
     return redirect("dashboard:cluster-detail", pk=cluster.pk)
+
+
+def _settings_changed(cluster: Cluster, changes: Mapping[str, object]) -> str:
+    said = []
+    if "self_healing" in changes:
+        said.append(f"Self-healing is now {'on' if cluster.self_healing else 'off'}")
+    if "drift_policy" in changes:
+        said.append(
+            "Topic changes made outside the control plane are now reverted"
+            if cluster.drift_policy == DriftPolicy.REVERT
+            else "Topic changes made outside the control plane are now reported and left as they are"
+        )
+    if "collection_interval_seconds" in changes:
+        said.append(f"Metrics are now collected every {cluster.collection_interval_seconds} s")
+    return f"{'; '.join(said)} for {cluster.name}."
 
 
 @login_required

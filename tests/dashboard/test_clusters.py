@@ -179,6 +179,47 @@ class TestClusterActions:
         event = AuditEvent.objects.get(action="cluster.update", target_id=str(cluster.pk))
         assert (event.actor_name, event.details) == (tenant.admin.username, {"self_healing": False})
 
+    def test_drift_policy_and_metrics_interval_change_from_the_cluster_page(
+        self, tenant: Tenant, cluster: Cluster
+    ) -> None:
+        client = signed_in(tenant.admin)
+        page = client.get(f"/clusters/{cluster.pk}/").content.decode()
+        assert "are <strong>reported</strong> and left as they are" in page
+
+        response = client.post(
+            f"/clusters/{cluster.pk}/settings/",
+            {"drift_policy": "revert", "collection_interval_seconds": "60"},
+            follow=True,
+        )
+
+        page = response.content.decode()
+        assert "Topic changes made outside the control plane are now reverted" in page
+        assert "Metrics are now collected every 60 s" in page
+        cluster.refresh_from_db()
+        assert (cluster.drift_policy, cluster.collection_interval_seconds, cluster.self_healing) == (
+            "revert",
+            60,
+            True,
+        )
+        event = AuditEvent.objects.get(action="cluster.update", target_id=str(cluster.pk))
+        assert event.details == {"drift_policy": "revert", "collection_interval_seconds": 60}
+
+    def test_wrong_settings_get_the_apis_messages_and_change_nothing(
+        self, tenant: Tenant, cluster: Cluster
+    ) -> None:
+        response = signed_in(tenant.admin).post(
+            f"/clusters/{cluster.pk}/settings/",
+            {"drift_policy": "ignore", "collection_interval_seconds": "2"},
+            follow=True,
+        )
+
+        page = response.content.decode()
+        assert "Drift policy: &quot;ignore&quot; is not a valid choice." in page
+        assert "Collection interval seconds: Ensure this value is greater than or equal to 5." in page
+        cluster.refresh_from_db()
+        assert (cluster.drift_policy, cluster.collection_interval_seconds) == ("report", 10)
+        assert not AuditEvent.objects.filter(action="cluster.update").exists()
+
     def test_cancel_a_pending_operation(self, tenant: Tenant, cluster: Cluster) -> None:
         operation = Operation.objects.get(cluster=cluster)
 

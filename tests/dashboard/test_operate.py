@@ -11,6 +11,7 @@ import pytest
 from django.test import Client
 
 from controlplane.audit.models import AuditEvent
+from controlplane.clusters import actions as cluster_actions
 from controlplane.clusters.models import Cluster
 from controlplane.clusters.specs import get_backend
 from controlplane.operations.models import Operation
@@ -189,3 +190,27 @@ def test_another_organization_gets_404(other_tenant: Tenant, running: Cluster) -
     response = signed_in(other_tenant.owner).post(url(running, "restart"), {"confirm": "1"})
     assert response.status_code == 404
     assert not Operation.objects.filter(cluster=running).exists()
+
+
+def test_certificate_rotation_is_offered_for_secured_clusters_only(tenant: Tenant, running: Cluster) -> None:
+    client = signed_in(tenant.admin)
+    assert "/operate/rotate-certificates/" not in client.get(f"/clusters/{running.pk}/").content.decode()
+    refused = client.post(url(running, "rotate-certificates"), {"confirm": "1"})
+    assert "no certificates to rotate" in refused.context["refusals"][0]
+    assert not Operation.objects.filter(cluster=running).exists()
+
+    running.client_authentication = ["scram"]
+    running.save(update_fields=["client_authentication"])
+    cluster_actions._create_certificate_authority(running)
+    assert "/operate/rotate-certificates/" in client.get(f"/clusters/{running.pk}/").content.decode()
+    preview = client.get(url(running, "rotate-certificates")).context["preview"]
+    assert preview.order[-1] == assignment.load(running.pk).controller_id
+    assert any("reconnect" in note for note in preview.notes)
+
+    assert client.post(url(running, "rotate-certificates"), {"confirm": "1"}).status_code == 302
+    operation = Operation.objects.get(cluster=running)
+    assert (operation.kind, operation.params["certificate_generation"]) == ("rotate_certificates", 2)
+    assert (
+        signed_in(tenant.viewer).post(url(running, "rotate-certificates"), {"confirm": "1"}).status_code
+        == 403
+    )
