@@ -33,9 +33,15 @@ _own_redis_database_per_xdist_worker()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Slow tests (real brokers, workers) first, each module's tests kept in their order: spread over
-    several processes, the longest work starts at once instead of trailing behind the quick tests."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+    """Slow tests (real brokers, workers) first, those on real hosts (whole playbooks over SSH, the
+    longest modules) before the others, each module's tests kept in their order: spread over several
+    processes, the longest work starts at once instead of trailing behind the quick tests."""
+    items.sort(
+        key=lambda item: (
+            item.get_closest_marker("slow") is None,
+            item.get_closest_marker("real_hosts") is None,
+        )
+    )
 
 
 pytest_plugins = [
