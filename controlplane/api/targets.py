@@ -8,6 +8,7 @@ import yaml
 from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
@@ -19,6 +20,7 @@ from controlplane.audit.actions import Actor
 from controlplane.targets import actions
 from controlplane.targets.choices import TargetKind
 from controlplane.targets.models import Target
+from controlplane.targets.resolve import check_connection
 from provisioning.kubernetes.target import (
     DEFAULT_IMAGE,
     DEFAULT_NAMESPACE,
@@ -91,6 +93,24 @@ class TargetSerializer(serializers.ModelSerializer):
 
     def get_authentication(self, target: Target) -> str:
         return "kubeconfig" if target.credentials.get("kubeconfig") else "in_cluster"
+
+
+class ConnectionCheckSerializer(serializers.Serializer):
+    name = serializers.CharField(help_text="`api_server`, `namespace` or `permissions`.")
+    ok = serializers.BooleanField()
+    message = serializers.CharField(help_text="What was found, in plain words.")
+
+
+class ConnectionReportSerializer(serializers.Serializer):
+    ok = serializers.BooleanField(help_text="Whether clusters can be placed on the target as it is.")
+    summary = serializers.CharField(help_text="What to fix, or that nothing needs fixing.")
+    server_version = serializers.CharField(help_text="Empty when the API server did not answer.")
+    checks = ConnectionCheckSerializer(many=True)
+    missing_permissions = serializers.DictField(
+        source="missing",
+        child=serializers.ListField(child=serializers.CharField()),
+        help_text="Kind -> the verbs its credentials may not use in the target's namespace.",
+    )
 
 
 class TargetWriteSerializer(common.StrictSerializer):
@@ -222,6 +242,21 @@ class TargetViewSet(
             target=target, config=config, credentials=credentials, actor=Actor.from_request(request)
         )
         return Response(TargetSerializer(target).data)
+
+    @extend_schema(
+        summary="Test a target's connection",
+        description="Reaches the target's API server with its stored credentials and answers what it "
+        "found: the server's version, whether the namespace exists, and whether the credentials may "
+        "create, change and delete every kind of object a cluster needs there (SelfSubjectRulesReview, "
+        "confirmed by SelfSubjectAccessReview). Refusals and an unreachable server are findings (200, "
+        "`ok: false`, in plain words), not errors. Nothing is changed on the target.",
+        request=None,
+        responses={200: ConnectionReportSerializer, **ERRORS},
+    )
+    @action(detail=True, methods=["post"], url_path="test-connection")
+    def test_connection(self, request: Request, pk: str | None = None) -> Response:
+        report = check_connection(self.get_object())
+        return Response(ConnectionReportSerializer(report).data)
 
     @extend_schema(
         summary="Remove a target",

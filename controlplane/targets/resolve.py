@@ -8,6 +8,7 @@ from controlplane.targets.choices import TargetKind
 from controlplane.targets.models import Target
 from controlplane.tenancy.models import Organization
 from provisioning.kubernetes.backend import KubernetesBackend
+from provisioning.kubernetes.connection import ConnectionReport, check_kubernetes_connection
 from provisioning.kubernetes.target import KubernetesTarget, VolumeRetention
 
 # The backend each kind of target serves.
@@ -49,6 +50,13 @@ def kubernetes_backend(target: Target | None, *, offline: bool = False) -> Kuber
         kubernetes_target(target),
         offline=offline,
         request_timeout=settings.KUBERNETES_REQUEST_TIMEOUT_SECONDS,
+    )
+
+
+def check_connection(target: Target) -> ConnectionReport:
+    """What reaching a registered target with its stored credentials finds."""
+    return check_kubernetes_connection(
+        kubernetes_target(target), timeout=settings.KUBERNETES_REQUEST_TIMEOUT_SECONDS
     )
 
 

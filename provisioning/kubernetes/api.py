@@ -198,7 +198,14 @@ def refusal(status: int, answer: Mapping[str, Any], what: str, target: Kubernete
                 status,
             )
         return KubernetesApiError(f"{_sentence(what)} {where} conflicts: {message}", status)
-    if status in (401, 403):
+    if status == 401:
+        return KubernetesApiError(
+            f"the API server of Kubernetes target {target.name} did not accept its credentials ({what}: "
+            f"{message}): the kubeconfig's token or client certificate is wrong or has expired. Give the "
+            "target a working kubeconfig, then retry.",
+            status,
+        )
+    if status == 403:
         return KubernetesApiError(
             f"the credentials of Kubernetes target {target.name} may not do this ({what} {where}): "
             f"{message}. Grant its user or service account that permission (RBAC), then retry.",

@@ -1,7 +1,7 @@
 """Schemathesis over the live OpenAPI document (/api/schema/): every operation of the REST API, with
 generated valid and invalid requests, checked by every check schemathesis has.
 
-What it covers: each of the 66 operations gets `EXAMPLES` cases from random generation
+What it covers: each operation gets `EXAMPLES` cases from random generation
 (`SCHEMATHESIS_EXAMPLES` raises it for a deeper local run) plus schemathesis's coverage cases
 (boundaries, missing and wrong-typed values, unexpected methods): about 2,700 requests per run,
 counted and asserted to be at least 1,000 at the end. The caller is the

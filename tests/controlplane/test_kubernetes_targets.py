@@ -1,0 +1,164 @@
+"""Kubernetes targets through the REST API against a real API server
+(tests/support/kube_apiserver.py: kube-apiserver, controller-manager and scheduler built from
+Kubernetes' Go modules, kwok for kubelets).
+
+Testing a target's connection: the API server's version, the namespace, and what the stored
+credentials may do, read by the API server's own RBAC authorizer (SelfSubjectRulesReview and
+SelfSubjectAccessReview); refusals (a wrong token: 401) and an unreachable server are answered in
+plain words, never as a 500.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import yaml
+from kubernetes import client as k8s
+
+from controlplane.targets.models import Target
+from tests.support.kube_apiserver import KubeCluster
+from tests.support.tenants import Tenant, token_client
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db]
+
+
+def kubeconfig_with(kube_cluster: KubeCluster, **user: Any) -> str:
+    """The fixture's kubeconfig signing in as `user` (e.g. token=...)."""
+    config = yaml.safe_load(kube_cluster.kubeconfig_path.read_text())
+    config["users"] = [{"name": "someone", "user": user}]
+    for context in config["contexts"]:
+        context["context"]["user"] = "someone"
+    return yaml.safe_dump(config)
+
+
+def service_account_token(kube_cluster: KubeCluster, namespace: str, name: str, rules: list[Any]) -> str:
+    """A token of a new service account bound to a Role with these rules in `namespace`."""
+    with kube_cluster.api_client() as client:
+        core, rbac = k8s.CoreV1Api(client), k8s.RbacAuthorizationV1Api(client)
+        core.create_namespaced_service_account(
+            namespace, k8s.V1ServiceAccount(metadata=k8s.V1ObjectMeta(name=name))
+        )
+        rbac.create_namespaced_role(namespace, k8s.V1Role(metadata=k8s.V1ObjectMeta(name=name), rules=rules))
+        rbac.create_namespaced_role_binding(
+            namespace,
+            k8s.V1RoleBinding(
+                metadata=k8s.V1ObjectMeta(name=name),
+                role_ref=k8s.V1RoleRef(api_group="rbac.authorization.k8s.io", kind="Role", name=name),
+                subjects=[k8s.RbacV1Subject(kind="ServiceAccount", name=name, namespace=namespace)],
+            ),
+        )
+        return core.create_namespaced_service_account_token(
+            name, namespace, k8s.AuthenticationV1TokenRequest(spec=k8s.V1TokenRequestSpec(audiences=[]))
+        ).status.token
+
+
+def register(tenant: Tenant, name: str, kubeconfig: str, namespace: str) -> str:
+    response = token_client(tenant.admin).post(
+        "/api/v1/targets/",
+        {"name": name, "kubeconfig": kubeconfig, "settings": {"namespace": namespace}},
+        format="json",
+    )
+    assert response.status_code == 201, response.content
+    return response.json()["id"]
+
+
+def connection_report(tenant: Tenant, target_id: str) -> dict[str, Any]:
+    response = token_client(tenant.admin).post(f"/api/v1/targets/{target_id}/test-connection/")
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+def checks(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {check["name"]: check for check in report["checks"]}
+
+
+def test_a_target_with_full_rights_passes_and_says_what_it_found(
+    kube_cluster: KubeCluster, tenant: Tenant, other_tenant: Tenant
+) -> None:
+    namespace = kube_cluster.new_namespace("kafka")
+    target_id = register(tenant, "lab", kube_cluster.kubeconfig_path.read_text(), namespace)
+
+    report = connection_report(tenant, target_id)
+
+    assert report["ok"] is True, report
+    assert report["server_version"].startswith("v1.37"), report
+    found = checks(report)
+    assert found["api_server"]["ok"] and report["server_version"] in found["api_server"]["message"]
+    assert found["namespace"] == {"name": "namespace", "ok": True, "message": f"namespace {namespace} exists"}
+    assert found["permissions"]["ok"] and report["missing_permissions"] == {}
+    assert report["summary"].startswith("Clusters can be placed on this target")
+
+    # Another organization's target does not exist for it; a viewer may not use the credentials.
+    assert (
+        token_client(other_tenant.admin).post(f"/api/v1/targets/{target_id}/test-connection/").status_code
+        == 404
+    )
+    assert (
+        token_client(tenant.viewer).post(f"/api/v1/targets/{target_id}/test-connection/").status_code == 403
+    )
+
+
+def test_missing_namespace_and_permissions_are_named(kube_cluster: KubeCluster, tenant: Tenant) -> None:
+    namespace = kube_cluster.new_namespace("kafka")
+    # A role that may only read configuration and run StatefulSets: no Services, Secrets, and so on.
+    token = service_account_token(
+        kube_cluster,
+        namespace,
+        "half-rights",
+        [
+            k8s.V1PolicyRule(api_groups=[""], resources=["configmaps"], verbs=["get", "list"]),
+            k8s.V1PolicyRule(api_groups=["apps"], resources=["statefulsets"], verbs=["*"]),
+            k8s.V1PolicyRule(
+                api_groups=[""], resources=["pods", "persistentvolumeclaims"], verbs=["get", "list", "delete"]
+            ),
+        ],
+    )
+    target_id = register(tenant, "half", kubeconfig_with(kube_cluster, token=token), namespace)
+
+    report = connection_report(tenant, target_id)
+
+    assert report["ok"] is False
+    found = checks(report)
+    assert found["api_server"]["ok"]
+    # Reading namespaces is not granted (a Role cannot grant it), nor needed: not a failure.
+    assert (
+        found["namespace"]["ok"] and "cannot be read with these credentials" in found["namespace"]["message"]
+    )
+    missing = report["missing_permissions"]
+    assert missing["ConfigMap"] == ["delete", "create", "patch"]
+    assert missing["NetworkPolicy"] == ["get", "list", "delete", "create", "patch"]
+    assert "StatefulSet" not in missing and "Pod" not in missing and "PersistentVolumeClaim" not in missing
+    message = found["permissions"]["message"]
+    assert "may not delete, create, patch configmaps" in message
+    assert "networkpolicies.networking.k8s.io" in message and "Grant a Role" in message
+    assert report["summary"] == message
+
+    # The administrator's token on a namespace that is not there.
+    gone = register(tenant, "nowhere", kube_cluster.kubeconfig_path.read_text(), "not-created-yet")
+    report = connection_report(tenant, gone)
+    assert report["ok"] is False
+    assert checks(report)["namespace"]["message"].startswith("namespace not-created-yet does not exist")
+    assert checks(report)["permissions"]["ok"]
+
+
+def test_a_wrong_token_and_an_unreachable_server_are_plain_findings(
+    kube_cluster: KubeCluster, tenant: Tenant
+) -> None:
+    target_id = register(tenant, "stale", kubeconfig_with(kube_cluster, token="not-a-valid-token"), "kafka")
+
+    report = connection_report(tenant, target_id)
+
+    assert report["ok"] is False and report["server_version"] == ""
+    (check,) = report["checks"]
+    assert check["name"] == "api_server" and not check["ok"]
+    assert "did not accept its credentials" in check["message"] and "Unauthorized" in check["message"]
+    assert "not-a-valid-token" not in str(report)
+
+    config = yaml.safe_load(kube_cluster.kubeconfig_path.read_text())
+    config["clusters"][0]["cluster"]["server"] = "https://127.0.0.1:1"
+    closed = register(tenant, "closed", yaml.safe_dump(config), "kafka")
+    report = connection_report(tenant, closed)
+    assert report["ok"] is False
+    assert "did not answer" in report["checks"][0]["message"]
+    assert Target.objects.filter(organization=tenant.organization).count() == 2
