@@ -1,15 +1,16 @@
-"""Kubernetes targets through the REST API against a real API server
+"""Kubernetes targets and clusters through the REST API against a real API server
 (tests/support/kube_apiserver.py: kube-apiserver, controller-manager and scheduler built from
 Kubernetes' Go modules, kwok for kubelets).
 
 Testing a target's connection: the API server's version, the namespace, and what the stored
 credentials may do, read by the API server's own RBAC authorizer (SelfSubjectRulesReview and
 SelfSubjectAccessReview); refusals (a wrong token: 401) and an unreachable server are answered in
-plain words, never as a 500.
+plain words, never as a 500. And one cluster from request to deletion through a real Celery worker.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -17,8 +18,14 @@ import yaml
 from kubernetes import client as k8s
 
 from controlplane.targets.models import Target
+from provisioning.kubernetes import render
+from provisioning.kubernetes.api import KubernetesApi
+from provisioning.kubernetes.backend import OWNED_KINDS
+from provisioning.kubernetes.target import KubernetesTarget
+from tests.support.apache_kafka import wait_for
 from tests.support.kube_apiserver import KubeCluster
 from tests.support.tenants import Tenant, token_client
+from tests.support.workers import WorkerProcess
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db]
 
@@ -162,3 +169,75 @@ def test_a_wrong_token_and_an_unreachable_server_are_plain_findings(
     assert report["ok"] is False
     assert "did not answer" in report["checks"][0]["message"]
     assert Target.objects.filter(organization=tenant.organization).count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_kubernetes_cluster_from_request_to_deletion_through_a_worker(
+    kube_cluster: KubeCluster, tenant: Tenant, start_worker: Callable[..., WorkerProcess]
+) -> None:
+    """Through the REST API and a real Celery worker on Redis: a cluster placed on a registered target
+    is applied to the real API server, the provision workflow waits until its pods are ready and ends
+    `running`, and deleting it leaves no object, claim or volume behind.
+
+    Kafka's side is tests/support/kube_kafka.py's stand-in, which says a broker is registered exactly
+    while its pod is ready: kwok runs no Kafka in the pods. (A real Kafka cluster on loopback would
+    answer the workflow whatever the pods did, which proves less.) Not proven here, therefore: that the
+    brokers in these pods form a Kafka cluster, and that the control plane reaches them through the
+    bootstrap Service."""
+    start_worker(purge=True, KAFKA_ADMIN_FACTORY="tests.support.kube_kafka.pods_as_kafka")
+    namespace = kube_cluster.new_namespace("kafka")
+    register(tenant, "lab", kube_cluster.kubeconfig_path.read_text(), namespace)
+    client = token_client(tenant.admin)
+
+    created = client.post(
+        "/api/v1/clusters/",
+        {
+            "name": "orders",
+            "backend": "kubernetes",
+            "target": "lab",
+            "brokers": 3,
+            "racks": list(kube_cluster.zones),
+        },
+        format="json",
+    )
+    assert created.status_code == 202, created.content
+    cluster_url = f"/api/v1/clusters/{created.json()['id']}/"
+    operation_url = f"/api/v1/operations/{created.json()['operation']['id']}/"
+    cluster = wait_for(
+        lambda: (body := client.get(cluster_url).json())["status"] in ("running", "failed") and body,
+        180,
+        interval=1,
+        what="the cluster to leave provisioning",
+    )
+    operation = client.get(operation_url).json()
+    assert cluster["status"] == "running", operation
+    assert operation["state"] == "succeeded"
+    messages = [line["message"] for line in operation["log"]]
+    assert any(m.startswith("applied StatefulSet") for m in messages)  # the backend's own lines
+    assert any(m.startswith("all 3 broker(s) registered") for m in messages)
+    assert {b["state"] for b in cluster["broker_nodes"]} == {"running"}
+    assert all(b["endpoint"].endswith(f".{namespace}.svc:9092") for b in cluster["broker_nodes"])
+    assert cluster["bootstrap_servers"].endswith(f".{namespace}.svc:9092")
+
+    target = KubernetesTarget(
+        name="lab", namespace=namespace, kubeconfig=kube_cluster.kubeconfig_path.read_text()
+    )
+    api = KubernetesApi(target)
+    pods = api.list("Pod", f"{render.LABEL_CLUSTER}={cluster['id']}")
+    zones = {kube_cluster.nodes[p["spec"]["nodeName"]] for p in pods}
+    assert len(pods) == 3 and zones == set(kube_cluster.zones)  # one broker per zone
+
+    deleted = client.delete(cluster_url)
+    assert deleted.status_code == 202, deleted.content
+    wait_for(lambda: client.get(cluster_url).status_code == 404, 120, interval=1, what="deletion")
+    assert [k for k in OWNED_KINDS if api.list(k, f"{render.LABEL_CLUSTER}={cluster['id']}")] == []
+
+    def volumes_left() -> list[str]:
+        with kube_cluster.api_client() as admin:
+            volumes = k8s.CoreV1Api(admin).list_persistent_volume().items
+        return [
+            v.metadata.name for v in volumes if v.spec.claim_ref and v.spec.claim_ref.namespace == namespace
+        ]
+
+    # A released volume is deleted by its provisioner a moment after its claim, as in a cloud.
+    wait_for(lambda: not volumes_left(), 30, interval=0.5, what="the volumes to go")
