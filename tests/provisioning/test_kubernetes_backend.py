@@ -30,7 +30,7 @@ from provisioning.kafka_admin.base import KafkaUnavailableError
 from provisioning.kubernetes import render
 from provisioning.kubernetes.api import KubernetesApi, KubernetesApiError
 from provisioning.kubernetes.backend import OWNED_KINDS, KubernetesBackend
-from provisioning.kubernetes.target import KubernetesTarget
+from provisioning.kubernetes.target import KubernetesTarget, VolumeRetention
 from provisioning.placement import place_brokers
 from provisioning.workflows import lifecycle, rolling, scaling
 from provisioning.workflows.base import StepContext, StepFailed
@@ -409,3 +409,39 @@ def test_an_upgrade_rolls_the_dedicated_controllers_too(
     )
     while not backend.delete(spec):
         time.sleep(0.5)
+
+
+def test_a_target_that_retains_volumes_keeps_them_when_its_cluster_is_deleted(
+    kube_cluster: KubeCluster, target: KubernetesTarget
+) -> None:
+    """volume_retention retain: deleting the cluster removes every object but the brokers' volume claims,
+    which stay bound to their volumes for an administrator (the default, delete, is proven above)."""
+    retaining = replace(target, volume_retention=VolumeRetention.RETAIN)
+    spec = make_spec(kube_cluster.zones[:2], 2)
+    backend = KubernetesBackend(retaining)
+    backend.provision(spec)
+    ready(backend, spec)
+    api = KubernetesApi(retaining)
+    claims = {c["metadata"]["uid"] for c in api.list("PersistentVolumeClaim", render.cluster_selector(spec))}
+    assert len(claims) == 2
+
+    wait_for(lambda: backend.delete(spec), 120, interval=1, what="every object but the claims gone")
+
+    left = owned(api, spec)
+    assert {kind for kind, _ in left} == {"PersistentVolumeClaim"}, left.keys()
+    assert {c["metadata"]["uid"] for c in left.values()} == claims
+    assert all(c["status"]["phase"] == "Bound" for c in left.values())
+    with kube_cluster.api_client() as client:
+        volumes = {
+            v.spec.claim_ref.uid: v
+            for v in k8s.CoreV1Api(client).list_persistent_volume().items
+            if v.spec.claim_ref
+        }
+    assert all(volumes[uid].status.phase == "Bound" for uid in claims)
+    # Still there a while later: nothing (no owner, no garbage collector) takes them afterwards.
+    time.sleep(3)
+    assert {
+        c["metadata"]["uid"] for c in api.list("PersistentVolumeClaim", render.cluster_selector(spec))
+    } == claims
+    for name in [c["metadata"]["name"] for c in left.values()]:
+        api.delete("PersistentVolumeClaim", name)
