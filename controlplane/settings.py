@@ -335,8 +335,18 @@ MAVEN_EXECUTABLE = os.environ.get("MAVEN", "mvn")
 KAFKA_VERSIONS = _env_list("KAFKA_VERSIONS", list(_distribution.SUPPORTED_VERSIONS))
 DEFAULT_KAFKA_VERSION = os.environ.get("DEFAULT_KAFKA_VERSION", _distribution.DEFAULT_VERSION)
 
+# Email (notifications, invitations): printed to the console unless an SMTP server is configured.
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "kafka-control-plane@localhost")
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = _env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = _env_bool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = int(os.environ.get("EMAIL_TIMEOUT", "10"))
+# How long an invitation to join an organization can be accepted.
+INVITATION_VALID_DAYS = int(os.environ.get("INVITATION_VALID_DAYS", "7"))
 
 LOGGING = {
     "version": 1,

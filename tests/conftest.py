@@ -51,6 +51,7 @@ pytest_plugins = [
     "tests.support.workers",
     "tests.support.operated_kafka",
     "tests.support.http_receiver",
+    "tests.support.smtp_receiver",
     "tests.support.browser",
     "tests.support.vm_hosts",
     "tests.support.vm_cluster",

@@ -1,9 +1,10 @@
-"""An organization's pages: its members and their roles (changed by owners only) and its audit log
-(who did what, when and from where; for owners and admins)."""
+"""An organization's pages: its members and their roles, and invitations by email (both managed by
+owners only), and its audit log (who did what, when and from where; for owners and admins)."""
 
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
@@ -11,11 +12,13 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from controlplane.api.permissions import organizations_of
 from controlplane.audit.actions import Actor
 from controlplane.audit.models import AuditEvent
+from controlplane.tenancy import invitations
 from controlplane.tenancy.actions import LastOwner, remove_membership, set_membership
 from controlplane.tenancy.models import WRITE_ROLES, Membership, Role
 
@@ -33,10 +36,19 @@ class MemberForm(forms.Form):
     def clean_username(self) -> str:
         username = self.cleaned_data["username"].strip()
         if not get_user_model().objects.filter(username=username).exists():
-            raise forms.ValidationError(
-                f"No account named {username!r}; whoever runs this control plane creates accounts."
-            )
+            raise forms.ValidationError(f"No account named {username!r}: invite them by email instead.")
         return username
+
+
+class InvitationForm(forms.Form):
+    """On the members page beside the add-member form, hence its prefix (field names and ids)."""
+
+    prefix = "invite"
+    email = forms.EmailField(
+        label="Email address",
+        widget=forms.EmailInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+    role = forms.ChoiceField(label="Invite as", choices=Role.choices, initial=Role.VIEWER)
 
 
 def _membership(request: HttpRequest, slug: str) -> Membership:
@@ -104,6 +116,9 @@ def member_list(request: HttpRequest, slug: str) -> HttpResponse:
     context = {
         **_context(request, membership),
         "form": form,
+        "invitation_form": InvitationForm(),
+        "invitation_valid_days": settings.INVITATION_VALID_DAYS,
+        "invitations": invitations.pending(organization) if membership.role == Role.OWNER else [],
         "members": organization.memberships.select_related("user").order_by("user__username"),
         "roles": Role.choices,
     }
@@ -171,3 +186,50 @@ def audit_log(request: HttpRequest, slug: str) -> HttpResponse:
         ),
     }
     return render(request, "dashboard/audit_log.html", context)
+
+
+def _accept_url(request: HttpRequest, raw_key: str) -> str:
+    path = reverse("dashboard:invitation-accept", args=[raw_key])
+    public = settings.CONTROLPLANE_PUBLIC_URL.rstrip("/")
+    return f"{public}{path}" if public else request.build_absolute_uri(path)
+
+
+@login_required
+@require_POST
+def invitation_create(request: HttpRequest, slug: str) -> HttpResponse:
+    membership = _membership(request, slug)
+    _require_owner(membership)
+    form = InvitationForm(request.POST)
+    if not form.is_valid():
+        for name, problems in form.errors.items():
+            messages.error(request, f"{form.fields[name].label}: {' '.join(problems)}")
+        return redirect("dashboard:member-list", slug=slug)
+    try:
+        issued = invitations.invite(
+            organization=membership.organization,
+            email=form.cleaned_data["email"],
+            role=Role(form.cleaned_data["role"]),
+            actor=Actor.from_request(request),
+        )
+        invitations.send(issued, _accept_url(request, issued.raw_key))
+    except invitations.InvitationError as exc:
+        messages.error(request, str(exc))
+    else:
+        invitation = issued.invitation
+        messages.success(
+            request,
+            f"Invitation emailed to {invitation.email} ({invitation.role}); the link works until "
+            f"{invitation.expires_at:%Y-%m-%d %H:%M} UTC.",
+        )
+    return redirect("dashboard:member-list", slug=slug)
+
+
+@login_required
+@require_POST
+def invitation_revoke(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    membership = _membership(request, slug)
+    _require_owner(membership)
+    invitation = get_object_or_404(membership.organization.invitations, pk=pk)
+    invitations.revoke(invitation=invitation, actor=Actor.from_request(request))
+    messages.success(request, f"The invitation to {invitation.email} is withdrawn; its link no longer works.")
+    return redirect("dashboard:member-list", slug=slug)

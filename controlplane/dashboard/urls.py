@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from controlplane.dashboard import dataplane, details, oncall, organization, views
+from controlplane.dashboard import dataplane, details, invitations, oncall, organization, views
 
 app_name = "dashboard"
 
@@ -57,6 +57,13 @@ urlpatterns = [
         "organizations/<slug:slug>/members/<int:pk>/remove/", organization.member_remove, name="member-remove"
     ),
     path("organizations/<slug:slug>/audit/", organization.audit_log, name="audit-log"),
+    path("organizations/<slug:slug>/invitations/", organization.invitation_create, name="invitation-create"),
+    path(
+        "organizations/<slug:slug>/invitations/<int:pk>/revoke/",
+        organization.invitation_revoke,
+        name="invitation-revoke",
+    ),
+    path("invitations/<str:key>/", invitations.invitation_accept, name="invitation-accept"),
     path("tokens/", views.token_list, name="token-list"),
     path("tokens/<int:pk>/revoke/", views.token_revoke, name="token-revoke"),
 ]

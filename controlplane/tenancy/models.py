@@ -1,9 +1,11 @@
-"""Tenants (organizations), who belongs to them with which role, and per-user API tokens."""
+"""Tenants (organizations), who belongs to them with which role, invitations to join them, and per-user
+API tokens."""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
+from datetime import datetime
 
 from django.conf import settings
 from django.db import models
@@ -16,6 +18,14 @@ class Role(models.TextChoices):
 
 
 WRITE_ROLES = frozenset({Role.OWNER, Role.ADMIN})
+# What each role may do, in the words the dashboard and invitation emails use.
+ROLE_DESCRIPTIONS = {
+    Role.OWNER: "manage the organization's members, and everything an admin can",
+    Role.ADMIN: "create, change and delete clusters, topics, users and on-call settings",
+    Role.VIEWER: "see everything, change nothing",
+}
+# Rights in increasing order, to tell whether one role gives more than another.
+ROLE_RANK = {Role.VIEWER: 0, Role.ADMIN: 1, Role.OWNER: 2}
 
 
 class Organization(models.Model):
@@ -97,3 +107,54 @@ class AuthFailureWindow(models.Model):
 
     def __str__(self) -> str:
         return f"{self.failures} failures of {self.scope} {self.key[:8]}"
+
+
+class InvitationState(models.TextChoices):
+    PENDING = "pending", "Pending"
+    ACCEPTED = "accepted", "Accepted"
+    REVOKED = "revoked", "Revoked"
+    EXPIRED = "expired", "Expired"
+
+
+class Invitation(models.Model):
+    """An emailed offer to join an organization with a role (`controlplane.tenancy.invitations`). The
+    link holds a secret of which only the hash is stored; it works once, until `expires_at`."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField()
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.VIEWER)
+    key_hash = models.CharField(max_length=64, unique=True)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)  # when the email last went out
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            # Inviting an address again renews its open invitation instead of adding a second one.
+            models.UniqueConstraint(
+                fields=["organization", "email"],
+                condition=models.Q(accepted_at__isnull=True, revoked_at__isnull=True),
+                name="one_open_invitation_per_org_email",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.email} to {self.organization} as {self.role}"
+
+    def state(self, now: datetime) -> InvitationState:
+        if self.accepted_at is not None:
+            return InvitationState.ACCEPTED
+        if self.revoked_at is not None:
+            return InvitationState.REVOKED
+        if self.expires_at <= now:
+            return InvitationState.EXPIRED
+        return InvitationState.PENDING

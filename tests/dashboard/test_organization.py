@@ -55,7 +55,7 @@ def test_an_owner_adds_changes_and_removes_a_member(tenant: Tenant) -> None:
 def test_an_unknown_account_is_named_by_the_field(tenant: Tenant) -> None:
     response = signed_in(tenant.owner).post(members_url(tenant), {"username": "nobody", "role": "admin"})
     assert response.context["form"].errors == {
-        "username": ["No account named 'nobody'; whoever runs this control plane creates accounts."]
+        "username": ["No account named 'nobody': invite them by email instead."]
     }
 
 
