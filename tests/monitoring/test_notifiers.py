@@ -14,6 +14,7 @@ from monitoring.notifiers.base import is_retryable_status
 from monitoring.notifiers.email import build_email
 from monitoring.notifiers.webhook import sign
 from tests.support.http_receiver import HttpReceiver
+from tests.support.smtp_receiver import SmtpReceiver
 
 NOTIFICATION = Notification(
     event=Event.TRIGGER,
@@ -278,25 +279,19 @@ def test_email_subject_and_body() -> None:
     assert f"Incident key: {NOTIFICATION.dedup_key}" in body
 
 
-def test_email_goes_through_djangos_mail_backend() -> None:
-    from django.conf import settings
+def test_email_goes_through_djangos_mail_backend_to_a_real_smtp_server(
+    smtp_receiver: SmtpReceiver, settings: Any
+) -> None:
+    settings.DEFAULT_FROM_EMAIL = "kcp@localhost"
 
-    if not settings.configured:
-        settings.configure(EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend")
-    from django.core import mail
-    from django.test import override_settings
+    result = send("email", {"to": "ops@example.com, oncall@example.com"}, with_event(Event.RESOLVE))
 
-    with override_settings(
-        EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend", DEFAULT_FROM_EMAIL="kcp@localhost"
-    ):
-        mail.outbox = []
-        result = send("email", {"to": "ops@example.com, oncall@example.com"}, with_event(Event.RESOLVE))
-        assert result.ok
-        (message,) = mail.outbox
-    assert message.to == ["ops@example.com", "oncall@example.com"]
-    assert message.from_email == "kcp@localhost"
-    assert message.subject.startswith("[RESOLVED] prod-eu: under min isr on topic:orders")
-    assert message.body.startswith("This alert has cleared.")
+    assert result.ok
+    (mail,) = smtp_receiver.wait_for(1)
+    assert mail.recipients == ["ops@example.com", "oncall@example.com"]
+    assert mail.sender == "kcp@localhost"
+    assert mail.message["Subject"].startswith("[RESOLVED] prod-eu: under min isr on topic:orders")
+    assert mail.body.startswith("This alert has cleared.")
 
 
 def test_unreachable_mail_server_is_retryable() -> None:
