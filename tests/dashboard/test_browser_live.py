@@ -1,6 +1,7 @@
 """The cluster page follows operations it did not start: one requested through the API appears
-without a reload, and the operations table follows it to its end; the operations page, and a
-deleted cluster, at both sizes through `check_page`."""
+without a reload, and the operations table follows it to its end; a consumer group's and a broker's
+pages follow new collections without a reload; the operations page, and a deleted cluster, at both
+sizes through `check_page`."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from controlplane.celery import app as celery_app
@@ -21,8 +23,11 @@ from controlplane.operations.actions import (
 )
 from controlplane.operations.models import Operation
 from controlplane.operations.outcomes import record_operation_started
+from monitoring.collector import collect_cluster
 from tests.dashboard.conftest import create_cluster, monitored_cluster
+from tests.support.alerting import make_cluster
 from tests.support.browser import check_page, log_in
+from tests.support.simulator import SimulatedKafkaCluster
 from tests.support.tenants import Tenant, token_client
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -87,3 +92,35 @@ def test_operations_page_and_a_deleted_cluster_fit_and_pass_axe(page: Page, tena
     page.goto("/?name=ord")
     expect(page.locator("#cluster-table tbody tr")).to_have_count(1)
     check_page(page, "cluster-list-search")
+
+
+def test_group_and_broker_pages_follow_new_collections(page: Page, tenant: Tenant) -> None:
+    # The simulator stands in for a three-broker cluster: the collector reads it as it reads Kafka.
+    cluster = make_cluster(tenant.organization, name="live", brokers=3)
+    simulated = SimulatedKafkaCluster.with_brokers(3, seed=5)
+    simulated.create_topic("orders", 3, 3)
+    simulated.set_group_state("billing", "Stable", members=1)
+    simulated.produce("orders", 0, 500)
+    simulated.commit("billing", "orders", 0, 100)
+    start = timezone.now() - timedelta(minutes=2)
+    collect_cluster(cluster.pk, admin=simulated, now=start)
+    log_in(page, tenant.viewer)
+
+    page.goto(f"/clusters/{cluster.pk}/groups/billing/")
+    committed = page.locator('tr[data-partition="orders-0"] [data-role="committed"]')
+    expect(committed).to_have_text("100")
+    page.evaluate("window.stillTheSamePage = true")
+    simulated.commit("billing", "orders", 0, 450)
+    collect_cluster(cluster.pk, admin=simulated, now=start + timedelta(seconds=30))
+    expect(committed).to_have_text("450")
+    expect(page.locator('tr[data-partition="orders-0"] [data-role="lag"]')).to_have_text("50")
+
+    page.goto(f"/clusters/{cluster.pk}/brokers/2/")
+    out_of_sync = page.locator('[data-stat="out-of-sync"] .stat-value')
+    expect(out_of_sync).to_have_text("0")
+    page.evaluate("window.stillTheSamePage = true")
+    simulated.fail_broker(2)
+    collect_cluster(cluster.pk, admin=simulated, now=start + timedelta(seconds=60))
+    expect(out_of_sync).to_have_text("3")  # its replicas of orders' three partitions fell out of the ISR
+    expect(page.locator(".page-header h1")).to_contain_text("down")
+    assert page.evaluate("window.stillTheSamePage") is True

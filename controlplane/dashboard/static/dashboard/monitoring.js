@@ -1,7 +1,8 @@
-// Live monitoring on the cluster and alerts pages. Two loops, both paused while the tab is hidden:
-// - the page's live regions (health, alerts, replicas, consumer groups, the alert table, the firing
-//   count) are re-rendered by the server and swapped in place: the same templates as the first
-//   render, so the two cannot drift apart;
+// Live monitoring on the cluster, alerts, consumer group and broker pages. Two loops, both paused
+// while the tab is hidden:
+// - the page's live regions (health, alerts, replicas, consumer groups, the alert table, a group's or
+//   a broker's tables, the firing count) are re-rendered by the server and swapped in place: the same
+//   templates as the first render, so the two cannot drift apart;
 // - the history charts (consumer lag per group, messages in, bytes in and disk per broker) are drawn
 //   as inline SVG from the metrics history API.
 "use strict";
