@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import yaml
@@ -21,6 +22,7 @@ from controlplane.targets import actions
 from controlplane.targets.choices import TargetKind
 from controlplane.targets.models import Target
 from controlplane.targets.resolve import check_connection
+from controlplane.tenancy.models import Organization
 from provisioning.kubernetes.target import (
     DEFAULT_IMAGE,
     DEFAULT_NAMESPACE,
@@ -96,7 +98,9 @@ class TargetSerializer(serializers.ModelSerializer):
 
 
 class ConnectionCheckSerializer(serializers.Serializer):
-    name = serializers.CharField(help_text="`api_server`, `namespace` or `permissions`.")
+    name = serializers.CharField(
+        help_text="`api_server`, `namespace`, `permissions`; `connection` for a kind that cannot be tested yet."
+    )
     ok = serializers.BooleanField()
     message = serializers.CharField(help_text="What was found, in plain words.")
 
@@ -161,6 +165,23 @@ def _check_context(kubeconfig: str, context: str) -> None:
         )
 
 
+def registration(
+    organization: Organization, values: Mapping[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The settings and credentials of a new target from `TargetWriteSerializer`'s validated values,
+    checked against what the serializer cannot see (the name taken, the kubeconfig's contexts); a
+    ValidationError names the field. The API and the dashboard's form register through it."""
+    if Target.objects.filter(organization=organization, name=values["name"]).exists():
+        raise ValidationError({"name": [f"A target named {values['name']!r} already exists."]})
+    kubeconfig = values.get("kubeconfig", "")
+    if bool(kubeconfig) == bool(values.get("in_cluster")):
+        raise ValidationError({"kubeconfig": ["Give a kubeconfig, or in_cluster: true (one of them)."]})
+    config = dict(values["settings"]) if "settings" in values else _default_settings()
+    if kubeconfig:
+        _check_context(kubeconfig, config.get("context", ""))
+    return config, ({"kubeconfig": kubeconfig} if kubeconfig else {})
+
+
 @extend_schema_view(
     list=extend_schema(summary="List targets", description="Credentials are never shown."),
     retrieve=extend_schema(summary="Get a target", responses={200: TargetSerializer, 404: ERRORS[404]}),
@@ -191,20 +212,13 @@ class TargetViewSet(
         data.is_valid(raise_exception=True)
         values = dict(data.validated_data)
         organization = common.target_organization(request, values.pop("organization", None), write=True)
-        if Target.objects.filter(organization=organization, name=values["name"]).exists():
-            raise ValidationError({"name": [f"A target named {values['name']!r} already exists."]})
-        kubeconfig = values.get("kubeconfig", "")
-        if bool(kubeconfig) == bool(values.get("in_cluster")):
-            raise ValidationError({"kubeconfig": ["Give a kubeconfig, or in_cluster: true (one of them)."]})
-        config = dict(values["settings"]) if "settings" in values else _default_settings()
-        if kubeconfig:
-            _check_context(kubeconfig, config.get("context", ""))
+        config, credentials = registration(organization, values)
         target = actions.register_target(
             organization=organization,
             name=values["name"],
             kind=values["kind"],
             config=config,
-            credentials={"kubeconfig": kubeconfig} if kubeconfig else {},
+            credentials=credentials,
             actor=Actor.from_request(request),
         )
         return Response(TargetSerializer(target).data, status=status.HTTP_201_CREATED)

@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from controlplane.dashboard import dataplane, details, invitations, oncall, organization, views
+from controlplane.dashboard import dataplane, details, invitations, oncall, organization, targets, views
 
 app_name = "dashboard"
 
@@ -64,6 +64,9 @@ urlpatterns = [
         name="invitation-revoke",
     ),
     path("invitations/<str:key>/", invitations.invitation_accept, name="invitation-accept"),
+    path("targets/", targets.target_list, name="target-list"),
+    path("targets/<uuid:pk>/test/", targets.target_test, name="target-test"),
+    path("targets/<uuid:pk>/delete/", targets.target_delete, name="target-delete"),
     path("tokens/", views.token_list, name="token-list"),
     path("tokens/<int:pk>/revoke/", views.token_revoke, name="token-revoke"),
 ]

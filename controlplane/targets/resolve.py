@@ -8,7 +8,7 @@ from controlplane.targets.choices import TargetKind
 from controlplane.targets.models import Target
 from controlplane.tenancy.models import Organization
 from provisioning.kubernetes.backend import KubernetesBackend
-from provisioning.kubernetes.connection import ConnectionReport, check_kubernetes_connection
+from provisioning.kubernetes.connection import Check, ConnectionReport, check_kubernetes_connection
 from provisioning.kubernetes.target import KubernetesTarget, VolumeRetention
 
 # The backend each kind of target serves.
@@ -55,6 +55,9 @@ def kubernetes_backend(target: Target | None, *, offline: bool = False) -> Kuber
 
 def check_connection(target: Target) -> ConnectionReport:
     """What reaching a registered target with its stored credentials finds."""
+    if target.kind != TargetKind.KUBERNETES:
+        message = f"Testing the connection of a {target.get_kind_display()} target is not supported yet."
+        return ConnectionReport(checks=(Check("connection", False, message),))
     return check_kubernetes_connection(
         kubernetes_target(target), timeout=settings.KUBERNETES_REQUEST_TIMEOUT_SECONDS
     )
