@@ -9,6 +9,7 @@ something the control plane silently takes back.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -63,19 +64,25 @@ class KubernetesApiError(BackendError):
 
 def api_client(target: KubernetesTarget) -> k8s_client.ApiClient:
     """A client for the target: its kubeconfig (and context), or the pod's service account."""
+    configuration = k8s_client.Configuration()
     try:
         if target.in_cluster:
-            configuration = k8s_client.Configuration()
             k8s_config.load_incluster_config(client_configuration=configuration)
-            return k8s_client.ApiClient(configuration)
-        kubeconfig = yaml.safe_load(target.kubeconfig)
-        return k8s_config.new_client_from_config_dict(
-            kubeconfig, context=target.context or None, persist_config=False
-        )
+        else:
+            k8s_config.load_kube_config_from_dict(
+                yaml.safe_load(target.kubeconfig),
+                context=target.context or None,
+                client_configuration=configuration,
+                persist_config=False,
+            )
     except (k8s_config.ConfigException, yaml.YAMLError, TypeError, ValueError) as exc:
         raise BackendError(
             f"the credentials of Kubernetes target {target.name} cannot be used: {exc}"
         ) from exc
+    # One attempt per request (urllib3 would make four): a step that fails is retried by the operations
+    # engine with backoff, and a connection test answers within its timeout rather than four times it.
+    configuration.retries = 0
+    return k8s_client.ApiClient(configuration)
 
 
 class KubernetesApi:
@@ -119,7 +126,8 @@ class KubernetesApi:
             data = response.read()
         except (urllib3.exceptions.HTTPError, OSError, k8s_client.ApiException) as exc:
             raise BackendUnavailableError(
-                f"the API server of Kubernetes target {self.target.name} did not answer: {exc}"
+                f"the API server of Kubernetes target {self.target.name} "
+                f"({self._client.configuration.host}) did not answer: {_why(exc)}"
             ) from exc
         status = response.status
         if status == 404 and method in ("GET", "DELETE"):
@@ -164,6 +172,15 @@ class KubernetesApi:
             "DELETE", KINDS[kind].path(self.namespace, name), body=body, what=f"deleting {kind} {name}"
         )
         return answer is not None
+
+
+def _why(exc: BaseException) -> str:
+    """What went wrong with a connection ('Connection refused', 'timed out', a certificate refused),
+    without urllib3's wrapping ('Max retries exceeded with url: ... (Caused by ...')."""
+    reason = getattr(exc, "reason", None) or exc
+    args = getattr(reason, "args", ())
+    text = args[-1] if args and isinstance(args[-1], str) else str(reason)
+    return re.sub(r"^HTTPS?Connection\([^)]*\): ", "", text)
 
 
 def _json(data: bytes | str | None) -> dict[str, Any]:

@@ -167,7 +167,9 @@ def test_a_wrong_token_and_an_unreachable_server_are_plain_findings(
     closed = register(tenant, "closed", yaml.safe_dump(config), "kafka")
     report = connection_report(tenant, closed)
     assert report["ok"] is False
-    assert "did not answer" in report["checks"][0]["message"]
+    message = report["checks"][0]["message"]
+    assert "(https://127.0.0.1:1) did not answer: Failed to establish a new connection" in message
+    assert "Connection refused" in message and "Max retries" not in message  # urllib3's wrapping gone
     assert Target.objects.filter(organization=tenant.organization).count() == 2
 
 
