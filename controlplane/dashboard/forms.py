@@ -18,6 +18,7 @@ from controlplane.clusters.choices import Backend
 from controlplane.clusters.layout import Layout, layout_errors
 from controlplane.clusters.specs import available_backends
 from controlplane.clusters.validation import new_cluster_errors
+from controlplane.targets.models import Target
 from controlplane.tenancy.models import ApiToken, Organization
 from provisioning import security
 from provisioning.placement import place_brokers
@@ -40,7 +41,14 @@ def api_payload(data: Mapping[str, Any]) -> dict[str, Any]:
     so the API's defaults apply."""
     # The name is always sent, so a blank one reads "may not be blank" exactly as in the API.
     payload: dict[str, Any] = {"name": data.get("name") or ""}
-    for name in ("backend", "kafka_version", "brokers", "replication_factor", "min_insync_replicas"):
+    for name in (
+        "backend",
+        "target",
+        "kafka_version",
+        "brokers",
+        "replication_factor",
+        "min_insync_replicas",
+    ):
         value = data.get(name)
         if value not in (None, ""):
             payload[name] = value
@@ -112,6 +120,13 @@ class ClusterForm(forms.Form):
     )
     organization = forms.ChoiceField(choices=())
     backend = forms.CharField(required=False, initial=Backend.LOCAL)
+    # Text, offered as a choice of the organizations' targets: whether the name fits the backend is the
+    # API's check, with its message.
+    target = forms.CharField(
+        required=False,
+        help_text="Where the brokers run: a registered target of the backend (see Targets). Empty: the "
+        "organization's only one; local clusters need none.",
+    )
     kafka_version = forms.CharField(required=False, label="Kafka version")
     brokers = forms.CharField(required=False, initial=SUGGESTED_BROKERS[0], widget=_number(min=1))
     racks = forms.CharField(
@@ -175,6 +190,24 @@ class ClusterForm(forms.Form):
                 for value, label in Backend.choices
             ]
         )
+        targets = Target.objects.filter(organization__in=self.organizations.values()).select_related(
+            "organization"
+        )
+        if targets:
+            self.fields["target"].widget = forms.Select(
+                choices=[
+                    ("", "The organization's only one"),
+                    *(
+                        (
+                            t.name,
+                            f"{t.organization.name} / {t.name}" if self.asks_for_organization else t.name,
+                        )
+                        for t in targets.order_by("organization__name", "name")
+                    ),
+                ]
+            )
+        else:
+            self.fields["target"].widget = forms.HiddenInput()
         self.fields["kafka_version"].widget = forms.Select(choices=[(v, v) for v in settings.KAFKA_VERSIONS])
         self.fields["kafka_version"].initial = settings.DEFAULT_KAFKA_VERSION
         if self.organizations:

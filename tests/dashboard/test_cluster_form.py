@@ -12,6 +12,8 @@ from controlplane.audit.models import AuditEvent
 from controlplane.clusters.models import Cluster
 from controlplane.clusters.specs import get_backend
 from controlplane.operations.models import Operation
+from controlplane.targets.actions import register_target
+from controlplane.targets.models import Placement
 from controlplane.tenancy.actions import set_membership
 from controlplane.tenancy.models import Role
 from tests.support.tenants import SYSTEM, Tenant, token_client
@@ -243,3 +245,32 @@ def test_preview_shows_the_kubernetes_objects_beside_the_placement(tenant: Tenan
     assert "kind: StatefulSet" in page and "topology.kubernetes.io/zone" in page
     assert response.context["preview"].racks == [("eu-1a", [0]), ("eu-1b", [1]), ("eu-1c", [2])]
     assert not Cluster.objects.exists()
+
+
+def test_the_form_places_a_kubernetes_cluster_on_the_target_chosen(tenant: Tenant) -> None:
+    """With two Kubernetes targets a request must name one: the form offers them, an unknown name gets
+    the API's message on the field, and the chosen one is where the cluster goes."""
+    for name, namespace in (("prod-eu", "kafka-eu"), ("prod-us", "kafka-us")):
+        register_target(
+            organization=tenant.organization,
+            name=name,
+            kind="kubernetes",
+            config={"namespace": namespace},
+            credentials={},
+            actor=SYSTEM,
+        )
+    client = signed_in(tenant.admin)
+    body = form_data(backend="kubernetes", brokers="3", racks=["eu-1a", "eu-1b", "eu-1c"])
+    assert '<option value="prod-us">prod-us</option>' in client.get(NEW).content.decode()
+
+    unnamed = client.post(NEW, body)
+    assert "several kubernetes targets; name one" in " ".join(unnamed.context["form"].errors["target"])
+    unknown = client.post(NEW, {**body, "target": "staging"})
+    assert "no target named 'staging'" in " ".join(unknown.context["form"].errors["target"])
+    preview = client.post(NEW, {**body, "target": "prod-us", "preview": "1"})
+    assert "namespace: kafka-us" in preview.content.decode()
+
+    created = client.post(NEW, {**body, "target": "prod-us"})
+
+    assert created.status_code == 302, created.context["form"].errors
+    assert Placement.objects.get(cluster=Cluster.objects.get()).target.name == "prod-us"
