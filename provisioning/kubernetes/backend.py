@@ -77,7 +77,30 @@ class KubernetesBackend:
         errors = render.spec_errors(spec)
         if problems := target_errors(self.target):
             errors["target"] = "; ".join(f"{k}: {v}" for k, v in sorted(problems.items()))
+        if "brokers" not in errors and (left_out := self._controllers_left_out(spec)):
+            # Refused up front: a replacement or scale-in would otherwise move every replica off the
+            # broker and only then meet remove_brokers' refusal.
+            errors["brokers"] = (
+                f"broker(s) {', '.join(map(str, left_out))} of cluster {spec.name} are its KRaft "
+                "controllers, which stay for the cluster's life: removing one would shrink the controller "
+                "quorum, a membership change this backend does not make"
+            )
         return errors
+
+    def _controllers_left_out(self, spec: ClusterSpec) -> list[int]:
+        """The recorded combined controllers of an existing cluster that `spec` no longer has. Unknown
+        (none) for a plan, a new cluster, or a target that does not answer: remove_brokers still refuses
+        to remove a voter."""
+        if self.offline:
+            return []
+        try:
+            with self._api() as api:
+                layout = self._recorded_layout(api, spec)
+        except BackendError:
+            return []
+        if layout is None or layout.dedicated:
+            return []
+        return sorted(set(layout.controllers) - {b.node_id for b in spec.brokers})
 
     def plan(self, spec: ClusterSpec) -> ProvisioningPlan:
         layout, note = self._planned_layout(spec)

@@ -251,6 +251,10 @@ def test_scale_in_refuses_a_broker_that_still_holds_replicas(
     spec = make_spec(kube_cluster.zones[:2], 4)
     backend = KubernetesBackend(target)
     backend.provision(spec)
+    # Brokers 0-2 are the combined controllers: leaving one out is refused before anything moves.
+    without = {n: replace(spec, brokers=tuple(b for b in spec.brokers if b.node_id != n)) for n in (2, 3)}
+    assert "are its KRaft controllers" in backend.validate(without[2])["brokers"]
+    assert backend.validate(without[3]) == {}
     kafka = StandInKafkaCluster([(b.node_id, b.rack) for b in spec.brokers], cluster_id=spec.cluster_id)
     SIMULATION.clusters[spec.cluster_id] = kafka
     # Only an internal topic is left on broker 3.
