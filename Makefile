@@ -44,8 +44,11 @@ kafka: install
 # kube-apiserver, kube-controller-manager, kube-scheduler and kwok for the kubernetes backend's tests,
 # built once from their Go modules (needs Go; many minutes the first time) into
 # ~/.cache/kafka-control-plane/kubernetes/<version>/; later runs find them there.
+# helm (the chart's tests render and install controlplane/deploy/helm with it) is built the same way into
+# ~/.cache/kafka-control-plane/helm/<version>/.
 kube: install
 	$(BIN)/python -m tests.support.kube_binaries build
+	$(BIN)/python -m tests.support.helm_binary build
 
 # axe-core, the accessibility engine the dashboard's browser tests inject into every page; installed
 # with npm into .node/ (git-ignored), pinned here, reinstalled only when the pin changes.
@@ -66,6 +69,7 @@ TEST_PROCESSES ?= 3
 test: install system-deps axe
 	$(BIN)/python -m provisioning.distribution fetch $(TEST_KAFKA_VERSIONS)
 	$(BIN)/python -m tests.support.kube_binaries build
+	$(BIN)/python -m tests.support.helm_binary build
 	bash scripts/with-test-services.sh $(BIN)/pytest -n $(TEST_PROCESSES) --dist loadscope --durations=25 $(PYTEST_ARGS)
 
 # Only the vm backend's tests on real hosts (network namespaces with their own sshd, reached over SSH),
