@@ -179,7 +179,8 @@ def test_a_kubernetes_cluster_from_request_to_deletion_through_a_worker(
 ) -> None:
     """Through the REST API and a real Celery worker on Redis: a cluster placed on a registered target
     is applied to the real API server, the provision workflow waits until its pods are ready and ends
-    `running`, and deleting it leaves no object, claim or volume behind.
+    `running`, a rolling restart replaces its pods one at a time, and deleting it leaves no object, claim
+    or volume behind.
 
     Kafka's side is tests/support/kube_kafka.py's stand-in, which says a broker is registered exactly
     while its pod is ready: kwok runs no Kafka in the pods. (A real Kafka cluster on loopback would
@@ -228,6 +229,32 @@ def test_a_kubernetes_cluster_from_request_to_deletion_through_a_worker(
     pods = api.list("Pod", f"{render.LABEL_CLUSTER}={cluster['id']}")
     zones = {kube_cluster.nodes[p["spec"]["nodeName"]] for p in pods}
     assert len(pods) == 3 and zones == set(kube_cluster.zones)  # one broker per zone
+
+    # A rolling restart through the API: each pod replaced once, one at a time, the controller last.
+    before = {p["metadata"]["name"]: p["metadata"]["uid"] for p in pods}
+    restarted = client.post(f"{cluster_url}restart/", {}, format="json")
+    assert restarted.status_code == 202, restarted.content
+    restart_url = f"/api/v1/operations/{restarted.json()['operation']['id']}/"
+    restart = wait_for(
+        lambda: (body := client.get(restart_url).json())["state"] in ("succeeded", "failed") and body,
+        180,
+        interval=1,
+        what="the rolling restart to end",
+    )
+    assert restart["state"] == "succeeded", restart
+    after = {
+        p["metadata"]["name"]: p["metadata"]["uid"]
+        for p in api.list("Pod", f"{render.LABEL_CLUSTER}={cluster['id']}")
+    }
+    assert after.keys() == before.keys() and not set(after.values()) & set(before.values())
+    rolled = [line["message"] for line in restart["log"] if line["message"].startswith("restarting broker")]
+    assert [m.split()[2] for m in rolled] == ["1", "2", "0"], rolled  # the stand-in's controller, 0, last
+    deletions = [
+        line["message"]
+        for line in restart["log"]
+        if "deleted; its StatefulSet starts it again" in line["message"]
+    ]
+    assert len(deletions) == 3, deletions  # the backend's own lines
 
     deleted = client.delete(cluster_url)
     assert deleted.status_code == 202, deleted.content
