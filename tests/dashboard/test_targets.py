@@ -132,6 +132,11 @@ def test_a_target_in_use_is_not_removed(tenant: Tenant) -> None:
     Placement.objects.create(cluster=cluster, target=target)
     client = signed_in(tenant.admin)
     assert "Removal is refused while clusters run on it" in client.get("/targets/").content.decode()
+    # The cluster's page says where it runs.
+    assert (
+        '<dt>Target</dt><dd><a href="/targets/">lab</a>'
+        in client.get(f"/clusters/{cluster.pk}/").content.decode()
+    )
 
     page = client.post(f"/targets/{target.pk}/delete/", follow=True).content.decode()
 
