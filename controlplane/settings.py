@@ -290,6 +290,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "controlplane.clusters.tasks.reconcile_clusters",
         "schedule": timedelta(seconds=30),
     },
+    "prune-vm-runs": {
+        "task": "controlplane.targets.tasks.prune_vm_runs",
+        "schedule": timedelta(hours=1),
+    },
     "check-topic-drift": {
         "task": "controlplane.dataplane.tasks.schedule_drift_checks",
         "schedule": timedelta(seconds=float(os.environ.get("DRIFT_CHECK_INTERVAL_SECONDS", "60"))),
@@ -386,6 +390,7 @@ if PRODUCTION:
 CONTROLPLANE_BACKENDS = {
     "local": "controlplane.clusters.backends.local_backend",
     "kubernetes": "controlplane.clusters.backends.kubernetes_backend",
+    "vm": "controlplane.clusters.backends.vm_backend",
 }
 # More backends, e.g. "name=dotted.path.to.factory,other=...": how test workers get test backends.
 CONTROLPLANE_BACKENDS |= dict(
@@ -399,6 +404,14 @@ KUBERNETES_STORAGE_CLASS = os.environ.get("KUBERNETES_STORAGE_CLASS", "")
 KUBERNETES_IMAGE = os.environ.get("KUBERNETES_IMAGE", "kafka-control-plane/kafka:{version}")
 # How long one Kubernetes API request may take before the target counts as unreachable.
 KUBERNETES_REQUEST_TIMEOUT_SECONDS = float(os.environ.get("KUBERNETES_REQUEST_TIMEOUT_SECONDS", "10"))
+# VM host pools: where playbook runs keep their artifacts (a directory per operation, pruned once
+# older than VM_RUN_RETENTION_SECONDS), where release archives pushed to hosts are packed, and how
+# long one playbook run may take; it runs inside an operation step, so it must end before the task's
+# soft time limit (CELERY_TASK_SOFT_TIME_LIMIT).
+VM_RUNS_DIR = Path(os.environ.get("VM_RUNS_DIR", VAR_DIR / "vm-runs"))
+VM_RUN_RETENTION_SECONDS = float(os.environ.get("VM_RUN_RETENTION_SECONDS", str(7 * 24 * 3600)))
+VM_RELEASES_DIR = Path(os.environ.get("VM_RELEASES_DIR", VAR_DIR / "vm-releases"))
+VM_PLAYBOOK_TIMEOUT_SECONDS = float(os.environ.get("VM_PLAYBOOK_TIMEOUT_SECONDS", "1200"))
 # How long one Kafka admin request may take before the cluster counts as unreachable.
 KAFKA_ADMIN_TIMEOUT_SECONDS = float(os.environ.get("KAFKA_ADMIN_TIMEOUT_SECONDS", "10"))
 # Builds the Kafka admin client for a cluster: (ClusterSpec, bootstrap servers) -> KafkaAdmin.

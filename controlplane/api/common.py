@@ -28,6 +28,7 @@ from controlplane.clusters.actions import ClusterNameTaken, ClusterNotChangeable
 from controlplane.dataplane.errors import ClusterUnreachable, DataPlaneConflict, DataPlaneInvalid
 from controlplane.operations.actions import OperationConflict, OperationNotCancellable
 from controlplane.tenancy.models import Membership, Organization
+from provisioning.ansible.pool import PoolExhausted
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +83,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return conflict(exc)
     if isinstance(exc, ClusterNameTaken):
         return Response({"name": [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, PoolExhausted):  # lost a race for a pool's last hosts after validation
+        return Response({"brokers": [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, DataPlaneInvalid):
         return Response({field: [message] for field, message in exc.errors.items()}, status=400)
     if isinstance(exc, DataPlaneConflict):

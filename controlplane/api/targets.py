@@ -15,10 +15,10 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from controlplane.api import common
+from controlplane.api import common, host_pools
 from controlplane.api.permissions import OrganizationRolePermission, organizations_of
 from controlplane.audit.actions import Actor
-from controlplane.targets import actions
+from controlplane.targets import actions, hosts
 from controlplane.targets.choices import TargetKind
 from controlplane.targets.models import Target
 from controlplane.targets.resolve import check_connection
@@ -75,8 +75,8 @@ class TargetSerializer(serializers.ModelSerializer):
     organization = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     settings = serializers.JSONField(source="config", read_only=True)
     authentication = serializers.SerializerMethodField(
-        help_text="How the control plane signs in: `kubeconfig` (stored encrypted, never shown) or "
-        "`in_cluster` (its own service account)."
+        help_text="How the control plane signs in: `kubeconfig` (stored encrypted, never shown), "
+        "`in_cluster` (its own service account) or, on host pools, `ssh_key` (stored encrypted, never shown)."
     )
 
     class Meta:
@@ -94,6 +94,8 @@ class TargetSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_authentication(self, target: Target) -> str:
+        if target.kind == TargetKind.VM:
+            return "ssh_key"
         return "kubeconfig" if target.credentials.get("kubeconfig") else "in_cluster"
 
 
@@ -121,7 +123,12 @@ class TargetWriteSerializer(common.StrictSerializer):
     organization = serializers.SlugField(required=False)
     name = serializers.SlugField(max_length=63)
     kind = serializers.ChoiceField(choices=TargetKind.choices, default=TargetKind.KUBERNETES)
-    settings = KubernetesSettingsSerializer(required=False)
+    settings = serializers.JSONField(
+        required=False,
+        help_text="Kubernetes: namespace, topology_key, storage_class, image, volume_retention, "
+        "allowed_cidrs, context. VM host pool: hosts (name, address, rack, ssh_user, ssh_port, java_home, "
+        "kafka_root), racks, service_manager, kafka_user, java_home, python_interpreter.",
+    )
     kubeconfig = serializers.CharField(
         write_only=True,
         required=False,
@@ -131,6 +138,20 @@ class TargetWriteSerializer(common.StrictSerializer):
     )
     in_cluster = serializers.BooleanField(
         required=False, help_text="Use the control plane's own service account instead of a kubeconfig."
+    )
+    ssh_private_key = serializers.CharField(
+        write_only=True,
+        required=False,
+        trim_whitespace=False,
+        max_length=host_pools.MAX_KEY_CHARS,
+        help_text="Host pools: the unencrypted private key SSH signs in with; stored encrypted, never returned.",
+    )
+    known_hosts = serializers.CharField(
+        write_only=True,
+        required=False,
+        trim_whitespace=False,
+        max_length=host_pools.MAX_KNOWN_HOSTS_CHARS,
+        help_text="Host pools: the hosts' public keys (known_hosts lines); no other key is accepted.",
     )
 
     def validate_kubeconfig(self, text: str) -> str:
@@ -143,10 +164,18 @@ class TargetWriteSerializer(common.StrictSerializer):
         return text
 
 
-def _default_settings() -> dict[str, Any]:
-    defaults = KubernetesSettingsSerializer(data={})
-    defaults.is_valid(raise_exception=True)
-    return dict(defaults.validated_data)
+def _kubernetes_settings(raw: Any, *, partial: bool = False) -> dict[str, Any]:
+    """Settings of a Kubernetes target; `partial`: only those given (a change), without defaults."""
+    data = KubernetesSettingsSerializer(data=raw, partial=partial)
+    if not data.is_valid():
+        raise ValidationError({"settings": data.errors})
+    return dict(data.validated_data)
+
+
+def _refuse_ssh_fields(values: dict[str, Any]) -> None:
+    for field in ("ssh_private_key", "known_hosts"):
+        if values.get(field):
+            raise ValidationError({field: ["Only host pools (kind vm) sign in over SSH."]})
 
 
 def _check_context(kubeconfig: str, context: str) -> None:
@@ -173,10 +202,13 @@ def registration(
     ValidationError names the field. The API and the dashboard's form register through it."""
     if Target.objects.filter(organization=organization, name=values["name"]).exists():
         raise ValidationError({"name": [f"A target named {values['name']!r} already exists."]})
+    if values.get("kind") == TargetKind.VM:
+        return host_pools.create_values(values)
+    _refuse_ssh_fields(values)
     kubeconfig = values.get("kubeconfig", "")
     if bool(kubeconfig) == bool(values.get("in_cluster")):
         raise ValidationError({"kubeconfig": ["Give a kubeconfig, or in_cluster: true (one of them)."]})
-    config = dict(values["settings"]) if "settings" in values else _default_settings()
+    config = _kubernetes_settings(values.get("settings", {}))
     if kubeconfig:
         _check_context(kubeconfig, config.get("context", ""))
     return config, ({"kubeconfig": kubeconfig} if kubeconfig else {})
@@ -203,7 +235,9 @@ class TargetViewSet(
     @extend_schema(
         summary="Register a target",
         description="A Kubernetes cluster clusters can be placed on: a kubeconfig, or `in_cluster: true` "
-        "when the control plane runs in it. The kubeconfig is stored encrypted and never shown again.",
+        "when the control plane runs in it. The kubeconfig is stored encrypted and never shown again. Or "
+        "(`kind: vm`) a host pool: its hosts in `settings`, the SSH private key and the hosts' public keys "
+        "(`known_hosts`), stored encrypted and never shown again (see docs/vm.md).",
         request=TargetWriteSerializer,
         responses={201: TargetSerializer, **ERRORS},
     )
@@ -239,6 +273,18 @@ class TargetViewSet(
         for field, value in current.items():
             if field in values and values[field] != value:
                 raise ValidationError({field: [f"A target's {field} cannot change; register a new one."]})
+        if target.kind == TargetKind.VM:
+            config, credentials = host_pools.update_values(target, values)
+            if config is not None and (conflicts := hosts.pool_change_conflicts(target, config)):
+                return Response(
+                    {"detail": "; ".join(conflicts) + ".", "code": "host_in_use"},
+                    status=status.HTTP_409_CONFLICT,
+                )
+            target = actions.update_target(
+                target=target, config=config, credentials=credentials, actor=Actor.from_request(request)
+            )
+            return Response(TargetSerializer(target).data)
+        _refuse_ssh_fields(values)
         if values.get("kubeconfig") and values.get("in_cluster"):
             raise ValidationError({"kubeconfig": ["Give a kubeconfig, or in_cluster: true (one of them)."]})
         credentials = None
@@ -246,7 +292,7 @@ class TargetViewSet(
             credentials = {"kubeconfig": values["kubeconfig"]}
         elif values.get("in_cluster"):
             credentials = {}
-        config = dict(values["settings"]) if "settings" in values else None
+        config = _kubernetes_settings(values["settings"], partial=True) if "settings" in values else None
         kubeconfig = (
             target.credentials.get("kubeconfig") if credentials is None else credentials.get("kubeconfig")
         )

@@ -26,7 +26,8 @@ from controlplane.clusters.models import Broker, BrokerAnomaly, Cluster, Cluster
 from controlplane.operations.actions import OperationConflict, active_operation, start_operation
 from controlplane.operations.choices import OperationKind, OperationState
 from controlplane.operations.models import Operation
-from controlplane.targets.models import Placement
+from controlplane.targets.hosts import allocate_hosts
+from controlplane.targets.models import Placement, Target
 from controlplane.targets.resolve import choose_target
 from controlplane.tenancy.models import Organization
 from provisioning import security
@@ -61,6 +62,16 @@ def request_cluster_create(
     """
     target = choose_target(organization, spec["backend"], spec.get("target"), dry_run=False)
     node_size = spec["node_size"]
+    with transaction.atomic():  # nothing is recorded when hosts cannot be allocated
+        cluster = _create_cluster_record(organization, spec, node_size, actor)
+        _record_brokers(cluster, organization, spec, node_size, target, actor)
+        operation = start_operation(cluster=cluster, kind=OperationKind.PROVISION, actor=actor)
+    return cluster, operation
+
+
+def _create_cluster_record(
+    organization: Organization, spec: Mapping[str, Any], node_size: Mapping[str, Any], actor: Actor
+) -> Cluster:
     try:
         with transaction.atomic():
             cluster = Cluster.objects.create(
@@ -85,25 +96,36 @@ def request_cluster_create(
                 _create_certificate_authority(cluster)
     except IntegrityError as exc:
         raise ClusterNameTaken(spec["name"]) from exc
-    with transaction.atomic():
-        Broker.objects.bulk_create(
-            Broker(cluster=cluster, node_id=node_id, rack=rack)
-            for node_id, rack in sorted(place_brokers(list(cluster.racks), cluster.broker_count).items())
-        )
-        if target is not None:
-            Placement.objects.create(cluster=cluster, target=target)
-        record_event(
-            actor=actor,
-            action="cluster.create",
-            target=cluster,
-            organization=organization,
-            # Audit details are JSON: the CPU count arrives as a Decimal from the serializer.
-            details={key: value for key, value in spec.items() if key not in ("config", "target")}
-            | {"node_size": {**node_size, "cpu": float(node_size["cpu"])}}
-            | ({"target": target.name} if target is not None else {}),
-        )
-        operation = start_operation(cluster=cluster, kind=OperationKind.PROVISION, actor=actor)
-    return cluster, operation
+    return cluster
+
+
+def _record_brokers(
+    cluster: Cluster,
+    organization: Organization,
+    spec: Mapping[str, Any],
+    node_size: Mapping[str, Any],
+    target: Target | None,
+    actor: Actor,
+) -> None:
+    """The brokers in the racks the placement engine picks, the cluster's target and, on a host pool,
+    a host for each broker."""
+    layout = place_brokers(list(cluster.racks), cluster.broker_count)
+    Broker.objects.bulk_create(
+        Broker(cluster=cluster, node_id=node_id, rack=rack) for node_id, rack in sorted(layout.items())
+    )
+    if target is not None:
+        Placement.objects.create(cluster=cluster, target=target)
+        allocate_hosts(cluster=cluster, node_ids=sorted(layout))
+    record_event(
+        actor=actor,
+        action="cluster.create",
+        target=cluster,
+        organization=organization,
+        # Audit details are JSON: the CPU count arrives as a Decimal from the serializer.
+        details={key: value for key, value in spec.items() if key not in ("config", "target")}
+        | {"node_size": {**node_size, "cpu": float(node_size["cpu"])}}
+        | ({"target": target.name} if target is not None else {}),
+    )
 
 
 def _create_certificate_authority(cluster: Cluster) -> ClusterSecurity:
@@ -246,6 +268,7 @@ def request_scale(*, cluster: Cluster, brokers: int, actor: Actor) -> Operation:
         Broker.objects.bulk_create(
             Broker(cluster=cluster, node_id=node_id, rack=rack) for node_id, rack in sorted(added.items())
         )
+        allocate_hosts(cluster=cluster, node_ids=sorted(added))
         Broker.objects.filter(cluster=cluster, node_id__in=removed).update(
             state=BrokerState.DRAINING, updated_at=now
         )
@@ -337,6 +360,9 @@ def request_replace_broker(
         )
         if replacement is not None and not started_before:
             Broker.objects.create(cluster=cluster, node_id=replacement, rack=broker.rack)
+            # On a host pool, another free host of the rack: the old one still runs the old broker
+            # until its replicas have moved.
+            allocate_hosts(cluster=cluster, node_ids=[replacement])
         record_event(
             actor=actor,
             action="cluster.replace_broker",

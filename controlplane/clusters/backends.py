@@ -9,6 +9,10 @@ from django.conf import settings
 
 from controlplane.targets import resolve
 from provisioning import distribution
+from provisioning.ansible.backend import VmBackend
+from provisioning.ansible.inventory import Release
+from provisioning.ansible.pool import HostPool
+from provisioning.ansible.release import release_archive
 from provisioning.backends.base import ClusterSpec, KafkaConnection
 from provisioning.backends.local import LocalBackend
 from provisioning.distribution.java import JavaRuntime, find_java
@@ -83,3 +87,16 @@ def kubernetes_backend() -> KubernetesBackend:
     """The `kubernetes` backend on the default target (settings, in-cluster credentials); clusters on
     a registered target get their own instance (`specs.make_backend`)."""
     return resolve.kubernetes_backend(None)
+
+
+def vm_release(version: str) -> Release:
+    """The release VM hosts install: this installation's distribution of `version`, packed once into
+    an archive the playbooks push to every host (checked there against its SHA-512)."""
+    archive = release_archive(kafka_distribution(version), Path(settings.VM_RELEASES_DIR))
+    return Release(version, archive.sha512, str(archive.path))
+
+
+def vm_backend() -> VmBackend:
+    """The `vm` backend has no implicit target: clusters on VMs go to a registered host pool
+    (`specs.make_backend` makes the backend per pool and cluster). This one holds no host."""
+    return VmBackend(HostPool("none", ()), offline=True)

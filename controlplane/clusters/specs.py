@@ -10,7 +10,7 @@ from django.utils.module_loading import import_string
 
 from controlplane.clusters.models import Cluster, ClusterSecurity
 from controlplane.targets.models import Placement, Target
-from controlplane.targets.resolve import kubernetes_backend
+from controlplane.targets.resolve import kubernetes_backend, vm_backend
 from provisioning.backends.base import (
     NULL_EVENTS,
     Backend,
@@ -96,12 +96,22 @@ def cluster_target(cluster: Cluster) -> Target | None:
 
 
 def make_backend(
-    name: str, target: Target | None, *, events: BackendEvents = NULL_EVENTS, offline: bool = False
+    name: str,
+    target: Target | None,
+    *,
+    events: BackendEvents = NULL_EVENTS,
+    offline: bool = False,
+    cluster_id: object = None,
 ) -> Backend:
     """A backend instance for one target (a registered one, or None for the backend's implicit
-    target), reporting what it does to `events`. `offline`: for plans only, never reaching the target."""
+    target), reporting what it does to `events`. `offline`: for plans only, never reaching the target.
+    `cluster_id`: the cluster it works for (a host pool's backend needs its hosts)."""
     if name == "kubernetes" and "kubernetes" in settings.CONTROLPLANE_BACKENDS:
         backend: Backend = kubernetes_backend(target, offline=offline)
+    elif name == "vm" and "vm" in settings.CONTROLPLANE_BACKENDS:
+        from controlplane.clusters.backends import vm_release  # it imports the targets' resolver too
+
+        backend = vm_backend(target, cluster_id=cluster_id, release=vm_release, offline=offline)
     else:
         # Backends without registered targets are one shared instance; each caller gets its own
         # copy, so its events go to its own log.
@@ -111,4 +121,4 @@ def make_backend(
 
 
 def backend_for(cluster: Cluster, *, events: BackendEvents = NULL_EVENTS) -> Backend:
-    return make_backend(cluster.backend, cluster_target(cluster), events=events)
+    return make_backend(cluster.backend, cluster_target(cluster), events=events, cluster_id=cluster.pk)

@@ -56,6 +56,7 @@ from controlplane.tenancy.actions import create_api_token, revoke_api_token
 from controlplane.tenancy.models import ApiToken
 from controlplane.tenancy.throttle import AuthenticationThrottled
 from monitoring.models import HealthStatus
+from provisioning.ansible.pool import PoolExhausted
 
 # Session key holding a just-created token's secret until the next page shows it, once.
 NEW_TOKEN_SESSION_KEY = "dashboard.new_api_token"
@@ -120,6 +121,8 @@ def cluster_create(request: HttpRequest) -> HttpResponse:
             )
         except ClusterNameTaken as exc:
             form.add_error("name", str(exc))
+        except PoolExhausted as exc:
+            form.add_error("brokers", str(exc))
         else:
             messages.success(request, f"Cluster {cluster.name} requested; provisioning has been queued.")
             return redirect("dashboard:cluster-detail", pk=cluster.pk)

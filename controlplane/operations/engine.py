@@ -35,7 +35,7 @@ from controlplane.operations import actions
 from controlplane.operations.choices import LogLevel, OperationState, StepState
 from controlplane.operations.models import Operation, OperationStep
 from controlplane.operations.outcomes import record_operation_started
-from provisioning.backends.base import NULL_EVENTS, BackendError, BackendUnavailableError
+from provisioning.backends.base import NULL_EVENTS, BackendCancelled, BackendError, BackendUnavailableError
 from provisioning.kafka_admin.base import KafkaAdminError, KafkaUnavailableError
 from provisioning.workflows import WORKFLOWS
 from provisioning.workflows.base import StepContext, StepFailed, StepOutcome, StepRetry
@@ -136,6 +136,12 @@ def _run_step(operation: Operation, step: OperationStep, lease: uuid.UUID) -> bo
     except BackendNotAvailable as exc:
         events.flush()
         return _fail(operation, step, lease, "backend_not_available", str(exc))
+    except BackendCancelled as exc:
+        events.flush()
+        actions.append_log(operation.id, f"cancelled on request during the step: {exc}", step=step)
+        _clean_up(operation, step)
+        actions.cancel_now(operation.id, lease)
+        return False
     except PERMANENT_ERRORS as exc:
         events.flush()
         code = getattr(exc, "code", type(exc).__name__)
@@ -157,11 +163,25 @@ class StepEvents:
 
     MAX_LINES = 50
     MAX_SECONDS = 2.0
+    # How often a long backend call may ask whether the operation was cancelled (a database read).
+    STOP_CHECK_SECONDS = 2.0
 
     def __init__(self, operation_id: uuid.UUID, step: OperationStep) -> None:
         self.operation_id, self.step = operation_id, step
+        self.scope = f"operation-{operation_id}"
         self.lines: list[str] = []
         self.since = 0.0
+        self._stop_checked_at = 0.0
+        self._stop = False
+
+    def should_stop(self) -> bool:
+        """Whether cancelling the operation was asked for (looked up at most every few seconds)."""
+        if not self._stop and time.monotonic() - self._stop_checked_at >= self.STOP_CHECK_SECONDS:
+            self._stop_checked_at = time.monotonic()
+            self._stop = Operation.objects.filter(
+                pk=self.operation_id, cancel_requested_at__isnull=False
+            ).exists()
+        return self._stop
 
     def log(self, message: str) -> None:
         if not self.lines:

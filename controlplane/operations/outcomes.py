@@ -18,6 +18,7 @@ from controlplane.clusters.choices import AnomalyState, BrokerState, ClusterStat
 from controlplane.clusters.models import Broker, BrokerAnomaly, Cluster
 from controlplane.operations.choices import OperationKind, OperationState
 from controlplane.operations.models import Operation
+from controlplane.targets.hosts import free_cluster_hosts
 
 # Kinds whose failure leaves no serving cluster behind.
 _LIFECYCLE_KINDS = {OperationKind.PROVISION, OperationKind.DELETE}
@@ -47,6 +48,7 @@ def apply_operation_outcome(operation_id: uuid.UUID) -> None:
         if kind == OperationKind.DELETE:
             changes.update(status=ClusterStatus.DELETED, deleted_at=now)
             Broker.objects.filter(cluster_id=operation.cluster_id).update(state=BrokerState.STOPPED)
+            free_cluster_hosts(operation.cluster_id)  # the backend removed everything from them
         else:
             changes["status"] = ClusterStatus.RUNNING
     elif state == OperationState.FAILED:

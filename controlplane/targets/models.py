@@ -44,7 +44,28 @@ class Placement(models.Model):
 
     cluster = models.OneToOneField("clusters.Cluster", on_delete=models.CASCADE, related_name="placement")
     target = models.ForeignKey(Target, on_delete=models.PROTECT, related_name="placements")
+    # What was decided for the cluster on this target when it was created and must stay as it was
+    # (on a host pool: its KRaft controllers and quorum style).
+    layout = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
         return f"{self.cluster_id} on {self.target}"
+
+
+class HostAllocation(models.Model):
+    """The one record of which host of a pool runs which broker. A host holds at most one broker (the
+    unique constraint is what two concurrent allocations cannot get past); a broker record that goes
+    (removed by scale-in or replacement) frees its host with it."""
+
+    target = models.ForeignKey(Target, on_delete=models.PROTECT, related_name="allocations")
+    host = models.CharField(max_length=63)  # the host's name in the pool's settings
+    broker = models.OneToOneField("clusters.Broker", on_delete=models.CASCADE, related_name="host_allocation")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["target", "host"]
+        constraints = [models.UniqueConstraint(fields=["target", "host"], name="one_broker_per_host")]
+
+    def __str__(self) -> str:
+        return f"{self.host} of {self.target.name}"

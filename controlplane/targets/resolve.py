@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
 from django.conf import settings
 
 from controlplane.targets.choices import TargetKind
-from controlplane.targets.models import Target
+from controlplane.targets.hosts import cluster_hosts, host_pool, taken_hosts
+from controlplane.targets.models import Placement, Target
 from controlplane.tenancy.models import Organization
+from provisioning.ansible.backend import VmBackend, VmPlacement
+from provisioning.ansible.inventory import Release
 from provisioning.kubernetes.backend import KubernetesBackend
 from provisioning.kubernetes.connection import Check, ConnectionReport, check_kubernetes_connection
 from provisioning.kubernetes.target import KubernetesTarget, VolumeRetention
 
 # The backend each kind of target serves.
-BACKEND_OF_KIND = {TargetKind.KUBERNETES: "kubernetes"}
+BACKEND_OF_KIND = {TargetKind.KUBERNETES: "kubernetes", TargetKind.VM: "vm"}
 DEFAULT_TARGET_NAME = "default"
 
 
@@ -60,6 +66,45 @@ def check_connection(target: Target) -> ConnectionReport:
         return ConnectionReport(checks=(Check("connection", False, message),))
     return check_kubernetes_connection(
         kubernetes_target(target), timeout=settings.KUBERNETES_REQUEST_TIMEOUT_SECONDS
+    )
+
+
+def vm_backend(
+    target: Target | None,
+    *,
+    cluster_id: object = None,
+    release: Callable[[str], Release] | None = None,
+    offline: bool = False,
+) -> VmBackend:
+    """The `vm` backend on a host pool, for one cluster (its hosts as allocated) or, without
+    `cluster_id`, for a cluster not created yet."""
+    if target is None:
+        raise TargetNotFound(
+            "Clusters on VMs go to a host pool: register one (POST /api/v1/targets/ with kind vm) first."
+        )
+    placement = VmPlacement(taken=frozenset(taken_hosts(target)))
+    if cluster_id is not None:
+        layout = (
+            Placement.objects.filter(cluster_id=cluster_id, target=target)
+            .values_list("layout", flat=True)
+            .first()
+            or {}
+        )
+        placement = VmPlacement(
+            hosts=tuple(sorted(cluster_hosts(cluster_id).items())),
+            taken=placement.taken,
+            controllers=tuple(layout.get("controllers", ())),
+            quorum=layout.get("quorum", ""),
+        )
+    return VmBackend(
+        host_pool(target),
+        placement,
+        ssh_private_key=target.credentials.get("ssh_private_key", ""),
+        known_hosts=target.credentials.get("known_hosts", ""),
+        release=release,
+        runs_dir=Path(settings.VM_RUNS_DIR),
+        playbook_timeout=settings.VM_PLAYBOOK_TIMEOUT_SECONDS,
+        offline=offline,
     )
 
 

@@ -43,6 +43,7 @@ class InventoryHost:
     ssh_port: int = 22
     # Prefix of every Kafka path on the host; only for hosts sharing one file system (the tests).
     kafka_root: str = ""
+    java_home: str = ""  # the Java runtime Kafka runs on; empty: the one on the host's PATH
 
 
 @dataclass(frozen=True)
@@ -175,6 +176,7 @@ def _host_vars(
         "kafka_config_dir": layout.config_dir,
         "kafka_data_dir": layout.data_dir,
         "kafka_advertised_host": host.address,
+        **({"kafka_java_home": host.java_home} if host.java_home else {}),
         **(variables or {}),
     }
 

@@ -25,9 +25,10 @@ from typing import Any
 import ansible_runner
 
 from provisioning.ansible.inventory import PLAYBOOKS_DIR, render_inventory
-from provisioning.backends.base import BackendError
+from provisioning.backends.base import BackendCancelled, BackendError
 
 KEY_FILE = "ssh_key"
+KNOWN_HOSTS_FILE = "known_hosts"
 # Events that say something about a host's task; the rest (starts of plays and tasks, verbose
 # output, includes) add nothing a log reader needs.
 HOST_EVENTS = {
@@ -48,7 +49,7 @@ class PlaybookFailedError(BackendError):
         super().__init__(f"{playbook} failed on {host}, task {task!r}: {message}")
 
 
-class PlaybookCancelledError(BackendError):
+class PlaybookCancelledError(BackendCancelled):
     """The run was stopped because the operation it ran for was cancelled."""
 
 
@@ -116,17 +117,30 @@ def run_playbook(
     limit: str | None = None,
     on_event: Callable[[PlaybookEvent], None] | None = None,
     should_cancel: Callable[[], bool] | None = None,
+    known_hosts: str | None = None,
+    timeout: float | None = None,
 ) -> PlaybookResult:
-    """Run `playbook` (a file of provisioning/playbooks/) against `inventory`; see the module doc."""
+    """Run `playbook` (a file of provisioning/playbooks/) against `inventory`; see the module doc.
+    `known_hosts`: the hosts' public keys; SSH then accepts no other (StrictHostKeyChecking=yes).
+    `timeout`: seconds after which the run is stopped and fails."""
     run_dir.mkdir(parents=True, exist_ok=True)
     inventory = dict(inventory)
     key_path = run_dir / KEY_FILE
+    connection_vars: dict[str, str] = {}
     if ssh_private_key is not None:
         fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as key:
             key.write(ssh_private_key if ssh_private_key.endswith("\n") else ssh_private_key + "\n")
+        connection_vars["ansible_ssh_private_key_file"] = str(key_path)
+    if known_hosts is not None:
+        known_hosts_path = run_dir / KNOWN_HOSTS_FILE
+        known_hosts_path.write_text(known_hosts if known_hosts.endswith("\n") else known_hosts + "\n")
+        connection_vars["ansible_ssh_common_args"] = (
+            f"-o UserKnownHostsFile={known_hosts_path} -o StrictHostKeyChecking=yes"
+        )
+    if connection_vars:
         all_group = dict(inventory["all"])
-        all_group["vars"] = {**all_group.get("vars", {}), "ansible_ssh_private_key_file": str(key_path)}
+        all_group["vars"] = {**all_group.get("vars", {}), **connection_vars}
         inventory["all"] = all_group
     (run_dir / "inventory").mkdir(exist_ok=True)
     (run_dir / "inventory" / "hosts.yml").write_text(render_inventory(inventory))
@@ -165,6 +179,7 @@ def run_playbook(
                 "ANSIBLE_NOCOLOR": "True",
             },
             quiet=True,
+            timeout=int(timeout) if timeout else None,
             rotate_artifacts=0,
             ident="run",
         )
@@ -176,6 +191,8 @@ def run_playbook(
     result.ok = dict(stats.get("ok") or {})
     if runner.status == "canceled":
         raise PlaybookCancelledError(f"{playbook} was stopped: its operation was cancelled")
+    if runner.status == "timeout":
+        raise PlaybookFailedError(playbook, "-", "-", f"the run was stopped after {timeout:.0f} s")
     if runner.status != "successful" or runner.rc != 0:
         if failure:
             first = failure[0]

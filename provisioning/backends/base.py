@@ -21,6 +21,11 @@ class BackendUnavailableError(BackendError):
     """The target infrastructure could not be reached; retrying later may succeed."""
 
 
+class BackendCancelled(BackendError):
+    """The backend stopped what it was doing because its events sink said to (`should_stop`): the
+    operation it worked for was cancelled."""
+
+
 class BrokerProcessState(enum.StrEnum):
     RUNNING = "running"  # up and accepting connections
     STARTING = "starting"  # launched, not yet accepting connections
@@ -170,14 +175,25 @@ class KafkaConnection:
 
 class BackendEvents(Protocol):
     """Where a backend tells what it does while it does it: lines land in the operation's log, in
-    batches (the caller decides when they are written)."""
+    batches (the caller decides when they are written). A backend that works for long within one call
+    (a playbook run) asks `should_stop` on the way and raises `BackendCancelled` when it answers true;
+    `scope` names what the work is for (an operation), e.g. to keep its artifacts together."""
+
+    scope: str
 
     def log(self, message: str) -> None: ...
 
+    def should_stop(self) -> bool: ...
+
 
 class _NullEvents:
+    scope = ""
+
     def log(self, message: str) -> None:
         pass
+
+    def should_stop(self) -> bool:
+        return False
 
 
 NULL_EVENTS: BackendEvents = _NullEvents()

@@ -100,7 +100,12 @@ DOMAIN_RULES = {
     "POST /api/v1/clusters/{id}/rotate-certificates/",
 }
 
-KEPT_AFTER_DELETE = {"GET /api/v1/silences/{id}/", "GET /api/v1/clusters/{id}/"}
+KEPT_AFTER_DELETE = {
+    "GET /api/v1/silences/{id}/",
+    "GET /api/v1/clusters/{id}/",
+    # What belongs to a cluster stays readable while its deletion runs, as the cluster does.
+    "GET /api/v1/clusters/{id}/anomalies/",
+}
 
 CONFIG = schemathesis.Config.from_dict(
     {

@@ -18,7 +18,7 @@ from controlplane.clusters.specs import get_backend
 from controlplane.operations import actions, engine, tasks
 from controlplane.operations.actions import request_cancel
 from controlplane.operations.models import Operation, OperationStep
-from provisioning.backends.base import BackendError, BackendUnavailableError
+from provisioning.backends.base import BackendCancelled, BackendError, BackendUnavailableError
 from tests.operations.conftest import ClusterFactory, Driver
 from tests.support.simulated_backend import SimulatedBackend, Simulation
 from tests.support.tenants import SYSTEM, Tenant, token_client
@@ -217,3 +217,23 @@ def test_an_operations_end_and_its_clusters_status_commit_together(
     actions.release_until(operation.id, operation.lease, timezone.now())
     assert driver.run(operation.id).state == "succeeded"
     assert Cluster.objects.get(pk=cluster.pk).status == "running"
+
+
+def test_a_backend_call_stopped_for_a_cancellation_ends_the_operation_cancelled(
+    simulated_cluster: ClusterFactory, driver: Driver, simulation: Simulation
+) -> None:
+    """A long backend call (a playbook run) asks its events sink whether to stop, and stops."""
+    cluster, _ = simulated_cluster(brokers=3)
+    operation = request_restart(cluster=cluster, actor=SYSTEM)
+    step = operation.steps.get(position=0)
+    assert not engine.StepEvents(operation.id, step).should_stop()
+    Operation.objects.filter(pk=operation.pk).update(cancel_requested_at=timezone.now())
+    assert engine.StepEvents(operation.id, step).should_stop()
+    Operation.objects.filter(pk=operation.pk).update(cancel_requested_at=None)
+    simulation.fail_next("restart_broker", BackendCancelled("rolling_restart.yml was stopped"))
+
+    operation = driver.run(operation.id)
+
+    assert operation.state == "cancelled"
+    messages = [line.message for line in operation.log_lines.all()]
+    assert "cancelled on request during the step: rolling_restart.yml was stopped" in messages

@@ -1,0 +1,289 @@
+"""The `vm` backend: Kafka on the hosts of a registered host pool, installed and operated by the
+playbooks of `provisioning/playbooks/` through ansible-runner over SSH.
+
+Which host runs which broker is decided by the control plane when an operation is requested (see
+`provisioning.ansible.pool.allocate`) and handed in as a `VmPlacement`, with the cluster's KRaft
+controllers and quorum style as recorded at its creation. Plans need no host: a cluster not yet
+created gets its hosts picked as they would be.
+
+Each call that changes something runs one playbook to its end, inside the operation step that asked
+for it, within `playbook_timeout` (which must stay below the worker's task time limit; see docs/vm.md
+for why runs are not started in the background). Ansible's events stream into the backend's events
+sink as they happen (a line per host and task), and the sink's `should_stop` is asked while the run
+goes on: a cancelled operation stops its playbook.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from provisioning import kafka_config
+from provisioning.ansible.inventory import (
+    CLIENT_PORT,
+    Release,
+    build_inventory,
+    render_inventory,
+)
+from provisioning.ansible.pool import HostPool, PoolExhausted, allocate, host_errors, hosts_of
+from provisioning.ansible.runner import PlaybookEvent, PlaybookResult, run_playbook
+from provisioning.backends.base import (
+    NULL_EVENTS,
+    BackendError,
+    BackendEvents,
+    BrokerProcessState,
+    BrokerStatus,
+    ClusterDescription,
+    ClusterSpec,
+    KafkaConnection,
+    ProvisioningPlan,
+)
+
+PLAN_RELEASE_NOTE = "pushed from the control plane's distribution cache when applied"
+# Event kinds worth a line in the operation's log (skipped tasks say nothing).
+LOGGED_EVENTS = ("changed", "failed", "unreachable", "ok")
+CONNECT_TIMEOUT_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class VmPlacement:
+    """What the control plane recorded for one cluster in its pool."""
+
+    hosts: tuple[tuple[int, str], ...] = ()  # node id -> host name of the cluster's brokers
+    taken: frozenset[str] = frozenset()  # hosts of the pool any cluster holds (this one's included)
+    controllers: tuple[int, ...] = ()  # recorded at creation; empty: chosen from the spec (new cluster)
+    quorum: str = ""  # kafka_config.QuorumStyle, recorded at creation
+
+
+class VmBackend:
+    name = "vm"
+
+    def __init__(
+        self,
+        pool: HostPool,
+        placement: VmPlacement = VmPlacement(),
+        *,
+        ssh_private_key: str = "",
+        known_hosts: str = "",
+        release: Callable[[str], Release] | None = None,
+        runs_dir: Path | None = None,
+        playbook_timeout: float = 1200.0,
+        events: BackendEvents = NULL_EVENTS,
+        offline: bool = False,
+    ) -> None:
+        """`release`: version -> where hosts get it (the control plane pushes its cached distribution).
+        `offline`: plans only, never reaching a host."""
+        self.pool = pool
+        self.placement = placement
+        self.ssh_private_key = ssh_private_key
+        self.known_hosts = known_hosts
+        self.release = release
+        self.runs_dir = runs_dir
+        self.playbook_timeout = playbook_timeout
+        self.events = events
+        self.offline = offline
+
+    # --- planning ----------------------------------------------------------------------------------
+
+    def validate(self, spec: ClusterSpec) -> dict[str, str]:
+        errors = kafka_config.validate_spec(spec)
+        if spec.security is not None:
+            errors["client_authentication"] = (
+                "The vm backend does not issue broker certificates yet: create the cluster without "
+                "client authentication, or on the local backend."
+            )
+        if problems := host_errors(self.pool):
+            errors["target"] = "; ".join(f"{k}: {v}" for k, v in sorted(problems.items()))
+            return errors
+        try:
+            self._allocation(spec)
+        except PoolExhausted as exc:
+            errors["brokers"] = str(exc)
+        controllers = self._controllers(spec)
+        if gone := sorted(set(controllers) - {b.node_id for b in spec.brokers}):
+            errors["brokers"] = (
+                f"broker(s) {', '.join(map(str, gone))} are KRaft controllers of the cluster; on a host "
+                "pool they keep their hosts (replace them with their disk instead)"
+            )
+        return errors
+
+    def plan(self, spec: ClusterSpec) -> ProvisioningPlan:
+        allocation = self._allocation(spec)
+        release = Release(spec.kafka_version, local_file=PLAN_RELEASE_NOTE)
+        inventory = self._inventory(spec, release, allocation)
+        controllers = self._controllers(spec)
+        hosts = hosts_of(self.pool, allocation)
+        placement = ", ".join(
+            f"broker {n} on {hosts[n].name} ({hosts[n].address}, rack {hosts[n].rack})" for n in sorted(hosts)
+        )
+        summary = (
+            f"Apache Kafka {spec.kafka_version} on host pool {self.pool.name}: {placement}. KRaft "
+            f"controllers {', '.join(map(str, controllers))} ({self._quorum(spec).value} quorum). Ansible "
+            f"runs provision.yml over SSH ({self.pool.service_manager}); clients bootstrap from "
+            f"{self._bootstrap(allocation)}."
+        )
+        artifacts = {"inventory.yml": render_inventory(inventory)}
+        host_vars = inventory["all"]["hosts"]
+        for node_id in sorted(hosts):
+            artifacts[f"broker-{node_id}/server.properties"] = host_vars[hosts[node_id].name][
+                "kafka_server_properties"
+            ]
+        return ProvisioningPlan(summary=summary, artifacts=artifacts)
+
+    # --- applying ----------------------------------------------------------------------------------
+
+    def provision(self, spec: ClusterSpec) -> ClusterDescription:
+        self._run("provision.yml", spec)
+        return self.describe(spec)
+
+    def restart_broker(self, spec: ClusterSpec, node_id: int) -> None:
+        """Restart one node on the spec's release and configuration (an upgrade unpacks the release
+        first), or start it if it is down; the playbook returns once it is back in every ISR."""
+        self._run("upgrade.yml", spec, limit=[node_id], extravars={"kafka_roll_always": True})
+
+    def replace_broker(self, spec: ClusterSpec, node_id: int, *, keep_disk: bool) -> ClusterDescription:
+        if all(b.node_id != node_id for b in spec.brokers):
+            raise BackendError(f"broker {node_id} is not part of cluster {spec.name}")
+        if keep_disk:
+            # On its host, with its data: installed, configured and (re)started as needed.
+            self.restart_broker(spec, node_id)
+        else:
+            # Same host, empty disk: the node is removed from it and installed again.
+            groups = {"kafka_replaced": [node_id], "kafka_replacement": [node_id]}
+            self._run("replace_broker.yml", spec, groups=groups)
+        return self.describe(spec)
+
+    def remove_brokers(self, spec: ClusterSpec, node_ids: list[int]) -> ClusterDescription:
+        self._run("decommission_broker.yml", spec, groups={"kafka_decommissioned": sorted(node_ids)})
+        removed = set(node_ids)
+        return self.describe(
+            replace(spec, brokers=tuple(b for b in spec.brokers if b.node_id not in removed))
+        )
+
+    def delete(self, spec: ClusterSpec) -> bool:
+        """Stop every node and remove what the playbooks installed; hosts that no longer answer are
+        skipped. Done when the playbook ends, so nothing is left to poll for."""
+        held = dict(self.placement.hosts)
+        kept = replace(spec, brokers=tuple(b for b in spec.brokers if b.node_id in held))
+        if kept.brokers:
+            self._run("remove_cluster.yml", kept)
+        return True
+
+    def describe(self, spec: ClusterSpec) -> ClusterDescription:
+        """Each broker's state from whether its client port accepts connections (no SSH session: this
+        is asked often, by the reconcile loop too)."""
+        held = dict(self.placement.hosts)
+        statuses = []
+        for broker in sorted(spec.brokers, key=lambda b: b.node_id):
+            name = held.get(broker.node_id)
+            if name is None:
+                statuses.append(
+                    BrokerStatus(broker.node_id, broker.rack, "", BrokerProcessState.MISSING, "no host")
+                )
+                continue
+            host = self.pool.host(name)
+            endpoint = f"{host.address}:{CLIENT_PORT}"
+            state, detail = _probe(host.address, CLIENT_PORT)
+            statuses.append(BrokerStatus(broker.node_id, broker.rack, endpoint, state, detail))
+        return ClusterDescription(bootstrap_servers=self._bootstrap(held), brokers=tuple(statuses))
+
+    def connection(self, spec: ClusterSpec, bootstrap_servers: str) -> KafkaConnection:
+        held = dict(self.placement.hosts)
+        return KafkaConnection(bootstrap_servers=self._bootstrap(held) or bootstrap_servers)
+
+    # --- helpers -----------------------------------------------------------------------------------
+
+    def _allocation(self, spec: ClusterSpec) -> dict[int, str]:
+        return allocate(
+            self.pool,
+            {b.node_id: b.rack for b in spec.brokers},
+            held=dict(self.placement.hosts),
+            taken=self.placement.taken,
+        )
+
+    def _controllers(self, spec: ClusterSpec) -> tuple[int, ...]:
+        return self.placement.controllers or kafka_config.choose_controllers(spec.brokers)
+
+    def _quorum(self, spec: ClusterSpec) -> kafka_config.QuorumStyle:
+        if self.placement.quorum:
+            return kafka_config.QuorumStyle(self.placement.quorum)
+        return kafka_config.quorum_style_for_new_cluster(spec.kafka_version)
+
+    def _bootstrap(self, allocation: Mapping[int, str]) -> str:
+        return ",".join(f"{self.pool.host(allocation[n]).address}:{CLIENT_PORT}" for n in sorted(allocation))
+
+    def _inventory(
+        self,
+        spec: ClusterSpec,
+        release: Release,
+        allocation: Mapping[int, str],
+        groups: Mapping[str, Sequence[int]] | None = None,
+    ) -> dict[str, Any]:
+        return build_inventory(
+            spec,
+            hosts_of(self.pool, allocation),
+            controllers=self._controllers(spec),
+            quorum=self._quorum(spec),
+            release=release,
+            groups=groups,
+            variables={**self.pool.variables(), "kafka_heap_mb": kafka_config.heap_mb(spec.node_size)},
+        )
+
+    def _run(
+        self,
+        playbook: str,
+        spec: ClusterSpec,
+        *,
+        limit: Sequence[int] = (),
+        groups: Mapping[str, Sequence[int]] | None = None,
+        extravars: Mapping[str, Any] | None = None,
+    ) -> PlaybookResult:
+        if self.offline or self.release is None or self.runs_dir is None:
+            raise BackendError("this backend was made for planning only")
+        held = dict(self.placement.hosts)
+        if missing := sorted(b.node_id for b in spec.brokers if b.node_id not in held):
+            raise BackendError(f"broker(s) {', '.join(map(str, missing))} of {spec.name} have no host")
+        inventory = self._inventory(spec, self.release(spec.kafka_version), held, groups)
+        # Kept per operation (per cluster outside one) and pruned on a schedule.
+        scope = getattr(self.events, "scope", "") or f"cluster-{spec.cluster_id}"
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+        run_dir = self.runs_dir / scope / f"{stamp}-{playbook.removesuffix('.yml')}"
+        self.events.log(
+            f"ansible: {playbook} on {', '.join(sorted(held[n] for n in limit) or ['every host'])}"
+        )
+        should_stop = getattr(self.events, "should_stop", None)
+        result = run_playbook(
+            playbook,
+            inventory,
+            run_dir=run_dir,
+            extravars=extravars,
+            ssh_private_key=self.ssh_private_key or None,
+            known_hosts=self.known_hosts or None,
+            limit=",".join(held[n] for n in limit) or None,
+            on_event=self._log_event,
+            should_cancel=should_stop,
+            timeout=self.playbook_timeout,
+        )
+        changed = ", ".join(f"{host} {count}" for host, count in sorted(result.changed.items()))
+        self.events.log(f"ansible: {playbook} done; changed tasks per host: {changed or 'none'}")
+        return result
+
+    # Hot path: called for every event of a run, from ansible-runner's event processing.
+    def _log_event(self, event: PlaybookEvent) -> None:
+        if event.kind == "play":
+            self.events.log(f"ansible play: {event.play}")
+        elif event.kind in LOGGED_EVENTS:
+            line = f"ansible {event.host}: {event.task}: {event.kind}"
+            self.events.log(f"{line}: {event.message}" if event.message else line)
+
+
+def _probe(address: str, port: int) -> tuple[BrokerProcessState, str]:
+    try:
+        with socket.create_connection((address, port), timeout=CONNECT_TIMEOUT_SECONDS):
+            return BrokerProcessState.RUNNING, ""
+    except OSError as exc:
+        return BrokerProcessState.CRASHED, f"{address}:{port} does not accept connections ({exc})"
