@@ -30,7 +30,7 @@ from provisioning.ansible.inventory import (
     render_inventory,
 )
 from provisioning.ansible.pool import HostPool, PoolExhausted, allocate, host_errors, hosts_of
-from provisioning.ansible.runner import PlaybookEvent, PlaybookResult, run_playbook
+from provisioning.ansible.runner import PlaybookEvent, PlaybookFailedError, PlaybookResult, run_playbook
 from provisioning.backends.base import (
     NULL_EVENTS,
     BackendError,
@@ -47,6 +47,7 @@ PLAN_RELEASE_NOTE = "pushed from the control plane's distribution cache when app
 # Event kinds worth a line in the operation's log (skipped tasks say nothing).
 LOGGED_EVENTS = ("changed", "failed", "unreachable", "ok")
 CONNECT_TIMEOUT_SECONDS = 2.0
+CHANGED_OUTPUT_CHARS = 200
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,22 @@ class VmPlacement:
     taken: frozenset[str] = frozenset()  # hosts of the pool any cluster holds (this one's included)
     controllers: tuple[int, ...] = ()  # recorded at creation; empty: chosen from the spec (new cluster)
     quorum: str = ""  # kafka_config.QuorumStyle, recorded at creation
+
+
+class PlaybookStepFailed(BackendError):
+    """A playbook run failed; as an operation's error it names the playbook, host, task and message."""
+
+    code = "playbook_failed"
+
+    def __init__(self, failure: PlaybookFailedError, run_dir: Path) -> None:
+        self.message = str(failure)
+        self.details = {
+            "playbook": failure.playbook,
+            "host": failure.host,
+            "task": failure.task,
+            "run": run_dir.name,
+        }
+        super().__init__(self.message)
 
 
 class VmBackend:
@@ -256,18 +273,21 @@ class VmBackend:
             f"ansible: {playbook} on {', '.join(sorted(held[n] for n in limit) or ['every host'])}"
         )
         should_stop = getattr(self.events, "should_stop", None)
-        result = run_playbook(
-            playbook,
-            inventory,
-            run_dir=run_dir,
-            extravars=extravars,
-            ssh_private_key=self.ssh_private_key or None,
-            known_hosts=self.known_hosts or None,
-            limit=",".join(held[n] for n in limit) or None,
-            on_event=self._log_event,
-            should_cancel=should_stop,
-            timeout=self.playbook_timeout,
-        )
+        try:
+            result = run_playbook(
+                playbook,
+                inventory,
+                run_dir=run_dir,
+                extravars=extravars,
+                ssh_private_key=self.ssh_private_key or None,
+                known_hosts=self.known_hosts or None,
+                limit=",".join(held[n] for n in limit) or None,
+                on_event=self._log_event,
+                should_cancel=should_stop,
+                timeout=self.playbook_timeout,
+            )
+        except PlaybookFailedError as exc:
+            raise PlaybookStepFailed(exc, run_dir) from exc
         changed = ", ".join(f"{host} {count}" for host, count in sorted(result.changed.items()))
         self.events.log(f"ansible: {playbook} done; changed tasks per host: {changed or 'none'}")
         return result
@@ -278,7 +298,10 @@ class VmBackend:
             self.events.log(f"ansible play: {event.play}")
         elif event.kind in LOGGED_EVENTS:
             line = f"ansible {event.host}: {event.task}: {event.kind}"
-            self.events.log(f"{line}: {event.message}" if event.message else line)
+            message = event.message
+            if event.kind == "changed":  # a command's output: its first line says enough
+                message = message.splitlines()[0][:CHANGED_OUTPUT_CHARS] if message else ""
+            self.events.log(f"{line}: {message}" if message else line)
 
 
 def _probe(address: str, port: int) -> tuple[BrokerProcessState, str]:

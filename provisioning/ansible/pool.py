@@ -61,8 +61,8 @@ class HostPool:
         variables: dict[str, Any] = {"kafka_service_manager": self.service_manager}
         if self.kafka_user:
             variables.update(kafka_user=self.kafka_user, kafka_create_user=True)
-        else:
-            variables["kafka_create_user"] = False
+        else:  # each host's own SSH user, as Ansible resolves it per host
+            variables.update(kafka_user="{{ ansible_user }}", kafka_create_user=False)
         if self.python_interpreter:
             variables["ansible_python_interpreter"] = self.python_interpreter
         return variables

@@ -1,0 +1,138 @@
+"""A `vm` cluster from request to deletion through the REST API, on real hosts, with a real Celery
+worker running the playbooks through ansible-runner and real Apache Kafka.
+
+The hosts are network namespaces with their own addresses and SSH servers (tests/support/vm_hosts.py),
+registered as a host pool with the lab's generated key and host keys. What they are not (separate
+machines) is said there and in docs/vm.md: they share one file system (each host gets its own
+`kafka_root`), have no systemd as PID 1 (Kafka runs under the playbooks' supervisor) and run Kafka as
+the SSH user; the systemd unit and the `kafka` account are not exercised here.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from controlplane.targets.models import HostAllocation
+from tests.support.apache_kafka import AckedTraffic, wait_for
+from tests.support.tenants import Tenant, token_client
+from tests.support.vm_hosts import VmHostLab
+from tests.support.workers import WorkerProcess
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.real_hosts,
+    # A provisioning and a removal over SSH with real brokers: minutes on a busy machine.
+    pytest.mark.timeout(1500),
+]
+
+
+def _kafka_processes(lab: VmHostLab) -> list[int]:
+    return [pid for host in lab.hosts.values() for pid in host.pids() if b"kafka.Kafka" in _cmdline(pid)]
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:
+        return b""
+
+
+def test_a_vm_cluster_is_provisioned_used_and_deleted_through_the_api(
+    tenant: Tenant,
+    vm_hosts: VmHostLab,
+    java_home: Path,
+    start_worker: Callable[..., WorkerProcess],
+    tmp_path: Path,
+) -> None:
+    hosts = vm_hosts.add_many(["a", "b", "c"])
+    client = token_client(tenant.admin)
+    pool = client.post(
+        "/api/v1/targets/",
+        {
+            "name": "lab",
+            "kind": "vm",
+            "settings": {
+                "racks": ["a", "b", "c"],
+                "hosts": [
+                    {"name": h.name, "address": h.address, "rack": h.rack, "kafka_root": str(h.root)}
+                    for h in hosts
+                ],
+                # The test hosts' differences from VMs (see the module docstring).
+                "service_manager": "supervised",
+                "kafka_user": "",
+                "java_home": str(java_home),
+                "python_interpreter": "/usr/bin/python3",
+            },
+            "ssh_private_key": vm_hosts.private_key.read_text(),
+            "known_hosts": vm_hosts.known_hosts.read_text(),
+        },
+        format="json",
+    )
+    assert pool.status_code == 201, pool.content
+    start_worker(purge=True, VM_RUNS_DIR=str(tmp_path / "runs"), VM_RELEASES_DIR=str(tmp_path / "releases"))
+
+    created = client.post(
+        "/api/v1/clusters/",
+        {
+            "name": "orders",
+            "backend": "vm",
+            "brokers": 3,
+            "racks": ["a", "b", "c"],
+            "node_size": {"cpu": 1, "memory_mb": 768, "disk_gb": 10},
+        },
+        format="json",
+    )
+    assert created.status_code == 202, created.content
+    cluster_url = f"/api/v1/clusters/{created.json()['id']}/"
+    operation_url = f"/api/v1/operations/{created.json()['operation']['id']}/"
+    cluster = wait_for(
+        lambda: (body := client.get(cluster_url).json())["status"] in ("running", "failed") and body,
+        1200,
+        interval=2,
+        what="the cluster to leave provisioning",
+    )
+    operation = client.get(operation_url).json()
+    assert cluster["status"] == "running", operation["error"]
+    assert {n: h.name for n, h in enumerate(hosts)} == dict(
+        HostAllocation.objects.values_list("broker__node_id", "host")
+    )
+    # The operation log shows Ansible's events per host and task, under the step that ran them.
+    lines = [line["message"] for line in operation["log"]]
+    for host in hosts:
+        assert any(m.startswith(f"ansible {host.name}: Format the node's storage: changed") for m in lines)
+    assert any(re.match(r"ansible: provision\.yml done; changed tasks per host: host1 \d+", m) for m in lines)
+    bootstrap = cluster["bootstrap_servers"]
+    assert bootstrap == ",".join(f"{h.address}:9092" for h in hosts)
+    assert {b["endpoint"] for b in cluster["broker_nodes"]} == {f"{h.address}:9092" for h in hosts}
+
+    topic = f"orders-{uuid.uuid4().hex[:6]}"
+    admin = AdminClient({"bootstrap.servers": bootstrap})  # kept: the request dies with its client
+    admin.create_topics([NewTopic(topic, 3, 3)])[topic].result(60)
+    traffic = AckedTraffic(bootstrap, topic)
+    with traffic:
+        traffic.wait_for_acks(200, timeout=120)
+    assert traffic.missing() == set()
+
+    deleted = client.delete(cluster_url)
+    assert deleted.status_code == 202
+    wait_for(lambda: client.get(cluster_url).status_code == 404, 600, interval=2, what="the deletion")
+    assert not HostAllocation.objects.exists()
+    assert _kafka_processes(vm_hosts) == []
+    for host in hosts:
+        assert not any(
+            (host.root / path).exists() for path in ("opt/kafka", "etc/kafka", "var/lib/kafka/data")
+        )
+    # Free again: a new cluster's plan gets the same three hosts.
+    plan = client.post(
+        "/api/v1/clusters/?dry_run=true",
+        {"name": "payments", "backend": "vm", "brokers": 3, "racks": ["a", "b", "c"]},
+        format="json",
+    )
+    assert plan.status_code == 200, plan.content
+    assert "broker 0 on host1" in plan.json()["summary"]
