@@ -412,6 +412,8 @@ VM_RUNS_DIR = Path(os.environ.get("VM_RUNS_DIR", VAR_DIR / "vm-runs"))
 VM_RUN_RETENTION_SECONDS = float(os.environ.get("VM_RUN_RETENTION_SECONDS", str(7 * 24 * 3600)))
 VM_RELEASES_DIR = Path(os.environ.get("VM_RELEASES_DIR", VAR_DIR / "vm-releases"))
 VM_PLAYBOOK_TIMEOUT_SECONDS = float(os.environ.get("VM_PLAYBOOK_TIMEOUT_SECONDS", "1200"))
+# How long testing a pool's connection waits for one host's SSH server.
+VM_CONNECT_TIMEOUT_SECONDS = float(os.environ.get("VM_CONNECT_TIMEOUT_SECONDS", "10"))
 # How long one Kafka admin request may take before the cluster counts as unreachable.
 KAFKA_ADMIN_TIMEOUT_SECONDS = float(os.environ.get("KAFKA_ADMIN_TIMEOUT_SECONDS", "10"))
 # Builds the Kafka admin client for a cluster: (ClusterSpec, bootstrap servers) -> KafkaAdmin.

@@ -101,7 +101,8 @@ class TargetSerializer(serializers.ModelSerializer):
 
 class ConnectionCheckSerializer(serializers.Serializer):
     name = serializers.CharField(
-        help_text="`api_server`, `namespace`, `permissions`; `connection` for a kind that cannot be tested yet."
+        help_text="`api_server`, `namespace`, `permissions`; `host <name>` per host of a host pool; "
+        "`connection` for a kind that cannot be tested yet."
     )
     ok = serializers.BooleanField()
     message = serializers.CharField(help_text="What was found, in plain words.")

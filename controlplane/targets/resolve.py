@@ -12,6 +12,7 @@ from controlplane.targets.hosts import cluster_hosts, host_pool, taken_hosts
 from controlplane.targets.models import Placement, Target
 from controlplane.tenancy.models import Organization
 from provisioning.ansible.backend import VmBackend, VmPlacement
+from provisioning.ansible.connection import check_pool_connection
 from provisioning.ansible.inventory import Release
 from provisioning.kubernetes.backend import KubernetesBackend
 from provisioning.kubernetes.connection import Check, ConnectionReport, check_kubernetes_connection
@@ -61,6 +62,13 @@ def kubernetes_backend(target: Target | None, *, offline: bool = False) -> Kuber
 
 def check_connection(target: Target) -> ConnectionReport:
     """What reaching a registered target with its stored credentials finds."""
+    if target.kind == TargetKind.VM:
+        return check_pool_connection(
+            host_pool(target),
+            ssh_private_key=target.credentials.get("ssh_private_key", ""),
+            known_hosts=target.credentials.get("known_hosts", ""),
+            timeout=settings.VM_CONNECT_TIMEOUT_SECONDS,
+        )
     if target.kind != TargetKind.KUBERNETES:
         message = f"Testing the connection of a {target.get_kind_display()} target is not supported yet."
         return ConnectionReport(checks=(Check("connection", False, message),))

@@ -309,3 +309,19 @@ def test_two_concurrent_creates_never_get_the_same_host(tenant: Tenant, ssh_key:
     assert sorted(allocations(winner).values()) == ["kafka-1", "kafka-2", "kafka-3"]
     assert HostAllocation.objects.count() == 3
     assert list(Cluster.objects.values_list("name", flat=True)) == [winner]
+
+
+@pytest.mark.django_db
+def test_testing_a_pools_connection_names_each_host_that_does_not_answer(
+    tenant: Tenant, ssh_key: str, settings: Any
+) -> None:
+    settings.VM_CONNECT_TIMEOUT_SECONDS = 1
+    target = register_pool(tenant, ssh_key).json()
+    response = token_client(tenant.admin).post(f"/api/v1/targets/{target['id']}/test-connection/")
+    assert response.status_code == 200, response.content
+    report = response.json()
+    assert report["ok"] is False
+    assert [c["name"] for c in report["checks"]] == ["host kafka-1", "host kafka-2", "host kafka-3"]
+    for check in report["checks"]:
+        assert not check["ok"] and ("SSH failed" in check["message"] or "did not answer" in check["message"])
+    assert "kafka-1 (192.0.2.1)" in report["summary"]

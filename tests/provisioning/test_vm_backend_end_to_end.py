@@ -75,6 +75,11 @@ def test_a_vm_cluster_is_provisioned_used_and_deleted_through_the_api(
         format="json",
     )
     assert pool.status_code == 201, pool.content
+    # Every host answers over SSH with its known host key, and has Python and Java.
+    report = client.post(f"/api/v1/targets/{pool.json()['id']}/test-connection/").json()
+    assert report["ok"], report
+    assert [c["name"] for c in report["checks"]] == ["host host1", "host host2", "host host3"]
+    assert all("answers as root with its known host key" in c["message"] for c in report["checks"])
     start_worker(purge=True, VM_RUNS_DIR=str(tmp_path / "runs"), VM_RELEASES_DIR=str(tmp_path / "releases"))
 
     created = client.post(
