@@ -396,6 +396,10 @@ CONTROLPLANE_BACKENDS = {
 CONTROLPLANE_BACKENDS |= dict(
     item.split("=", 1) for item in _env_list("CONTROLPLANE_EXTRA_BACKENDS", []) if "=" in item
 )
+# Backends this installation does not offer, e.g. "local" where the control plane runs in pods (the
+# Helm chart): its brokers would run inside a worker's pod. Asking for one answers 400 saying so.
+for _name in _env_list("CONTROLPLANE_DISABLED_BACKENDS", []):
+    CONTROLPLANE_BACKENDS.pop(_name, None)
 # Kubernetes targets: what a dry run renders for when the organization has registered none, and
 # what a registered target leaves unset.
 KUBERNETES_NAMESPACE = os.environ.get("KUBERNETES_NAMESPACE", "kafka")

@@ -108,6 +108,11 @@ def test_the_chart_is_lint_clean(helm: Path) -> None:
     run_helm(helm, "lint", "--strict", str(CHART), *EVERYTHING)
 
 
+def test_the_chart_claims_the_kubernetes_releases_it_is_validated_against() -> None:
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    assert chart["kubeVersion"] == f">={SUPPORTED_KUBERNETES_VERSIONS[0]}.0-0"
+
+
 @pytest.fixture(scope="module")
 def every_shape(helm: Path) -> list[dict[str, Any]]:
     """One of each object the chart can render: everything on, with namespaced and cluster-wide roles."""
@@ -331,8 +336,10 @@ def test_prometheus_finds_and_authenticates_to_the_web_pods(helm: Path) -> None:
     }
 
 
-def test_ingress_hosts_are_allowed_hosts_and_trusted_origins(helm: Path) -> None:
+def test_the_settings_are_a_production_installations(helm: Path) -> None:
     (config,) = of_kind(render(helm, *EVERYTHING), "ConfigMap")
+    # Tenants cannot ask for `local` clusters: their brokers would run inside a worker pod.
+    assert config["data"]["CONTROLPLANE_DISABLED_BACKENDS"] == "local"
     hosts = config["data"]["ALLOWED_HOSTS"].split(",")
     assert "kafka.example.com" in hosts
     assert "kcp-kafka-control-plane-web.kcp.svc" in hosts  # clients inside the Kubernetes cluster

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
+
+from controlplane.clusters.specs import get_backend
+from tests.support.tenants import Tenant, token_client
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -71,3 +76,25 @@ def test_openapi_schema_is_valid_without_warnings(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "/api/v1/clusters/" in (tmp_path / "schema.yaml").read_text()
+
+
+def test_an_installation_can_leave_a_backend_out(tmp_path: Path) -> None:
+    """CONTROLPLANE_DISABLED_BACKENDS (the Helm chart leaves `local` out: its brokers would run inside
+    a worker pod) removes backends from those the installation offers."""
+    shown = "from django.conf import settings; print(','.join(sorted(settings.CONTROLPLANE_BACKENDS)))"
+    env = {"CONTROLPLANE_VAR_DIR": str(tmp_path), "CONTROLPLANE_DISABLED_BACKENDS": "local"}
+    result = manage("shell", "--no-imports", "-c", shown, env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "kubernetes"
+
+
+def test_asking_for_a_backend_left_out_is_a_400(tenant: Tenant, settings: Any) -> None:
+    settings.CONTROLPLANE_BACKENDS = {
+        name: factory for name, factory in settings.CONTROLPLANE_BACKENDS.items() if name != "local"
+    }
+    get_backend.cache_clear()
+    response = token_client(tenant.admin).post(
+        "/api/v1/clusters/", {"name": "orders", "brokers": 1, "backend": "local"}, format="json"
+    )
+    assert response.status_code == 400, response.content
+    assert "'local' backend is not configured on this installation" in json.dumps(response.json())
