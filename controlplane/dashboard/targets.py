@@ -23,7 +23,12 @@ from django.views.decorators.http import require_http_methods, require_POST
 from rest_framework.exceptions import ValidationError
 
 from controlplane.api.permissions import OrganizationRolePermission, organizations_of
-from controlplane.api.targets import ConnectionReportSerializer, TargetWriteSerializer, registration
+from controlplane.api.targets import (
+    ConnectionReportSerializer,
+    TargetSerializer,
+    TargetWriteSerializer,
+    registration,
+)
 from controlplane.audit.actions import Actor
 from controlplane.clusters.choices import ClusterStatus
 from controlplane.dashboard.oncall_forms import _chosen_organization, _organization_field
@@ -69,7 +74,11 @@ class TargetForm(forms.Form):
     name = forms.SlugField(
         max_length=63, widget=forms.TextInput(attrs={"placeholder": "prod-eu", "autocomplete": "off"})
     )
-    kind = forms.ChoiceField(choices=TargetKind.choices, initial=TargetKind.KUBERNETES)
+    # Only the kinds this form has fields for (a kind without them is registered through the API).
+    kind = forms.ChoiceField(
+        choices=[(kind, label) for kind, label in TargetKind.choices if kind in KIND_FIELDS],
+        initial=TargetKind.KUBERNETES,
+    )
     kubeconfig = forms.CharField(
         required=False,
         strip=False,
@@ -193,7 +202,7 @@ def target_list(request: HttpRequest) -> HttpResponse:
         target.shown_config = {
             key: _shown(value) for key, value in target.config.items() if value not in ("", [])
         }
-        target.authentication = "kubeconfig" if target.credentials.get("kubeconfig") else "in_cluster"
+        target.authentication = TargetSerializer().get_authentication(target)
     report = request.session.pop(SESSION_REPORT, None)
     context = {
         "form": form,

@@ -93,6 +93,7 @@ def test_an_admin_registers_a_kubernetes_target_whose_kubeconfig_is_never_shown(
         ({"kubeconfig": "just: text"}, "kubeconfig", "Not a kubeconfig"),
         ({"allowed_cidrs": "10.0.0.1/8"}, "allowed_cidrs", "is not a network"),
         ({"name": "Prod EU"}, "name", "slug"),
+        ({"kind": "no-such-kind"}, "kind", "not one of the available choices"),
     ],
 )
 def test_bad_targets_get_the_apis_message_on_their_field(
