@@ -7,6 +7,7 @@ kept under `var/`) and production (`CONTROLPLANE_ENV=production`: PostgreSQL and
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from datetime import timedelta
@@ -161,6 +162,15 @@ AUTHENTICATION_BACKENDS = ["controlplane.tenancy.throttle.ThrottledModelBackend"
 AUTH_FAILURES_PER_ACCOUNT = int(os.environ.get("AUTH_FAILURES_PER_ACCOUNT", "10"))
 AUTH_FAILURES_PER_ADDRESS = int(os.environ.get("AUTH_FAILURES_PER_ADDRESS", "50"))
 AUTH_FAILURE_WINDOW_SECONDS = int(os.environ.get("AUTH_FAILURE_WINDOW_SECONDS", "300"))
+# Networks of the reverse proxies in front of the web processes (an ingress controller's pods): a
+# request from one of them is traced back through X-Forwarded-For to its client (controlplane.proxies),
+# for the per-address limits above and the audit log.
+TRUSTED_PROXIES = _env_list("TRUSTED_PROXIES", [])
+for _proxy in TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_proxy, strict=False)
+    except ValueError as _exc:
+        raise ImproperlyConfigured(f"TRUSTED_PROXIES: {_exc} (networks such as 10.0.0.0/8)") from None
 # Prometheus scrapes /metrics with `Authorization: Bearer <this>`; unset, only staff API tokens may.
 METRICS_BEARER_TOKEN = os.environ.get("METRICS_BEARER_TOKEN", "")
 

@@ -9,6 +9,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import models
 
 from controlplane.audit.models import AuditEvent
+from controlplane.proxies import client_address
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,7 @@ class Actor:
 
     @classmethod
     def from_request(cls, request: Any) -> Actor:
-        return cls(user=request.user, source_address=request.META.get("REMOTE_ADDR"))
+        return cls(user=request.user, source_address=client_address(request))
 
 
 def record_event(

@@ -22,6 +22,7 @@ from django.db.models import Case, F, Q, Value, When
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
+from controlplane import proxies
 from controlplane.tenancy.models import AuthFailureWindow
 
 ACCOUNT = "account"
@@ -104,7 +105,7 @@ def _increment(scope: str, key: str, expired: Q, now: datetime) -> bool:
 
 
 def client_address(request: HttpRequest) -> str | None:
-    return request.META.get("REMOTE_ADDR") or None
+    return proxies.client_address(request)
 
 
 class ThrottledModelBackend(ModelBackend):

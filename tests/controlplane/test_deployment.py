@@ -82,10 +82,16 @@ def test_an_installation_can_leave_a_backend_out(tmp_path: Path) -> None:
     """CONTROLPLANE_DISABLED_BACKENDS (the Helm chart leaves `local` out: its brokers would run inside
     a worker pod) removes backends from those the installation offers."""
     shown = "from django.conf import settings; print(','.join(sorted(settings.CONTROLPLANE_BACKENDS)))"
-    env = {"CONTROLPLANE_VAR_DIR": str(tmp_path), "CONTROLPLANE_DISABLED_BACKENDS": "local"}
-    result = manage("shell", "--no-imports", "-c", shown, env=env)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "kubernetes"
+    env = {"CONTROLPLANE_VAR_DIR": str(tmp_path)}
+    offered = manage("shell", "--no-imports", "-c", shown, env=env)
+    left_out = manage(
+        "shell", "--no-imports", "-c", shown, env={**env, "CONTROLPLANE_DISABLED_BACKENDS": "local"}
+    )
+    assert offered.returncode == left_out.returncode == 0, offered.stderr + left_out.stderr
+    assert "local" in offered.stdout.split(",")
+    assert left_out.stdout.strip().split(",") == [
+        b for b in offered.stdout.strip().split(",") if b != "local"
+    ]
 
 
 def test_asking_for_a_backend_left_out_is_a_400(tenant: Tenant, settings: Any) -> None:
@@ -98,3 +104,11 @@ def test_asking_for_a_backend_left_out_is_a_400(tenant: Tenant, settings: Any) -
     )
     assert response.status_code == 400, response.content
     assert "'local' backend is not configured on this installation" in json.dumps(response.json())
+
+
+def test_a_malformed_trusted_proxy_network_stops_the_start(tmp_path: Path) -> None:
+    result = manage(
+        "check", env={"CONTROLPLANE_VAR_DIR": str(tmp_path), "TRUSTED_PROXIES": "10.0.0.0/8,ingress"}
+    )
+    assert result.returncode != 0
+    assert "TRUSTED_PROXIES" in result.stderr and "ingress" in result.stderr
