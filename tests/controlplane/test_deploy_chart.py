@@ -121,6 +121,20 @@ def every_shape(helm: Path) -> list[dict[str, Any]]:
     return objects + of_kind(render(helm, *wide), "ClusterRoleBinding")
 
 
+def test_mistyped_values_are_refused_before_anything_is_rendered(helm: Path) -> None:
+    """values.schema.json: a misspelt key or a worker group missing its queues fails `helm template`
+    (and `helm install`) saying where, instead of being silently ignored."""
+    for args, message in (
+        (["--set", "web.replica=3"], "additional properties 'replica' not allowed"),
+        (["--set", "workers.operations.queues=null"], "missing property 'queues'"),
+        (["--set", "config.logLevel=LOUD"], "/config/logLevel"),
+    ):
+        result = subprocess.run(
+            [str(helm), "template", "kcp", str(CHART), *args], capture_output=True, text=True, timeout=120
+        )
+        assert result.returncode != 0 and message in result.stderr, (args, result.stderr)
+
+
 @pytest.mark.parametrize("version", SUPPORTED_KUBERNETES_VERSIONS)
 def test_every_object_is_valid_for_every_supported_kubernetes(
     every_shape: list[dict[str, Any]], version: str
