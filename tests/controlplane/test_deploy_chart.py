@@ -62,6 +62,8 @@ EVERYTHING = [
     "imagePullSecrets[0].name=registry",
     "--set",
     "migrations.ttlSecondsAfterFinished=86400",
+    "--set",
+    "migrations.nodeSelector.pool=system,web.nodeSelector.pool=web",
 ]
 
 
