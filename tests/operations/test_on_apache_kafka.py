@@ -290,13 +290,15 @@ def restart_waits_while_under_replicated_then_rolls_controller_last(cluster: Ope
         traffic.wait_for_acks(len(traffic.acked) + 100)
     assert traffic.missing() == set()
 
-    restarted = [
-        int(m.split()[2])
-        for m in log_messages(operation, "restart_brokers")
-        if m.startswith("restarting broker")
-    ]
+    restarts = [m for m in log_messages(operation, "restart_brokers") if m.startswith("restarting broker")]
+    restarted = [int(m.split()[2]) for m in restarts]
     assert sorted(restarted) == sorted(pids_before), describe_operation(operation)
-    assert restarted[-1] == leader, (restarted, leader)
+    # The quorum leader goes last: the one kafka-metadata-quorum named before the roll, or, when
+    # leadership moved while the roll ran (seen on a machine at load 40), the one the roll found by
+    # describing the quorum before each restart. Never a leader restarted before others are done.
+    taken_as_leader = [i for i, m in enumerate(restarts) if m.endswith("(the active controller)")]
+    assert taken_as_leader in ([], [len(restarts) - 1]), restarts
+    assert restarted[-1] == leader or taken_as_leader == [len(restarts) - 1], (restarts, leader)
     # Each broker back in sync (as the roll asked Kafka) before the next one is restarted.
     steps = [
         m

@@ -27,6 +27,8 @@ from tests.support.workflow_runner import WorkflowRun, run_workflow
 
 pytestmark = [
     pytest.mark.slow,
+    # A scale-out and a replacement on real brokers: several minutes on a busy machine.
+    pytest.mark.timeout(900),
     pytest.mark.filterwarnings("ignore:read_text is deprecated:DeprecationWarning"),
     pytest.mark.filterwarnings("ignore:open_text is deprecated:DeprecationWarning"),
 ]
