@@ -40,7 +40,8 @@ from tests.support.apache_kafka import wait_for
 from tests.support.helm_binary import ensure as ensure_helm
 from tests.support.kube_apiserver import KubeCluster
 
-CHART = Path(__file__).resolve().parents[2] / "controlplane" / "deploy" / "helm" / "kafka-control-plane"
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "controlplane" / "deploy" / "helm" / "kafka-control-plane"
 SECRET_ENV = {"DATABASE_URL", "REDIS_URL", "SECRET_KEY", "SECRETS_ENCRYPTION_KEYS", "METRICS_BEARER_TOKEN"}
 # Every toggle on: what a full installation renders.
 EVERYTHING = [
@@ -350,6 +351,46 @@ def test_prometheus_finds_and_authenticates_to_the_web_pods(helm: Path) -> None:
         "name": "kcp-kafka-control-plane",
         "key": "METRICS_BEARER_TOKEN",
     }
+
+
+def test_only_pods_that_may_call_kubernetes_get_a_token(helm: Path) -> None:
+    def mounted(*args: str) -> dict[str, bool]:
+        return {
+            d["metadata"]["name"].removeprefix("kcp-kafka-control-plane-"): d["spec"]["template"]["spec"][
+                "automountServiceAccountToken"
+            ]
+            for d in render(helm, *args)
+            if d["kind"] in ("Deployment", "Job")
+        }
+
+    assert not any(mounted().values())
+    callers = {"web", "worker-operations", "worker-monitoring"}
+    for args in (
+        ["--set", "kubernetesTargets.rbac.create=true"],
+        ["--set", "serviceAccount.automountToken=true"],
+    ):
+        assert {name for name, token in mounted(*args).items() if token} == callers
+    assert not any(
+        mounted("--set", "kubernetesTargets.rbac.create=true,serviceAccount.automountToken=false").values()
+    )
+
+
+def test_every_setting_the_chart_sets_is_one_the_control_plane_reads(helm: Path) -> None:
+    """A misspelt variable would be set and silently ignored: each ConfigMap key and environment
+    variable is one controlplane/settings.py or the entrypoint reads."""
+    readers = (ROOT / "controlplane" / "settings.py").read_text() + (
+        ROOT / "controlplane" / "deploy" / "entrypoint.sh"
+    ).read_text()
+    objects = render(helm, *EVERYTHING)
+    (config,) = of_kind(objects, "ConfigMap")
+    names = set(config["data"])
+    for _, pod in pod_specs(objects):
+        for container in containers(pod):
+            names |= {e["name"] for e in container["env"]}
+    unread = sorted(
+        n for n in names if f'"{n}"' not in readers and f"{{{n}" not in readers and f"${n}" not in readers
+    )
+    assert unread == []
 
 
 def test_the_settings_are_a_production_installations(helm: Path) -> None:

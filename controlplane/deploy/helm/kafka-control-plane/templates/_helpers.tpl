@@ -140,3 +140,12 @@ topologySpreadConstraints:
 {{- define "kcp.configChecksum" -}}
 checksum/config: {{ include (print .Template.BasePath "/configmap.yaml") . | sha256sum }}
 {{- end -}}
+
+{{/* Web and worker pods reach in-cluster Kubernetes targets with the service account's token. */}}
+{{- define "kcp.automountToken" -}}
+{{- if kindIs "bool" .Values.serviceAccount.automountToken -}}
+{{ .Values.serviceAccount.automountToken }}
+{{- else -}}
+{{ .Values.kubernetesTargets.rbac.create }}
+{{- end -}}
+{{- end -}}
