@@ -1,5 +1,6 @@
 """A `vm` cluster from request to deletion through the REST API, on real hosts, with a real Celery
-worker running the playbooks through ansible-runner and real Apache Kafka.
+worker running the playbooks through ansible-runner and real Apache Kafka: provisioned, used at
+acks=all, restarted broker by broker under a producer, deleted.
 
 The hosts are network namespaces with their own addresses and SSH servers (tests/support/vm_hosts.py),
 registered as a host pool with the lab's generated key and host keys. What they are not (separate
@@ -119,10 +120,32 @@ def test_a_vm_cluster_is_provisioned_used_and_deleted_through_the_api(
     topic = f"orders-{uuid.uuid4().hex[:6]}"
     admin = AdminClient({"bootstrap.servers": bootstrap})  # kept: the request dies with its client
     admin.create_topics([NewTopic(topic, 3, 3)])[topic].result(60)
+    # A rolling restart through the API under an acks=all producer: the workflow restarts one broker
+    # at a time through upgrade.yml on that broker's host, and no acknowledged message is lost.
     traffic = AckedTraffic(bootstrap, topic)
     with traffic:
         traffic.wait_for_acks(200, timeout=120)
+        restart = client.post(f"{cluster_url}restart/")
+        assert restart.status_code == 202, restart.content
+        restart_url = f"/api/v1/operations/{restart.json()['operation']['id']}/"
+        rolled = wait_for(
+            lambda: (body := client.get(restart_url).json())["state"] in ("succeeded", "failed") and body,
+            900,
+            interval=2,
+            what="the rolling restart",
+        )
+        assert rolled["state"] == "succeeded", rolled["error"]
+        traffic.wait_for_acks(len(traffic.acked) + 100, timeout=120)
     assert traffic.missing() == set()
+    rolled_lines = [line["message"] for line in rolled["log"]]
+    restarted = [m.split(" on ")[1] for m in rolled_lines if m.startswith("ansible: upgrade.yml on ")]
+    assert sorted(restarted) == ["host1", "host2", "host3"], rolled_lines
+    stopped = [
+        m.split(":")[0].removeprefix("ansible ")
+        for m in rolled_lines
+        if "Stop the node under the supervisor (controlled shutdown): changed" in m
+    ]
+    assert sorted(stopped) == ["host1", "host2", "host3"], rolled_lines
 
     deleted = client.delete(cluster_url)
     assert deleted.status_code == 202
