@@ -57,6 +57,15 @@ KIND_FIELDS: Mapping[str, Mapping[str, str]] = {
         "volume_retention": "settings",
         "allowed_cidrs": "settings",
     },
+    TargetKind.VM: {
+        "hosts": "settings",
+        "racks": "settings",
+        "ssh_private_key": "",
+        "known_hosts": "",
+        "service_manager": "settings",
+        "kafka_user": "settings",
+        "java_home": "settings",
+    },
 }
 # Where a test's report waits for the page it redirects to.
 SESSION_REPORT = "target_connection_report"
@@ -110,6 +119,46 @@ class TargetForm(forms.Form):
         help_text="Outside the Kubernetes cluster, allowed to reach the brokers (the control plane). Comma separated.",
     )
 
+    hosts = forms.CharField(
+        required=False,
+        widget=forms.Textarea(
+            attrs={
+                "rows": 5,
+                "spellcheck": "false",
+                "placeholder": "kafka-1 10.0.1.11 a\nkafka-2 10.0.2.11 b admin 2222",
+            }
+        ),
+        help_text="One host per line: name, address, rack, and optionally the SSH user (root) and port (22).",
+    )
+    racks = forms.CharField(
+        required=False, help_text="The pool's racks, comma separated; empty: whatever racks the hosts name."
+    )
+    ssh_private_key = forms.CharField(
+        required=False,
+        strip=False,
+        label="SSH private key",
+        widget=SecretTextarea(attrs={"rows": 5, "autocomplete": "off", "spellcheck": "false"}),
+        help_text="Without a passphrase. Stored encrypted and never shown again.",
+    )
+    known_hosts = forms.CharField(
+        required=False,
+        strip=False,
+        label="Host keys (known_hosts)",
+        widget=SecretTextarea(attrs={"rows": 4, "autocomplete": "off", "spellcheck": "false"}),
+        help_text="Every host's public key, as ssh-keyscan prints them; no other key is accepted.",
+    )
+    service_manager = forms.ChoiceField(
+        required=False,
+        choices=[("systemd", "systemd"), ("supervised", "The playbooks' supervisor (no systemd)")],
+        initial="systemd",
+    )
+    kafka_user = forms.CharField(
+        required=False, initial="kafka", help_text="The account Kafka runs as; empty: the SSH user."
+    )
+    java_home = forms.CharField(
+        required=False, label="Java home", help_text="Empty: java on the hosts' PATH."
+    )
+
     def __init__(self, *args: Any, organizations: Iterable[Any], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.organizations = _organization_field(self, organizations)
@@ -122,13 +171,23 @@ class TargetForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
+        # The fields of the kinds not chosen are not filled in (their section is hidden).
+        chosen = KIND_FIELDS.get(cleaned.get("kind", ""), {})
+        for kind_fields in KIND_FIELDS.values():
+            for name in kind_fields:
+                if name not in chosen:
+                    self.errors.pop(name, None)
         if self.errors:
             return cleaned
         payload: dict[str, Any] = {"name": cleaned["name"], "kind": cleaned["kind"], "settings": {}}
         for name, place in KIND_FIELDS[cleaned["kind"]].items():
             value = cleaned.get(name)
-            if name == "allowed_cidrs":
+            if name in ("allowed_cidrs", "racks"):
                 value = [part.strip() for part in (value or "").split(",") if part.strip()]
+            elif name == "hosts":
+                value = self._hosts(value or "")
+            elif name == "service_manager":
+                value = value or "systemd"
             if place == "settings":
                 payload["settings"][name] = value
             elif value:
@@ -151,6 +210,24 @@ class TargetForm(forms.Form):
         }
         return cleaned
 
+    def _hosts(self, text: str) -> list[dict[str, Any]]:
+        """The pool's hosts from the form's lines (name address rack [ssh_user [ssh_port]])."""
+        hosts: list[dict[str, Any]] = []
+        for number, line in enumerate(text.splitlines(), 1):
+            words = line.split()
+            if not words:
+                continue
+            if not 3 <= len(words) <= 5 or (len(words) == 5 and not words[4].isdigit()):
+                self.add_error(
+                    "hosts", f"Line {number}: give name, address and rack, then optionally SSH user and port."
+                )
+                continue
+            host: dict[str, Any] = dict(zip(("name", "address", "rack", "ssh_user"), words, strict=False))
+            if len(words) == 5:
+                host["ssh_port"] = int(words[4])
+            hosts.append(host)
+        return hosts
+
     def _add_api_errors(self, detail: Any) -> None:
         if not isinstance(detail, Mapping):
             self.add_error(None, [str(m) for m in detail])
@@ -158,6 +235,8 @@ class TargetForm(forms.Form):
         for name, messages_ in detail.items():
             if name == "settings" and isinstance(messages_, Mapping):
                 self._add_api_errors(messages_)
+            elif name == "settings":  # about the settings as a whole (a pool without hosts)
+                self.add_error("hosts", [str(m) for m in messages_])
             elif name == "non_field_errors" or name not in self.fields:
                 self.add_error(
                     None, [f"{name}: {m}" if name != "non_field_errors" else str(m) for m in messages_]
@@ -203,6 +282,10 @@ def target_list(request: HttpRequest) -> HttpResponse:
             key: _shown(value) for key, value in target.config.items() if value not in ("", [])
         }
         target.authentication = TargetSerializer().get_authentication(target)
+        if target.kind == TargetKind.VM:
+            target.shown_config["hosts"] = ", ".join(
+                f"{h['name']} {h['address']} ({h['rack']})" for h in target.config.get("hosts", [])
+            )
     report = request.session.pop(SESSION_REPORT, None)
     context = {
         "form": form,

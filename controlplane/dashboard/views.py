@@ -110,10 +110,13 @@ def cluster_create(request: HttpRequest) -> HttpResponse:
     form = ClusterForm(request.POST if posted else None, organizations=organizations, dry_run=previewing)
     preview = placement_preview(request.POST if posted else form.initial_values())
     manifests = ""
+    plan = None
     # "Preview" runs every check without creating anything, for browsers without JavaScript, and shows
-    # the objects a Kubernetes cluster would get.
+    # the objects a Kubernetes cluster would get, or what other backends render (a host pool's
+    # inventory and each broker's configuration).
     if posted and previewing and form.is_valid():
-        manifests = plan_new_cluster(form.target_organization(), form.spec).plan.manifests
+        plan = plan_new_cluster(form.target_organization(), form.spec).plan
+        manifests = plan.manifests
     if posted and form.is_valid() and not previewing:
         try:
             cluster, _ = request_cluster_create(
@@ -127,7 +130,9 @@ def cluster_create(request: HttpRequest) -> HttpResponse:
             messages.success(request, f"Cluster {cluster.name} requested; provisioning has been queued.")
             return redirect("dashboard:cluster-detail", pk=cluster.pk)
     return render(
-        request, "dashboard/cluster_form.html", {"form": form, "preview": preview, "manifests": manifests}
+        request,
+        "dashboard/cluster_form.html",
+        {"form": form, "preview": preview, "manifests": manifests, "plan": plan},
     )
 
 

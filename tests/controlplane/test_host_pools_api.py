@@ -7,7 +7,6 @@ the cluster go, and not removable from the pool while in use."""
 from __future__ import annotations
 
 import json
-import subprocess
 import threading
 from typing import Any
 
@@ -25,13 +24,6 @@ from controlplane.targets.models import HostAllocation, Placement, Target
 from tests.support.tenants import Tenant, token_client
 
 HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
-
-
-@pytest.fixture(scope="module")
-def ssh_key(tmp_path_factory: pytest.TempPathFactory) -> str:
-    path = tmp_path_factory.mktemp("key") / "id_ed25519"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True)
-    return path.read_text()
 
 
 def hosts(*racks: str) -> list[dict[str, Any]]:

@@ -345,3 +345,11 @@ def vm_hosts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VmHostLab]:
     """An empty lab for the module; `vm_hosts.add_many(["a", "b", "c"])` makes three hosts in three racks."""
     with vm_host_lab(tmp_path_factory.mktemp("vm-hosts")) as lab:
         yield lab
+
+
+@pytest.fixture(scope="session")
+def ssh_key(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A freshly generated SSH private key (OpenSSH format, no passphrase), as users paste them."""
+    path = tmp_path_factory.mktemp("ssh-key") / "id_ed25519"
+    _keygen(path, comment="kafka-control-plane-tests")
+    return path.read_text()
