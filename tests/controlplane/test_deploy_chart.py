@@ -398,6 +398,7 @@ def test_the_settings_are_a_production_installations(helm: Path) -> None:
     # Tenants cannot ask for `local` clusters: their brokers would run inside a worker pod.
     assert config["data"]["CONTROLPLANE_DISABLED_BACKENDS"] == "local"
     assert config["data"]["TRUSTED_PROXIES"] == ""  # the operator names its ingress's network
+    assert config["data"]["SECURE_SSL_REDIRECT"] == "true"
     hosts = config["data"]["ALLOWED_HOSTS"].split(",")
     assert "kafka.example.com" in hosts
     assert "kcp-kafka-control-plane-web.kcp.svc" in hosts  # clients inside the Kubernetes cluster
