@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 from django.db.models import QuerySet
-from drf_spectacular.utils import extend_schema, extend_schema_view
+from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -78,6 +78,10 @@ class TargetSerializer(serializers.ModelSerializer):
         help_text="How the control plane signs in: `kubeconfig` (stored encrypted, never shown), "
         "`in_cluster` (its own service account) or, on host pools, `ssh_key` (stored encrypted, never shown)."
     )
+    hosts_in_use = serializers.SerializerMethodField(
+        help_text="Host pools: host name -> the broker and cluster it runs (hosts not listed are free); "
+        "empty for other kinds."
+    )
 
     class Meta:
         model = Target
@@ -88,10 +92,15 @@ class TargetSerializer(serializers.ModelSerializer):
             "kind",
             "settings",
             "authentication",
+            "hosts_in_use",
             "created_at",
             "updated_at",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(serializers.DictField(child=serializers.CharField()))
+    def get_hosts_in_use(self, target: Target) -> dict[str, str]:
+        return hosts.hosts_in_use(target) if target.kind == TargetKind.VM else {}
 
     def get_authentication(self, target: Target) -> str:
         if target.kind == TargetKind.VM:

@@ -201,6 +201,15 @@ def test_clusters_get_hosts_rack_aware_and_a_pool_too_small_is_refused_naming_th
     ]
     assert create_cluster(tenant, name="payments").status_code == 202
     assert sorted(allocations("payments").values()) == ["kafka-4", "kafka-5", "kafka-6"]
+    pool = token_client(tenant.viewer).get("/api/v1/targets/").json()["results"][0]
+    assert pool["hosts_in_use"]["kafka-1"] == "broker 0 of cluster orders"
+    assert pool["hosts_in_use"]["kafka-6"] == "broker 2 of cluster payments"
+    # The plan of an existing cluster is its inventory on the hosts it holds.
+    cluster = Cluster.objects.get(name="payments")
+    plan = token_client(tenant.viewer).get(f"/api/v1/clusters/{cluster.pk}/manifests/").json()
+    inventory = yaml.safe_load(plan["artifacts"]["inventory.yml"])["all"]
+    assert sorted(inventory["hosts"]) == ["kafka-4", "kafka-5", "kafka-6"]
+    assert "broker 0 on kafka-4 (192.0.2.4, rack a)" in plan["summary"]
     assert create_cluster(tenant, name="third", brokers=3).status_code == 400
     assert not Cluster.objects.filter(name="third").exists()
 
