@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,6 +37,7 @@ from provisioning.backends.base import (
     BackendError,
     BackendEvents,
     BrokerProcessState,
+    BrokerSpec,
     BrokerStatus,
     ClusterDescription,
     ClusterSpec,
@@ -47,6 +49,7 @@ PLAN_RELEASE_NOTE = "pushed from the control plane's distribution cache when app
 # Event kinds worth a line in the operation's log (skipped tasks say nothing).
 LOGGED_EVENTS = ("changed", "failed", "unreachable", "ok")
 CONNECT_TIMEOUT_SECONDS = 2.0
+PROBE_THREADS = 16
 CHANGED_OUTPUT_CHARS = 200
 
 
@@ -194,19 +197,20 @@ class VmBackend:
         """Each broker's state from whether its client port accepts connections (no SSH session: this
         is asked often, by the reconcile loop too)."""
         held = dict(self.placement.hosts)
-        statuses = []
-        for broker in sorted(spec.brokers, key=lambda b: b.node_id):
+
+        def status(broker: BrokerSpec) -> BrokerStatus:
             name = held.get(broker.node_id)
             if name is None:
-                statuses.append(
-                    BrokerStatus(broker.node_id, broker.rack, "", BrokerProcessState.MISSING, "no host")
-                )
-                continue
+                return BrokerStatus(broker.node_id, broker.rack, "", BrokerProcessState.MISSING, "no host")
             host = self.pool.host(name)
-            endpoint = f"{host.address}:{CLIENT_PORT}"
             state, detail = _probe(host.address, CLIENT_PORT)
-            statuses.append(BrokerStatus(broker.node_id, broker.rack, endpoint, state, detail))
-        return ClusterDescription(bootstrap_servers=self._bootstrap(held), brokers=tuple(statuses))
+            return BrokerStatus(broker.node_id, broker.rack, f"{host.address}:{CLIENT_PORT}", state, detail)
+
+        brokers = sorted(spec.brokers, key=lambda b: b.node_id)
+        # In parallel: hosts that do not answer each take the connect timeout.
+        with ThreadPoolExecutor(max_workers=max(1, min(PROBE_THREADS, len(brokers)))) as probes:
+            statuses = tuple(probes.map(status, brokers))
+        return ClusterDescription(bootstrap_servers=self._bootstrap(held), brokers=statuses)
 
     def connection(self, spec: ClusterSpec, bootstrap_servers: str) -> KafkaConnection:
         held = dict(self.placement.hosts)
