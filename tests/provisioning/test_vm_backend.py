@@ -1,16 +1,22 @@
-"""The vm backend without hosts to install on: what it refuses, what it plans, and how it describes
-brokers (by whether their client port accepts a connection: real sockets on loopback)."""
+"""The vm backend without hosts to install on: what it refuses, what it plans, how it describes
+brokers (by whether their client port accepts a connection: real sockets on loopback), and the
+pruning of its playbook runs."""
 
 from __future__ import annotations
 
+import os
 import socket
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
+from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
+from controlplane.targets.tasks import prune_vm_runs
 from provisioning.ansible import backend as backend_module
 from provisioning.ansible.backend import VmBackend, VmPlacement
 from provisioning.ansible.inventory import InventoryHost
@@ -106,3 +112,22 @@ def test_a_broker_runs_when_its_client_port_accepts_connections(
     assert "does not accept connections" in description.broker(1).detail
     assert description.bootstrap_servers == "127.0.0.1:9092,127.0.0.2:9092"
     assert backend.connection(_spec("a", "b"), "").bootstrap_servers == "127.0.0.1:9092,127.0.0.2:9092"
+
+
+def test_playbook_runs_of_operations_untouched_for_long_are_pruned_on_schedule(
+    tmp_path: Path, settings: Any
+) -> None:
+    settings.VM_RUNS_DIR = tmp_path
+    settings.VM_RUN_RETENTION_SECONDS = 3600
+    old = tmp_path / "operation-old" / "20261201T000000-provision"
+    new = tmp_path / "operation-new" / "20261205T000000-provision"
+    for run in (old, new):
+        run.mkdir(parents=True)
+        (run / "status").write_text("successful")
+    week_ago = time.time() - 7 * 24 * 3600
+    for path in (old, old / "status", old.parent):
+        os.utime(path, (week_ago, week_ago))
+
+    assert prune_vm_runs() == 1
+    assert not old.parent.exists() and new.exists()
+    assert "prune-vm-runs" in settings.CELERY_BEAT_SCHEDULE
