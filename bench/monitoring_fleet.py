@@ -17,17 +17,21 @@ processes (as Celery's prefork workers split it):
 - persisted: `collector.collect_cluster`, the function a Celery task runs: load windows from the
   database, the same evaluation, write health, groups, windows and history in one transaction, then
   alerting's `evaluate_cluster`, which opens incidents and enqueues their deliveries (Celery messages
-  on the Redis of `make bench`) to the organization's `--channels` signed webhooks. As Celery's
-  Django fix-up does with CONN_MAX_AGE 0, every collection opens its own database connection and
-  closes it. Runs against a fresh database created for the run and dropped afterwards. The Celery
-  message that starts each collection (a few hundred microseconds) is not included. After each sweep,
-  untimed, the deliveries it enqueued are sent to a real HTTP receiver on loopback (as the
-  notification workers would), so the pages are real.
+  on the Redis of `make bench`) to the organization's `--channels` signed webhooks. Database
+  connections are handled as the Celery workers handle them, with the production settings: each
+  worker process makes its own connection pool after the fork, every collection takes its
+  connection from it and hands it back at the end (`controlplane.celery`); with DATABASE_POOL=0 every
+  collection opens a connection and closes it. DEBUG is off, as in production. Runs against a fresh
+  database created for the run and dropped afterwards. The Celery message that starts each
+  collection (a few hundred microseconds) is not included. After each sweep, untimed, the
+  deliveries it enqueued are sent to a real HTTP receiver on loopback (as the notification workers
+  would), so the pages are real.
 
-Each sweep reports its wall time and its CPU time (the workers' and the database's); on a shared
-machine the wall time says as much about the neighbours as about the sweep, so `cpu_seconds_per_core`
-(all that CPU time spread over the machine's cores) is the sweep time an otherwise idle machine would
-need, and the number held to the 10 s target.
+Each sweep reports its wall time and its CPU time (the workers' and the database's), the CPU time of
+alerting alone and the SQL statements per cluster; on a shared machine the wall time says as much
+about the neighbours as about the sweep, so `cpu_seconds_per_core` (all that CPU time spread over the
+machine's cores) is the sweep time an otherwise idle machine would need, and the number held to the
+10 s target.
 
 A window holds one observation per sweep up to its size (10), and evaluation gets dearer as windows
 fill, so the last sweeps are the steady state. `--profile [LINES]` prints where worker 0 spent its
@@ -55,14 +59,18 @@ from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "controlplane.settings")
+# As in production: with DEBUG every statement is also formatted and kept in connection.queries.
+os.environ.setdefault("DEBUG", "0")
 
 import django
 
 django.setup()
 
-from django.db import close_old_connections, connections  # noqa: E402
+from django.db import connections  # noqa: E402
 
 from bench.report import write_report  # noqa: E402
+from controlplane.celery import app as celery_app  # noqa: E402
+from controlplane.celery import release_database_connections  # noqa: E402
 from monitoring import collector  # noqa: E402
 from monitoring.conditions import evaluate  # noqa: E402
 from tests.support.http_receiver import HttpReceiver  # noqa: E402
@@ -114,6 +122,13 @@ def _worker(
         for index in shard
     }
     alerting = _timed_alerting() if persisted else None
+    if persisted:
+        # A Celery worker is long-lived: its connection to the broker (and the transport's modules)
+        # are there before the first collection, so they are not part of a sweep.
+        with celery_app.producer_or_acquire():
+            pass
+    statements = _StatementCounter()
+    connections["default"].execute_wrappers.append(statements)
     # The simulated clusters live as long as the process; keeping them out of the collector's
     # generations leaves the garbage collector with what a worker collecting one cluster would have.
     gc.freeze()
@@ -128,7 +143,8 @@ def _worker(
         now = START + timedelta(seconds=10 * sweep)
         profiler = cProfile.Profile() if profile else None
         if alerting is not None:
-            alerting.seconds = 0.0
+            alerting.seconds = alerting.cpu_seconds = 0.0
+        statements.count = 0
         cpu = time.process_time()
         started = time.perf_counter()
         if profiler is not None:
@@ -138,9 +154,9 @@ def _worker(
             if persisted:
                 snapshot = collector.collect_cluster(cluster_ids[index], admin=simulated[index], now=now)
                 assert snapshot is not None and snapshot.reachable
-                # The end of a Celery task: with CONN_MAX_AGE 0 the connection is closed, and the next
-                # collection opens its own.
-                close_old_connections()
+                # The end of a Celery task, as the workers end it: the connection goes back to this
+                # process's pool (without a pool it is closed, and the next collection opens its own).
+                release_database_connections()
             else:
                 snapshot, windows[index] = collector.take_snapshot(
                     simulated[index], targets[index], windows[index], now
@@ -168,21 +184,36 @@ def _worker(
                 _peak_rss_mb(),
                 report,
                 cpu,
+                statements.count,
+                alerting.cpu_seconds if alerting is not None else 0.0,
             )
         )
+
+
+class _StatementCounter:
+    """Counts the SQL statements a worker sends (Django's execute wrapper, kept across connections)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any) -> Any:
+        self.count += 1
+        return execute(sql, params, many, context)
 
 
 class _AlertingTimer:
     def __init__(self, evaluate_cluster: Callable[..., None]) -> None:
         self.evaluate_cluster = evaluate_cluster
         self.seconds = 0.0
+        self.cpu_seconds = 0.0
 
     def __call__(self, cluster_id: uuid.UUID, snapshot: collector.ClusterSnapshot) -> None:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         try:
             self.evaluate_cluster(cluster_id, snapshot)
         finally:
             self.seconds += time.perf_counter() - started
+            self.cpu_seconds += time.process_time() - cpu
 
 
 def _timed_alerting() -> _AlertingTimer:
@@ -247,7 +278,11 @@ def run_path(
 ) -> list[dict[str, Any]]:
     name = "persisted" if persisted else "memory"
     postmaster = _postmaster_pid() if persisted else None
-    connections.close_all()  # each forked worker opens its own
+    # Each forked worker opens its own connections, and with a pool its own pool, as Celery's pool
+    # processes do: a pool (its connections, its threads) must not cross a fork.
+    connections.close_all()
+    if persisted and getattr(connections["default"], "pool", None) is not None:
+        connections["default"].close_pool()
     context = multiprocessing.get_context("fork")
     pipes, processes = [], []
     setup_started = time.perf_counter()
@@ -261,6 +296,7 @@ def run_path(
     build_rss = [pipe.recv()[1] for pipe in pipes]
     print(
         f"[{name}] {fleet.clusters} simulated clusters built in {time.perf_counter() - setup_started:.1f} s"
+        + (f"; database connections: {_connections_label()}" if persisted else "")
     )
     rows = []
     try:
@@ -276,6 +312,8 @@ def run_path(
             partitions = sum(a[1] for a in answers)
             alerting = max(a[2] for a in answers)
             cpu = sum(a[5] for a in answers)
+            queries = sum(a[6] for a in answers)
+            alerting_cpu = sum(a[7] for a in answers)
             delivered = deliver_enqueued(receiver) if receiver is not None else 0
             rows.append(
                 {
@@ -289,9 +327,11 @@ def run_path(
                     "partition_evaluations_per_second": round(partitions / seconds),
                     "alerting_seconds": round(alerting, 2),
                     "worker_cpu_seconds": round(cpu, 2),
+                    "alerting_cpu_seconds": round(alerting_cpu, 2),
                     "database_cpu_seconds": round(database_cpu, 2),
                     "cpu_ms_per_cluster": round((cpu + database_cpu) / fleet.clusters * 1000, 1),
                     "cpu_seconds_per_core": round((cpu + database_cpu) / CORES, 2),
+                    "queries_per_cluster": round(queries / fleet.clusters, 1),
                     "deliveries_sent": delivered,
                     "peak_rss_mb_per_worker": round(max(a[3] for a in answers), 1),
                     "rss_mb_after_build_per_worker": round(max(build_rss), 1),
@@ -302,7 +342,9 @@ def run_path(
                 f"{partitions / seconds:,.0f} partitions/s; CPU {cpu:.1f} s workers"
                 + (
                     f" + {database_cpu:.1f} s database ({(cpu + database_cpu) / CORES:.1f} s per core), "
-                    f"alerting {alerting:.2f} s; {delivered} deliveries sent afterwards"
+                    f"alerting {alerting:.2f} s ({alerting_cpu:.1f} s CPU), "
+                    f"{queries / fleet.clusters:.1f} statements per cluster; "
+                    f"{delivered} deliveries sent afterwards"
                     if persisted
                     else ""
                 ),
@@ -316,6 +358,19 @@ def run_path(
         for process in processes:
             process.join(timeout=60)
     return rows
+
+
+def _connections_label() -> str:
+    pool = database_pool()
+    return "a connection per collection" if pool is None else f"a pool per worker process {pool}"
+
+
+def database_pool() -> dict[str, Any] | None:
+    """The connection pool settings give every process (production's), None without one."""
+    from django.conf import settings
+
+    pool = settings.DATABASES["default"].get("OPTIONS", {}).get("pool")
+    return dict(pool) if isinstance(pool, dict) else ({} if pool else None)
 
 
 def deliver_enqueued(receiver: HttpReceiver) -> int:
@@ -461,6 +516,7 @@ def main(argv: list[str] | None = None) -> int:
         "group_partitions_per_cluster": fleet.groups * max(1, fleet.partitions // fleet.topics),
         "workers": args.workers,
         "database": connections["default"].vendor,
+        "database_pool": database_pool(),
     }
     path = write_report("monitoring_fleet", rows, meta=meta)
     print(f"results: {path}")

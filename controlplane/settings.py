@@ -7,6 +7,7 @@ kept under `var/`) and production (`CONTROLPLANE_ENV=production`: PostgreSQL and
 
 from __future__ import annotations
 
+import importlib.util
 import ipaddress
 import os
 import secrets
@@ -147,6 +148,27 @@ DATABASES = {
 if test_database := os.environ.get("TEST_DATABASE_NAME"):
     # Lets several test runs share one PostgreSQL server without dropping each other's database.
     DATABASES["default"]["TEST"] = {"NAME": test_database}
+# PostgreSQL connections come from a pool in each process (psycopg_pool, Django's `pool` option): a
+# new connection costs PostgreSQL a backend process, several times the CPU of a collection's queries,
+# and every Celery task and request would open one. Each Celery pool process builds its own pool
+# after the fork, and tasks hand their connections back to it (controlplane.celery). Health checks
+# make the pool replace a connection the server dropped (a restart) instead of handing it out.
+# DATABASE_POOL=0, or a DATABASE_CONN_MAX_AGE, opens a connection per task and request instead (as
+# does an environment installed before psycopg[pool] was a dependency).
+if (
+    DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+    and os.environ.get("DATABASE_POOL", "1") != "0"
+    and not DATABASES["default"]["CONN_MAX_AGE"]
+    and importlib.util.find_spec("psycopg_pool") is not None
+):
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        # A Celery pool process runs one task at a time (two connections with an operation's
+        # heartbeat); the web server needs one per request thread.
+        "min_size": 1,
+        "max_size": int(os.environ.get("DATABASE_POOL_MAX_SIZE", "10")),
+        "max_idle": 300,
+    }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"] = {
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
@@ -277,6 +299,11 @@ CELERY_TASK_ACKS_LATE = True  # a task whose worker dies is delivered again
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = False
+# Celery's Django fix-up closes every connection around each task and, in prefork workers, Django's
+# connection pool too (celery/celery#10554), so each task would pay for a new connection. With this
+# it does so only every this many tasks; around each task controlplane.celery hands connections back
+# to the pool instead, as Django does around requests.
+CELERY_DB_REUSE_MAX = 10_000
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {

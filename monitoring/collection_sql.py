@@ -18,13 +18,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 
+import orjson
 from django.db import connection
 from django.db.models import Model
 
 from controlplane.clusters.choices import AnomalyState
 from controlplane.clusters.models import Broker, BrokerAnomaly, Cluster
 from monitoring.alerting.choices import OPEN_STATES
-from monitoring.alerting.models import Incident, RuleOverrideRecord
+from monitoring.alerting.models import Incident, MaintenanceWindow, RuleOverrideRecord, Silence
 from monitoring.models import ClusterHealth, LagState
 
 
@@ -37,6 +38,8 @@ class ClusterFacts:
     open_incidents: bool
     rule_overrides: bool  # for the cluster or its organization
     open_anomalies: bool
+    # Whether a silence or maintenance window is in force for the cluster at the collection's time.
+    mutes: bool = True
 
 
 @dataclass(frozen=True)
@@ -55,14 +58,19 @@ class ClusterRow:
 
 
 def read_cluster(
-    cluster_id: uuid.UUID, statuses: Sequence[str], not_expected_broker_states: Sequence[str]
+    cluster_id: uuid.UUID,
+    statuses: Sequence[str],
+    not_expected_broker_states: Sequence[str],
+    now: datetime,
 ) -> ClusterRow | None:
     """The cluster if its status is one of `statuses`, with its expected brokers (all but those in
-    `not_expected_broker_states`), its stored windows and its `ClusterFacts`."""
+    `not_expected_broker_states`), its stored windows and its `ClusterFacts` at `now`."""
     sql = _read_cluster_sql(connection.vendor, len(statuses), len(not_expected_broker_states))
+    moment = _value(Silence, "starts_at", now)
     params = [
         *OPEN_STATES,
         AnomalyState.OPEN,
+        *[moment] * 4,
         *not_expected_broker_states,
         _value(Cluster, "id", cluster_id),
         *statuses,
@@ -82,6 +90,7 @@ def read_cluster(
         incidents,
         overrides,
         anomalies,
+        mutes,
         brokers,
         totals,
     ) = row
@@ -101,6 +110,7 @@ def read_cluster(
             open_incidents=bool(incidents),
             rule_overrides=bool(overrides),
             open_anomalies=bool(anomalies),
+            mutes=bool(mutes),
         ),
     )
 
@@ -138,6 +148,43 @@ def save_lag_state(cluster_id: uuid.UUID, groups: str, windows: str, collected_a
         )
 
 
+def insert_all(model: type[Model], objs: Sequence[Model]) -> None:
+    """Insert new rows in one statement and set their primary keys, as `bulk_create` does.
+
+    On PostgreSQL the rows travel as one JSON document unpacked by `jsonb_to_recordset`: Django's
+    `bulk_create` sends an array per column, which psycopg builds value by value in Python, and that
+    was most of what an evaluation opening a dozen incidents and scheduling their pages cost. Values
+    are the model fields' Python values (defaults and `auto_now` applied as Django would), so only
+    plain ones fit: text, numbers, booleans, UUIDs, aware datetimes and JSON documents.
+    """
+    if not objs:
+        return
+    if connection.vendor != "postgresql":
+        model._default_manager.bulk_create(objs)
+        return
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    rows = [{f.column: f.pre_save(obj, add=True) for f in fields} for obj in objs]
+    sql = _insert_all_sql(model)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [orjson.dumps(rows).decode()])
+        ids = [row[0] for row in cursor.fetchall()]
+    for obj, pk in zip(objs, ids, strict=True):
+        obj.pk = pk
+        obj._state.adding = False
+        obj._state.db = connection.alias
+
+
+@cache
+def _insert_all_sql(model: type[Model]) -> str:
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    record = ", ".join(f"{connection.ops.quote_name(f.column)} {f.db_type(connection)}" for f in fields)
+    return (
+        f"INSERT INTO {_table(model)} ({columns}) SELECT {columns} FROM jsonb_to_recordset(%s::jsonb) "
+        f"AS r({record}) RETURNING {connection.ops.quote_name(model._meta.pk.column)}"
+    )
+
+
 @cache
 def _read_cluster_sql(vendor: str, statuses: int, not_expected_states: int) -> str:
     # The expected brokers' ids as one "1,2,3" string: the one aggregate both vendors have, by name.
@@ -169,6 +216,14 @@ def _read_cluster_sql(vendor: str, statuses: int, not_expected_states: int) -> s
         f"EXISTS (SELECT 1 FROM {_table(BrokerAnomaly)} a "
         f"WHERE a.{_column(BrokerAnomaly, 'cluster_id')} = c.{c_id} "
         f"AND a.{_column(BrokerAnomaly, 'state')} = %s), "
+        f"EXISTS (SELECT 1 FROM {_table(Silence)} m WHERE m.{_column(Silence, 'organization_id')} = "
+        f"c.{c_organization} AND (m.{_column(Silence, 'cluster_id')} IS NULL "
+        f"OR m.{_column(Silence, 'cluster_id')} = c.{c_id}) AND m.{_column(Silence, 'starts_at')} <= %s "
+        f"AND m.{_column(Silence, 'ends_at')} > %s) "
+        f"OR EXISTS (SELECT 1 FROM {_table(MaintenanceWindow)} w "
+        f"WHERE w.{_column(MaintenanceWindow, 'cluster_id')} = c.{c_id} "
+        f"AND w.{_column(MaintenanceWindow, 'starts_at')} <= %s "
+        f"AND w.{_column(MaintenanceWindow, 'ends_at')} > %s), "
         f"(SELECT {aggregate} FROM {_table(Broker)} b WHERE b.{_column(Broker, 'cluster_id')} = c.{c_id} "
         f"AND b.{_column(Broker, 'state')} NOT IN ({_placeholders(not_expected_states)})), "
         f"(SELECT h.{_column(ClusterHealth, 'partition_totals')} FROM {_table(ClusterHealth)} h "

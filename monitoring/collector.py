@@ -391,7 +391,7 @@ def collect_cluster(
     """
     now = truncate_to_millis(now or timezone.now())
     # The stored windows, the expected brokers and the facts alerting needs come with the cluster.
-    row = collection_sql.read_cluster(cluster_id, COLLECTED_STATUSES, NOT_EXPECTED_BROKER_STATES)
+    row = collection_sql.read_cluster(cluster_id, COLLECTED_STATUSES, NOT_EXPECTED_BROKER_STATES, now)
     if row is None or (admin is None and not row.bootstrap_servers) or not _acquire_lease(cluster_id, now):
         return None
     try:

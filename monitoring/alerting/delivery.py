@@ -26,6 +26,7 @@ from django.utils import timezone
 from monitoring import notifiers
 from monitoring.alerting.choices import DeliveryEvent, DeliveryStatus, Severity
 from monitoring.alerting.models import Delivery, Incident, NotificationChannel
+from monitoring.collection_sql import insert_all
 from monitoring.notifiers import DeliveryResult, Event, Link, Notification
 
 logger = logging.getLogger(__name__)
@@ -84,7 +85,7 @@ def schedule(planned: Sequence[Planned], *, now: datetime, requested_by: str) ->
     closing = [p for p in planned if p.event in (DeliveryEvent.ACKNOWLEDGE, DeliveryEvent.RESOLVE)]
     if closing:
         supersede_pending_triggers({(p.incident_id, p.channel_id) for p in closing if p.incident_id}, now=now)
-    rows = Delivery.objects.bulk_create(
+    rows = [
         Delivery(
             channel_id=p.channel_id,
             incident_id=p.incident_id,
@@ -95,7 +96,8 @@ def schedule(planned: Sequence[Planned], *, now: datetime, requested_by: str) ->
             requested_by_name=requested_by,
         )
         for p in planned
-    )
+    ]
+    insert_all(Delivery, rows)
     ids = [row.pk for row in rows]
     transaction.on_commit(lambda: hand_over(ids))
     return rows

@@ -41,6 +41,7 @@ from monitoring.alerting.choices import OPEN_STATES, DeliveryEvent, IncidentStat
 from monitoring.alerting.models import Incident, NotificationChannel
 from monitoring.alerting.muting import Mutes, active_mutes, brokers_in_running_operations
 from monitoring.alerting.rules import CLUSTER_SUBJECT, CLUSTER_UNREACHABLE, effective_rules
+from monitoring.collection_sql import insert_all
 from monitoring.conditions import (
     CONSUMER_LAG_OFFSETS,
     CONSUMER_LAG_STATUS,
@@ -115,16 +116,20 @@ def evaluate_snapshot(cluster_id: uuid.UUID, snapshot: ClusterSnapshot) -> Outco
         # The usual case of a healthy cluster: nothing to open, nothing to resolve, no lock needed.
         return Outcome()
     observed = observed_in(snapshot)
+    # Silences and maintenance windows are looked up only when the collector saw one in force.
+    look_up_mutes = facts is None or facts.mutes
     # Two evaluations of one cluster may race (a slow collection overlapping the next one). Open
     # incidents are locked; a lost race to open the same new incident violates a unique constraint,
     # and the second run then sees the winner's incidents.
     try:
         with transaction.atomic():
-            return _apply(cluster_id, organization_id, conditions, observed, snapshot.collected_at)
+            return _apply(
+                cluster_id, organization_id, conditions, observed, snapshot.collected_at, look_up_mutes
+            )
     except IntegrityError:
         logger.info("cluster=%s concurrent evaluation opened the same incident; re-evaluating", cluster_id)
     with transaction.atomic():
-        return _apply(cluster_id, organization_id, conditions, observed, snapshot.collected_at)
+        return _apply(cluster_id, organization_id, conditions, observed, snapshot.collected_at, look_up_mutes)
 
 
 def snapshot_conditions(
@@ -222,6 +227,7 @@ def _apply(
     conditions: Sequence[Condition],
     observed: Observed,
     now: datetime,
+    look_up_mutes: bool = True,
 ) -> Outcome:
     outcome = Outcome()
     open_incidents = {
@@ -235,7 +241,9 @@ def _apply(
     current: dict[str, Condition] = {}
     for condition in conditions:
         current.setdefault(condition.dedup_key, condition)
-    mutes = active_mutes(organization_id, [cluster_id], now)[cluster_id]
+    mutes = (
+        active_mutes(organization_id, [cluster_id], now)[cluster_id] if look_up_mutes else Mutes(cluster_id)
+    )
 
     new_keys = [key for key in current if key not in open_incidents]
     sequences = (
@@ -284,8 +292,13 @@ def _apply(
         if fields := _refresh(incident, condition, mutes, now, force_values=fires):
             changed.setdefault(frozenset(fields), []).append(incident)
 
+    # Incidents that open firing and unmuted are routed to channels below; their mark goes in with
+    # the insert rather than in an update after it.
+    opened_due = [i for i in created if i.state == IncidentState.FIRING and not i.muted]
+    for incident in opened_due:
+        incident.last_notified_at = now
     if created:
-        Incident.objects.bulk_create(created)
+        insert_all(Incident, created)
         outcome.opened = [i.pk for i in created]
     # Grouped by the fields that changed: a bulk update writes every named field of every row.
     for fields, incidents in changed.items():
@@ -309,11 +322,13 @@ def _apply(
 
     due = [
         i
-        for i in [*created, *open_incidents.values()]
+        for i in open_incidents.values()
         if i.state == IncidentState.FIRING and not i.muted and i.last_notified_at is None
     ]
     resolved_notified = [i for i in to_resolve if i.last_notified_at is not None]
-    outcome.deliveries = notify(organization_id, due, resolved_notified, now=now)
+    outcome.deliveries = notify(
+        organization_id, [*opened_due, *due], resolved_notified, now=now, unmarked=due
+    )
     return outcome
 
 
@@ -365,16 +380,24 @@ def notify(
     *,
     now: datetime,
     requested_by: str = SYSTEM.name,
+    unmarked: Sequence[Incident] | None = None,
 ) -> int:
     """Schedule triggers to routed channels and resolves to the channels that got the trigger.
 
-    Must run inside the transaction that changed the incidents. Returns the deliveries scheduled.
+    Triggers are marked notified at `now`; `unmarked` names those whose stored row is not yet (all
+    of them unless given). Must run inside the transaction that changed the incidents. Returns the
+    deliveries scheduled.
     """
     if not triggers and not resolves:
         return 0
     planned: list[delivery.Planned] = []
     if triggers:
-        channels = list(NotificationChannel.objects.filter(organization_id=organization_id, enabled=True))
+        # Routing needs no channel's configuration (decrypted on load): only what `channels_for` reads.
+        channels = list(
+            NotificationChannel.objects.filter(organization_id=organization_id, enabled=True).only(
+                "pk", "enabled", "min_severity"
+            )
+        )
         for incident in triggers:
             planned += [
                 delivery.Planned(c.pk, incident.pk, DeliveryEvent.TRIGGER, incident.notification_key)
@@ -382,7 +405,9 @@ def notify(
             ]
         # Marked even when no channel takes the incident: routing is done, and an organization
         # without channels must not cost a channel query on every evaluation.
-        Incident.objects.filter(pk__in=[i.pk for i in triggers]).update(last_notified_at=now)
+        to_mark = triggers if unmarked is None else unmarked
+        if to_mark:
+            Incident.objects.filter(pk__in=[i.pk for i in to_mark]).update(last_notified_at=now)
         for incident in triggers:
             incident.last_notified_at = now
     if resolves:
