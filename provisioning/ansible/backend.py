@@ -36,6 +36,7 @@ from provisioning.backends.base import (
     NULL_EVENTS,
     BackendError,
     BackendEvents,
+    BackendUnavailableError,
     BrokerProcessState,
     BrokerSpec,
     BrokerStatus,
@@ -291,6 +292,10 @@ class VmBackend:
                 timeout=self.playbook_timeout,
             )
         except PlaybookFailedError as exc:
+            if exc.kind == "unreachable":
+                # A host restarting or a network blip: the step is retried with backoff (the playbooks
+                # are idempotent), and fails once the retries are used up.
+                raise BackendUnavailableError(f"{exc} (the host did not answer over SSH)") from exc
             raise PlaybookStepFailed(exc, run_dir) from exc
         changed = ", ".join(f"{host} {count}" for host, count in sorted(result.changed.items()))
         self.events.log(f"ansible: {playbook} done; changed tasks per host: {changed or 'none'}")

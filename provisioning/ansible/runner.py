@@ -42,10 +42,11 @@ MESSAGE_LIMIT = 2000
 
 
 class PlaybookFailedError(BackendError):
-    """A playbook run failed; `host`, `task` and `message` say where and why."""
+    """A playbook run failed; `host`, `task` and `message` say where and why, `kind` whether the task
+    failed or its host could not be reached (`unreachable`)."""
 
-    def __init__(self, playbook: str, host: str, task: str, message: str) -> None:
-        self.playbook, self.host, self.task, self.message = playbook, host, task, message
+    def __init__(self, playbook: str, host: str, task: str, message: str, kind: str = "failed") -> None:
+        self.playbook, self.host, self.task, self.message, self.kind = playbook, host, task, message, kind
         super().__init__(f"{playbook} failed on {host}, task {task!r}: {message}")
 
 
@@ -196,7 +197,9 @@ def run_playbook(
     if runner.status != "successful" or runner.rc != 0:
         if failure:
             first = failure[0]
-            raise PlaybookFailedError(playbook, first.host, first.task, first.message or first.kind)
+            raise PlaybookFailedError(
+                playbook, first.host, first.task, first.message or first.kind, kind=first.kind
+            )
         output = (
             (run_dir / "artifacts" / "run" / "stdout").read_text(errors="replace")
             if (run_dir / "artifacts" / "run" / "stdout").is_file()

@@ -19,10 +19,11 @@ import yaml
 from controlplane.targets.tasks import prune_vm_runs
 from provisioning.ansible import backend as backend_module
 from provisioning.ansible.backend import VmBackend, VmPlacement
-from provisioning.ansible.inventory import InventoryHost
+from provisioning.ansible.inventory import InventoryHost, Release
 from provisioning.ansible.pool import HostPool
 from provisioning.backends.base import (
     BackendError,
+    BackendUnavailableError,
     BrokerProcessState,
     BrokerSpec,
     ClusterSpec,
@@ -131,3 +132,23 @@ def test_playbook_runs_of_operations_untouched_for_long_are_pruned_on_schedule(
     assert prune_vm_runs() == 1
     assert not old.parent.exists() and new.exists()
     assert "prune-vm-runs" in settings.CELERY_BEAT_SCHEDULE
+
+
+def test_a_host_that_does_not_answer_over_ssh_is_a_failure_worth_retrying(tmp_path: Path) -> None:
+    """Ansible reports the host unreachable (nothing listens on its SSH port): the operation's step is
+    retried with backoff instead of failing for good, and the message names the host."""
+    closed = socket.create_server(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()
+    pool = HostPool("lab", (InventoryHost("gone", "127.0.0.1", "a", ssh_port=port),), racks=("a",))
+    backend = VmBackend(
+        pool,
+        VmPlacement(hosts=((0, "gone"),)),
+        release=lambda version: Release(version, local_file="/nonexistent.tgz"),
+        runs_dir=tmp_path,
+    )
+    with pytest.raises(
+        BackendUnavailableError, match=r"provision\.yml failed on gone.*did not answer over SSH"
+    ):
+        backend.provision(_spec("a"))
+    assert list(tmp_path.glob("cluster-*/*-provision/artifacts"))  # the run is kept for inspection
