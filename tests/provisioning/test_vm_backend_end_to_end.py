@@ -1,6 +1,6 @@
 """A `vm` cluster from request to deletion through the REST API, on real hosts, with a real Celery
 worker running the playbooks through ansible-runner and real Apache Kafka: provisioned, used at
-acks=all, restarted broker by broker under a producer, deleted.
+acks=all, upgraded broker by broker under a producer, deleted.
 
 The hosts are network namespaces with their own addresses and SSH servers (tests/support/vm_hosts.py),
 registered as a host pool with the lab's generated key and host keys. What they are not (separate
@@ -24,6 +24,8 @@ from tests.support.apache_kafka import AckedTraffic, wait_for
 from tests.support.tenants import Tenant, token_client
 from tests.support.vm_hosts import VmHostLab
 from tests.support.workers import WorkerProcess
+
+OLD, NEW = "4.3.2", "4.4.0"
 
 pytestmark = [
     pytest.mark.slow,
@@ -90,6 +92,7 @@ def test_a_vm_cluster_is_provisioned_used_and_deleted_through_the_api(
             "backend": "vm",
             "brokers": 3,
             "racks": ["a", "b", "c"],
+            "kafka_version": OLD,
             "node_size": {"cpu": 1, "memory_mb": 768, "disk_gb": 10},
         },
         format="json",
@@ -120,23 +123,27 @@ def test_a_vm_cluster_is_provisioned_used_and_deleted_through_the_api(
     topic = f"orders-{uuid.uuid4().hex[:6]}"
     admin = AdminClient({"bootstrap.servers": bootstrap})  # kept: the request dies with its client
     admin.create_topics([NewTopic(topic, 3, 3)])[topic].result(60)
-    # A rolling restart through the API under an acks=all producer: the workflow restarts one broker
-    # at a time through upgrade.yml on that broker's host, and no acknowledged message is lost.
+    # A rolling upgrade through the API under an acks=all producer: the workflow restarts one broker
+    # at a time through upgrade.yml on that broker's host (the new release pushed and unpacked there),
+    # then raises the feature levels; no acknowledged message is lost.
     traffic = AckedTraffic(bootstrap, topic)
     with traffic:
         traffic.wait_for_acks(200, timeout=120)
-        restart = client.post(f"{cluster_url}restart/")
-        assert restart.status_code == 202, restart.content
-        restart_url = f"/api/v1/operations/{restart.json()['operation']['id']}/"
+        upgrade = client.post(f"{cluster_url}upgrade/", {"kafka_version": NEW}, format="json")
+        assert upgrade.status_code == 202, upgrade.content
+        upgrade_url = f"/api/v1/operations/{upgrade.json()['operation']['id']}/"
         rolled = wait_for(
-            lambda: (body := client.get(restart_url).json())["state"] in ("succeeded", "failed") and body,
-            900,
+            lambda: (body := client.get(upgrade_url).json())["state"] in ("succeeded", "failed") and body,
+            1200,
             interval=2,
-            what="the rolling restart",
+            what="the rolling upgrade",
         )
         assert rolled["state"] == "succeeded", rolled["error"]
         traffic.wait_for_acks(len(traffic.acked) + 100, timeout=120)
     assert traffic.missing() == set()
+    assert client.get(cluster_url).json()["kafka_version"] == NEW
+    for host in hosts:
+        assert (host.root / f"opt/kafka/releases/{NEW}").is_dir()
     rolled_lines = [line["message"] for line in rolled["log"]]
     restarted = [m.split(" on ")[1] for m in rolled_lines if m.startswith("ansible: upgrade.yml on ")]
     assert sorted(restarted) == ["host1", "host2", "host3"], rolled_lines
@@ -146,6 +153,7 @@ def test_a_vm_cluster_is_provisioned_used_and_deleted_through_the_api(
         if "Stop the node under the supervisor (controlled shutdown): changed" in m
     ]
     assert sorted(stopped) == ["host1", "host2", "host3"], rolled_lines
+    assert any(m.startswith(f"feature levels of Kafka {NEW}") for m in rolled_lines), rolled_lines
 
     deleted = client.delete(cluster_url)
     assert deleted.status_code == 202
