@@ -70,13 +70,15 @@ test: install system-deps axe
 	$(BIN)/python -m provisioning.distribution fetch $(TEST_KAFKA_VERSIONS)
 	$(BIN)/python -m tests.support.kube_binaries build
 	$(BIN)/python -m tests.support.helm_binary build
-	bash scripts/with-test-services.sh $(BIN)/pytest -n $(TEST_PROCESSES) --dist loadscope --durations=25 $(PYTEST_ARGS)
+	bash scripts/with-test-services.sh $(BIN)/pytest -n $(TEST_PROCESSES) --dist loadscope --durations=25 -m "not vm_playbooks" $(PYTEST_ARGS)
 
-# Only the vm backend's tests on real hosts (network namespaces with their own sshd, reached over SSH),
-# which `make test` runs too.
+# The vm backend's tests on real hosts (network namespaces with their own sshd, reached over SSH): the
+# end-to-end test `make test` runs too, and the playbooks' whole repertoire (marker vm_playbooks:
+# replacement, decommission, a second run changing nothing, a rolling restart and an upgrade under a
+# producer), about a quarter of an hour more, left out of `make test` for the suite's time.
 test-vm: install system-deps
 	$(BIN)/python -m provisioning.distribution fetch 4.3.2 4.4.0
-	bash scripts/with-test-services.sh $(BIN)/pytest -m real_hosts $(PYTEST_ARGS) tests/provisioning
+	bash scripts/with-test-services.sh $(BIN)/pytest -n $(TEST_PROCESSES) --dist loadscope -m real_hosts $(PYTEST_ARGS) tests/provisioning
 
 lint: install
 	$(BIN)/ruff check .

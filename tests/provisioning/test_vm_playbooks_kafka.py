@@ -28,6 +28,7 @@ from tests.support.vm_cluster import VmCluster, in_sync, install
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.real_hosts,
+    pytest.mark.vm_playbooks,
     # Each test runs whole playbooks over SSH against real brokers: minutes on a busy machine.
     pytest.mark.timeout(1200),
 ]

@@ -20,7 +20,7 @@ Removing a host (`VmHostLab.remove`) kills every process in its namespace and de
 its address disappears from the network as a dead machine's would.
 
 Namespaces and links are named after the pid of the process that made them (`kcpvm-<pid>-<n>`,
-`kcpbr<pid>`, `kcpv<pid>x<n>`), so a lab whose test process crashed is found and removed by the next
+`kcpbr<pid>x<lab>`, `kcpv<pid>x<n>`), so a lab whose test process crashed is found and removed by the next
 one (`clean_stale_labs`).
 """
 
@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import ipaddress
+import itertools
 import os
 import re
 import shutil
@@ -51,6 +52,10 @@ SUBNET_BASE = ipaddress.ip_network("10.213.0.0/16")
 FIRST_HOST_OCTET = 10
 
 _NAMESPACE_NAME = re.compile(rf"{re.escape(NAMESPACE_PREFIX)}(\d+)-(\d+)")
+# Names are made of the process id and these numbers, which stay under Linux's 15-character limit
+# for interface names ("kcpv" + pid + "x" + number).
+_HOST_NUMBERS = itertools.count(1)
+_LAB_NUMBERS = itertools.count(1)
 
 
 def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -199,8 +204,11 @@ class VmHostLab:
         self._next += 1
         index = self._next
         name = name or f"host{index}"
-        namespace = f"{NAMESPACE_PREFIX}{os.getpid()}-{index}"
-        veth = f"{VETH_PREFIX}{os.getpid()}x{index}"
+        # Numbered across the process, not the lab: two labs may be open at once in one test process
+        # (a module's and a test's own), and their hosts' names must not meet.
+        unique = next(_HOST_NUMBERS)
+        namespace = f"{NAMESPACE_PREFIX}{os.getpid()}-{unique}"
+        veth = f"{VETH_PREFIX}{os.getpid()}x{unique}"
         address = str(self.subnet.network_address + FIRST_HOST_OCTET + index)
         home = self.workdir / "hosts" / name
         (home / "root").mkdir(parents=True)
@@ -323,8 +331,7 @@ def vm_host_lab(workdir: Path) -> Iterator[VmHostLab]:
         fcntl.flock(lock, fcntl.LOCK_EX)
         clean_stale_labs()
         subnet = _free_subnet()
-        bridge = f"{BRIDGE_PREFIX}{os.getpid()}"
-        _ip("link", "delete", bridge, check=False)  # left by an earlier lab of this same process
+        bridge = f"{BRIDGE_PREFIX}{os.getpid()}x{next(_LAB_NUMBERS)}"
         _ip("link", "add", bridge, "type", "bridge")
         _ip("addr", "add", f"{subnet.network_address + 1}/{subnet.prefixlen}", "dev", bridge)
         _ip("link", "set", bridge, "up")
