@@ -3,7 +3,7 @@ generated valid and invalid requests, checked by every check schemathesis has.
 
 What it covers: each operation gets `EXAMPLES` cases from random generation
 (`SCHEMATHESIS_EXAMPLES` raises it for a deeper local run) plus schemathesis's coverage cases
-(boundaries, missing and wrong-typed values, unexpected methods): about 2,700 requests per run,
+(boundaries, missing and wrong-typed values, unexpected methods): about 4,000 requests per run,
 counted and asserted to be at least 1,000 at the end. The caller is the
 owner of an organization that has real objects to work on: clusters with brokers, operations,
 firing incidents, silences, a maintenance window, notification channels, API tokens, a broker
