@@ -238,8 +238,10 @@ class TargetViewSet(
     def get_queryset(self) -> QuerySet[Target]:
         if getattr(self, "swagger_fake_view", False):
             return Target.objects.none()
-        return Target.objects.filter(organization__in=organizations_of(self.request.user)).select_related(
-            "organization"
+        return (
+            Target.objects.filter(organization__in=organizations_of(self.request.user))
+            .select_related("organization")
+            .prefetch_related(hosts.ALLOCATIONS_WITH_BROKERS)
         )
 
     @extend_schema(

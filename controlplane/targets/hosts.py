@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from django.db import IntegrityError, transaction
+from django.db.models import Prefetch, prefetch_related_objects
 
 from controlplane.clusters.models import Broker, Cluster
 from controlplane.targets.choices import TargetKind
@@ -37,12 +38,19 @@ def cluster_hosts(cluster_id: object) -> dict[int, str]:
     )
 
 
+# What `hosts_in_use` reads: a list of targets prefetches it in one query instead of one per pool.
+ALLOCATIONS_WITH_BROKERS = Prefetch(
+    "allocations", queryset=HostAllocation.objects.select_related("broker__cluster")
+)
+
+
 def hosts_in_use(target: Target) -> dict[str, str]:
     """Host name -> what runs on it, in words, for every allocated host of the pool."""
-    rows = HostAllocation.objects.filter(target=target).values_list(
-        "host", "broker__node_id", "broker__cluster__name"
-    )
-    return {host: f"broker {node_id} of cluster {cluster}" for host, node_id, cluster in rows}
+    prefetch_related_objects([target], ALLOCATIONS_WITH_BROKERS)  # no query when already prefetched
+    return {
+        a.host: f"broker {a.broker.node_id} of cluster {a.broker.cluster.name}"
+        for a in target.allocations.all()
+    }
 
 
 def allocate_hosts(*, cluster: Cluster, node_ids: list[int]) -> dict[int, str]:

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import yaml
 from django.db import connection, connections
+from django.test.utils import CaptureQueriesContext
 
 from controlplane.clusters.actions import record_brokers_removed
 from controlplane.clusters.choices import BrokerState, ClusterStatus
@@ -201,9 +202,17 @@ def test_clusters_get_hosts_rack_aware_and_a_pool_too_small_is_refused_naming_th
     ]
     assert create_cluster(tenant, name="payments").status_code == 202
     assert sorted(allocations("payments").values()) == ["kafka-4", "kafka-5", "kafka-6"]
-    pool = token_client(tenant.viewer).get("/api/v1/targets/").json()["results"][0]
+    viewer = token_client(tenant.viewer)
+    pool = viewer.get("/api/v1/targets/").json()["results"][0]
     assert pool["hosts_in_use"]["kafka-1"] == "broker 0 of cluster orders"
     assert pool["hosts_in_use"]["kafka-6"] == "broker 2 of cluster payments"
+    # The list reads every pool's hosts in one query, however many pools there are.
+    with CaptureQueriesContext(connection) as one_pool:
+        viewer.get("/api/v1/targets/")
+    register_pool(tenant, ssh_key, name="dc2")
+    with CaptureQueriesContext(connection) as two_pools:
+        assert len(viewer.get("/api/v1/targets/").json()["results"]) == 2
+    assert len(two_pools) == len(one_pool)
     # The plan of an existing cluster is its inventory on the hosts it holds.
     cluster = Cluster.objects.get(name="payments")
     plan = token_client(tenant.viewer).get(f"/api/v1/clusters/{cluster.pk}/manifests/").json()
