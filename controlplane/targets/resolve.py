@@ -14,8 +14,9 @@ from controlplane.tenancy.models import Organization
 from provisioning.ansible.backend import VmBackend, VmPlacement
 from provisioning.ansible.connection import check_pool_connection
 from provisioning.ansible.inventory import Release
+from provisioning.backends.base import Check, ConnectionReport
 from provisioning.kubernetes.backend import KubernetesBackend
-from provisioning.kubernetes.connection import Check, ConnectionReport, check_kubernetes_connection
+from provisioning.kubernetes.connection import check_kubernetes_connection
 from provisioning.kubernetes.target import KubernetesTarget, VolumeRetention
 
 # The backend each kind of target serves.

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from provisioning.ansible.inventory import InventoryHost
 from provisioning.ansible.pool import HostPool
-from provisioning.kubernetes.connection import Check, ConnectionReport
+from provisioning.backends.base import Check, ConnectionReport
 
 # What a host must be able to run: Python for Ansible's modules, Java for Kafka.
 PROBE = 'python3 -c "" && echo python-ok; {java} -version 2>&1 | head -n 1'

@@ -9,6 +9,7 @@ models), so backends are testable without a database.
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -197,3 +198,33 @@ class _NullEvents:
 
 
 NULL_EVENTS: BackendEvents = _NullEvents()
+
+
+@dataclass(frozen=True)
+class Check:
+    """One finding of a connection test (Kubernetes: api_server, namespace, permissions; host pools: a
+    host each)."""
+
+    name: str
+    ok: bool
+    message: str
+
+
+@dataclass(frozen=True)
+class ConnectionReport:
+    """What testing a target's connection found, before clusters are placed on it."""
+
+    checks: tuple[Check, ...]
+    server_version: str = ""  # Kubernetes: as the API server names it (v1.37.2); empty when unanswered
+    missing: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # Kubernetes: kind -> verbs refused
+
+    @property
+    def ok(self) -> bool:
+        return all(check.ok for check in self.checks)
+
+    @property
+    def summary(self) -> str:
+        failed = [check.message for check in self.checks if not check.ok]
+        if not failed:
+            return "Clusters can be placed on this target: " + "; ".join(c.message for c in self.checks) + "."
+        return " ".join(failed)

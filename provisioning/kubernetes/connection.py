@@ -11,10 +11,9 @@ authoritative answer (a rules review may be incomplete, e.g. behind a webhook au
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
-from provisioning.backends.base import BackendError
+from provisioning.backends.base import BackendError, Check, ConnectionReport
 from provisioning.kubernetes.api import KINDS, KubernetesApi, KubernetesApiError
 from provisioning.kubernetes.backend import OWNED_KINDS
 from provisioning.kubernetes.target import KubernetesTarget
@@ -31,31 +30,6 @@ def required_permissions() -> dict[str, tuple[str, ...]]:
     return {
         kind: _READ_AND_DELETE + (() if kind in _MADE_BY_STATEFULSETS else _APPLY) for kind in OWNED_KINDS
     }
-
-
-@dataclass(frozen=True)
-class Check:
-    name: str  # api_server, namespace, permissions
-    ok: bool
-    message: str
-
-
-@dataclass(frozen=True)
-class ConnectionReport:
-    checks: tuple[Check, ...]
-    server_version: str = ""  # as the API server names it (v1.37.2); empty when it did not answer
-    missing: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # kind -> verbs not allowed
-
-    @property
-    def ok(self) -> bool:
-        return all(check.ok for check in self.checks)
-
-    @property
-    def summary(self) -> str:
-        failed = [check.message for check in self.checks if not check.ok]
-        if not failed:
-            return "Clusters can be placed on this target: " + "; ".join(c.message for c in self.checks) + "."
-        return " ".join(failed)
 
 
 def check_kubernetes_connection(target: KubernetesTarget, *, timeout: float = 10.0) -> ConnectionReport:
