@@ -10,27 +10,17 @@ import socket
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from tests.support.apache_kafka import wait_for
+from tests.support.api_waits import wait_until_provisioned
 from tests.support.tenants import Tenant, token_client
 from tests.support.workers import WorkerProcess
 
 pytestmark = pytest.mark.slow
-
-
-def wait_for(check: Callable[[], Any], *, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.5)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what} (last: {last!r})")
 
 
 def port_open(address: str) -> bool:
@@ -77,11 +67,7 @@ def test_local_cluster_lifecycle(tenant: Tenant, start_worker: Callable[..., Wor
     cluster_url = f"/api/v1/clusters/{created.json()['id']}/"
     operation_url = f"/api/v1/operations/{created.json()['operation']['id']}/"
 
-    cluster = wait_for(
-        lambda: (body := client.get(cluster_url).json())["status"] in ("running", "failed") and body,
-        timeout=90,
-        what="the cluster to leave provisioning",
-    )
+    cluster = wait_until_provisioned(client, cluster_url, timeout=90, interval=0.5)
     operation = client.get(operation_url).json()
     assert cluster["status"] == "running", operation
     assert operation["state"] == "succeeded"

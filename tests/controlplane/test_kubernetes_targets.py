@@ -23,6 +23,7 @@ from provisioning.kubernetes.api import KubernetesApi
 from provisioning.kubernetes.backend import OWNED_KINDS
 from provisioning.kubernetes.target import KubernetesTarget
 from tests.support.apache_kafka import wait_for
+from tests.support.api_waits import wait_until_ended, wait_until_provisioned
 from tests.support.kube_apiserver import KubeCluster
 from tests.support.tenants import Tenant, token_client
 from tests.support.workers import WorkerProcess
@@ -206,12 +207,7 @@ def test_a_kubernetes_cluster_from_request_to_deletion_through_a_worker(
     assert created.status_code == 202, created.content
     cluster_url = f"/api/v1/clusters/{created.json()['id']}/"
     operation_url = f"/api/v1/operations/{created.json()['operation']['id']}/"
-    cluster = wait_for(
-        lambda: (body := client.get(cluster_url).json())["status"] in ("running", "failed") and body,
-        180,
-        interval=1,
-        what="the cluster to leave provisioning",
-    )
+    cluster = wait_until_provisioned(client, cluster_url, timeout=180)
     operation = client.get(operation_url).json()
     assert cluster["status"] == "running", operation
     assert operation["state"] == "succeeded"
@@ -235,12 +231,7 @@ def test_a_kubernetes_cluster_from_request_to_deletion_through_a_worker(
     restarted = client.post(f"{cluster_url}restart/", {}, format="json")
     assert restarted.status_code == 202, restarted.content
     restart_url = f"/api/v1/operations/{restarted.json()['operation']['id']}/"
-    restart = wait_for(
-        lambda: (body := client.get(restart_url).json())["state"] in ("succeeded", "failed") and body,
-        180,
-        interval=1,
-        what="the rolling restart to end",
-    )
+    restart = wait_until_ended(client, restart_url, timeout=180, what="the rolling restart")
     assert restart["state"] == "succeeded", restart
     after = {
         p["metadata"]["name"]: p["metadata"]["uid"]
