@@ -26,7 +26,10 @@ reach the controllers over `CONTROLLER`, both SSL with the brokers' own certific
 authorizer refuses whatever no ACL allows; the control plane's admin and the brokers are super users.
 The broker's key, its certificate chain and the cluster's CA are written into the configuration as PEM
 (`ssl.keystore.key` and friends): Kafka reads an unencrypted PEM key only inline, and an encrypted one
-only with an encryption Java 17 does not read from the keys `cryptography` writes.
+only with an encryption Java 17 does not read from the keys `cryptography` writes. Where the
+configuration travels through places that must not hold secrets (`BrokerTlsFiles`: an Ansible
+inventory, a plan), the same settings instead name files beside it, read when Kafka starts through its
+`DirectoryConfigProvider`, so the text holds no secret.
 """
 
 from __future__ import annotations
@@ -130,6 +133,52 @@ class BrokerTls:
     certificate_chain_pem: str  # the broker's certificate, then the CA's
     ca_certificate_pem: str
     private_key_pem: str = field(repr=False)
+
+    def settings(self) -> dict[str, str]:
+        return {
+            "ssl.keystore.type": "PEM",
+            "ssl.keystore.key": self.private_key_pem.strip(),
+            "ssl.keystore.certificate.chain": self.certificate_chain_pem.strip(),
+            "ssl.truststore.type": "PEM",
+            "ssl.truststore.certificates": self.ca_certificate_pem.strip(),
+        }
+
+
+TLS_PROVIDER = "tls"
+DIRECTORY_CONFIG_PROVIDER = "org.apache.kafka.common.config.provider.DirectoryConfigProvider"
+TLS_KEY_FILE = "broker.key"
+TLS_CHAIN_FILE = "broker.crt"  # the broker's certificate, then the CA's
+TLS_CA_FILE = "ca.crt"
+
+
+@dataclass(frozen=True)
+class BrokerTlsFiles:
+    """The same material as `BrokerTls` in files of `directory` on the broker's host (`TLS_KEY_FILE`,
+    `TLS_CHAIN_FILE`, `TLS_CA_FILE`), which Kafka reads when it starts: the configuration names them and
+    holds no secret. Clients on the host (Kafka's tools) use them the same way."""
+
+    directory: str
+
+    def settings(self) -> dict[str, str]:
+        def file(name: str) -> str:
+            return f"${{{TLS_PROVIDER}:{self.directory}:{name}}}"
+
+        return {
+            "config.providers": TLS_PROVIDER,
+            f"config.providers.{TLS_PROVIDER}.class": DIRECTORY_CONFIG_PROVIDER,
+            "ssl.keystore.type": "PEM",
+            "ssl.keystore.key": file(TLS_KEY_FILE),
+            "ssl.keystore.certificate.chain": file(TLS_CHAIN_FILE),
+            "ssl.truststore.type": "PEM",
+            "ssl.truststore.certificates": file(TLS_CA_FILE),
+        }
+
+
+def render_tools_properties(tls: BrokerTlsFiles) -> str:
+    """The client configuration (`--command-config`) with which Kafka's tools on a broker's host reach
+    the secured cluster's INTERNAL listener as the broker itself (a super user), by its certificate."""
+    settings = {"security.protocol": "SSL", **tls.settings()}
+    return "".join(f"{key}={_escape(value)}\n" for key, value in settings.items())
 
 
 def client_listeners(spec: ClusterSpec) -> tuple[str, ...]:
@@ -313,14 +362,15 @@ def render_server_properties(
     quorum: QuorumStyle,
     log_dir: str,
     bind_host: str | None = None,
-    tls: BrokerTls | None = None,
+    tls: BrokerTls | BrokerTlsFiles | None = None,
 ) -> str:
     """The server.properties of one node.
 
     `addresses` holds at least this node and every controller; `bind_host` is the interface the client
     listeners bind to (e.g. 0.0.0.0 in a container), defaulting to the node's own host. The controller
     listener always binds to the node's host because dynamic quorums advertise it from `listeners`.
-    A secured spec needs `tls`, the broker's certificate; the text then holds its private key.
+    A secured spec needs `tls`, the broker's certificate; the text then holds its private key (unless
+    given as `BrokerTlsFiles`).
     """
     errors = validate_spec(spec)
     if errors:
@@ -389,7 +439,9 @@ def _protocol(spec: ClusterSpec, listener: str) -> str:
     return "SASL_SSL" if listener == SCRAM_LISTENER else "SSL"
 
 
-def _security_settings(spec: ClusterSpec, broker_listeners: Sequence[str], tls: BrokerTls) -> dict[str, str]:
+def _security_settings(
+    spec: ClusterSpec, broker_listeners: Sequence[str], tls: BrokerTls | BrokerTlsFiles
+) -> dict[str, str]:
     settings = {
         # Every SSL listener but the SCRAM one authenticates its peer by certificate: brokers on
         # INTERNAL and CONTROLLER, clients on MTLS.
@@ -398,11 +450,7 @@ def _security_settings(spec: ClusterSpec, broker_listeners: Sequence[str], tls: 
             for name in [*broker_listeners, CONTROLLER_LISTENER]
             if _protocol(spec, name) == "SSL"
         },
-        "ssl.keystore.type": "PEM",
-        "ssl.keystore.key": tls.private_key_pem.strip(),
-        "ssl.keystore.certificate.chain": tls.certificate_chain_pem.strip(),
-        "ssl.truststore.type": "PEM",
-        "ssl.truststore.certificates": tls.ca_certificate_pem.strip(),
+        **tls.settings(),
         # A certificate's common name is its principal: User:<CN>, as users and ACLs name it.
         # Only a bare CN maps (certificates the control plane issues have nothing else), so no other
         # distinguished name can pass for a user.
@@ -447,10 +495,16 @@ def storage_format_args(
             directory_id = kraft_directory_id(spec.cluster_id, controller)
             voters.append(f"{controller}@{address.host}:{address.controller_port}:{directory_id}")
         args += ["--initial-controllers", ",".join(voters)]
-    if spec.security is not None and security.SCRAM in spec.security.authentication:
-        credential = f'name={security.ADMIN_USER},password="{spec.security.admin_password}"'
-        args += ["--add-scram", f"{security.SCRAM_MECHANISM}=[{credential}]"]
-    return args
+    return args + admin_credential_format_args(spec)
+
+
+def admin_credential_format_args(spec: ClusterSpec) -> list[str]:
+    """The storage-format arguments that put the control plane's SCRAM credential into a new cluster's
+    first metadata (none for a cluster without SCRAM); they hold its password."""
+    if spec.security is None or security.SCRAM not in spec.security.authentication:
+        return []
+    credential = f'name={security.ADMIN_USER},password="{spec.security.admin_password}"'
+    return ["--add-scram", f"{security.SCRAM_MECHANISM}=[{credential}]"]
 
 
 def render_controller_properties(
@@ -461,7 +515,7 @@ def render_controller_properties(
     controllers: Sequence[int],
     quorum: QuorumStyle,
     log_dir: str,
-    tls: BrokerTls | None = None,
+    tls: BrokerTls | BrokerTlsFiles | None = None,
 ) -> str:
     """The server.properties of a dedicated (controller-only) node: no client listener, no rack, only
     the quorum. The spec's extra configuration applies too, as it does on combined nodes. A secured

@@ -11,6 +11,13 @@ for it, within `playbook_timeout` (which must stay below the worker's task time 
 for why runs are not started in the background). Ansible's events stream into the backend's events
 sink as they happen (a line per host and task), and the sink's `should_stop` is asked while the run
 goes on: a cancelled operation stops its playbook.
+
+A secured cluster (client authentication) gets its listeners from `provisioning.kafka_config` as on
+every backend, on fixed ports (`inventory.CLIENT_PORT` for the first client listener,
+`inventory.LISTENER_PORTS` for the others). Each run issues every broker a certificate from the
+cluster's CA for its host's address and hands it to Ansible with the run's other secrets
+(`inventory.secret_variables`), which never enter the inventory or the plan; a host keeps the
+certificate it has until it is rotated or near its end.
 """
 
 from __future__ import annotations
@@ -23,12 +30,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from provisioning import kafka_config
+from provisioning import kafka_config, security
 from provisioning.ansible.inventory import (
     CLIENT_PORT,
+    LISTENER_PORTS,
     Release,
     build_inventory,
     render_inventory,
+    secret_variables,
 )
 from provisioning.ansible.pool import HostPool, PoolExhausted, allocate, host_errors, hosts_of
 from provisioning.ansible.runner import PlaybookEvent, PlaybookFailedError, PlaybookResult, run_playbook
@@ -112,11 +121,6 @@ class VmBackend:
 
     def validate(self, spec: ClusterSpec) -> dict[str, str]:
         errors = kafka_config.validate_spec(spec)
-        if spec.security is not None:
-            errors["client_authentication"] = (
-                "The vm backend does not issue broker certificates yet: create the cluster without "
-                "client authentication, or on the local backend."
-            )
         if problems := host_errors(self.pool):
             errors["target"] = "; ".join(f"{k}: {v}" for k, v in sorted(problems.items()))
             return errors
@@ -145,7 +149,7 @@ class VmBackend:
             f"Apache Kafka {spec.kafka_version} on host pool {self.pool.name}: {placement}. KRaft "
             f"controllers {', '.join(map(str, controllers))} ({self._quorum(spec).value} quorum). Ansible "
             f"runs provision.yml over SSH ({self.pool.service_manager}); clients bootstrap from "
-            f"{self._bootstrap(allocation)}."
+            f"{self._bootstrap(allocation)}{self._security_summary(spec)}."
         )
         artifacts = {"inventory.yml": render_inventory(inventory)}
         host_vars = inventory["all"]["hosts"]
@@ -211,11 +215,18 @@ class VmBackend:
         # In parallel: hosts that do not answer each take the connect timeout.
         with ThreadPoolExecutor(max_workers=max(1, min(PROBE_THREADS, len(brokers)))) as probes:
             statuses = tuple(probes.map(status, brokers))
-        return ClusterDescription(bootstrap_servers=self._bootstrap(held), brokers=statuses)
+        return ClusterDescription(
+            bootstrap_servers=self._bootstrap(held),
+            brokers=statuses,
+            client_endpoints=self._client_endpoints(spec, held),
+        )
 
     def connection(self, spec: ClusterSpec, bootstrap_servers: str) -> KafkaConnection:
         held = dict(self.placement.hosts)
-        return KafkaConnection(bootstrap_servers=self._bootstrap(held) or bootstrap_servers)
+        # A secured cluster's admin connection authenticates like any client: the control plane's own
+        # credential on the primary client listener.
+        config = tuple(security.admin_client_config(spec.security).items()) if spec.security else ()
+        return KafkaConnection(bootstrap_servers=self._bootstrap(held) or bootstrap_servers, config=config)
 
     # --- helpers -----------------------------------------------------------------------------------
 
@@ -235,8 +246,34 @@ class VmBackend:
             return kafka_config.QuorumStyle(self.placement.quorum)
         return kafka_config.quorum_style_for_new_cluster(spec.kafka_version)
 
-    def _bootstrap(self, allocation: Mapping[int, str]) -> str:
-        return ",".join(f"{self.pool.host(allocation[n]).address}:{CLIENT_PORT}" for n in sorted(allocation))
+    def _bootstrap(self, allocation: Mapping[int, str], port: int = CLIENT_PORT) -> str:
+        return ",".join(f"{self.pool.host(allocation[n]).address}:{port}" for n in sorted(allocation))
+
+    def _client_endpoints(
+        self, spec: ClusterSpec, allocation: Mapping[int, str]
+    ) -> tuple[tuple[str, str], ...]:
+        """Bootstrap servers per client authentication: the first listener on the client port."""
+        return tuple(
+            (
+                kafka_config.LISTENER_AUTHENTICATION[listener],
+                self._bootstrap(allocation, CLIENT_PORT if index == 0 else LISTENER_PORTS[listener]),
+            )
+            for index, listener in enumerate(kafka_config.client_listeners(spec))
+        )
+
+    def _security_summary(self, spec: ClusterSpec) -> str:
+        if spec.security is None:
+            return " without authentication (PLAINTEXT)"
+        listeners = kafka_config.client_listeners(spec)
+        ways = [
+            f"{'SCRAM-SHA-512 over TLS' if name == kafka_config.SCRAM_LISTENER else 'client certificates'} on "
+            f"port {CLIENT_PORT if index == 0 else LISTENER_PORTS[name]}"
+            for index, name in enumerate(listeners)
+        ]
+        return (
+            f", authenticating with {' and '.join(ways)}; each broker gets a certificate from the "
+            "cluster's CA for its host's address when applied (keys never appear in this plan)"
+        )
 
     def _inventory(
         self,
@@ -270,6 +307,8 @@ class VmBackend:
         if missing := sorted(b.node_id for b in spec.brokers if b.node_id not in held):
             raise BackendError(f"broker(s) {', '.join(map(str, missing))} of {spec.name} have no host")
         inventory = self._inventory(spec, self.release(spec.kafka_version), held, groups)
+        nodes = {b.node_id for b in spec.brokers}
+        secrets = secret_variables(spec, {n: h for n, h in hosts_of(self.pool, held).items() if n in nodes})
         # Kept per operation (per cluster outside one) and pruned on a schedule.
         scope = getattr(self.events, "scope", "") or f"cluster-{spec.cluster_id}"
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
@@ -290,6 +329,7 @@ class VmBackend:
                 on_event=self._log_event,
                 should_cancel=should_stop,
                 timeout=self.playbook_timeout,
+                secret_vars=secrets,
             )
         except PlaybookFailedError as exc:
             if exc.kind == "unreachable":

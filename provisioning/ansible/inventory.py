@@ -8,26 +8,34 @@ spec), `kafka_controllers`, one `rack_<rack>` group per rack, and whatever group
 one run (`kafka_replaced`, `kafka_replacement`, `kafka_decommissioned`).
 
 `render_inventory` gives the inventory as YAML: the plan shown before anything is applied. It holds
-no secret: SSH keys are files the runner writes for the run, named by path only.
+no secret: SSH keys are files the runner writes for the run, named by path only, and a secured
+cluster's secrets (each broker's key and certificate, the control plane's SCRAM credential for the
+storage format) are `secret_variables`, which the runner hands to Ansible in a file of their own,
+deleted when the run ends. The brokers' configuration names their key files instead of holding keys
+(`kafka_config.BrokerTlsFiles`).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from provisioning import kafka_config
+from provisioning import kafka_config, security
 from provisioning.backends.base import ClusterSpec
 from provisioning.kafka_config import NodeAddress, QuorumStyle
 
 PLAYBOOKS_DIR = Path(__file__).resolve().parent.parent / "playbooks"
 CLIENT_PORT = 9092
 CONTROLLER_PORT = 9093
+# A secured cluster's other listeners (kafka_config.extra_listeners): brokers replicate over INTERNAL,
+# and a cluster with both SCRAM and mTLS takes certificates on MTLS (SCRAM has the client port).
+LISTENER_PORTS: Mapping[str, int] = {kafka_config.INTERNAL_LISTENER: 9094, kafka_config.MTLS_LISTENER: 9095}
 KAFKA_GROUP = "kafka"
 CONTROLLERS_GROUP = "kafka_controllers"
 
@@ -59,6 +67,14 @@ class HostLayout:
     @property
     def data_dir(self) -> str:
         return f"{self.kafka_root}/var/lib/kafka/data"
+
+    @property
+    def tls_dir(self) -> str:
+        return f"{self.config_dir}/tls"
+
+    @property
+    def tools_properties(self) -> str:
+        return f"{self.config_dir}/tools.properties"
 
 
 @dataclass(frozen=True)
@@ -96,16 +112,23 @@ def build_inventory(
     missing = sorted(b.node_id for b in spec.brokers if b.node_id not in placement)
     if missing:
         raise kafka_config.KafkaConfigError({"brokers": f"nodes without a host: {missing}"})
+    listener_ports = {name: LISTENER_PORTS[name] for name in kafka_config.extra_listeners(spec)}
     addresses = {
         node_id: NodeAddress(
-            node_id, host.address, CLIENT_PORT, CONTROLLER_PORT if node_id in controllers else None
+            node_id,
+            host.address,
+            CLIENT_PORT,
+            CONTROLLER_PORT if node_id in controllers else None,
+            listener_ports=listener_ports,
         )
         for node_id, host in placement.items()
         if node_id in {b.node_id for b in spec.brokers}
     }
-    bootstrap = ",".join(
-        f"{addresses[b.node_id].host}:{CLIENT_PORT}" for b in sorted(spec.brokers, key=_node)
-    )
+    brokers = sorted(spec.brokers, key=_node)
+    bootstrap = ",".join(f"{addresses[b.node_id].host}:{CLIENT_PORT}" for b in brokers)
+    # Kafka's tools on the hosts (safety checks, the quorum's leader, unregistering) reach a secured
+    # cluster on INTERNAL as the broker they run beside.
+    tools_port = listener_ports.get(kafka_config.INTERNAL_LISTENER, CLIENT_PORT)
     shared: dict[str, Any] = {
         "kafka_version": release.version,
         "kafka_distribution_sha512": release.sha512,
@@ -114,15 +137,31 @@ def build_inventory(
         "kafka_bootstrap_servers": bootstrap,
         "kafka_client_port": CLIENT_PORT,
         "kafka_cluster_name": spec.name,
+        "kafka_tools_bootstrap_servers": ",".join(
+            f"{addresses[b.node_id].host}:{tools_port}" for b in brokers
+        ),
+        "kafka_secured": spec.security is not None,
     }
+    if spec.security is not None:
+        shared["kafka_tls_ca_certificate"] = spec.security.ca_certificate_pem
+        shared["kafka_tls_identity"] = tls_identity(spec)
     hosts: dict[str, dict[str, Any]] = {}
     children: dict[str, dict[str, Any]] = {KAFKA_GROUP: {"hosts": {}}, CONTROLLERS_GROUP: {"hosts": {}}}
-    for broker in sorted(spec.brokers, key=_node):
+    for broker in brokers:
         host = placement[broker.node_id]
         layout = HostLayout(host.kafka_root)
         config_path = f"{layout.config_dir}/server.properties"
+        tls = kafka_config.BrokerTlsFiles(layout.tls_dir) if spec.security is not None else None
         hosts[host.name] = {
             **_host_vars(host, broker.node_id, broker.rack, variables),
+            **(
+                {
+                    "kafka_tools_command_config": layout.tools_properties,
+                    "kafka_tools_properties": kafka_config.render_tools_properties(tls),
+                }
+                if tls is not None
+                else {}
+            ),
             "kafka_controller": broker.node_id in controllers,
             "kafka_server_properties": kafka_config.render_server_properties(
                 spec,
@@ -131,9 +170,11 @@ def build_inventory(
                 controllers=controllers,
                 quorum=quorum,
                 log_dir=layout.data_dir,
+                tls=tls,
             ),
+            # Without the control plane's credential: that is a secret variable.
             "kafka_storage_format_args": kafka_config.storage_format_args(
-                spec,
+                replace(spec, security=None),
                 broker.node_id,
                 config_path=config_path,
                 addresses=addresses,
@@ -155,6 +196,49 @@ def build_inventory(
             hosts[host.name] = _host_vars(host, node_id, host.rack, variables)
             children[group]["hosts"][host.name] = {}
     return {"all": {"vars": shared, "hosts": hosts, "children": children}}
+
+
+def tls_identity(spec: ClusterSpec) -> str:
+    """What a broker's certificate on its host must have been issued for: the cluster's CA and its
+    certificate generation (raised to rotate). A host whose certificate says otherwise gets a new one."""
+    assert spec.security is not None
+    ca = spec.security.ca_certificate_pem
+    # A plan made before the cluster is recorded has no CA yet.
+    issuer = f"CA {security.certificate_facts(ca)[0]:x}" if ca else "the cluster's CA"
+    return f"{issuer}, generation {spec.security.certificate_generation}"
+
+
+def secret_variables(
+    spec: ClusterSpec, placement: Mapping[int, InventoryHost], *, now: datetime | None = None
+) -> dict[str, Any]:
+    """The secrets one run of a secured cluster's playbooks needs, as extra variables: a new certificate
+    and key for each broker (issued by the cluster's CA for its host's address; a host keeps the one it
+    has unless it is of another identity or within `security.BROKER_RENEW_BEFORE_DAYS` of its end),
+    and the control plane's SCRAM credential, formatted into a new cluster's first metadata."""
+    if spec.security is None:
+        return {}
+    now = now or datetime.now(UTC)
+    certificates: dict[str, dict[str, Any]] = {}
+    for broker in spec.brokers:
+        host = placement[broker.node_id]
+        issued = security.issue_certificate(
+            spec.security.ca_certificate_pem,
+            spec.security.ca_private_key_pem,
+            security.BROKER_USER,
+            hosts=[host.address],
+            valid_for=timedelta(days=security.BROKER_CERTIFICATE_DAYS),
+        )
+        certificates[host.name] = {
+            "key": issued.private_key_pem,
+            "chain": issued.certificate_pem.strip() + "\n" + spec.security.ca_certificate_pem.strip() + "\n",
+            "not_after": int(issued.not_after.timestamp()),
+        }
+    renew_before = now + timedelta(days=security.BROKER_RENEW_BEFORE_DAYS)
+    return {
+        "kafka_tls_certificates": certificates,
+        "kafka_tls_renew_before": int(renew_before.timestamp()),
+        "kafka_storage_secret_args": kafka_config.admin_credential_format_args(spec),
+    }
 
 
 def _node(broker: Any) -> int:

@@ -2,8 +2,10 @@
 
 Each run gets a directory of its own (`run_dir`: the inventory it ran against, ansible-runner's
 artifacts with every event, the exit status), kept for inspection after the run and removed by
-`prune_runs` once old. An SSH private key given as text is written into the run directory for the
-run only (mode 0600) and deleted when the run ends.
+`prune_runs` once old. An SSH private key given as text, and `secret_vars` (a secured cluster's keys
+and credentials), are written into the run directory for the run only (mode 0600) and deleted when
+the run ends; the tasks using secrets are `no_log`, so neither the kept events nor the kept
+inventory and command line hold them.
 
 Events reach `on_event` from ansible-runner's event thread while the playbook runs; a failure ends
 the call with `PlaybookFailedError` naming the host, the task and Ansible's message, and
@@ -13,7 +15,9 @@ the call with `PlaybookFailedError` naming the host, the task and Ansible's mess
 
 from __future__ import annotations
 
+import json
 import os
+import shlex
 import shutil
 import sys
 import time
@@ -29,6 +33,7 @@ from provisioning.backends.base import BackendCancelled, BackendError
 
 KEY_FILE = "ssh_key"
 KNOWN_HOSTS_FILE = "known_hosts"
+SECRETS_FILE = "secret_vars.json"
 # Events that say something about a host's task; the rest (starts of plays and tasks, verbose
 # output, includes) add nothing a log reader needs.
 HOST_EVENTS = {
@@ -120,10 +125,12 @@ def run_playbook(
     should_cancel: Callable[[], bool] | None = None,
     known_hosts: str | None = None,
     timeout: float | None = None,
+    secret_vars: Mapping[str, Any] | None = None,
 ) -> PlaybookResult:
     """Run `playbook` (a file of provisioning/playbooks/) against `inventory`; see the module doc.
     `known_hosts`: the hosts' public keys; SSH then accepts no other (StrictHostKeyChecking=yes).
-    `timeout`: seconds after which the run is stopped and fails."""
+    `timeout`: seconds after which the run is stopped and fails. `secret_vars`: extra variables that
+    exist on disk only while the run goes on (see the module doc)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     inventory = dict(inventory)
     key_path = run_dir / KEY_FILE
@@ -145,6 +152,14 @@ def run_playbook(
         inventory["all"] = all_group
     (run_dir / "inventory").mkdir(exist_ok=True)
     (run_dir / "inventory" / "hosts.yml").write_text(render_inventory(inventory))
+    secrets_path = run_dir / SECRETS_FILE
+    cmdline = None
+    if secret_vars:
+        fd = os.open(secrets_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as secrets:
+            json.dump(dict(secret_vars), secrets)
+        # A file, not `extravars`: ansible-runner would write those into the kept command line.
+        cmdline = shlex.join(["--extra-vars", f"@{secrets_path}"])
 
     result = PlaybookResult(playbook, "unstarted", run_dir)
     failure: list[PlaybookEvent] = []
@@ -166,6 +181,7 @@ def run_playbook(
             project_dir=str(PLAYBOOKS_DIR),
             playbook=playbook,
             extravars=dict(extravars or {}),
+            cmdline=cmdline,
             limit=limit,
             event_handler=handle,
             cancel_callback=should_cancel or (lambda: False),
@@ -186,6 +202,7 @@ def run_playbook(
         )
     finally:
         key_path.unlink(missing_ok=True)
+        secrets_path.unlink(missing_ok=True)
     result.status = runner.status
     stats = runner.stats or {}
     result.changed = {host: count for host, count in (stats.get("changed") or {}).items()}

@@ -17,7 +17,7 @@ from django.test.utils import CaptureQueriesContext
 
 from controlplane.clusters.actions import record_brokers_removed
 from controlplane.clusters.choices import BrokerState, ClusterStatus
-from controlplane.clusters.models import Broker, Cluster
+from controlplane.clusters.models import Broker, Cluster, ClusterSecurity
 from controlplane.operations.choices import OperationState
 from controlplane.operations.models import Operation
 from controlplane.operations.outcomes import apply_operation_outcome
@@ -173,6 +173,23 @@ def test_a_dry_run_shows_the_inventory_and_each_brokers_configuration_without_re
     assert "advertised.listeners=PLAINTEXT://192.0.2.2:9092" in properties
     assert "broker 0 on kafka-1 (192.0.2.1, rack a)" in body["summary"]
     assert not Cluster.objects.exists() and not HostAllocation.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_secured_vm_clusters_plan_shows_its_listeners_and_no_secret(tenant: Tenant, ssh_key: str) -> None:
+    register_pool(tenant, ssh_key)
+    bad = create_cluster(tenant, client_authentication=["kerberos"])
+    assert bad.status_code == 400 and "client_authentication" in bad.json(), bad.content
+    created = create_cluster(tenant, client_authentication=["scram", "mtls"])
+    assert created.status_code == 202, created.content
+    cluster = Cluster.objects.get(pk=created.json()["id"])
+    stored = ClusterSecurity.objects.get(cluster=cluster)
+
+    plan = token_client(tenant.viewer).get(f"/api/v1/clusters/{cluster.pk}/manifests/").json()
+    shown = json.dumps(plan)
+    assert "PRIVATE KEY" not in shown and stored.secrets["admin_password"] not in shown
+    assert "SCRAM://192.0.2.2:9092" in plan["artifacts"]["broker-1/server.properties"]
+    assert "client certificates on port 9095" in plan["summary"]
 
 
 @pytest.mark.django_db

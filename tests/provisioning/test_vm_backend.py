@@ -1,6 +1,6 @@
-"""The vm backend without hosts to install on: what it refuses, what it plans, how it describes
-brokers (by whether their client port accepts a connection: real sockets on loopback), and the
-pruning of its playbook runs."""
+"""The vm backend without hosts to install on: what it refuses, what it plans (a secured cluster's
+too, without a secret in it), how it describes brokers (by whether their client port accepts a
+connection: real sockets on loopback), and the pruning of its playbook runs."""
 
 from __future__ import annotations
 
@@ -15,11 +15,14 @@ from typing import Any
 
 import pytest
 import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
 from controlplane.targets.tasks import prune_vm_runs
+from provisioning import security
 from provisioning.ansible import backend as backend_module
 from provisioning.ansible.backend import VmBackend, VmPlacement
-from provisioning.ansible.inventory import InventoryHost, Release
+from provisioning.ansible.inventory import InventoryHost, Release, secret_variables, tls_identity
 from provisioning.ansible.pool import HostPool
 from provisioning.backends.base import (
     BackendError,
@@ -58,8 +61,9 @@ def test_validation_names_what_the_pool_and_the_cluster_lack() -> None:
         "brokers": "Host pool dc1: rack a needs 2 free hosts, the pool has 1; "
         "rack c needs 2 free hosts, the pool has 1."
     }
+    # Client authentication is planned before the cluster's CA exists (a dry run).
     secured = replace(_spec("a", "b", "c"), security=SecuritySpec(("scram",), "", "", ""))
-    assert "does not issue broker certificates" in backend.validate(secured)["client_authentication"]
+    assert backend.validate(secured) == {}
     # A cluster's recorded controllers keep their hosts: removing one is refused.
     recorded = VmBackend(POOL, VmPlacement(hosts=((0, "h1"), (1, "h2"), (2, "h3")), controllers=(0, 1, 2)))
     assert "are KRaft controllers" in recorded.validate(_spec("a", "b"))["brokers"]
@@ -76,6 +80,88 @@ def test_the_plan_is_the_inventory_and_each_brokers_configuration_on_the_hosts_i
     assert plan.manifests == ""
     with pytest.raises(BackendError, match="planning only"):
         VmBackend(POOL, offline=True).provision(_spec("a", "b", "c"))
+
+
+def _secured(spec: ClusterSpec, *authentication: str) -> ClusterSpec:
+    ca = security.new_certificate_authority(spec.name)
+    return replace(
+        spec,
+        security=SecuritySpec(
+            authentication, ca.certificate_pem, ca.private_key_pem, security.new_password()
+        ),
+    )
+
+
+def test_a_secured_plan_names_each_brokers_key_files_and_holds_no_secret() -> None:
+    spec = _secured(_spec("a", "b", "c"), "scram", "mtls")
+    assert spec.security is not None
+    plan = VmBackend(POOL, offline=True).plan(spec)
+
+    for text in plan.artifacts.values():
+        assert "PRIVATE KEY" not in text and spec.security.admin_password not in text
+    properties = plan.artifacts["broker-1/server.properties"]
+    assert "listeners=INTERNAL://192.0.2.2:9094,SCRAM://192.0.2.2:9092,MTLS://192.0.2.2:9095," in properties
+    assert "PLAINTEXT" not in properties
+    # Kafka reads the key from the file the playbooks write, through its DirectoryConfigProvider.
+    assert "ssl.keystore.key=${tls:/etc/kafka/tls:broker.key}\n" in properties
+    assert (
+        "config.providers.tls.class=org.apache.kafka.common.config.provider.DirectoryConfigProvider"
+        in properties
+    )
+    inventory = yaml.safe_load(plan.artifacts["inventory.yml"])["all"]
+    shared, host = inventory["vars"], inventory["hosts"]["h2"]
+    assert shared["kafka_secured"] is True
+    assert shared["kafka_tools_bootstrap_servers"] == "192.0.2.1:9094,192.0.2.2:9094,192.0.2.3:9094"
+    assert shared["kafka_tls_ca_certificate"] == spec.security.ca_certificate_pem
+    assert host["kafka_tools_command_config"] == "/etc/kafka/tools.properties"
+    assert "security.protocol=SSL\n" in host["kafka_tools_properties"]
+    assert "--add-scram" not in host["kafka_storage_format_args"]  # a secret variable of the run instead
+    assert "SCRAM-SHA-512 over TLS on port 9092 and client certificates on port 9095" in plan.summary
+
+
+def test_each_run_hands_every_broker_a_certificate_for_its_hosts_address() -> None:
+    spec = _secured(_spec("a", "b"), "scram")
+    assert spec.security is not None
+    placement = {0: POOL.host("h1"), 1: POOL.host("h2")}
+    secrets = secret_variables(spec, placement)
+
+    for name, address in (("h1", "192.0.2.1"), ("h2", "192.0.2.2")):
+        issued = secrets["kafka_tls_certificates"][name]
+        certificate = x509.load_pem_x509_certificate(issued["chain"].encode())
+        assert security.signed_by(issued["chain"], spec.security.ca_certificate_pem)
+        assert issued["chain"].endswith(spec.security.ca_certificate_pem.strip() + "\n")
+        names = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        assert [str(ip) for ip in names.get_values_for_type(x509.IPAddress)] == [address]
+        assert certificate.subject.rfc4514_string() == f"CN={security.BROKER_USER}"
+        key = serialization.load_pem_private_key(issued["key"].encode(), None)
+        assert key.public_key().public_numbers() == certificate.public_key().public_numbers()
+    assert spec.security.admin_password in " ".join(secrets["kafka_storage_secret_args"])
+    # Hosts keep their certificate until the generation moves on (a rotation).
+    identity = tls_identity(spec)
+    rotated = replace(spec, security=replace(spec.security, certificate_generation=2))
+    assert tls_identity(rotated) != identity and identity.endswith("generation 1")
+    assert secret_variables(_spec("a"), {}) == {}  # an unsecured cluster's runs need none
+
+
+def test_a_secured_clusters_admin_connection_and_endpoints_authenticate(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    spec = _secured(_spec("a", "b"), "scram", "mtls")
+    assert spec.security is not None
+    monkeypatch.setattr(backend_module, "_probe", lambda address, port: (BrokerProcessState.RUNNING, ""))
+    backend = VmBackend(POOL, VmPlacement(hosts=((0, "h1"), (1, "h2"))))
+
+    config = dict(backend.connection(spec, "").config)
+    assert config["security.protocol"] == "SASL_SSL"
+    assert config["sasl.username"] == security.ADMIN_USER
+    assert config["sasl.password"] == spec.security.admin_password
+    assert dict(backend.describe(spec).client_endpoints) == {
+        "scram": "192.0.2.1:9092,192.0.2.2:9092",
+        "mtls": "192.0.2.1:9095,192.0.2.2:9095",
+    }
+    mtls_only = _secured(_spec("a", "b"), "mtls")
+    assert dict(backend.describe(mtls_only).client_endpoints) == {"mtls": "192.0.2.1:9092,192.0.2.2:9092"}
+    assert dict(backend.connection(mtls_only, "").config)["security.protocol"] == "SSL"
 
 
 @pytest.fixture

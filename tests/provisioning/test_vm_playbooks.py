@@ -31,6 +31,7 @@ from provisioning.ansible.inventory import (
 from provisioning.ansible.release import release_archive
 from provisioning.ansible.runner import (
     KEY_FILE,
+    SECRETS_FILE,
     PlaybookCancelledError,
     PlaybookFailedError,
     prune_runs,
@@ -115,6 +116,7 @@ def test_paths_rendered_into_server_properties_are_the_ones_the_playbooks_use() 
             values = {k: jinja2.Template(v).render(values) for k, v in values.items()}
         layout = HostLayout(root)
         assert (values["kafka_config_dir"], values["kafka_data_dir"]) == (layout.config_dir, layout.data_dir)
+        assert values["kafka_tls_dir"] == layout.tls_dir
 
 
 def _fake_distribution(home: Path, version: str = "4.4.0") -> KafkaDistribution:
@@ -182,6 +184,23 @@ def test_a_failed_run_names_the_host_the_task_and_the_message(tmp_path: Path) ->
     assert not (run_dir / KEY_FILE).exists()
     assert "not a key" not in (run_dir / "inventory" / "hosts.yml").read_text()
     assert any((run_dir / "artifacts" / "run" / "job_events").iterdir())
+
+
+def test_secret_variables_reach_ansible_only_for_the_run(tmp_path: Path) -> None:
+    secret = f"secret-{uuid.uuid4().hex}"
+    run_dir = tmp_path / "run"
+    with pytest.raises(PlaybookFailedError):
+        run_playbook(
+            "provision.yml",
+            _local_inventory(tmp_path, kafka_java_home=str(tmp_path / "no-jdk")),
+            run_dir=run_dir,
+            secret_vars={"kafka_storage_secret_args": ["--add-scram", secret]},
+        )
+    assert not (run_dir / SECRETS_FILE).exists()
+    # Not in the kept inventory, command line, events or output either.
+    kept = [path for path in run_dir.rglob("*") if path.is_file()]
+    assert any(path.name == "command" for path in kept)
+    assert not [path for path in kept if secret in path.read_text(errors="replace")]
 
 
 def test_cancelling_stops_the_run(tmp_path: Path) -> None:

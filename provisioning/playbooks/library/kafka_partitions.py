@@ -26,6 +26,12 @@ options:
     description: Comma-separated host:port of the cluster's brokers.
     required: true
     type: str
+  command_config:
+    description:
+      - Client configuration of the tools (C(--command-config)), for a cluster that authenticates
+        its clients; empty for none.
+    type: path
+    default: ""
   node_id:
     description: The node restarted or removed.
     required: true
@@ -85,6 +91,7 @@ def describe(params, *flags):
         os.path.join(params["kafka_home"], "bin", "kafka-topics.sh"),
         "--bootstrap-server",
         params["bootstrap_servers"],
+        *(["--command-config", params["command_config"]] if params["command_config"] else []),
         "--describe",
         *flags,
     ]
@@ -127,6 +134,7 @@ def main():
         argument_spec={
             "kafka_home": {"type": "path", "required": True},
             "bootstrap_servers": {"type": "str", "required": True},
+            "command_config": {"type": "path", "default": ""},
             "node_id": {"type": "int", "required": True},
             "check": {"type": "str", "required": True, "choices": ["safe_to_restart", "in_sync", "drained"]},
             "timeout": {"type": "int", "default": 300},
