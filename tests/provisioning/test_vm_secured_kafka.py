@@ -27,9 +27,11 @@ from rest_framework.test import APIClient
 
 from controlplane.clusters.models import ClusterSecurity
 from provisioning import security
+from tests.provisioning.test_vm_backend_end_to_end import register_pool
 from tests.support.apache_kafka import wait_for
+from tests.support.api_waits import wait_until_ended
 from tests.support.tenants import Tenant, token_client
-from tests.support.vm_hosts import VmHost, VmHostLab
+from tests.support.vm_hosts import VmHostLab
 from tests.support.workers import WorkerProcess
 
 pytestmark = [
@@ -41,39 +43,9 @@ pytestmark = [
 ]
 
 
-def _register_pool(client: APIClient, lab: VmHostLab, hosts: list[VmHost], java_home: Path) -> None:
-    created = client.post(
-        "/api/v1/targets/",
-        {
-            "name": "lab",
-            "kind": "vm",
-            "settings": {
-                "racks": sorted({h.rack for h in hosts}),
-                "hosts": [
-                    {"name": h.name, "address": h.address, "rack": h.rack, "kafka_root": str(h.root)}
-                    for h in hosts
-                ],
-                # The test hosts' differences from VMs (see the module docstring).
-                "service_manager": "supervised",
-                "kafka_user": "",
-                "java_home": str(java_home),
-                "python_interpreter": "/usr/bin/python3",
-            },
-            "ssh_private_key": lab.private_key.read_text(),
-            "known_hosts": lab.known_hosts.read_text(),
-        },
-        format="json",
-    )
-    assert created.status_code == 201, created.content
-
-
 def _finished(client: APIClient, operation_id: str, what: str) -> dict[str, Any]:
-    url = f"/api/v1/operations/{operation_id}/"
-    return wait_for(
-        lambda: (body := client.get(url).json())["state"] in ("succeeded", "failed", "cancelled") and body,
-        1200,
-        interval=2,
-        what=what,
+    return wait_until_ended(
+        client, f"/api/v1/operations/{operation_id}/", timeout=1200, interval=2, what=what
     )
 
 
@@ -111,9 +83,8 @@ def test_a_secured_vm_cluster_authenticates_every_client_and_keeps_its_secrets_o
     start_worker: Callable[..., WorkerProcess],
     tmp_path: Path,
 ) -> None:
-    hosts = vm_hosts.add_many(["a", "b", "c"])
     client = token_client(tenant.admin)
-    _register_pool(client, vm_hosts, hosts, java_home)
+    hosts, _ = register_pool(client, vm_hosts, java_home)
     runs = tmp_path / "runs"
     start_worker(purge=True, VM_RUNS_DIR=str(runs), VM_RELEASES_DIR=str(tmp_path / "releases"))
 
