@@ -139,6 +139,8 @@ else
       *) format_args+=(--initial-controllers "$KAFKA_INITIAL_CONTROLLERS") ;;
     esac
   fi
+  # A secured cluster's first metadata carries the control plane's SCRAM credential (never logged).
+  [[ -z ${KAFKA_ADD_SCRAM:-} ]] || format_args+=(--add-scram "$KAFKA_ADD_SCRAM")
   log "formatting ${unformatted[*]} for cluster $cluster_id (node $node_id)"
   "$KAFKA_HOME/bin/kafka-storage.sh" "${format_args[@]}"
 fi

@@ -60,6 +60,10 @@ LISTENER_AUTHENTICATION: Mapping[str, str] = {
     SCRAM_LISTENER: security.SCRAM,
     MTLS_LISTENER: security.MTLS,
 }
+# Ports of a secured cluster's other listeners on backends whose nodes each have an address of their
+# own (VMs, pods): brokers replicate over INTERNAL, and a cluster with both SCRAM and mTLS takes
+# certificates on MTLS (the first client listener has the client port).
+FIXED_LISTENER_PORTS: Mapping[str, int] = {INTERNAL_LISTENER: 9094, MTLS_LISTENER: 9095}
 STANDARD_AUTHORIZER = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
 SCRAM_LOGIN_MODULE = "org.apache.kafka.common.security.scram.ScramLoginModule"
 

@@ -22,7 +22,7 @@ import datetime
 import ipaddress
 import secrets
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -159,6 +159,51 @@ def _general_name(host: str) -> x509.GeneralName:
         return x509.IPAddress(ipaddress.ip_address(host))
     except ValueError:
         return x509.DNSName(host)
+
+
+@dataclass(frozen=True)
+class BrokerCertificate:
+    """What a broker serves and authenticates with: its key, its certificate followed by the CA's, and
+    when the certificate ends (seconds since the epoch)."""
+
+    chain_pem: str
+    not_after: int
+    private_key_pem: str = field(repr=False)
+
+
+def issue_broker_certificate(spec: SecuritySpec, hosts: Sequence[str]) -> BrokerCertificate:
+    """A new certificate of the cluster's CA for a broker reached at `hosts` (the names and addresses
+    clients and the other brokers check), authenticating as `BROKER_USER`."""
+    issued = issue_certificate(
+        spec.ca_certificate_pem,
+        spec.ca_private_key_pem,
+        BROKER_USER,
+        hosts=hosts,
+        valid_for=datetime.timedelta(days=BROKER_CERTIFICATE_DAYS),
+    )
+    return BrokerCertificate(
+        chain_pem=issued.certificate_pem.strip() + "\n" + spec.ca_certificate_pem.strip() + "\n",
+        not_after=int(issued.not_after.timestamp()),
+        private_key_pem=issued.private_key_pem,
+    )
+
+
+def broker_certificate_identity(spec: SecuritySpec) -> str:
+    """What a broker's certificate must have been issued for to be kept: the cluster's CA and its
+    certificate generation (raised to rotate). Backends that keep certificates where the broker runs
+    compare it with what they recorded there."""
+    # A plan made before the cluster is recorded has no CA yet.
+    issuer = (
+        f"CA {certificate_facts(spec.ca_certificate_pem)[0]:x}"
+        if spec.ca_certificate_pem
+        else "the cluster's CA"
+    )
+    return f"{issuer}, generation {spec.certificate_generation}"
+
+
+def renew_before(now: datetime.datetime | None = None) -> int:
+    """A kept broker certificate ending before this (seconds since the epoch) is issued again."""
+    return int(((now or _now()) + datetime.timedelta(days=BROKER_RENEW_BEFORE_DAYS)).timestamp())
 
 
 def certificate_facts(certificate_pem: str) -> tuple[int, datetime.datetime, str]:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,9 +33,7 @@ from provisioning.kafka_config import NodeAddress, QuorumStyle
 PLAYBOOKS_DIR = Path(__file__).resolve().parent.parent / "playbooks"
 CLIENT_PORT = 9092
 CONTROLLER_PORT = 9093
-# A secured cluster's other listeners (kafka_config.extra_listeners): brokers replicate over INTERNAL,
-# and a cluster with both SCRAM and mTLS takes certificates on MTLS (SCRAM has the client port).
-LISTENER_PORTS: Mapping[str, int] = {kafka_config.INTERNAL_LISTENER: 9094, kafka_config.MTLS_LISTENER: 9095}
+LISTENER_PORTS = kafka_config.FIXED_LISTENER_PORTS
 KAFKA_GROUP = "kafka"
 CONTROLLERS_GROUP = "kafka_controllers"
 
@@ -199,13 +197,8 @@ def build_inventory(
 
 
 def tls_identity(spec: ClusterSpec) -> str:
-    """What a broker's certificate on its host must have been issued for: the cluster's CA and its
-    certificate generation (raised to rotate). A host whose certificate says otherwise gets a new one."""
     assert spec.security is not None
-    ca = spec.security.ca_certificate_pem
-    # A plan made before the cluster is recorded has no CA yet.
-    issuer = f"CA {security.certificate_facts(ca)[0]:x}" if ca else "the cluster's CA"
-    return f"{issuer}, generation {spec.security.certificate_generation}"
+    return security.broker_certificate_identity(spec.security)
 
 
 def secret_variables(
@@ -217,26 +210,18 @@ def secret_variables(
     and the control plane's SCRAM credential, formatted into a new cluster's first metadata."""
     if spec.security is None:
         return {}
-    now = now or datetime.now(UTC)
     certificates: dict[str, dict[str, Any]] = {}
     for broker in spec.brokers:
         host = placement[broker.node_id]
-        issued = security.issue_certificate(
-            spec.security.ca_certificate_pem,
-            spec.security.ca_private_key_pem,
-            security.BROKER_USER,
-            hosts=[host.address],
-            valid_for=timedelta(days=security.BROKER_CERTIFICATE_DAYS),
-        )
+        issued = security.issue_broker_certificate(spec.security, [host.address])
         certificates[host.name] = {
             "key": issued.private_key_pem,
-            "chain": issued.certificate_pem.strip() + "\n" + spec.security.ca_certificate_pem.strip() + "\n",
-            "not_after": int(issued.not_after.timestamp()),
+            "chain": issued.chain_pem,
+            "not_after": issued.not_after,
         }
-    renew_before = now + timedelta(days=security.BROKER_RENEW_BEFORE_DAYS)
     return {
         "kafka_tls_certificates": certificates,
-        "kafka_tls_renew_before": int(renew_before.timestamp()),
+        "kafka_tls_renew_before": security.renew_before(now),
         "kafka_storage_secret_args": kafka_config.admin_credential_format_args(spec),
     }
 

@@ -5,15 +5,23 @@ ready on their own and the workflows' polling steps judge readiness (`describe` 
 doing, Kafka whether the broker is back), so no worker waits on a pod and cancellation works. The
 backend keeps nothing locally: what it needs later (the quorum layout) is recorded in the cluster's
 layout ConfigMap on the target.
+
+A secured cluster's node certificates are issued here (from the cluster's CA, for the node's DNS names)
+and kept in its Secret: a node keeps the one there while it is of the cluster's CA and certificate
+generation and not near its end (the Secret's annotation records both), so applying again changes
+nothing, and a rotation (a raised generation) gives each node a new one as the roll restarts it.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
+from provisioning import kafka_config, security
 from provisioning.backends.base import (
     NULL_EVENTS,
     BackendError,
@@ -136,7 +144,8 @@ class KubernetesBackend:
         self._require_valid(spec)
         with self._api() as api:
             layout, owner_uid = self._ensure_layout(api, spec)
-            for obj in render.render(spec, self.target, layout, owner_uid=owner_uid)[1:]:
+            tls = self._certificates(api, spec, render.nodes(spec, layout))
+            for obj in render.render(spec, self.target, layout, owner_uid=owner_uid, tls=tls)[1:]:
                 self._apply(api, obj)
             return self._describe(api, spec)
 
@@ -150,7 +159,8 @@ class KubernetesBackend:
             dedicated = dict(layout.controller_racks)
             if node_id not in dedicated and all(b.node_id != node_id for b in spec.brokers):
                 raise BackendError(f"cluster {spec.name} has no node {node_id}")
-            for obj in render.render_broker(spec, self.target, layout, node_id, owner_uid=owner_uid):
+            tls = self._certificates(api, spec, [render.node_of(spec, layout, node_id)])
+            for obj in render.render_broker(spec, self.target, layout, node_id, owner_uid=owner_uid, tls=tls):
                 self._apply(api, obj)
             pod = render.pod_name(spec, node_id, render.CONTROLLER if node_id in dedicated else render.BROKER)
             if api.delete("Pod", pod):
@@ -166,8 +176,13 @@ class KubernetesBackend:
         self._require_valid(spec)
         with self._api() as api:
             layout, owner_uid = self._ensure_layout(api, spec)
-            config_map, statefulset = render.render_broker(
-                spec, self.target, layout, node_id, owner_uid=owner_uid
+            *secrets, config_map, statefulset = render.render_broker(
+                spec,
+                self.target,
+                layout,
+                node_id,
+                owner_uid=owner_uid,
+                tls=self._certificates(api, spec, [render.node_of(spec, layout, node_id)]),
             )
             # Scaled to zero, the StatefulSet deletes the claim (whenScaled: Delete); the data is given
             # up anyway, so the pod gets no grace period.
@@ -184,8 +199,8 @@ class KubernetesBackend:
                     f"the old pod or volume of broker {node_id} is still being removed; the replacement "
                     "starts once they are gone"
                 )
-            self._apply(api, config_map)
-            self._apply(api, statefulset)
+            for obj in (*secrets, config_map, statefulset):
+                self._apply(api, obj)
             return self._describe(api, spec)
 
     def remove_brokers(self, spec: ClusterSpec, node_ids: list[int]) -> ClusterDescription:
@@ -202,6 +217,7 @@ class KubernetesBackend:
                 name = render.node_name(spec, node_id)
                 api.delete("StatefulSet", name)
                 api.delete("ConfigMap", name)
+                api.delete("Secret", render.tls_secret(spec, node_id))
                 selector = f"{render.cluster_selector(spec)},{render.LABEL_NODE}={node_id}"
                 for pod in api.list("Pod", selector):
                     api.delete("Pod", pod["metadata"]["name"])
@@ -232,8 +248,10 @@ class KubernetesBackend:
             return self._describe(api, spec)
 
     def connection(self, spec: ClusterSpec, bootstrap_servers: str) -> KafkaConnection:
-        # The bootstrap Service, whatever was recorded: its name follows from the spec and target.
-        return KafkaConnection(bootstrap_servers=render.bootstrap_servers(spec, self.target))
+        # The bootstrap Service, whatever was recorded: its name follows from the spec and target. A
+        # secured cluster's admin connection authenticates like any client, as the control plane.
+        config = tuple(security.admin_client_config(spec.security).items()) if spec.security else ()
+        return KafkaConnection(bootstrap_servers=render.bootstrap_servers(spec, self.target), config=config)
 
     # --- helpers -----------------------------------------------------------------------------------
 
@@ -277,6 +295,24 @@ class KubernetesBackend:
         )
         return applied
 
+    def _certificates(
+        self, api: KubernetesApi, spec: ClusterSpec, nodes: list[Any]
+    ) -> dict[tuple[str, int], render.NodeTls] | None:
+        """Each node's certificate: the one its Secret holds while still good, else a new one."""
+        if spec.security is None:
+            return None
+        identity = security.broker_certificate_identity(spec.security)
+        renew_before = security.renew_before()
+        certificates: dict[tuple[str, int], render.NodeTls] = {}
+        for node in nodes:
+            kept = _kept_certificate(api.get("Secret", render.tls_secret(spec, node.node_id, node.role)))
+            if kept is None or kept.identity != identity or kept.certificate.not_after < renew_before:
+                hosts = render.certificate_hosts(spec, self.target, node.node_id, node.role)
+                kept = render.NodeTls(identity, security.issue_broker_certificate(spec.security, hosts))
+                self.events.log(f"node {node.node_id}: new certificate from the cluster's CA ({identity})")
+            certificates[(node.role, node.node_id)] = kept
+        return certificates
+
     def _still_there(self, api: KubernetesApi, spec: ClusterSpec, node_id: int) -> bool:
         """Whether the node's pod or volume claim still exists."""
         selector = f"{render.cluster_selector(spec)},{render.LABEL_NODE}={node_id}"
@@ -293,6 +329,7 @@ class KubernetesBackend:
         layout = self._recorded_layout(api, spec)
         return ClusterDescription(
             bootstrap_servers=render.bootstrap_servers(spec, self.target),
+            client_endpoints=render.client_endpoints(spec, self.target),
             brokers=tuple(
                 status(b.node_id, b.rack, render.BROKER, render.CLIENT_PORT)
                 for b in sorted(spec.brokers, key=lambda b: b.node_id)
@@ -302,6 +339,24 @@ class KubernetesBackend:
                 for node_id, rack in (layout.controller_racks if layout is not None else ())
             ),
         )
+
+
+def _kept_certificate(secret: dict[str, Any] | None) -> render.NodeTls | None:
+    """The certificate a node's Secret holds, if it is whole and says what it was issued for."""
+    if secret is None:
+        return None
+    recorded = (secret.get("metadata", {}).get("annotations") or {}).get(render.ANNOTATION_CERTIFICATE, "")
+    identity, _, not_after = recorded.partition("\n")
+    data = secret.get("data") or {}
+    try:
+        key, chain = (
+            base64.b64decode(data[name]).decode("ascii")
+            for name in (kafka_config.TLS_KEY_FILE, kafka_config.TLS_CHAIN_FILE)
+        )
+        end = int(not_after)
+    except (KeyError, ValueError, binascii.Error, UnicodeDecodeError):
+        return None
+    return render.NodeTls(identity, security.BrokerCertificate(chain, end, key))
 
 
 def _node_label(pod: dict[str, Any]) -> str:

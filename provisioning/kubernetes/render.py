@@ -8,6 +8,12 @@ reference to it, so Kubernetes' garbage collector removes whatever a crashed del
 
 Broker configuration comes from `provisioning.kafka_config`, as for `local` and VMs: one source of
 truth for listeners, quorum, racks and replication defaults.
+
+A secured cluster (client authentication) gets each node's key and certificate chain in a Secret of
+its own, mounted at `TLS_DIR`, which server.properties names (`kafka_config.BrokerTlsFiles`), and the
+control plane's SCRAM credential for the storage format in a Secret the pods read into the
+environment. The certificates are issued by the backend (`NodeTls`); rendered without them (a plan),
+every Secret's values are placeholders, so no plan shows a key or a password.
 """
 
 from __future__ import annotations
@@ -16,18 +22,22 @@ import base64
 import re
 import uuid
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 
-from provisioning import kafka_config
+from provisioning import kafka_config, security
 from provisioning.backends.base import ClusterSpec, NodeSize
 from provisioning.kubernetes.layout import CONTROLLER_SIZE, QuorumLayout
 from provisioning.kubernetes.target import KubernetesTarget, VolumeRetention
 
 CLIENT_PORT = 9092
 CONTROLLER_PORT = 9093
+LISTENER_PORTS = kafka_config.FIXED_LISTENER_PORTS  # a secured cluster's INTERNAL and MTLS listeners
+TLS_DIR = "/etc/kafka/tls"  # a secured node's Secret: key, certificate chain, the cluster's CA
+ANNOTATION_CERTIFICATE = "kafka-control-plane.io/certificate"  # identity, then the end (epoch seconds)
+PLANNED_SECRET = "(issued by the control plane when applied; never shown)"
 METRICS_PORT = 9404  # the Prometheus JMX exporter agent of the broker image
 DATA_DIR = "/var/lib/kafka/data"
 CONFIG_DIR = "/etc/kafka/config"  # the broker image's KAFKA_CONFIG_DIR (broker_image/README.md)
@@ -94,8 +104,49 @@ def node_host(spec: ClusterSpec, target: KubernetesTarget, node_id: int, role: s
     return f"{pod_name(spec, node_id, role)}.{headless_service(spec)}.{target.namespace}.svc"
 
 
-def bootstrap_servers(spec: ClusterSpec, target: KubernetesTarget) -> str:
-    return f"{bootstrap_service(spec)}.{target.namespace}.svc:{CLIENT_PORT}"
+def bootstrap_host(spec: ClusterSpec, target: KubernetesTarget) -> str:
+    return f"{bootstrap_service(spec)}.{target.namespace}.svc"
+
+
+def bootstrap_servers(spec: ClusterSpec, target: KubernetesTarget, port: int = CLIENT_PORT) -> str:
+    return f"{bootstrap_host(spec, target)}:{port}"
+
+
+def tls_secret(spec: ClusterSpec, node_id: int, role: str = BROKER) -> str:
+    return f"{node_name(spec, node_id, role)}-tls"
+
+
+def admin_secret(spec: ClusterSpec) -> str:
+    return f"{base_name(spec)}-admin"
+
+
+def certificate_hosts(
+    spec: ClusterSpec, target: KubernetesTarget, node_id: int, role: str = BROKER
+) -> list[str]:
+    """The names a node's certificate serves: its own, and the bootstrap Service's, where clients'
+    first connection lands on any broker."""
+    own = node_host(spec, target, node_id, role)
+    return [own] if role == CONTROLLER else [own, bootstrap_host(spec, target)]
+
+
+def client_endpoints(spec: ClusterSpec, target: KubernetesTarget) -> tuple[tuple[str, str], ...]:
+    """Bootstrap servers per client authentication: the first listener on the client port."""
+    return tuple(
+        (
+            kafka_config.LISTENER_AUTHENTICATION[listener],
+            bootstrap_servers(spec, target, CLIENT_PORT if index == 0 else LISTENER_PORTS[listener]),
+        )
+        for index, listener in enumerate(kafka_config.client_listeners(spec))
+    )
+
+
+@dataclass(frozen=True)
+class NodeTls:
+    """A node's certificate as its Secret holds it (`identity`: `security.broker_certificate_identity`
+    when it was issued)."""
+
+    identity: str
+    certificate: security.BrokerCertificate = field(repr=False)
 
 
 def labels(spec: ClusterSpec, component: str | None = None, **extra: str) -> dict[str, str]:
@@ -134,12 +185,14 @@ def _metadata(
 def _addresses(
     spec: ClusterSpec, target: KubernetesTarget, layout: QuorumLayout
 ) -> dict[int, kafka_config.NodeAddress]:
+    ports = {name: LISTENER_PORTS[name] for name in kafka_config.extra_listeners(spec)}
     addresses = {
         b.node_id: kafka_config.NodeAddress(
             b.node_id,
             node_host(spec, target, b.node_id),
             CLIENT_PORT,
             CONTROLLER_PORT if b.node_id in layout.controllers else None,
+            listener_ports=ports,
         )
         for b in spec.brokers
     }
@@ -158,6 +211,7 @@ def _node_config(
         "controllers": layout.controllers,
         "quorum": layout.quorum,
         "log_dir": DATA_DIR,
+        "tls": kafka_config.BrokerTlsFiles(TLS_DIR) if spec.security is not None else None,
     }
     if role == CONTROLLER:
         return kafka_config.render_controller_properties(spec, node_id, **where)
@@ -208,6 +262,10 @@ def _container(
     ports = []
     if role == BROKER:
         ports.append({"name": "clients", "containerPort": CLIENT_PORT})
+        ports += [
+            {"name": listener.lower(), "containerPort": LISTENER_PORTS[listener]}
+            for listener in kafka_config.extra_listeners(spec)
+        ]
     if is_controller:
         ports.append({"name": "controller", "containerPort": CONTROLLER_PORT})
     ports.append({"name": "metrics", "containerPort": METRICS_PORT})
@@ -226,6 +284,21 @@ def _container(
     ]
     if (voters := _initial_controllers(spec, target, layout, node_id)) is not None:
         env.append({"name": "KAFKA_INITIAL_CONTROLLERS", "value": voters})
+    mounts = [
+        {"name": "data", "mountPath": DATA_DIR},
+        {"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
+        {"name": "runtime", "mountPath": RUNTIME_DIR},
+    ]
+    if spec.security is not None:
+        mounts.append({"name": "tls", "mountPath": TLS_DIR, "readOnly": True})
+        if security.SCRAM in spec.security.authentication:
+            # The control plane's credential, formatted into a new cluster's first metadata.
+            env.append(
+                {
+                    "name": "KAFKA_ADD_SCRAM",
+                    "valueFrom": {"secretKeyRef": {"name": admin_secret(spec), "key": "add-scram"}},
+                }
+            )
     return {
         "name": "kafka",
         "image": target.image_for(spec.kafka_version),
@@ -237,11 +310,7 @@ def _container(
             "requests": {"cpu": _quantity_cpu(size.cpu), "memory": f"{size.memory_mb}Mi"},
             "limits": {"memory": f"{size.memory_mb}Mi"},
         },
-        "volumeMounts": [
-            {"name": "data", "mountPath": DATA_DIR},
-            {"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
-            {"name": "runtime", "mountPath": RUNTIME_DIR},
-        ],
+        "volumeMounts": mounts,
         "startupProbe": _probe(probe_port, period=10, failures=STARTUP_PROBE_SECONDS // 10),
         "readinessProbe": _probe(probe_port, period=10, failures=3),
         "livenessProbe": _probe(probe_port, period=20, failures=6),
@@ -281,13 +350,54 @@ def _affinity(spec: ClusterSpec, target: KubernetesTarget, rack: str) -> dict[st
     }
 
 
+def _secret(meta: dict[str, Any], values: Mapping[str, str] | None, keys: Iterable[str]) -> dict[str, Any]:
+    """A Secret of `values`; without them (a plan) of placeholders, in plain text."""
+    secret: dict[str, Any] = {"apiVersion": "v1", "kind": "Secret", "metadata": meta, "type": "Opaque"}
+    if values is None:
+        secret["stringData"] = dict.fromkeys(keys, PLANNED_SECRET)
+    else:
+        secret["data"] = {key: _b64(value) for key, value in values.items()}
+    return secret
+
+
+def _tls_secret(
+    spec: ClusterSpec,
+    target: KubernetesTarget,
+    node: _Node,
+    owner: Mapping[str, str] | None,
+    issued: NodeTls | None,
+) -> dict[str, Any]:
+    assert spec.security is not None
+    meta = _metadata(
+        spec,
+        target,
+        tls_secret(spec, node.node_id, node.role),
+        owner,
+        node.role,
+        **{LABEL_NODE: str(node.node_id), LABEL_RACK: node.rack},
+    )
+    values = None
+    if issued is not None:
+        meta["annotations"] = {ANNOTATION_CERTIFICATE: f"{issued.identity}\n{issued.certificate.not_after}"}
+        values = {
+            kafka_config.TLS_KEY_FILE: issued.certificate.private_key_pem,
+            kafka_config.TLS_CHAIN_FILE: issued.certificate.chain_pem,
+            kafka_config.TLS_CA_FILE: spec.security.ca_certificate_pem,
+        }
+    keys = (kafka_config.TLS_KEY_FILE, kafka_config.TLS_CHAIN_FILE, kafka_config.TLS_CA_FILE)
+    return _secret(meta, values, keys)
+
+
 def _node_objects(
     spec: ClusterSpec,
     target: KubernetesTarget,
     layout: QuorumLayout,
     node: _Node,
     owner: Mapping[str, str] | None,
+    tls: Mapping[tuple[str, int], NodeTls] | None = None,
 ) -> list[dict[str, Any]]:
+    """The node's ConfigMap, StatefulSet, and on a secured cluster first its certificate's Secret
+    (`tls`: by role and node id, as the backend issued them; None in a plan)."""
     node_id, role, rack, size = node.node_id, node.role, node.rack, node.size
     name = node_name(spec, node_id, role)
     node_labels = {LABEL_NODE: str(node_id), LABEL_RACK: rack}
@@ -347,12 +457,29 @@ def _node_objects(
                     "volumes": [
                         {"name": "config", "configMap": {"name": name}},
                         {"name": "runtime", "emptyDir": {}},
+                        # Owned by root with the pod's fsGroup (Kafka's group): readable by Kafka alone.
+                        *(
+                            [
+                                {
+                                    "name": "tls",
+                                    "secret": {
+                                        "secretName": tls_secret(spec, node_id, role),
+                                        "defaultMode": 0o440,
+                                    },
+                                }
+                            ]
+                            if spec.security is not None
+                            else []
+                        ),
                     ],
                 },
             },
         },
     }
-    return [config_map, statefulset]
+    if spec.security is None:
+        return [config_map, statefulset]
+    issued = None if tls is None else tls[(role, node_id)]
+    return [_tls_secret(spec, target, node, owner, issued), config_map, statefulset]
 
 
 def render_layout_configmap(
@@ -374,8 +501,10 @@ def render(
     layout: QuorumLayout,
     *,
     owner_uid: str | None = None,
+    tls: Mapping[tuple[str, int], NodeTls] | None = None,
 ) -> list[dict[str, Any]]:
-    """Every object of the cluster, in the order they are applied (the layout ConfigMap first)."""
+    """Every object of the cluster, in the order they are applied (the layout ConfigMap first). A
+    secured cluster's Secrets hold `tls` and its admin credential; placeholders when `tls` is None."""
     owner = {"name": layout_configmap(spec), "uid": owner_uid} if owner_uid else None
     base = base_name(spec)
     selector = {LABEL_CLUSTER: spec.cluster_id}
@@ -389,6 +518,14 @@ def render(
             "data": {"cluster.id": _b64(kafka_config.kraft_cluster_id(spec.cluster_id))},
         }
     )
+    if format_args := kafka_config.admin_credential_format_args(spec):
+        objects.append(
+            _secret(
+                _metadata(spec, target, admin_secret(spec), owner),
+                None if tls is None else {"add-scram": format_args[1]},
+                ["add-scram"],
+            )
+        )
     objects.append(
         {
             "apiVersion": "v1",
@@ -411,6 +548,14 @@ def render(
                 "ports": [
                     {"name": "clients", "port": CLIENT_PORT, "targetPort": CLIENT_PORT},
                     {"name": "controller", "port": CONTROLLER_PORT, "targetPort": CONTROLLER_PORT},
+                    *(
+                        {
+                            "name": name.lower(),
+                            "port": LISTENER_PORTS[name],
+                            "targetPort": LISTENER_PORTS[name],
+                        }
+                        for name in kafka_config.extra_listeners(spec)
+                    ),
                 ],
             },
         }
@@ -423,7 +568,17 @@ def render(
             "spec": {
                 "type": "ClusterIP",
                 "selector": {**selector, LABEL_COMPONENT: BROKER},
-                "ports": [{"name": "clients", "port": CLIENT_PORT, "targetPort": CLIENT_PORT}],
+                "ports": [
+                    {"name": "clients", "port": CLIENT_PORT, "targetPort": CLIENT_PORT},
+                    *(
+                        {
+                            "name": name.lower(),
+                            "port": LISTENER_PORTS[name],
+                            "targetPort": LISTENER_PORTS[name],
+                        }
+                        for name in kafka_config.client_listeners(spec)[1:]
+                    ),
+                ],
             },
         }
     )
@@ -439,25 +594,42 @@ def render(
     if layout.dedicated:
         for node_id, rack in layout.controller_racks:
             objects += _node_objects(
-                spec, target, layout, _Node(node_id, CONTROLLER, rack, CONTROLLER_SIZE), owner
+                spec, target, layout, _Node(node_id, CONTROLLER, rack, CONTROLLER_SIZE), owner, tls
             )
     for broker in sorted(spec.brokers, key=lambda b: b.node_id):
         objects += _node_objects(
-            spec, target, layout, _Node(broker.node_id, BROKER, broker.rack, spec.node_size), owner
+            spec, target, layout, _Node(broker.node_id, BROKER, broker.rack, spec.node_size), owner, tls
         )
     return objects
 
 
 def render_broker(
-    spec: ClusterSpec, target: KubernetesTarget, layout: QuorumLayout, node_id: int, *, owner_uid: str | None
+    spec: ClusterSpec,
+    target: KubernetesTarget,
+    layout: QuorumLayout,
+    node_id: int,
+    *,
+    owner_uid: str | None,
+    tls: Mapping[tuple[str, int], NodeTls] | None = None,
 ) -> list[dict[str, Any]]:
-    """The ConfigMap and StatefulSet of one node (a broker or a dedicated controller)."""
+    """The ConfigMap and StatefulSet of one node (a broker or a dedicated controller), after its
+    certificate's Secret on a secured cluster."""
     owner = {"name": layout_configmap(spec), "uid": owner_uid} if owner_uid else None
+    return _node_objects(spec, target, layout, node_of(spec, layout, node_id), owner, tls)
+
+
+def node_of(spec: ClusterSpec, layout: QuorumLayout, node_id: int) -> _Node:
     if node_id in dict(layout.controller_racks):
-        rack = layout.rack_of_controller(node_id)
-        return _node_objects(spec, target, layout, _Node(node_id, CONTROLLER, rack, CONTROLLER_SIZE), owner)
+        return _Node(node_id, CONTROLLER, layout.rack_of_controller(node_id), CONTROLLER_SIZE)
     broker = next(b for b in spec.brokers if b.node_id == node_id)
-    return _node_objects(spec, target, layout, _Node(node_id, BROKER, broker.rack, spec.node_size), owner)
+    return _Node(node_id, BROKER, broker.rack, spec.node_size)
+
+
+def nodes(spec: ClusterSpec, layout: QuorumLayout) -> list[_Node]:
+    """Every node of the cluster: dedicated controllers, then brokers."""
+    return [node_of(spec, layout, n) for n, _ in layout.controller_racks if layout.dedicated] + [
+        node_of(spec, layout, b.node_id) for b in sorted(spec.brokers, key=lambda b: b.node_id)
+    ]
 
 
 def _network_policy(
@@ -475,10 +647,23 @@ def _network_policy(
             "policyTypes": ["Ingress"],
             "ingress": [
                 # The quorum and replication: only the cluster's own pods reach the controller port.
-                {"from": [own_pods], "ports": [{"port": CLIENT_PORT}, {"port": CONTROLLER_PORT}]},
+                {
+                    "from": [own_pods],
+                    "ports": [
+                        {"port": CLIENT_PORT},
+                        {"port": CONTROLLER_PORT},
+                        *({"port": LISTENER_PORTS[name]} for name in kafka_config.extra_listeners(spec)[:1]),
+                    ],
+                },
                 # Clients: any pod of the Kubernetes cluster, plus the control plane's and other
                 # clients' networks outside it.
-                {"from": [in_cluster, *outside], "ports": [{"port": CLIENT_PORT}]},
+                {
+                    "from": [in_cluster, *outside],
+                    "ports": [
+                        {"port": CLIENT_PORT},
+                        *({"port": LISTENER_PORTS[name]} for name in kafka_config.client_listeners(spec)[1:]),
+                    ],
+                },
                 # Prometheus, wherever it runs in the Kubernetes cluster.
                 {"from": [in_cluster], "ports": [{"port": METRICS_PORT}]},
             ],
@@ -521,10 +706,4 @@ def spec_errors(spec: ClusterSpec) -> dict[str, str]:
         )
     if not spec.brokers:
         errors["brokers"] = "a cluster needs at least one broker"
-    # Client authentication (SCRAM, mTLS) needs per-broker certificates in Secrets, which this
-    # backend does not render yet: refused rather than applied without it.
-    if getattr(spec, "security", None) is not None:
-        errors["client_authentication"] = (
-            "the kubernetes backend does not run clusters with client authentication yet"
-        )
     return errors

@@ -15,13 +15,16 @@ from __future__ import annotations
 import base64
 import re
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from provisioning import security
+from provisioning.backends.base import SecuritySpec
 from provisioning.kubernetes.layout import layout_for_new_cluster
-from provisioning.kubernetes.render import render
+from provisioning.kubernetes.render import TLS_DIR, NodeTls, nodes, render
 from provisioning.kubernetes.target import KubernetesTarget
 from tests.provisioning.test_broker_image import DOCKERFILE, ENTRYPOINT, EXPORTER_RULES
 from tests.support.apache_kafka import kafka_spec
@@ -57,11 +60,33 @@ def _image_user() -> int:
     return int(match.group(1))
 
 
-@pytest.mark.parametrize("brokers", [3, 6], ids=["combined-controllers", "dedicated-controllers"])
-def test_every_rendered_pod_starts_through_the_entrypoint(tmp_path: Path, brokers: int) -> None:
+@pytest.mark.parametrize(
+    ("brokers", "authentication"),
+    [(3, ()), (6, ()), (3, ("scram", "mtls"))],
+    ids=["combined-controllers", "dedicated-controllers", "secured"],
+)
+def test_every_rendered_pod_starts_through_the_entrypoint(
+    tmp_path: Path, brokers: int, authentication: tuple[str, ...]
+) -> None:
     spec = kafka_spec(brokers=brokers, racks=("a", "b", "c"))
+    target = KubernetesTarget(name="test")
     layout = layout_for_new_cluster(spec)
-    objects = render(spec, KubernetesTarget(name="test"), layout)
+    tls = None
+    if authentication:
+        ca = security.new_certificate_authority(spec.name)
+        spec = replace(
+            spec,
+            security=SecuritySpec(
+                authentication, ca.certificate_pem, ca.private_key_pem, security.new_password()
+            ),
+        )
+        tls = {
+            (node.role, node.node_id): NodeTls(
+                "issued", security.issue_broker_certificate(spec.security, ["broker.test"])
+            )
+            for node in nodes(spec, layout)
+        }
+    objects = render(spec, target, layout, tls=tls)
     by_kind: dict[str, dict[str, dict[str, Any]]] = {}
     for obj in objects:
         by_kind.setdefault(obj["kind"], {})[obj["metadata"]["name"]] = obj
@@ -92,9 +117,9 @@ def test_every_rendered_pod_starts_through_the_entrypoint(tmp_path: Path, broker
         config_dir.mkdir(parents=True)
         for key, text in by_kind["ConfigMap"][config_volume["configMap"]["name"]]["data"].items():
             (config_dir / key).write_text(text)
-        security = pod["spec"]["securityContext"]
-        assert security.get("runAsUser", _image_user()) == _image_user()
-        assert security["fsGroup"] == _image_user()  # the data volume must be writable by the image's user
+        context = pod["spec"]["securityContext"]
+        assert context.get("runAsUser", _image_user()) == _image_user()
+        assert context["fsGroup"] == _image_user()  # the data volume must be writable by the image's user
 
         out = tmp_path / name / "out"
         out.mkdir()
@@ -132,6 +157,14 @@ def test_every_rendered_pod_starts_through_the_entrypoint(tmp_path: Path, broker
             formatted_controllers.add(int(env["KAFKA_NODE_ID"]))
         annotations = pod["metadata"]["annotations"]
         assert f"={annotations['prometheus.io/port']}:" in (out / "kafka-opts").read_text()
+        if spec.security is not None:
+            # The control plane's credential reaches the first metadata; the key files are named, not
+            # copied, and Kafka's own file references pass the entrypoint's placeholders untouched.
+            assert format_args[format_args.index("--add-scram") + 1] == env["KAFKA_ADD_SCRAM"]
+            assert spec.security.admin_password in env["KAFKA_ADD_SCRAM"]
+            assert spec.security.admin_password not in result.stderr
+            assert mounts["tls"] == TLS_DIR
+            assert started["ssl.keystore.key"] == f"${{tls:{TLS_DIR}:broker.key}}"
 
     # Under a dynamic quorum exactly the voters are formatted with the initial voter set.
     assert formatted_controllers == set(layout.controllers)

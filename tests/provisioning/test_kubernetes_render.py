@@ -3,15 +3,18 @@ schemas, through kubernetes-validate, strict: an unknown field fails), labelled 
 
 from __future__ import annotations
 
+import base64
 import uuid
+from dataclasses import replace
 from typing import Any
 
 import kubernetes_validate
 import pytest
 import yaml
+from cryptography import x509
 
-from provisioning import kafka_config
-from provisioning.backends.base import BrokerSpec, ClusterSpec, NodeSize
+from provisioning import kafka_config, security
+from provisioning.backends.base import BrokerSpec, ClusterSpec, NodeSize, SecuritySpec
 from provisioning.kubernetes import SUPPORTED_KUBERNETES_VERSIONS
 from provisioning.kubernetes import render as k8s
 from provisioning.kubernetes.layout import (
@@ -273,6 +276,75 @@ def test_the_yaml_stream_is_one_document_per_object() -> None:
     text = k8s.to_yaml(objects)
     assert list(yaml.safe_load_all(text)) == objects
     assert "server.properties: |" in text  # configuration readable as a block, not one escaped line
+
+
+def secured(spec: ClusterSpec, *authentication: str) -> ClusterSpec:
+    ca = security.new_certificate_authority(spec.name)
+    return replace(
+        spec,
+        security=SecuritySpec(
+            authentication, ca.certificate_pem, ca.private_key_pem, security.new_password()
+        ),
+    )
+
+
+def issued(spec: ClusterSpec) -> dict[tuple[str, int], k8s.NodeTls]:
+    """Every node's certificate, as the backend issues them when applying."""
+    assert spec.security is not None
+    identity = security.broker_certificate_identity(spec.security)
+    return {
+        (node.role, node.node_id): k8s.NodeTls(
+            identity,
+            security.issue_broker_certificate(
+                spec.security, k8s.certificate_hosts(spec, TARGET, node.node_id, node.role)
+            ),
+        )
+        for node in k8s.nodes(spec, layout_for_new_cluster(spec))
+    }
+
+
+@pytest.mark.parametrize("brokers", [3, DEDICATED_CONTROLLERS_FROM])
+def test_a_secured_cluster_mounts_each_nodes_certificate_and_its_plan_shows_no_secret(brokers: int) -> None:
+    spec = secured(make_spec(brokers), "scram", "mtls")
+    assert spec.security is not None
+    plan = k8s.to_yaml(rendered(spec))
+    assert "PRIVATE KEY" not in plan and spec.security.admin_password not in plan
+    assert k8s.PLANNED_SECRET in plan
+
+    objects = rendered(spec, tls=issued(spec))
+    for obj in yaml.safe_load_all(k8s.to_yaml(objects)):
+        kubernetes_validate.validate(obj, f"{SUPPORTED_KUBERNETES_VERSIONS[-1]}.0", strict=True)
+    secrets = {o["metadata"]["name"]: o for o in by_kind(objects, "Secret")}
+    broker = by_kind(objects, "StatefulSet")[-1]
+    pod = broker["spec"]["template"]["spec"]
+    tls_volume = next(v for v in pod["volumes"] if v["name"] == "tls")
+    secret = secrets[tls_volume["secret"]["secretName"]]
+    key = base64.b64decode(secret["data"]["broker.key"]).decode()
+    chain = base64.b64decode(secret["data"]["broker.crt"]).decode()
+    assert "PRIVATE KEY" in key and security.signed_by(chain, spec.security.ca_certificate_pem)
+    node_id = int(broker["metadata"]["labels"][k8s.LABEL_NODE])
+    served = x509.load_pem_x509_certificate(chain.encode()).extensions.get_extension_for_class(
+        x509.SubjectAlternativeName
+    )
+    assert served.value.get_values_for_type(x509.DNSName) == k8s.certificate_hosts(spec, TARGET, node_id)
+    assert tls_volume["secret"]["defaultMode"] == 0o440  # root's, with Kafka's group (fsGroup)
+    container = pod["containers"][0]
+    assert {"name": "tls", "mountPath": k8s.TLS_DIR, "readOnly": True} in container["volumeMounts"]
+    assert {p["containerPort"] for p in container["ports"]} >= {9092, 9094, 9095}
+    config = properties(by_kind(objects, "ConfigMap")[-1]["data"]["server.properties"])
+    assert config["ssl.keystore.key"] == f"${{tls:{k8s.TLS_DIR}:broker.key}}"
+    assert "PLAINTEXT" not in config["listener.security.protocol.map"]
+    scram = next(e for e in container["env"] if e["name"] == "KAFKA_ADD_SCRAM")["valueFrom"]["secretKeyRef"]
+    credential = base64.b64decode(secrets[scram["name"]]["data"][scram["key"]]).decode()
+    assert spec.security.admin_password in credential
+    bootstrap = next(
+        s for s in by_kind(objects, "Service") if s["metadata"]["name"] == k8s.bootstrap_service(spec)
+    )
+    assert [p["port"] for p in bootstrap["spec"]["ports"]] == [9092, 9095]
+    assert dict(k8s.client_endpoints(spec, TARGET)) == {
+        "scram": k8s.bootstrap_servers(spec, TARGET),
+        "mtls": k8s.bootstrap_servers(spec, TARGET, 9095),
+    }
 
 
 def test_specs_kubernetes_cannot_place_are_refused() -> None:
