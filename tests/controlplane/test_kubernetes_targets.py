@@ -178,10 +178,11 @@ def test_a_wrong_token_and_an_unreachable_server_are_plain_findings(
 def test_a_kubernetes_cluster_from_request_to_deletion_through_a_worker(
     kube_cluster: KubeCluster, tenant: Tenant, start_worker: Callable[..., WorkerProcess]
 ) -> None:
-    """Through the REST API and a real Celery worker on Redis: a cluster placed on a registered target
-    is applied to the real API server, the provision workflow waits until its pods are ready and ends
-    `running`, a rolling restart replaces its pods one at a time, and deleting it leaves no object, claim
-    or volume behind.
+    """Through the REST API and a real Celery worker on Redis: a cluster with client authentication
+    placed on a registered target is applied to the real API server (each broker's certificate in a
+    Secret), the provision workflow waits until its pods are ready and ends `running`, a certificate
+    rotation (a rolling restart) gives each broker a new certificate and replaces its pods one at a time,
+    and deleting it leaves no object, claim or volume behind.
 
     Kafka's side is tests/support/kube_kafka.py's stand-in, which says a broker is registered exactly
     while its pod is ready: kwok runs no Kafka in the pods. (A real Kafka cluster on loopback would
@@ -201,6 +202,7 @@ def test_a_kubernetes_cluster_from_request_to_deletion_through_a_worker(
             "target": "lab",
             "brokers": 3,
             "racks": list(kube_cluster.zones),
+            "client_authentication": ["scram", "mtls"],
         },
         format="json",
     )
@@ -217,6 +219,8 @@ def test_a_kubernetes_cluster_from_request_to_deletion_through_a_worker(
     assert {b["state"] for b in cluster["broker_nodes"]} == {"running"}
     assert all(b["endpoint"].endswith(f".{namespace}.svc:9092") for b in cluster["broker_nodes"])
     assert cluster["bootstrap_servers"].endswith(f".{namespace}.svc:9092")
+    listeners = {item["authentication"]: item for item in cluster["client_config"]["listeners"]}
+    assert listeners["mtls"]["bootstrap_servers"].endswith(f".{namespace}.svc:9095")
 
     target = KubernetesTarget(
         name="lab", namespace=namespace, kubeconfig=kube_cluster.kubeconfig_path.read_text()
@@ -226,13 +230,25 @@ def test_a_kubernetes_cluster_from_request_to_deletion_through_a_worker(
     zones = {kube_cluster.nodes[p["spec"]["nodeName"]] for p in pods}
     assert len(pods) == 3 and zones == set(kube_cluster.zones)  # one broker per zone
 
-    # A rolling restart through the API: each pod replaced once, one at a time, the controller last.
+    # A certificate rotation through the API, a rolling restart: each broker's Secret gets a new
+    # certificate and each pod is replaced once, one at a time, the controller last.
+    def certificates() -> dict[str, str]:
+        return {
+            s["metadata"]["name"]: s["data"]["broker.crt"]
+            for s in api.list("Secret", f"{render.LABEL_CLUSTER}={cluster['id']}")
+            if "broker.crt" in s.get("data", {})
+        }
+
+    issued = certificates()
+    assert len(issued) == 3
     before = {p["metadata"]["name"]: p["metadata"]["uid"] for p in pods}
-    restarted = client.post(f"{cluster_url}restart/", {}, format="json")
+    restarted = client.post(f"{cluster_url}rotate-certificates/", {}, format="json")
     assert restarted.status_code == 202, restarted.content
     restart_url = f"/api/v1/operations/{restarted.json()['operation']['id']}/"
-    restart = wait_until_ended(client, restart_url, timeout=180, what="the rolling restart")
+    restart = wait_until_ended(client, restart_url, timeout=180, what="the certificate rotation")
     assert restart["state"] == "succeeded", restart
+    rotated = certificates()
+    assert rotated.keys() == issued.keys() and not set(rotated.values()) & set(issued.values())
     after = {
         p["metadata"]["name"]: p["metadata"]["uid"]
         for p in api.list("Pod", f"{render.LABEL_CLUSTER}={cluster['id']}")

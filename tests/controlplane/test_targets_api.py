@@ -142,6 +142,16 @@ def test_a_dry_run_on_a_registered_target_needs_no_reachable_api_server(tenant: 
     assert "dedicated controller" in body["summary"]
 
 
+def test_a_secured_dry_run_renders_the_secrets_as_placeholders(tenant: Tenant) -> None:
+    body = create_cluster(tenant, "?dry_run=true", client_authentication=["scram", "mtls"]).json()
+    objects = list(yaml.safe_load_all(body["manifests"]))
+    secrets = [o for o in objects if o["kind"] == "Secret" and "stringData" in o]
+    assert len(secrets) == 4  # the admin credential, a certificate per broker
+    assert "PRIVATE KEY" not in body["manifests"]
+    bad = create_cluster(tenant, "?dry_run=true", client_authentication=["scram", "scram"])
+    assert bad.status_code == 400 and "client_authentication" in bad.json()
+
+
 def test_a_dry_run_refuses_what_creating_would_refuse(tenant: Tenant) -> None:
     response = create_cluster(tenant, "?dry_run=true", config={"log.dirs": "/elsewhere"})
     assert response.status_code == 400
