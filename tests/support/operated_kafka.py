@@ -265,6 +265,14 @@ class OperatedCluster:
 # -- what Kafka says ------------------------------------------------------------------------------
 
 
+def out_of_sync(state: ClusterState) -> set[int]:
+    """Brokers not registered, or missing from the ISR of a partition they hold."""
+    registered = {b.node_id for b in state.brokers}
+    hosting = {r for replicas in state.assignment().values() for r in replicas}
+    lagging = {r for t in state.topics for p in t.partitions for r in p.replicas if r not in p.isr}
+    return (hosting - registered) | lagging
+
+
 class KafkaReader:
     """Reads a cluster's own answers: metadata and reassignments through the Admin API, configs with
     DescribeConfigs. One per thread (the clients are not thread-safe)."""
