@@ -70,7 +70,7 @@ from django.db import connections  # noqa: E402
 
 from bench.report import write_report  # noqa: E402
 from controlplane.celery import app as celery_app  # noqa: E402
-from controlplane.celery import release_database_connections  # noqa: E402
+from controlplane.celery import freeze_startup_objects, release_database_connections  # noqa: E402
 from monitoring import collector  # noqa: E402
 from monitoring.conditions import evaluate  # noqa: E402
 from tests.support.http_receiver import HttpReceiver  # noqa: E402
@@ -129,9 +129,10 @@ def _worker(
             pass
     statements = _StatementCounter()
     connections["default"].execute_wrappers.append(statements)
-    # The simulated clusters live as long as the process; keeping them out of the collector's
-    # generations leaves the garbage collector with what a worker collecting one cluster would have.
-    gc.freeze()
+    # What a Celery pool process does once ready. Here it also takes the simulated clusters, which
+    # live as long as the process, out of the collector's generations, which leaves the garbage
+    # collector with what a worker collecting one cluster would have.
+    freeze_startup_objects()
     connection.send(("ready", _peak_rss_mb()))
     while True:
         command, sweep, profile = connection.recv()
@@ -141,7 +142,8 @@ def _worker(
         for index in shard:
             fleet.traffic(simulated[index])
         now = START + timedelta(seconds=10 * sweep)
-        profiler = cProfile.Profile() if profile else None
+        # CPU time, not wall time: on a shared machine waiting for the CPU is not the sweep's cost.
+        profiler = cProfile.Profile(time.process_time) if profile else None
         if alerting is not None:
             alerting.seconds = alerting.cpu_seconds = 0.0
         statements.count = 0

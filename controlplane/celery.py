@@ -1,10 +1,11 @@
 """The Celery application. Tasks live in each app's `tasks.py` and take ids, never model instances."""
 
+import gc
 import os
 from typing import Any
 
 from celery import Celery, Task
-from celery.signals import task_postrun, task_prerun
+from celery.signals import task_postrun, task_prerun, worker_init, worker_process_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "controlplane.settings")
 
@@ -25,3 +26,15 @@ def release_database_connections(sender: Task | None = None, **kwargs: Any) -> N
     from django.db import close_old_connections
 
     close_old_connections()
+
+
+@worker_init.connect
+@worker_process_init.connect
+def freeze_startup_objects(**kwargs: Any) -> None:
+    """Take everything a worker process holds once it is ready (Django, Celery, every app's modules:
+    over a hundred thousand objects that live as long as the process) out of the garbage
+    collector's generations. Otherwise the collections a task's allocations trigger scan them over
+    and over: a cluster's collection cost about 15% more CPU. In the parent, before the pool forks,
+    it also keeps those pages shared with the children instead of copied when the collector touches
+    them."""
+    gc.freeze()

@@ -169,6 +169,18 @@ if (
         "max_size": int(os.environ.get("DATABASE_POOL_MAX_SIZE", "10")),
         "max_idle": 300,
     }
+# The collection's statements, run for every cluster every few seconds, are prepared on PostgreSQL
+# (monitoring.collection_sql), and planned once per connection: the generic plan, which for these
+# lookups by key is the plan a custom one would pick, without planning each time. Django prepares
+# nothing else, so the plan setting touches only them. DATABASE_PREPARED_STATEMENTS=0 turns them off
+# for a pooler that cannot keep prepared statements (PgBouncer before 1.21 in transaction mode).
+DATABASE_PREPARED_STATEMENTS = os.environ.get("DATABASE_PREPARED_STATEMENTS", "1") != "0"
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and DATABASE_PREPARED_STATEMENTS:
+    options = DATABASES["default"].setdefault("OPTIONS", {})
+    options["options"] = f"{options.get('options', '')} -c plan_cache_mode=force_generic_plan".strip()
+    # Django turns psycopg's preparing off (None), which refuses even statements asked to be prepared;
+    # its own cursors bind parameters in the client and never prepare, whatever this says.
+    options.setdefault("prepare_threshold", 5)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"] = {
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",

@@ -8,6 +8,10 @@ every cluster every ten seconds. Here each is one fixed string per database vend
 Table and column names come from the models, values are bound parameters converted by the model
 fields, and the SQL is what PostgreSQL and SQLite share (`INSERT ... ON CONFLICT`, `EXISTS`), except
 for the name of the string aggregate.
+
+On PostgreSQL these statements are prepared, once per connection (`_cursor`): planning the cluster
+read alone cost more of the server's CPU than running it, every collection of every cluster, and the
+connections live on in each worker's pool.
 """
 
 from __future__ import annotations
@@ -19,7 +23,9 @@ from datetime import datetime
 from functools import cache
 
 import orjson
+from django.conf import settings
 from django.db import connection
+from django.db.backends.utils import CursorWrapper
 from django.db.models import Model
 
 from controlplane.clusters.choices import AnomalyState
@@ -75,7 +81,7 @@ def read_cluster(
         _value(Cluster, "id", cluster_id),
         *statuses,
     ]
-    with connection.cursor() as cursor:
+    with _cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
     if row is None:
@@ -118,7 +124,7 @@ def read_cluster(
 def claim_lease(cluster_id: uuid.UUID, now: datetime, until: datetime) -> bool:
     """Take the cluster's collection lease unless a collection holds one that has not expired."""
     health, until_column = _table(ClusterHealth), _column(ClusterHealth, "collecting_until")
-    with connection.cursor() as cursor:
+    with _cursor() as cursor:
         cursor.execute(
             f"UPDATE {health} SET {until_column} = %s WHERE {_column(ClusterHealth, 'cluster_id')} = %s "
             f"AND ({until_column} IS NULL OR {until_column} < %s)",
@@ -135,7 +141,7 @@ def save_lag_state(cluster_id: uuid.UUID, groups: str, windows: str, collected_a
     """Insert or replace the cluster's `LagState` row."""
     columns = [_column(LagState, name) for name in ("cluster_id", "groups", "windows", "collected_at")]
     updates = ", ".join(f"{column} = EXCLUDED.{column}" for column in columns[1:])
-    with connection.cursor() as cursor:
+    with _cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {_table(LagState)} ({', '.join(columns)}) VALUES (%s, %s, %s, %s) "
             f"ON CONFLICT ({columns[0]}) DO UPDATE SET {updates}",
@@ -146,6 +152,27 @@ def save_lag_state(cluster_id: uuid.UUID, groups: str, windows: str, collected_a
                 _value(LagState, "collected_at", collected_at),
             ],
         )
+
+
+def update_health(cluster_id: uuid.UUID, **values: object) -> None:
+    """Set the named `ClusterHealth` fields of one cluster (values as the model takes them)."""
+    names = tuple(values)
+    with _cursor() as cursor:
+        cursor.execute(
+            _update_health_sql(names),
+            [
+                *(_value(ClusterHealth, name, values[name]) for name in names),
+                _value(ClusterHealth, "cluster_id", cluster_id),
+            ],
+        )
+
+
+@cache
+def _update_health_sql(names: tuple[str, ...]) -> str:
+    assignments = ", ".join(f"{_column(ClusterHealth, name)} = %s" for name in names)
+    return (
+        f"UPDATE {_table(ClusterHealth)} SET {assignments} WHERE {_column(ClusterHealth, 'cluster_id')} = %s"
+    )
 
 
 def insert_all(model: type[Model], objs: Sequence[Model]) -> None:
@@ -165,7 +192,7 @@ def insert_all(model: type[Model], objs: Sequence[Model]) -> None:
     fields = [f for f in model._meta.concrete_fields if not f.primary_key]
     rows = [{f.column: f.pre_save(obj, add=True) for f in fields} for obj in objs]
     sql = _insert_all_sql(model)
-    with connection.cursor() as cursor:
+    with _cursor() as cursor:
         cursor.execute(sql, [orjson.dumps(rows).decode()])
         ids = [row[0] for row in cursor.fetchall()]
     for obj, pk in zip(objs, ids, strict=True):
@@ -232,6 +259,53 @@ def _read_cluster_sql(vendor: str, statuses: int, not_expected_states: int) -> s
         f"ON s.{_column(LagState, 'cluster_id')} = c.{c_id} "
         f"WHERE c.{c_id} = %s AND c.{_column(Cluster, 'status')} IN ({_placeholders(statuses)})"
     )
+
+
+def _cursor() -> CursorWrapper:
+    """A cursor on Django's connection (its transaction, its query logging and wrappers) whose
+    statements PostgreSQL prepares on first use and reuses on that connection thereafter. Django's
+    own cursors bind parameters in the client, which PostgreSQL plans afresh every time.
+    `DATABASE_PREPARED_STATEMENTS=0` turns this off (a pooler that cannot keep prepared statements,
+    such as PgBouncer before 1.21 in transaction mode). While queries are logged (DEBUG, or a test
+    capturing them) the ordinary cursor is used: the log shows a statement with its values, which
+    psycopg does not keep for a prepared one."""
+    if (
+        connection.vendor != "postgresql"
+        or not getattr(settings, "DATABASE_PREPARED_STATEMENTS", True)
+        or connection.queries_logged
+    ):
+        return connection.cursor()
+    connection.close_if_health_check_failed()
+    connection.ensure_connection()
+    connection.validate_thread_sharing()
+    with connection.wrap_database_errors:
+        raw = _preparing_cursor_class()(connection.connection)
+    _use_connection_timezone(raw)
+    return connection.make_cursor(raw)
+
+
+def _use_connection_timezone(cursor: object) -> None:
+    """What Django's `create_cursor` does for its cursors: timestamps read in the connection's zone."""
+    from django.db.backends.postgresql.base import TIMESTAMPTZ_OID
+    from django.db.backends.postgresql.psycopg_any import register_tzloader
+    from psycopg.pq import Format
+
+    loader = connection.connection.adapters.get_loader(TIMESTAMPTZ_OID, Format.TEXT)
+    if connection.timezone != loader.timezone:
+        register_tzloader(connection.timezone, cursor)
+
+
+@cache
+def _preparing_cursor_class() -> type:
+    from django.db.backends.postgresql.base import ServerBindingCursor
+
+    class PreparingCursor(ServerBindingCursor):
+        """Binds parameters in the server and prepares every statement it runs."""
+
+        def execute(self, query, params=None, *, prepare=None, binary=None):  # type: ignore[no-untyped-def]
+            return super().execute(query, params, prepare=True if prepare is None else prepare, binary=binary)
+
+    return PreparingCursor
 
 
 def _table(model: type[Model]) -> str:

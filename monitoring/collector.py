@@ -514,7 +514,8 @@ def store_collection(
     duration_ms = round(snapshot.duration_seconds * 1000)
     with transaction.atomic():
         if not snapshot.reachable or snapshot.health is None or snapshot.state is None:
-            ClusterHealth.objects.filter(pk=snapshot.cluster_id).update(
+            collection_sql.update_health(
+                snapshot.cluster_id,
                 status=status,
                 reason=reason,
                 collected_at=snapshot.collected_at,
@@ -525,7 +526,8 @@ def store_collection(
             return
         report = snapshot.health
         totals = report.totals
-        ClusterHealth.objects.filter(pk=snapshot.cluster_id).update(
+        collection_sql.update_health(
+            snapshot.cluster_id,
             status=status,
             reason=reason,
             collected_at=snapshot.collected_at,

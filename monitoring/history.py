@@ -26,6 +26,7 @@ from django.db.models import Min
 from django.db.models.fields.json import KeyTransform
 from django.utils import timezone
 
+from monitoring import collection_sql
 from monitoring.lag import LagStatus
 from monitoring.models import ClusterSample, Resolution
 
@@ -82,7 +83,7 @@ def record_samples(snapshot: ClusterSnapshot) -> None:
     if not snapshot.reachable or report is None:
         return
     totals = report.totals
-    ClusterSample.objects.create(
+    sample = ClusterSample(
         cluster_id=snapshot.cluster_id,
         at=snapshot.collected_at,
         brokers_up=len(report.registered_brokers),
@@ -96,6 +97,7 @@ def record_samples(snapshot: ClusterSnapshot) -> None:
         },
         brokers=broker_points(snapshot),
     )
+    collection_sql.insert_all(ClusterSample, [sample])
 
 
 def broker_points(snapshot: ClusterSnapshot) -> dict[str, list[float | None]]:

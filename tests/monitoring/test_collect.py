@@ -524,6 +524,49 @@ def test_windows_are_compressed_with_lz4_where_postgresql_has_it() -> None:
         assert [row[0] for row in cursor.fetchall()] == ["l", "l"]
 
 
+def generic_plans_of(beginning: str) -> int:
+    """How many times this session ran its prepared statement starting with `beginning` on the
+    generic plan (0 when it has none)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement, generic_plans FROM pg_prepared_statements")
+        return sum(plans for statement, plans in cursor.fetchall() if statement.startswith(beginning))
+
+
+def test_the_collection_statements_are_prepared_and_planned_once(tenant: Tenant, settings: Any) -> None:
+    """Planning the cluster read cost PostgreSQL more than running it, on every collection."""
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL only")
+    simulated = simulated_three_brokers()
+    cluster = make_cluster(tenant.organization, node_ids=[1, 2, 3])
+    simulated.set_group_state("reporting", "Stable", members=1)
+    simulated.commit("reporting", "clicks", 0, 0)
+    read, health, lag = (
+        'SELECT c."name"',
+        'UPDATE "monitoring_clusterhealth" SET "status"',
+        ('INSERT INTO "monitoring_lagstate"'),
+    )
+    before = {statement: generic_plans_of(statement) for statement in (read, health, lag)}
+
+    for step in range(3):
+        assert collect_cluster(cluster.pk, admin=simulated, now=T0 + timedelta(seconds=10 * step))
+    # Each collection ran each statement once, prepared, on the plan made once for the session.
+    assert {statement: generic_plans_of(statement) - before[statement] for statement in before} == {
+        read: 3,
+        health: 3,
+        lag: 3,
+    }
+    assert group_status(cluster, "reporting") == "OK"
+
+    settings.DATABASE_PREPARED_STATEMENTS = False
+    assert collect_cluster(cluster.pk, admin=simulated, now=T0 + timedelta(seconds=40))
+    assert generic_plans_of(read) - before[read] == 3
+
+
+def group_status(cluster: Cluster, group_id: str) -> str | None:
+    group = stored_group(cluster, group_id)
+    return group.status if group else None
+
+
 def test_stored_groups_keep_their_format() -> None:
     """Groups written by earlier versions are read by later ones; an unknown format reads as none."""
     text = (
