@@ -194,6 +194,17 @@ def test_a_secured_vm_cluster_authenticates_every_client_and_keeps_its_secrets_o
     assert _delivered(alice_settings, topic) is None
     assert _delivered(bob_settings, topic) is None
 
+    # Kafka's tools on a host reach the cluster as the broker, by its certificate, as a decommission
+    # unregisters a node; asked about a node that never was, Kafka answers (it let the tool in).
+    host = hosts[0]
+    unregister = host.ssh(
+        f"JAVA_HOME={java_home} {host.root}/opt/kafka/releases/4.4.0/bin/kafka-cluster.sh unregister "
+        f"--bootstrap-server {host.address}:9094 --id 99 --config {host.root}/etc/kafka/tools.properties",
+        check=False,
+        timeout=120,
+    )
+    assert "is not currently registered" in unregister.stderr, unregister.stderr
+
     deleted = client.delete(cluster_url)
     assert deleted.status_code == 202
     wait_for(lambda: client.get(cluster_url).status_code == 404, 600, interval=2, what="the deletion")
