@@ -30,8 +30,8 @@ from django.db.models import Model
 
 from controlplane.clusters.choices import AnomalyState
 from controlplane.clusters.models import Broker, BrokerAnomaly, Cluster
-from monitoring.alerting.choices import OPEN_STATES
-from monitoring.alerting.models import Incident, MaintenanceWindow, RuleOverrideRecord, Silence
+from monitoring.alerting.choices import OPEN_STATES, DeliveryEvent
+from monitoring.alerting.models import Delivery, Incident, MaintenanceWindow, RuleOverrideRecord, Silence
 from monitoring.models import ClusterHealth, LagState
 
 
@@ -173,6 +173,29 @@ def _update_health_sql(names: tuple[str, ...]) -> str:
     return (
         f"UPDATE {_table(ClusterHealth)} SET {assignments} WHERE {_column(ClusterHealth, 'cluster_id')} = %s"
     )
+
+
+def trigger_deliveries(incident_ids: Sequence[int]) -> list[tuple[int, int, int, str]]:
+    """(delivery id, incident id, channel id, status) of every trigger attempt of these incidents:
+    which channels to send an incident's resolve to, and which of its pages are still waiting. On
+    PostgreSQL one statement whatever the number of incidents (`= ANY` of an array), so it is
+    prepared once rather than once per length of an `IN` list."""
+    if not incident_ids:
+        return []
+    if connection.vendor != "postgresql":
+        return list(
+            Delivery.objects.filter(incident_id__in=incident_ids, event=DeliveryEvent.TRIGGER).values_list(
+                "pk", "incident_id", "channel_id", "status"
+            )
+        )
+    columns = ", ".join(_column(Delivery, name) for name in ("id", "incident_id", "channel_id", "status"))
+    with _cursor() as cursor:
+        cursor.execute(
+            f"SELECT {columns} FROM {_table(Delivery)} WHERE {_column(Delivery, 'incident_id')} = ANY(%s) "
+            f"AND {_column(Delivery, 'event')} = %s",
+            [list(incident_ids), DeliveryEvent.TRIGGER.value],
+        )
+        return cursor.fetchall()
 
 
 def insert_all(model: type[Model], objs: Sequence[Model]) -> None:

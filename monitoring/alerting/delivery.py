@@ -26,7 +26,7 @@ from django.utils import timezone
 from monitoring import notifiers
 from monitoring.alerting.choices import DeliveryEvent, DeliveryStatus, Severity
 from monitoring.alerting.models import Delivery, Incident, NotificationChannel
-from monitoring.collection_sql import insert_all
+from monitoring.collection_sql import insert_all, trigger_deliveries
 from monitoring.notifiers import DeliveryResult, Event, Link, Notification
 
 logger = logging.getLogger(__name__)
@@ -68,12 +68,7 @@ def channels_for(channels: Iterable[NotificationChannel], severity: str) -> list
 def triggered_channels(incident_ids: Sequence[int]) -> dict[int, set[int]]:
     """Incident id -> ids of the channels a trigger was scheduled for (sent or not)."""
     found: dict[int, set[int]] = {}
-    rows = (
-        Delivery.objects.filter(incident_id__in=incident_ids, event=DeliveryEvent.TRIGGER)
-        .values_list("incident_id", "channel_id")
-        .distinct()
-    )
-    for incident_id, channel_id in rows:
+    for _, incident_id, channel_id, _ in trigger_deliveries(incident_ids):
         found.setdefault(incident_id, set()).add(channel_id)
     return found
 
@@ -118,11 +113,12 @@ def hand_over(delivery_ids: Sequence[int]) -> None:
 
 
 def supersede_pending_triggers(pairs: set[tuple[int, int]], *, now: datetime) -> None:
-    incident_ids = {incident_id for incident_id, _ in pairs}
-    pending = Delivery.objects.filter(
-        incident_id__in=incident_ids, event=DeliveryEvent.TRIGGER, status=DeliveryStatus.PENDING
-    ).values_list("pk", "incident_id", "channel_id")
-    stale = [pk for pk, incident_id, channel_id in pending if (incident_id, channel_id) in pairs]
+    incident_ids = sorted({incident_id for incident_id, _ in pairs})
+    stale = [
+        pk
+        for pk, incident_id, channel_id, status in trigger_deliveries(incident_ids)
+        if status == DeliveryStatus.PENDING and (incident_id, channel_id) in pairs
+    ]
     if stale:
         Delivery.objects.filter(pk__in=stale, status=DeliveryStatus.PENDING).update(
             status=DeliveryStatus.SUPERSEDED,
