@@ -36,13 +36,13 @@ size), otherwise a consumer that commits rarely looks stalled between its commit
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import IntEnum, StrEnum
 from itertools import repeat
 from operator import attrgetter
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 TopicPartition = tuple[str, int]
 
@@ -268,6 +268,34 @@ def record_observations(
     return kept
 
 
+class Sentence:
+    """A sentence written when it is first read, equal to (and hashed as) its text. A collection
+    judges every partition of every group but reads the sentences of a few (a group's first partition
+    at its worst status, an incident's troubled partitions): written up front, most were written for
+    nothing, and they were a fifth of judging a cluster's windows."""
+
+    __slots__ = ("_args", "_text", "_write")
+
+    def __init__(self, write: Callable[..., str], *args: Any) -> None:
+        self._write, self._args, self._text = write, args, None
+
+    def __str__(self) -> str:
+        if self._text is None:
+            self._text = self._write(*self._args)
+        return self._text
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Sentence):
+            other = str(other)
+        return str(self) == other if isinstance(other, str) else NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(str(self))
+
+    def __repr__(self) -> str:
+        return repr(str(self))
+
+
 class PartitionLag(NamedTuple):
     """One partition's verdict. A named tuple: a collection builds one per partition of every group
     (thousands per cluster), and a tuple is several times cheaper to build than a frozen dataclass."""
@@ -279,7 +307,12 @@ class PartitionLag(NamedTuple):
     time_lag_seconds: float | None  # estimated age of the oldest waiting message; None if unknown
     committed_offset: int | None
     end_offset: int | None
-    summary: str  # one plain sentence explaining the status, with numbers
+    explanation: str | Sentence  # `summary`, possibly not written yet
+
+    @property
+    def summary(self) -> str:
+        """One plain sentence explaining the status, with numbers."""
+        return str(self.explanation)
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from monitoring.lag import (
     LagStatus,
     PartitionLag,
     PartitionWindow,
+    Sentence,
     TopicPartition,
     Verdict,
     consuming_sentence,
@@ -211,25 +212,28 @@ def _judge_rows(rows: Sequence[_Row], now: int) -> list[PartitionLag | None]:
                     None,
                     offset,
                     end,
-                    end_backwards_sentence(end_before, end_after),
+                    Sentence(end_backwards_sentence, end_before, end_after),
                 )
             )
             continue
         verdict = _VERDICTS[code]
+        summary: str | Sentence
         if verdict is Verdict.CAUGHT_UP:
             summary, seconds = CAUGHT_UP, 0.0
         elif verdict is Verdict.STOPPED:
-            summary = stop_sentence(row[5], since, current)
+            summary = Sentence(stop_sentence, row[5], since, current)
         elif verdict is Verdict.KEEPING_UP:
-            summary = keeping_up_sentence(since_no_lag, current)
+            summary = Sentence(keeping_up_sentence, since_no_lag, current)
         elif verdict is Verdict.REWOUND:
-            summary = rewind_sentence(commit_before, commit_after)
+            summary = Sentence(rewind_sentence, commit_before, commit_after)
         elif verdict is Verdict.STALLED:
-            summary = stall_sentence(offset, since, current)
+            summary = Sentence(stall_sentence, offset, since, current)
         elif verdict is Verdict.FALLING_BEHIND:
-            summary = falling_behind_sentence(offset - first_committed, window_span, first_lag, current)
+            summary = Sentence(
+                falling_behind_sentence, offset - first_committed, window_span, first_lag, current
+            )
         else:
-            summary = consuming_sentence(current, window_span)
+            summary = Sentence(consuming_sentence, current, window_span)
         if seconds is not None and seconds != seconds:  # NaN: no time lag can be estimated
             seconds = None
         judged.append(PartitionLag(row[2], row[3], verdict.status, current, seconds, offset, end, summary))

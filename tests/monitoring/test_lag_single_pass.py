@@ -51,7 +51,7 @@ def reference_partition(
             time_lag_seconds=time_lag,
             committed_offset=latest.committed_offset if latest else None,
             end_offset=latest.end_offset if latest else None,
-            summary=summary,
+            explanation=summary,
         )
 
     if latest is None:
