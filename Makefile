@@ -74,9 +74,10 @@ test: install system-deps axe
 
 # The vm backend's tests on real hosts (network namespaces with their own sshd, reached over SSH): the
 # end-to-end test `make test` runs too, and what is left out of `make test` for the suite's time
-# (marker vm_playbooks, about a quarter of an hour more): the end-to-end upgrade through the API, and
-# the playbooks' whole repertoire (replacement, decommission, a second run changing nothing, a rolling
-# restart and an upgrade under a producer).
+# (marker vm_playbooks, about half an hour more): the end-to-end upgrade and day-2 operations (scale
+# out and in, replacements, self-healing) through the API, and the playbooks' whole repertoire
+# (replacement, decommission, a second run changing nothing, a rolling restart and an upgrade under a
+# producer).
 test-vm: install system-deps
 	$(BIN)/python -m provisioning.distribution fetch 4.3.2 4.4.0
 	bash scripts/with-test-services.sh $(BIN)/pytest -n $(TEST_PROCESSES) --dist loadscope -m real_hosts $(PYTEST_ARGS) tests/provisioning

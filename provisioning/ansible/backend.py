@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from provisioning import kafka_config, security
+from provisioning.ansible.connection import unanswered_over_ssh
 from provisioning.ansible.inventory import (
     CLIENT_PORT,
     LISTENER_PORTS,
@@ -183,7 +184,20 @@ class VmBackend:
         return self.describe(spec)
 
     def remove_brokers(self, spec: ClusterSpec, node_ids: list[int]) -> ClusterDescription:
-        self._run("decommission_broker.yml", spec, groups={"kafka_decommissioned": sorted(node_ids)})
+        """Decommission the (drained) brokers on their hosts. A broker on a dead host, one that answers
+        neither on Kafka's client port nor over SSH, can be neither stopped nor cleaned there: it is
+        left out, and the log says its files stay on that host (its registration in the cluster is
+        the caller's to remove, as for every broker removed)."""
+        dead = self._dead_hosts(node_ids)
+        for node_id, reason in sorted(dead.items()):
+            self.events.log(
+                f"broker {node_id} is down and its host does not answer ({reason}); it is removed "
+                f"without being stopped or cleaned there: its files stay on the host, so rebuild the "
+                f"host or take it out of the pool before it is given to another broker"
+            )
+        alive = sorted(set(node_ids) - set(dead))
+        if alive:
+            self._run("decommission_broker.yml", spec, groups={"kafka_decommissioned": alive})
         removed = set(node_ids)
         return self.describe(
             replace(spec, brokers=tuple(b for b in spec.brokers if b.node_id not in removed))
@@ -229,6 +243,24 @@ class VmBackend:
         return KafkaConnection(bootstrap_servers=self._bootstrap(held) or bootstrap_servers, config=config)
 
     # --- helpers -----------------------------------------------------------------------------------
+
+    def _dead_hosts(self, node_ids: Sequence[int]) -> dict[int, str]:
+        """Node id -> why, for the brokers among `node_ids` whose host is dead: its Kafka client port
+        refuses connections and SSH does not get through. A host that answers either way is alive
+        (a blip makes the playbook's run fail as unreachable, which is retried)."""
+        held = dict(self.placement.hosts)
+        down = {
+            node_id: self.pool.host(held[node_id])
+            for node_id in node_ids
+            if node_id in held
+            and _probe(self.pool.host(held[node_id]).address, CLIENT_PORT)[0] != BrokerProcessState.RUNNING
+        }
+        if not down:
+            return {}
+        unanswered = unanswered_over_ssh(
+            list(down.values()), ssh_private_key=self.ssh_private_key, known_hosts=self.known_hosts
+        )
+        return {node_id: unanswered[host.name] for node_id, host in down.items() if host.name in unanswered}
 
     def _allocation(self, spec: ClusterSpec) -> dict[int, str]:
         return allocate(

@@ -238,3 +238,55 @@ def test_a_host_that_does_not_answer_over_ssh_is_a_failure_worth_retrying(tmp_pa
     ):
         backend.provision(_spec("a"))
     assert list(tmp_path.glob("cluster-*/*-provision/artifacts"))  # the run is kept for inspection
+
+
+class _Log:
+    scope = ""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def log(self, message: str) -> None:
+        self.lines.append(message)
+
+    def should_stop(self) -> bool:
+        return False
+
+
+def test_a_broker_on_a_dead_host_is_removed_without_a_playbook_and_a_live_one_is_not(
+    listening: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Dead: neither Kafka's client port nor SSH answers; the broker is left out of the
+    decommission (nothing could stop or clean it) and the log says its files stay. A host whose
+    Kafka still answers is alive however SSH fares: its run is tried (and an unreachable host is a
+    failure worth retrying, as for any playbook)."""
+    closed = socket.create_server(("127.0.0.1", 0))
+    no_ssh = closed.getsockname()[1]
+    closed.close()
+    pool = HostPool(
+        "lab",
+        (
+            InventoryHost("dead", "127.0.0.2", "a", ssh_port=no_ssh),
+            InventoryHost("silent", "127.0.0.1", "a", ssh_port=no_ssh),
+        ),
+        racks=("a",),
+    )
+    ports = {"127.0.0.2": no_ssh, "127.0.0.1": listening}
+    real_probe = backend_module._probe
+    monkeypatch.setattr(backend_module, "_probe", lambda address, port: real_probe(address, ports[address]))
+    events = _Log()
+    backend = VmBackend(
+        pool,
+        VmPlacement(hosts=((0, "dead"), (1, "silent"))),
+        release=lambda version: Release(version, local_file="/nonexistent.tgz"),
+        runs_dir=tmp_path,
+        events=events,
+    )
+    spec = _spec("a", "a")
+    backend.remove_brokers(spec, [0])
+    assert not list(tmp_path.glob("cluster-*/*"))  # no playbook ran
+    [line] = events.lines
+    assert line.startswith("broker 0 is down and its host does not answer (dead (127.0.0.2): SSH failed: ")
+    assert "Connection refused); it is removed without being stopped or cleaned there" in line
+    with pytest.raises(BackendUnavailableError, match=r"decommission_broker\.yml failed on silent"):
+        backend.remove_brokers(spec, [0, 1])

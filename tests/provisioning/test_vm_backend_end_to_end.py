@@ -31,6 +31,7 @@ from controlplane.targets.models import HostAllocation
 from tests.support.apache_kafka import AckedTraffic, wait_for
 from tests.support.api_waits import wait_until_ended, wait_until_provisioned
 from tests.support.tenants import Tenant, token_client
+from tests.support.vm_cluster import cmdline, register_lab_pool
 from tests.support.vm_hosts import VmHost, VmHostLab
 from tests.support.workers import WorkerProcess
 
@@ -45,44 +46,14 @@ pytestmark = [
 
 
 def _kafka_processes(hosts: list[VmHost]) -> list[int]:
-    return [pid for host in hosts for pid in host.pids() if b"kafka.Kafka" in _cmdline(pid)]
-
-
-def _cmdline(pid: int) -> bytes:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes()
-    except FileNotFoundError:
-        return b""
+    return [pid for host in hosts for pid in host.pids() if b"kafka.Kafka" in cmdline(pid)]
 
 
 def register_pool(client: APIClient, lab: VmHostLab, java_home: Path) -> tuple[list[VmHost], dict[str, Any]]:
     """Three new hosts in racks a, b and c, registered as a host pool through the API with the lab's
     key and host keys: the hosts and the pool."""
     hosts = lab.add_many(["a", "b", "c"])
-    pool = client.post(
-        "/api/v1/targets/",
-        {
-            "name": "lab",
-            "kind": "vm",
-            "settings": {
-                "racks": ["a", "b", "c"],
-                "hosts": [
-                    {"name": h.name, "address": h.address, "rack": h.rack, "kafka_root": str(h.root)}
-                    for h in hosts
-                ],
-                # The test hosts' differences from VMs (see the module docstring).
-                "service_manager": "supervised",
-                "kafka_user": "",
-                "java_home": str(java_home),
-                "python_interpreter": "/usr/bin/python3",
-            },
-            "ssh_private_key": lab.private_key.read_text(),
-            "known_hosts": lab.known_hosts.read_text(),
-        },
-        format="json",
-    )
-    assert pool.status_code == 201, pool.content
-    return hosts, pool.json()
+    return hosts, register_lab_pool(client, lab, hosts, java_home)
 
 
 def create_cluster(client: APIClient, kafka_version: str) -> tuple[str, dict[str, Any], dict[str, Any]]:

@@ -111,15 +111,7 @@ class VmCluster:
         return int(match.group(1))
 
     def kafka_pid(self, host: VmHost) -> int | None:
-        """The pid of the Kafka JVM running on `host` (in its namespace), if one runs."""
-        for pid in host.pids():
-            try:
-                command_line = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-            except FileNotFoundError:
-                continue
-            if b"kafka.Kafka" in command_line:
-                return pid
-        return None
+        return kafka_pid(host)
 
 
 def inventory_host(host: VmHost) -> InventoryHost:
@@ -203,3 +195,59 @@ def install(vm_cluster: VmCluster, topic: str = "orders") -> list[PlaybookEvent]
 def in_sync(admin: ConfluentKafkaAdmin, topic: str) -> bool:
     state = admin.describe_topics([topic]).get(topic)
     return state is not None and all(set(p.isr) == set(p.replicas) for p in state.partitions)
+
+
+# -- a host pool operated through the API ---------------------------------------------------------
+
+
+def register_lab_pool(
+    client: Any, lab: VmHostLab, hosts: list[VmHost], java_home: Path, *, name: str = "lab"
+) -> dict[str, Any]:
+    """Register `hosts` as a host pool through the API, as users do, with the lab's key and host keys
+    and the test hosts' differences from VMs (their own `kafka_root`, the playbooks' supervisor, Kafka
+    as the SSH user). Returns the created pool."""
+    response = client.post(
+        "/api/v1/targets/",
+        {
+            "name": name,
+            "kind": "vm",
+            "settings": {
+                "racks": sorted({h.rack for h in hosts}),
+                "hosts": [
+                    {"name": h.name, "address": h.address, "rack": h.rack, "kafka_root": str(h.root)}
+                    for h in hosts
+                ],
+                "service_manager": "supervised",
+                "kafka_user": "",
+                "java_home": str(java_home),
+                "python_interpreter": "/usr/bin/python3",
+            },
+            "ssh_private_key": lab.private_key.read_text(),
+            "known_hosts": lab.known_hosts.read_text(),
+        },
+        format="json",
+    )
+    assert response.status_code == 201, response.content
+    return response.json()
+
+
+def lab_host_empty(host: VmHost) -> bool:
+    """Whether nothing of Kafka is left on the host: no node running, nothing installed."""
+    running = kafka_pid(host) is not None
+    installed = any(
+        (host.root / path).exists()
+        for path in ("opt/kafka", "etc/kafka", "var/lib/kafka/data", "var/log/kafka")
+    )
+    return not running and not installed
+
+
+def kafka_pid(host: VmHost) -> int | None:
+    """The pid of the Kafka JVM running on `host` (in its namespace), if one runs."""
+    return next((pid for pid in host.pids() if b"kafka.Kafka" in cmdline(pid)), None)
+
+
+def cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:
+        return b""
