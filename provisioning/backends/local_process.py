@@ -16,6 +16,7 @@ import re
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -30,6 +31,10 @@ _ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 # because pids are reused.
 _CHILDREN: dict[int, tuple[subprocess.Popen[bytes], int]] = {}
 _EXIT_CODES: dict[tuple[int, int], int] = {}
+# Brokers are started and stopped from several threads at once (`stop_all` stops every broker in
+# parallel): two threads that find the same child ended must not both take it off the table, nor one
+# take off a new child that was given the pid the other just reaped.
+_CHILDREN_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -56,11 +61,12 @@ def process_start_time(pid: int) -> int | None:
 
 
 def reap_children() -> None:
-    for pid, (child, start_time) in list(_CHILDREN.items()):
-        code = child.poll()
-        if code is not None:
-            _EXIT_CODES[(pid, start_time)] = code
-            del _CHILDREN[pid]
+    with _CHILDREN_LOCK:
+        for pid, (child, start_time) in list(_CHILDREN.items()):
+            code = child.poll()
+            if code is not None:
+                _EXIT_CODES[(pid, start_time)] = code
+                del _CHILDREN[pid]
 
 
 def is_alive(pid: int, start_time: int) -> bool:
@@ -116,7 +122,8 @@ def launch(
     if start_time is None:
         # It died before we could look at it; record an impossible start time so it reads as dead.
         start_time = -1
-    _CHILDREN[child.pid] = (child, start_time)
+    with _CHILDREN_LOCK:
+        _CHILDREN[child.pid] = (child, start_time)
     return ProcessHandle(child.pid, start_time)
 
 

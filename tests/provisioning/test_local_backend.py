@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -431,3 +432,36 @@ def test_broker_survives_the_worker_that_started_it(
     backend.delete(spec)
     # Not our child: once stopped it is reaped by whoever adopted it, possibly a moment later.
     assert wait_until(lambda: process_start_time(pid) is None, timeout=10)
+
+
+def test_children_that_ended_are_reaped_once_when_many_threads_look_at_once(tmp_path: Path) -> None:
+    """`stop_all` stops brokers from several threads, and each one's wait reaps every ended child:
+    two threads that found the same child ended both took it off the table, and one failed."""
+    for number in range(20):
+        handles = [
+            local_module.launch(
+                ["true"], log_path=tmp_path / "out.log", env={}, cwd=tmp_path, token=f"reap-{number}-{n}"
+            )
+            for n in range(4)
+        ]
+        assert wait_until(lambda handles=handles: all(_ended(h) for h in handles), 10)
+        assert not any(_look_from_threads_at_once(handles, threads=8))
+        assert all(local_module.exit_description(h) == "exited with status 0" for h in handles)
+
+
+def _look_from_threads_at_once(handles: list[local_module.ProcessHandle], threads: int) -> list[bool]:
+    """Whether any of `handles` is alive, asked by `threads` threads released at the same instant."""
+    barrier = threading.Barrier(threads)
+
+    def look(_: int) -> bool:
+        barrier.wait()
+        return any(local_module.is_alive(h.pid, h.start_time) for h in handles)
+
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        return list(pool.map(look, range(threads)))
+
+
+def _ended(handle: local_module.ProcessHandle) -> bool:
+    """Ended, reaped or not: a zombie reads as state Z."""
+    stat = Path(f"/proc/{handle.pid}/stat")
+    return not stat.exists() or stat.read_text().rsplit(")", 1)[1].split()[0] == "Z"
