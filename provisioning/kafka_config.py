@@ -64,6 +64,7 @@ LISTENER_AUTHENTICATION: Mapping[str, str] = {
 # own (VMs, pods): brokers replicate over INTERNAL, and a cluster with both SCRAM and mTLS takes
 # certificates on MTLS (the first client listener has the client port).
 FIXED_LISTENER_PORTS: Mapping[str, int] = {INTERNAL_LISTENER: 9094, MTLS_LISTENER: 9095}
+FIXED_CLIENT_PORT = 9092
 STANDARD_AUTHORIZER = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
 SCRAM_LOGIN_MODULE = "org.apache.kafka.common.security.scram.ScramLoginModule"
 
@@ -191,6 +192,15 @@ def client_listeners(spec: ClusterSpec) -> tuple[str, ...]:
         return (CLIENT_LISTENER,)
     wanted = {security.SCRAM: SCRAM_LISTENER, security.MTLS: MTLS_LISTENER}
     return tuple(wanted[auth] for auth in security.AUTHENTICATIONS if auth in spec.security.authentication)
+
+
+def fixed_client_ports(spec: ClusterSpec) -> tuple[tuple[str, int], ...]:
+    """Each client listener with its port on backends whose nodes each have an address of their own
+    (VMs, pods): the first on `FIXED_CLIENT_PORT`, the others on their `FIXED_LISTENER_PORTS`."""
+    return tuple(
+        (listener, FIXED_CLIENT_PORT if index == 0 else FIXED_LISTENER_PORTS[listener])
+        for index, listener in enumerate(client_listeners(spec))
+    )
 
 
 def extra_listeners(spec: ClusterSpec) -> tuple[str, ...]:

@@ -34,7 +34,6 @@ from provisioning import kafka_config, security
 from provisioning.ansible.connection import unanswered_over_ssh
 from provisioning.ansible.inventory import (
     CLIENT_PORT,
-    LISTENER_PORTS,
     Release,
     build_inventory,
     render_inventory,
@@ -286,21 +285,17 @@ class VmBackend:
     ) -> tuple[tuple[str, str], ...]:
         """Bootstrap servers per client authentication: the first listener on the client port."""
         return tuple(
-            (
-                kafka_config.LISTENER_AUTHENTICATION[listener],
-                self._bootstrap(allocation, CLIENT_PORT if index == 0 else LISTENER_PORTS[listener]),
-            )
-            for index, listener in enumerate(kafka_config.client_listeners(spec))
+            (kafka_config.LISTENER_AUTHENTICATION[listener], self._bootstrap(allocation, port))
+            for listener, port in kafka_config.fixed_client_ports(spec)
         )
 
     def _security_summary(self, spec: ClusterSpec) -> str:
         if spec.security is None:
             return " without authentication (PLAINTEXT)"
-        listeners = kafka_config.client_listeners(spec)
         ways = [
             f"{'SCRAM-SHA-512 over TLS' if name == kafka_config.SCRAM_LISTENER else 'client certificates'} on "
-            f"port {CLIENT_PORT if index == 0 else LISTENER_PORTS[name]}"
-            for index, name in enumerate(listeners)
+            f"port {port}"
+            for name, port in kafka_config.fixed_client_ports(spec)
         ]
         return (
             f", authenticating with {' and '.join(ways)}; each broker gets a certificate from the "

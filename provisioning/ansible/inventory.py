@@ -31,7 +31,7 @@ from provisioning.backends.base import ClusterSpec
 from provisioning.kafka_config import NodeAddress, QuorumStyle
 
 PLAYBOOKS_DIR = Path(__file__).resolve().parent.parent / "playbooks"
-CLIENT_PORT = 9092
+CLIENT_PORT = kafka_config.FIXED_CLIENT_PORT
 CONTROLLER_PORT = 9093
 LISTENER_PORTS = kafka_config.FIXED_LISTENER_PORTS
 KAFKA_GROUP = "kafka"

@@ -32,7 +32,7 @@ from provisioning.backends.base import ClusterSpec, NodeSize
 from provisioning.kubernetes.layout import CONTROLLER_SIZE, QuorumLayout
 from provisioning.kubernetes.target import KubernetesTarget, VolumeRetention
 
-CLIENT_PORT = 9092
+CLIENT_PORT = kafka_config.FIXED_CLIENT_PORT
 CONTROLLER_PORT = 9093
 LISTENER_PORTS = kafka_config.FIXED_LISTENER_PORTS  # a secured cluster's INTERNAL and MTLS listeners
 TLS_DIR = "/etc/kafka/tls"  # a secured node's Secret: key, certificate chain, the cluster's CA
@@ -132,11 +132,8 @@ def certificate_hosts(
 def client_endpoints(spec: ClusterSpec, target: KubernetesTarget) -> tuple[tuple[str, str], ...]:
     """Bootstrap servers per client authentication: the first listener on the client port."""
     return tuple(
-        (
-            kafka_config.LISTENER_AUTHENTICATION[listener],
-            bootstrap_servers(spec, target, CLIENT_PORT if index == 0 else LISTENER_PORTS[listener]),
-        )
-        for index, listener in enumerate(kafka_config.client_listeners(spec))
+        (kafka_config.LISTENER_AUTHENTICATION[listener], bootstrap_servers(spec, target, port))
+        for listener, port in kafka_config.fixed_client_ports(spec)
     )
 
 
