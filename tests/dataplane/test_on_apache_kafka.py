@@ -35,8 +35,6 @@ from tests.support.tenants import token_client
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.timeout(900),
-    pytest.mark.filterwarnings("ignore:read_text is deprecated:DeprecationWarning"),
-    pytest.mark.filterwarnings("ignore:open_text is deprecated:DeprecationWarning"),
 ]
 
 RACKS = ("a", "b", "c")

@@ -38,9 +38,6 @@ from tests.support.tenants import SYSTEM, Tenant, token_client
 
 pytestmark = [
     pytest.mark.slow,
-    # kafka-python 3.0 loads its protocol schemas with importlib.resources calls deprecated in 3.11.
-    pytest.mark.filterwarnings("ignore:read_text is deprecated:DeprecationWarning"),
-    pytest.mark.filterwarnings("ignore:open_text is deprecated:DeprecationWarning"),
 ]
 
 SECRET = "whsec-real-kafka-0123456789"

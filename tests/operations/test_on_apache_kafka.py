@@ -37,9 +37,6 @@ from tests.support.operated_kafka import (
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.timeout(900),
-    # kafka-python 3.0 loads its protocol schemas with importlib.resources calls deprecated in 3.11.
-    pytest.mark.filterwarnings("ignore:read_text is deprecated:DeprecationWarning"),
-    pytest.mark.filterwarnings("ignore:open_text is deprecated:DeprecationWarning"),
 ]
 
 TOPIC = "orders"

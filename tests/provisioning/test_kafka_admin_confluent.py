@@ -29,12 +29,6 @@ from provisioning.kafka_admin.confluent import (
 )
 from tests.support.kafka import CONSUMER_CONFIG, PRODUCER_CONFIG, TANSU_NODE_ID, DevelopmentBroker
 
-# kafka-python 3.0 loads its protocol schemas with importlib.resources calls deprecated in Python 3.11.
-pytestmark = [
-    pytest.mark.filterwarnings("ignore:read_text is deprecated:DeprecationWarning"),
-    pytest.mark.filterwarnings("ignore:open_text is deprecated:DeprecationWarning"),
-]
-
 # Tansu holds a group's first join back for about half the session timeout; this bounds the wait.
 GROUP_JOIN_DEADLINE = 45.0
 

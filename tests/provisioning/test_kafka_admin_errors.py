@@ -6,17 +6,10 @@ on demand.
 
 from __future__ import annotations
 
-import pytest
 from confluent_kafka import KafkaError, KafkaException
 
 from provisioning.kafka_admin.base import KafkaUnavailableError
 from provisioning.kafka_admin.confluent import _translate
-
-# kafka-python 3.0 loads its protocol schemas with importlib.resources calls deprecated in Python 3.11.
-pytestmark = [
-    pytest.mark.filterwarnings("ignore:read_text is deprecated:DeprecationWarning"),
-    pytest.mark.filterwarnings("ignore:open_text is deprecated:DeprecationWarning"),
-]
 
 
 def test_a_request_on_a_broker_handle_the_client_dropped_is_worth_retrying() -> None:

@@ -13,12 +13,6 @@ from tests.support.apache_kafka import KafkaTestCluster
 from tests.support.kafka import TANSU_NODE_ID, DevelopmentBroker
 from tests.support.simulator import SimulatedKafkaCluster
 
-# kafka-python 3.0 loads its protocol schemas with importlib.resources calls deprecated in Python 3.11.
-pytestmark = [
-    pytest.mark.filterwarnings("ignore:read_text is deprecated:DeprecationWarning"),
-    pytest.mark.filterwarnings("ignore:open_text is deprecated:DeprecationWarning"),
-]
-
 
 def volume(path: str) -> tuple[int, int]:
     """Total and usable bytes of the filesystem holding `path`, as Java's FileStore reports them."""

@@ -29,8 +29,6 @@ pytestmark = [
     pytest.mark.slow,
     # A scale-out and a replacement on real brokers: several minutes on a busy machine.
     pytest.mark.timeout(900),
-    pytest.mark.filterwarnings("ignore:read_text is deprecated:DeprecationWarning"),
-    pytest.mark.filterwarnings("ignore:open_text is deprecated:DeprecationWarning"),
 ]
 
 THROTTLE_LISTS = (LEADER_THROTTLED_REPLICAS, FOLLOWER_THROTTLED_REPLICAS)

@@ -26,9 +26,6 @@ pytestmark = [
     pytest.mark.slow,
     # Whole cluster lifecycles (scale-in, upgrade, quorum loss): minutes on a busy machine.
     pytest.mark.timeout(900),
-    # kafka-python 3.0 loads its protocol schemas with importlib.resources calls deprecated in 3.11.
-    pytest.mark.filterwarnings("ignore:read_text is deprecated:DeprecationWarning"),
-    pytest.mark.filterwarnings("ignore:open_text is deprecated:DeprecationWarning"),
 ]
 
 NEWEST = "4.4.0"

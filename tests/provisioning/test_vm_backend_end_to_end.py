@@ -31,7 +31,7 @@ from controlplane.targets.models import HostAllocation
 from tests.support.apache_kafka import AckedTraffic, wait_for
 from tests.support.api_waits import wait_until_ended, wait_until_provisioned
 from tests.support.tenants import Tenant, token_client
-from tests.support.vm_cluster import cmdline, register_lab_pool
+from tests.support.vm_cluster import cmdline, register_lab_pool, start_vm_worker
 from tests.support.vm_hosts import VmHost, VmHostLab
 from tests.support.workers import WorkerProcess
 
@@ -92,7 +92,7 @@ def test_a_vm_cluster_is_provisioned_used_and_deleted_through_the_api(
     assert report["ok"], report
     assert [c["name"] for c in report["checks"]] == [f"host {h.name}" for h in hosts]
     assert all("answers as root with its known host key" in c["message"] for c in report["checks"])
-    start_worker(purge=True, VM_RUNS_DIR=str(tmp_path / "runs"), VM_RELEASES_DIR=str(tmp_path / "releases"))
+    start_vm_worker(start_worker, tmp_path)
 
     cluster_url, cluster, operation = create_cluster(client, NEW)
     assert {n: h.name for n, h in enumerate(hosts)} == dict(
@@ -152,7 +152,7 @@ def test_a_vm_cluster_is_upgraded_under_a_producer_through_the_api(
 ) -> None:
     client = token_client(tenant.admin)
     hosts, _ = register_pool(client, vm_hosts, java_home)
-    start_worker(purge=True, VM_RUNS_DIR=str(tmp_path / "runs"), VM_RELEASES_DIR=str(tmp_path / "releases"))
+    start_vm_worker(start_worker, tmp_path)
     cluster_url, cluster, _ = create_cluster(client, OLD)
     bootstrap = cluster["bootstrap_servers"]
     topic = new_topic(bootstrap)

@@ -36,7 +36,7 @@ from tests.support.apache_kafka import AckedTraffic, wait_for
 from tests.support.api_waits import wait_until_ended
 from tests.support.operated_kafka import TEST_CLUSTER_CONFIG, log_messages
 from tests.support.tenants import Tenant, token_client
-from tests.support.vm_cluster import cmdline, kafka_pid, lab_host_empty, register_lab_pool
+from tests.support.vm_cluster import cmdline, kafka_pid, lab_host_empty, register_lab_pool, start_vm_worker
 from tests.support.vm_hosts import VmHost, VmHostLab
 from tests.support.workers import WorkerProcess
 
@@ -169,7 +169,7 @@ def test_a_vm_cluster_scales_out_replaces_heals_and_scales_in_through_the_api(
     rack_of = {h.name: h.rack for h in hosts}
     client = token_client(tenant.admin)
     pool = register_lab_pool(client, vm_hosts, hosts, java_home)
-    start_worker(purge=True, VM_RUNS_DIR=str(tmp_path / "runs"), VM_RELEASES_DIR=str(tmp_path / "releases"))
+    start_vm_worker(start_worker, tmp_path)
 
     created = client.post(
         "/api/v1/clusters/",

@@ -31,6 +31,7 @@ from tests.provisioning.test_vm_backend_end_to_end import register_pool
 from tests.support.apache_kafka import wait_for
 from tests.support.api_waits import wait_until_ended
 from tests.support.tenants import Tenant, token_client
+from tests.support.vm_cluster import start_vm_worker
 from tests.support.vm_hosts import VmHostLab
 from tests.support.workers import WorkerProcess
 
@@ -85,8 +86,7 @@ def test_a_secured_vm_cluster_authenticates_every_client_and_keeps_its_secrets_o
 ) -> None:
     client = token_client(tenant.admin)
     hosts, _ = register_pool(client, vm_hosts, java_home)
-    runs = tmp_path / "runs"
-    start_worker(purge=True, VM_RUNS_DIR=str(runs), VM_RELEASES_DIR=str(tmp_path / "releases"))
+    runs = start_vm_worker(start_worker, tmp_path)
 
     request = {
         "name": "payments",

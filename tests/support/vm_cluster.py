@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ from provisioning.backends.base import BrokerSpec, ClusterSpec, NodeSize
 from provisioning.kafka_admin.confluent import ConfluentKafkaAdmin
 from tests.support.apache_kafka import AckedTraffic, wait_for
 from tests.support.vm_hosts import VmHost, VmHostLab
+from tests.support.workers import WorkerProcess
 
 OLD, NEW = "4.3.2", "4.4.0"
 HEAP_MB = 384
@@ -229,6 +230,14 @@ def register_lab_pool(
     )
     assert response.status_code == 201, response.content
     return response.json()
+
+
+def start_vm_worker(start_worker: Callable[..., WorkerProcess], tmp_path: Path) -> Path:
+    """Start the test's Celery worker with the vm backend's run and release directories under
+    `tmp_path`; returns the runs directory (where each operation's playbook runs are kept)."""
+    runs = tmp_path / "runs"
+    start_worker(purge=True, VM_RUNS_DIR=str(runs), VM_RELEASES_DIR=str(tmp_path / "releases"))
+    return runs
 
 
 def lab_host_empty(host: VmHost) -> bool:
