@@ -509,7 +509,7 @@ def record_broker_unreachable(
             anomaly.detail = detail or anomaly.detail
             anomaly.save(update_fields=["last_seen_at", "detail"])
     if heal:
-        heal_broker_anomalies(cluster_id=cluster_id)
+        heal_broker_anomalies(cluster_id=cluster_id, now=seen_at)
     return anomaly
 
 
@@ -538,7 +538,7 @@ def record_broker_observations(
         )
     record_brokers_reachable(cluster_id, registered, seen_at=seen_at)
     if missing:
-        heal_broker_anomalies(cluster_id=cluster_id)
+        heal_broker_anomalies(cluster_id=cluster_id, now=seen_at)
 
 
 @transaction.atomic
@@ -562,11 +562,16 @@ def ignore_broker_anomaly(*, anomaly: BrokerAnomaly, actor: Actor) -> BrokerAnom
     return anomaly
 
 
-def heal_broker_anomalies(*, cluster_id: uuid.UUID | None = None) -> list[Operation]:
+def heal_broker_anomalies(
+    *, cluster_id: uuid.UUID | None = None, now: datetime | None = None
+) -> list[Operation]:
     """Start a replace-broker operation for each open anomaly that is due: unreachable for longer than
-    `SELF_HEALING_AFTER_SECONDS`, on a cluster with self-healing on and no operation running. The
-    others stay open and are looked at again on the next call (every reconcile, every observation)."""
-    now = timezone.now()
+    `SELF_HEALING_AFTER_SECONDS` at `now`, on a cluster with self-healing on and no operation running.
+    The others stay open and are looked at again on the next call (every reconcile, every observation).
+
+    An observation passes its own time: anomalies are detected at the time of the observation that saw
+    them, so "unreachable for how long" compares two observations' times, on one clock."""
+    now = now or timezone.now()
     due = (
         BrokerAnomaly.objects.filter(
             state=AnomalyState.OPEN,

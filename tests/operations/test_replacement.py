@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.utils import timezone
 
 from controlplane.clusters.actions import (
     heal_broker_anomalies,
+    record_broker_observations,
     record_broker_unreachable,
     record_brokers_reachable,
     request_replace_broker,
@@ -122,6 +123,25 @@ def test_a_killed_broker_is_healed_once_it_has_been_gone_long_enough(
     reconcile_cluster(cluster)
     assert Cluster.objects.get(pk=cluster.pk).status == "running"
     assert BrokerAnomaly.objects.filter(cluster=cluster).count() == 1
+
+
+def test_a_broker_missing_from_observations_is_healed_after_the_delay_between_observations(
+    simulated_cluster: ClusterFactory, settings: Any
+) -> None:
+    """Observations carry their own time (a collection's): how long a broker has been gone is the
+    time between the observation that first missed it and the latest one, not the wall clock."""
+    settings.SELF_HEALING_AFTER_SECONDS = 300
+    cluster, kafka = simulated_cluster(brokers=6)
+    kafka.fail_broker(4)
+    first_seen = timezone.now() - timedelta(days=1)  # observations replayed late, e.g. a backlog
+
+    def observe(at: datetime) -> str:
+        record_broker_observations(cluster.id, expected=range(1, 7), registered=[1, 2, 3, 5, 6], seen_at=at)
+        return BrokerAnomaly.objects.get(cluster=cluster).state
+
+    assert observe(first_seen) == "open"
+    assert observe(first_seen + timedelta(seconds=290)) == "open"  # a day ago by the wall clock
+    assert observe(first_seen + timedelta(seconds=301)) == "healing"
 
 
 def test_anomalies_found_while_self_healing_is_off_are_acted_on_when_it_is_turned_on(
