@@ -73,6 +73,7 @@ from controlplane.celery import app as celery_app  # noqa: E402
 from controlplane.celery import freeze_startup_objects, release_database_connections  # noqa: E402
 from monitoring import collector  # noqa: E402
 from monitoring.conditions import evaluate  # noqa: E402
+from monitoring.lag_windows import ClusterWindows  # noqa: E402
 from tests.support.http_receiver import HttpReceiver  # noqa: E402
 from tests.support.simulator import SimulatedKafkaCluster  # noqa: E402
 
@@ -116,7 +117,7 @@ def _worker(
 ) -> None:
     """Holds its shard of simulated clusters; runs one sweep per command and answers its timings."""
     simulated = {index: fleet.build(index) for index in shard}
-    windows: dict[int, collector.WindowsByGroup] = {index: {} for index in shard}
+    windows = {index: ClusterWindows() for index in shard}
     targets = {
         index: collector.CollectionTarget(cluster_ids[index], f"cluster-{index}", fleet.expected_brokers(), 2)
         for index in shard

@@ -58,7 +58,7 @@ class ClusterRow:
     collection_interval_seconds: int
     bootstrap_servers: str
     expected_broker_ids: frozenset[int]
-    windows: str | None  # the stored `LagState.windows`; None before the first collection
+    windows: bytes | None  # the stored `LagState.windows`; None before the first collection
     facts: ClusterFacts
     partition_totals: str | None = None  # the stored `ClusterHealth.partition_totals`
 
@@ -137,7 +137,7 @@ def claim_lease(cluster_id: uuid.UUID, now: datetime, until: datetime) -> bool:
         return cursor.rowcount == 1
 
 
-def save_lag_state(cluster_id: uuid.UUID, groups: str, windows: str, collected_at: datetime) -> None:
+def save_lag_state(cluster_id: uuid.UUID, groups: str, windows: bytes, collected_at: datetime) -> None:
     """Insert or replace the cluster's `LagState` row."""
     columns = [_column(LagState, name) for name in ("cluster_id", "groups", "windows", "collected_at")]
     updates = ", ".join(f"{column} = EXCLUDED.{column}" for column in columns[1:])

@@ -2,8 +2,8 @@
 
 One collection of one cluster is one `collect_cluster` call (one Celery task): Describe Cluster +
 Metadata + Describe Configs feed `health.assess_cluster`; Describe Log Dirs gives each broker's disk
-usage (`disk`); consumer groups, their committed offsets and
-the partitions' end offsets are appended to each partition's Burrow window and judged, all groups at
+usage (`disk`); the consumer groups' committed offsets and the partitions' end offsets are added as
+one column to the cluster's Burrow windows (`lag_windows.ClusterWindows`) and judged, all groups at
 once, by `lag_batch.evaluate_groups`. The result is written in one transaction (latest health, latest
 status of every group with its windows, one history point), then passed to alerting's
 `evaluate_cluster`. The statements every collection runs are in `collection_sql`.
@@ -51,12 +51,10 @@ from monitoring.lag import (
     DEFAULT_MAX_AGE,
     DEFAULT_WINDOW_SIZE,
     GroupLag,
-    PartitionWindow,
     millis,
-    record_observations,
 )
 from monitoring.lag_batch import evaluate_groups
-from monitoring.lag_state import WindowsByGroup
+from monitoring.lag_windows import ClusterWindows
 from monitoring.models import ClusterHealth, HealthStatus
 from monitoring.throughput import BrokerRate, PartitionTotals
 from provisioning.kafka_admin.base import (
@@ -161,26 +159,25 @@ class CollectionTarget:
 def take_snapshot(
     admin: KafkaAdmin,
     target: CollectionTarget,
-    windows: Mapping[str, Mapping[TopicPartition, PartitionWindow]],
+    windows: ClusterWindows,
     now: datetime,
     *,
     size: int = DEFAULT_WINDOW_SIZE,
     max_age: timedelta | None = DEFAULT_MAX_AGE,
-) -> tuple[ClusterSnapshot, WindowsByGroup]:
-    """Read the cluster and judge it. Returns the snapshot and every group's windows to keep.
+) -> tuple[ClusterSnapshot, ClusterWindows]:
+    """Read the cluster and judge it. Returns the snapshot and the windows to keep.
 
-    The windows passed in are updated in place. A `KafkaAdminError` (unreachable, timed out, refused)
+    A `KafkaAdminError` (unreachable, timed out, refused)
     while describing the cluster gives an unreachable snapshot and the windows unchanged. One while
     reading consumer groups or offsets leaves only the lag unread (`lag_error`): a broker that died but
     is still registered (until its session times out) cannot answer the group listing every broker is
     asked for, and that is no reason to call the whole cluster unreachable.
     """
     started = time.perf_counter()
-    unchanged = {group: dict(w) for group, w in windows.items()}
     try:
         state = admin.describe_cluster()
     except KafkaAdminError as exc:
-        return _unreachable(target, now, _reason(exc), started=started), unchanged
+        return _unreachable(target, now, _reason(exc), started=started), windows
 
     disks = read_disks(admin, [broker.node_id for broker in state.brokers])
     report = assess_cluster(state, target.expected_broker_ids)
@@ -198,19 +195,18 @@ def take_snapshot(
         snapshot = _snapshot(
             target, now, started, health=report, state=state, disks=disks, lag_error=_reason(exc)
         )
-        return snapshot, unchanged
+        return snapshot, windows
     rates = throughput.broker_rates(
         target.previous_totals, totals, throughput.leaders_of(state), (b.node_id for b in state.brokers)
     )
-    kept: WindowsByGroup = {}
-    to_judge = []
-    for group in kafka_groups:
-        group_windows = record_observations(
-            windows.get(group.group_id, {}), group.committed, end_offsets, now, size=size, max_age=max_age
-        )
-        kept[group.group_id] = group_windows
-        to_judge.append((group.group_id, group_windows, known_members(group)))
-    lags = evaluate_groups(to_judge, now)
+    kept = windows.record(
+        ((group.group_id, group.committed) for group in kafka_groups),
+        end_offsets,
+        millis(now),
+        size=size,
+        max_age=max_age,
+    )
+    lags = evaluate_groups(kept, [(group.group_id, known_members(group)) for group in kafka_groups], now)
     snapshot = _snapshot(
         target,
         now,
@@ -404,7 +400,7 @@ def collect_cluster(
             rules=effective_rules(row.facts.organization_id, cluster_id, overrides=row.facts.rule_overrides),
             previous_totals=throughput.decode(row.partition_totals),
         )
-        windows = lag_state.decode_windows(row.windows) if row.windows else {}
+        windows = ClusterWindows.decode(row.windows)
         snapshot, windows = _snapshot_with(row, admin, target, windows, now)
         store_collection(snapshot, windows)  # releases the lease
         if not snapshot.reachable:
@@ -421,9 +417,9 @@ def _snapshot_with(
     cluster: ClusterRow,
     admin: KafkaAdmin | None,
     target: CollectionTarget,
-    windows: WindowsByGroup,
+    windows: ClusterWindows,
     now: datetime,
-) -> tuple[ClusterSnapshot, WindowsByGroup]:
+) -> tuple[ClusterSnapshot, ClusterWindows]:
     size = window_size()
     # A window spans `size` collections; at long intervals that is longer than the default age limit.
     max_age = max(DEFAULT_MAX_AGE, timedelta(seconds=cluster.collection_interval_seconds * (size + 1)))
@@ -503,9 +499,7 @@ def record_collection_failure(cluster_id: uuid.UUID, error: str, now: datetime |
     )
 
 
-def store_collection(
-    snapshot: ClusterSnapshot, windows: Mapping[str, Mapping[TopicPartition, PartitionWindow]]
-) -> None:
+def store_collection(snapshot: ClusterSnapshot, windows: ClusterWindows) -> None:
     """Write one collection in one transaction: health, every group's status and windows, history.
 
     Releases the collection's lease. Groups the cluster no longer lists are gone from what is stored.

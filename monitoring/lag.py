@@ -1,9 +1,10 @@
 """Consumer lag evaluation in the manner of LinkedIn's Burrow, plus an estimated time lag.
 
 A collector polls each consumer group's committed offsets and the partitions' log end offsets and
-adds one observation per partition to a `PartitionWindow` (the last N polls, default 10, kept as
-columns). `judge_window` judges each window on its trend rather than on a fixed threshold
-(`lag_batch.evaluate_groups` does the same for a whole cluster at once):
+adds one observation per partition to its window (the last N polls, default 10: `PartitionWindow`
+for one partition, `lag_windows.ClusterWindows` for all of a cluster's). `judge_window` judges each
+window on its trend rather than on a fixed threshold (`lag_batch.evaluate_groups` does the same for a
+whole cluster at once):
 
 1. no usable offsets, or offsets that contradict each other (the end offset went
    backwards, or the newest committed offset is beyond the log end offset)  -> ERR
@@ -241,31 +242,6 @@ class PartitionWindow:
             del self.times[:drop], self.committed[:drop], self.ends[:drop]
             if self.commit_times is not None:
                 del self.commit_times[:drop]
-
-
-def record_observations(
-    windows: Mapping[TopicPartition, PartitionWindow],
-    committed: Mapping[TopicPartition, int],
-    end_offsets: Mapping[TopicPartition, int],
-    at: datetime,
-    *,
-    size: int = DEFAULT_WINDOW_SIZE,
-    max_age: timedelta | None = DEFAULT_MAX_AGE,
-) -> dict[TopicPartition, PartitionWindow]:
-    """Add one poll of a group to its windows; returns the windows to keep.
-
-    `committed` is what OffsetFetch returned for the group (Kafka's -1, "no commit", becomes None);
-    `end_offsets` the high watermarks. Partitions the group no longer has a commit for are dropped,
-    new ones get a fresh window. Windows passed in are updated in place.
-    """
-    at_ms = millis(at)
-    kept: dict[TopicPartition, PartitionWindow] = {}
-    for tp in sorted(committed):
-        window = windows.get(tp) or PartitionWindow(size=size, max_age=max_age)
-        offset = committed[tp]
-        window.add(at_ms, offset if offset >= 0 else None, end_offsets.get(tp))
-        kept[tp] = window
-    return kept
 
 
 class Sentence:

@@ -1,24 +1,25 @@
 """Burrow's rules for a whole cluster's windows at once: `evaluate_groups`.
 
 A collection judges every partition of every consumer group of a cluster, thousands of windows of
-ten observations each. Judged one by one (`lag.judge_window`) that is the largest part of a
-collection's cost. Here the windows that need no special handling, those with at least two
-observations, every offset known and no commit times, are stacked into one matrix per window length
-and every rule is answered for all rows at once with numpy. The other windows go through
-`judge_window`. The results are the same, sentence for sentence and float for float: the
-arithmetic is the same IEEE double arithmetic in the same order, and a property test holds both to
-it on arbitrary windows.
+ten observations each, kept as the rows of a cluster's matrices (`lag_windows.ClusterWindows`). Judged
+one by one (`lag.judge_window`) that is the largest part of a collection's cost. Here the rows that
+need no special handling, those with at least two observations and every offset known and
+consistent, are taken per first column as sub-matrices, and every rule is answered for all of their
+rows at once with numpy. The other rows go through `judge_window`. The results are the same, sentence
+for sentence and float for float: the arithmetic is the same IEEE double arithmetic in the same order,
+and a property test holds both to it on arbitrary sequences of polls.
 
 The rules, per row of committed offsets C and end offsets E at times T: end offset went backwards
 -> ERR; then `lag.RULE_ORDER`, the one statement of their order (no lag now -> OK; no commit for
 longer than the window spans, or no members and no progress -> STOP; no lag at some point -> OK; a
 commit below its predecessor -> REWIND; no progress -> STALL; lag never fell -> WARN; otherwise OK).
-Rows with a committed offset beyond its end offset anywhere are judged one by one.
+Rows with an unknown offset, or a committed offset beyond its end offset, anywhere are judged one by
+one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -30,9 +31,7 @@ from monitoring.lag import (
     GroupLag,
     LagStatus,
     PartitionLag,
-    PartitionWindow,
     Sentence,
-    TopicPartition,
     Verdict,
     consuming_sentence,
     end_backwards_sentence,
@@ -45,6 +44,7 @@ from monitoring.lag import (
     stall_sentence,
     stop_sentence,
 )
+from monitoring.lag_windows import ClusterWindows
 
 # Below this many windows of one length, numpy's fixed cost per operation outweighs what it saves.
 MIN_BATCH = 16
@@ -58,74 +58,89 @@ _END_BACKWARDS = -1
 _VERDICTS: tuple[Verdict, ...] = tuple(sorted(Verdict))
 assert [int(v) for v in _VERDICTS] == list(range(len(_VERDICTS))), "verdict codes must be 0, 1, 2..."
 
-GroupToJudge = tuple[str, Mapping[TopicPartition, PartitionWindow], int | None]  # id, windows, members
-_Row = tuple[int, int, str, int, PartitionWindow, bool | None]  # group, position, topic, partition, ...
+GroupToJudge = tuple[str, int | None]  # group id, member count (None when unknown)
 
 
-def evaluate_groups(groups: Sequence[GroupToJudge], now: datetime) -> list[GroupLag]:
-    """`lag.evaluate_group` of every (group id, windows, member count) of a cluster, in order."""
+def evaluate_groups(windows: ClusterWindows, groups: Sequence[GroupToJudge], now: datetime) -> list[GroupLag]:
+    """`lag.evaluate_group` of every (group id, member count) of a cluster, in order, judged on the
+    cluster's windows (a group without rows has nothing to judge)."""
     now_ms = millis(now)
-    results: list[list[PartitionLag | None]] = []
-    by_length: dict[int, list[_Row]] = {}
-    for group_index, (_, windows, members) in enumerate(groups):
-        has_members = None if members is None else members > 0
-        ordered = sorted(windows.items())
-        results.append([None] * len(ordered))
-        for position, ((topic, partition), window) in enumerate(ordered):
-            by_length.setdefault(len(window.times), []).append(
-                (group_index, position, topic, partition, window, has_members)
+    members = dict(groups)
+    keys = windows.keys
+    # Whether each row's group has members: None when unknown, as `judge_window` takes it.
+    has_members = [None if (m := members.get(key[0])) is None else m > 0 for key in keys]
+    results: list[PartitionLag | None] = [None] * len(keys)
+    if keys:
+        _judge_batches(windows, has_members, now_ms, results)
+    stamps = windows.stamps.tolist()
+    for row, lag in enumerate(results):
+        if lag is None:
+            start = int(windows.starts[row])
+            _, topic, partition = keys[row]
+            results[row] = judge_window(
+                topic,
+                partition,
+                stamps[start:],
+                _known(windows.committed[row, start:].tolist()),
+                _known(windows.ends[row, start:].tolist()),
+                None,
+                now_ms,
+                has_members[row],
             )
-    for length, rows in by_length.items():
-        judged = _judge_rows(rows, now_ms) if length >= 2 and len(rows) >= MIN_BATCH else None
-        for index, (group_index, position, topic, partition, window, has_members) in enumerate(rows):
-            lag = judged[index] if judged is not None else None
-            if lag is None:
-                lag = judge_window(
-                    topic,
-                    partition,
-                    window.times,
-                    window.committed,
-                    window.ends,
-                    window.commit_times,
-                    now_ms,
-                    has_members,
-                )
-            results[group_index][position] = lag
+    # Rows are sorted by group, then topic and partition: each group is one run of them.
+    runs: dict[str, tuple[int, int]] = {}
+    for row, key in enumerate(keys):
+        first, _ = runs.get(key[0], (row, row))
+        runs[key[0]] = (first, row + 1)
     return [
-        group_lag(group_id, tuple(partitions))  # type: ignore[arg-type]  # every slot is filled
-        for (group_id, _, _), partitions in zip(groups, results, strict=True)
+        group_lag(group_id, tuple(results[slice(*runs.get(group_id, (0, 0)))]))  # type: ignore[arg-type]
+        for group_id, _ in groups
     ]
 
 
-def _judge_rows(rows: Sequence[_Row], now: int) -> list[PartitionLag | None]:
-    """Judge windows of one length; None for a row that must be judged one by one."""
-    windows = [row[4] for row in rows]
-    try:
-        committed = np.array([w.committed for w in windows], dtype=np.int64)
-        ends = np.array([w.ends for w in windows], dtype=np.int64)
-    except (TypeError, OverflowError):
-        # An unknown offset (None) somewhere, or one beyond 64 bits: split the regular rows out.
-        regular = [i for i, w in enumerate(windows) if None not in w.committed and None not in w.ends]
-        judged: list[PartitionLag | None] = [None] * len(rows)
-        if len(regular) >= MIN_BATCH:
-            try:
-                for i, lag in zip(regular, _judge_rows([rows[i] for i in regular], now), strict=True):
-                    judged[i] = lag
-            except OverflowError:
-                pass
-        return judged
-    times = np.array([w.times for w in windows], dtype=np.int64)
+def _judge_batches(
+    windows: ClusterWindows, has_members: list[bool | None], now: int, results: list[PartitionLag | None]
+) -> None:
+    """Fill in the results of the regular rows, per first column, where there are enough of them."""
+    committed, ends, starts = windows.committed, windows.ends, windows.starts
+    columns = len(windows.stamps)
+    observed = np.arange(columns)[None, :] >= starts[:, None]
+    # Rows the vectorised rules do not cover: fewer than two observations, unknown, contradictory or
+    # huge offsets.
+    irregular = ((committed < 0) | (ends < 0) | (committed > ends) | (ends >= EXACT_DOUBLE_LIMIT)) & observed
+    regular = ~irregular.any(axis=1) & (starts <= columns - 2)
+    for start in np.unique(starts[regular]).tolist():
+        rows = np.flatnonzero(regular & (starts == start))
+        if len(rows) < MIN_BATCH:
+            continue
+        judged = _judge_rows(
+            [windows.keys[row] for row in rows.tolist()],
+            [has_members[row] for row in rows.tolist()],
+            committed[rows, start:],
+            ends[rows, start:],
+            windows.stamps[start:],
+            now,
+        )
+        for row, lag in zip(rows.tolist(), judged, strict=True):
+            results[row] = lag
+
+
+def _known(values: list[int]) -> list[int | None]:
+    return [None if v < 0 else v for v in values]
+
+
+def _judge_rows(
+    keys: Sequence[tuple[str, str, int]],
+    has_members: Sequence[bool | None],
+    committed: Any,
+    ends: Any,
+    stamps: Any,
+    now: int,
+) -> list[PartitionLag]:
+    """Judge regular rows observed at the same times `stamps` (every offset known and consistent)."""
     count, length = committed.shape
     every = np.arange(count)
-
-    # Rows the vectorised rules do not cover: incomplete, contradictory or huge offsets, known
-    # commit times.
-    special = (
-        (committed < 0).any(axis=1)
-        | (committed > ends).any(axis=1)
-        | (ends >= EXACT_DOUBLE_LIMIT).any(axis=1)
-        | np.array([w.commit_times is not None for w in windows])
-    )
+    times = np.broadcast_to(stamps, (count, length))
 
     end_falls = ends[:, 1:] < ends[:, :-1]
     end_backwards = end_falls.any(axis=1)
@@ -141,11 +156,11 @@ def _judge_rows(rows: Sequence[_Row], now: int) -> list[PartitionLag | None]:
     # The first poll that saw the current committed offset: the start of the trailing run of it.
     differs_from_latest = (committed != latest_committed[:, None])[:, ::-1]
     trailing_run = np.where(differs_from_latest.any(axis=1), differs_from_latest.argmax(axis=1), length)
-    last_commit = times[every, length - trailing_run]
+    last_commit = stamps[length - trailing_run]
     unchanged = (committed[:, 0] == latest_committed) & ~rewound
-    span = times[:, -1] - times[:, 0]
+    span = np.full(count, stamps[-1] - stamps[0])
     since_commit = now - last_commit
-    members_gone = np.array([row[5] is False for row in rows])
+    members_gone = np.array([members is False for members in has_members], dtype=bool)
     holds = {
         Verdict.CAUGHT_UP: current_lag == 0,
         Verdict.TOO_EARLY: np.zeros(count, dtype=bool),  # every row here has two observations or more
@@ -163,7 +178,6 @@ def _judge_rows(rows: Sequence[_Row], now: int) -> list[PartitionLag | None]:
     time_lag = _time_lags(times, ends, latest_committed, every)
 
     columns: list[list[Any]] = [
-        special.tolist(),
         verdict.tolist(),
         current_lag.tolist(),
         latest_committed.tolist(),
@@ -172,7 +186,7 @@ def _judge_rows(rows: Sequence[_Row], now: int) -> list[PartitionLag | None]:
         # The numbers the sentences need.
         ends[every, first_end_fall - 1].tolist(),
         ends[every, first_end_fall].tolist(),
-        (times[:, -1] - times[every, last_no_lag]).tolist(),
+        (stamps[-1] - stamps[last_no_lag]).tolist(),
         committed[every, first_commit_fall - 1].tolist(),
         committed[every, first_commit_fall].tolist(),
         since_commit.tolist(),
@@ -181,9 +195,10 @@ def _judge_rows(rows: Sequence[_Row], now: int) -> list[PartitionLag | None]:
         committed[:, 0].tolist(),
     ]
     judged = []
-    for row, values in zip(rows, zip(*columns, strict=True), strict=True):
+    for (_, topic, partition), members, values in zip(
+        keys, has_members, zip(*columns, strict=True), strict=True
+    ):
         (
-            is_special,
             code,
             current,
             offset,
@@ -199,14 +214,11 @@ def _judge_rows(rows: Sequence[_Row], now: int) -> list[PartitionLag | None]:
             first_lag,
             first_committed,
         ) = values
-        if is_special:
-            judged.append(None)
-            continue
         if code == _END_BACKWARDS:
             judged.append(
                 PartitionLag(
-                    row[2],
-                    row[3],
+                    topic,
+                    partition,
                     LagStatus.ERR,
                     current,
                     None,
@@ -221,7 +233,7 @@ def _judge_rows(rows: Sequence[_Row], now: int) -> list[PartitionLag | None]:
         if verdict is Verdict.CAUGHT_UP:
             summary, seconds = CAUGHT_UP, 0.0
         elif verdict is Verdict.STOPPED:
-            summary = Sentence(stop_sentence, row[5], since, current)
+            summary = Sentence(stop_sentence, members, since, current)
         elif verdict is Verdict.KEEPING_UP:
             summary = Sentence(keeping_up_sentence, since_no_lag, current)
         elif verdict is Verdict.REWOUND:
@@ -236,7 +248,7 @@ def _judge_rows(rows: Sequence[_Row], now: int) -> list[PartitionLag | None]:
             summary = Sentence(consuming_sentence, current, window_span)
         if seconds is not None and seconds != seconds:  # NaN: no time lag can be estimated
             seconds = None
-        judged.append(PartitionLag(row[2], row[3], verdict.status, current, seconds, offset, end, summary))
+        judged.append(PartitionLag(topic, partition, verdict.status, current, seconds, offset, end, summary))
     return judged
 
 

@@ -2,9 +2,10 @@
 windows it was made from, one `LagState` row per cluster, written by each collection that reaches
 the cluster and read by the API, the dashboard, the exporter and the next collection.
 
-Both are JSON documents, rewritten whole by every collection: one row per cluster costs one
-statement whatever the number of groups, where a row per group cost an upsert of every group (and its
-index entries) every collection.
+Both are rewritten whole by every collection: one row per cluster costs one statement whatever the
+number of groups, where a row per group cost an upsert of every group (and its index entries) every
+collection. The groups are a JSON document; the windows are the bytes of the cluster's matrices
+(`lag_windows.ClusterWindows`).
 """
 
 from __future__ import annotations
@@ -23,13 +24,11 @@ from monitoring.lag import (
     GroupLag,
     LagStatus,
     PartitionWindow,
-    TopicPartition,
     evaluate_group,
 )
+from monitoring.lag_windows import ClusterWindows, WindowsByGroup
 from monitoring.models import LagState
 from provisioning.kafka_admin.base import GroupMember
-
-WindowsByGroup = dict[str, dict[TopicPartition, PartitionWindow]]
 
 
 @dataclass(frozen=True)
@@ -68,14 +67,12 @@ def save(
     cluster_id: uuid.UUID,
     groups: Iterable[GroupLag],
     members: GroupMembers,
-    windows: Mapping[str, Mapping[TopicPartition, PartitionWindow]],
+    windows: ClusterWindows,
     collected_at: datetime,
 ) -> None:
     """Store one collection's groups (with each one's Kafka state and member count, by group id)
     and windows, replacing the previous ones: groups the cluster no longer lists are gone."""
-    collection_sql.save_lag_state(
-        cluster_id, encode_groups(groups, members), encode_windows(windows), collected_at
-    )
+    collection_sql.save_lag_state(cluster_id, encode_groups(groups, members), windows.encode(), collected_at)
 
 
 def load_groups(cluster_id: uuid.UUID) -> list[StoredGroup]:
@@ -171,65 +168,28 @@ def topic_totals(lag: GroupLag) -> dict[str, list[Any]]:
 
 # -- windows as stored data ------------------------------------------------------------------------
 
-WINDOWS_FORMAT = 2
+
+def decode_windows(data: bytes | memoryview | str | None) -> WindowsByGroup:
+    """Every group's stored windows, one by one (for the API and the exporter)."""
+    return ClusterWindows.decode(data).windows_by_group()
 
 
-def encode_windows(windows: Mapping[str, Mapping[TopicPartition, PartitionWindow]]) -> str:
-    """Every group's windows of one cluster as one compact JSON text.
-
-    Hot path: one call per collection. All partitions of a cluster are observed at the same
-    instants, so timestamps (epoch milliseconds) are stored once in `t`, and each partition stores
-    where its run of timestamps starts in `t` plus its committed and end offsets, under its group in
-    `g`: `{group: [[topic, partition, start, [committed...], [end...]], ...]}`. A partition whose
-    observations are not a contiguous run of `t` stores the list of indexes instead of `start`;
-    commit times, which OffsetFetch never gives, add a sixth list when known.
-    """
-    stamps: set[int] = set()
-    for group_windows in windows.values():
-        for window in group_windows.values():
-            stamps.update(window.times)
-    ordered = sorted(stamps)
-    index = {stamp: position for position, stamp in enumerate(ordered)}
-    groups: dict[str, list[list[Any]]] = {}
-    settings_from: PartitionWindow | None = None
-    for group_id, group_windows in windows.items():
-        partitions = groups[group_id] = []
-        for (topic, partition), window in group_windows.items():
-            settings_from = settings_from or window
-            times = window.times
-            if not times:
-                partitions.append([topic, partition, 0, [], []])
-                continue
-            # Times increase, so the run is contiguous when its ends are len - 1 apart in `t`.
-            first = index[times[0]]
-            contiguous = index[times[-1]] - first == len(times) - 1
-            entry: list[Any] = [
-                topic,
-                partition,
-                first if contiguous else [index[t] for t in times],
-                window.committed,
-                window.ends,
-            ]
-            if window.commit_times is not None and window.commit_times.count(None) != len(times):
-                entry.append(window.commit_times)
-            partitions.append(entry)
-    # Every window of a cluster is created with the same settings.
-    settings_from = settings_from or PartitionWindow()
-    document = {
-        "v": WINDOWS_FORMAT,
-        "size": settings_from.size,
-        "max_age": settings_from.max_age.total_seconds() if settings_from.max_age is not None else None,
-        "t": ordered,
-        "g": groups,
-    }
-    return orjson.dumps(document).decode()
+# Earlier versions stored the windows as JSON; `ClusterWindows.decode` still reads it, once per
+# cluster after an upgrade.
+JSON_WINDOWS_FORMAT = 2
 
 
-def decode_windows(text: str) -> WindowsByGroup:
-    """The windows `encode_windows` stored; empty for data of an unknown format (start afresh).
+def decode_json_windows(text: bytes | str) -> WindowsByGroup:
+    """Windows stored as JSON by earlier versions: `{"v": 2, "size": 10, "max_age": 3600.0, "t":
+    [epoch ms...], "g": {group: [[topic, partition, start, [committed...], [end...]], ...]}}`, where
+    `start` is where the partition's run of timestamps starts in `t`, or the list of its indexes,
+    and a sixth list holds commit times when known. Empty for data of an unknown format (start afresh).
     A partition whose columns do not fit together starts afresh too."""
-    data = orjson.loads(text) if text else None
-    if not isinstance(data, dict) or data.get("v") != WINDOWS_FORMAT:
+    try:
+        data = orjson.loads(text) if text else None
+    except orjson.JSONDecodeError:
+        return {}
+    if not isinstance(data, dict) or data.get("v") != JSON_WINDOWS_FORMAT:
         return {}
     size = int(data.get("size") or DEFAULT_WINDOW_SIZE)
     max_age_seconds = data.get("max_age")

@@ -80,16 +80,16 @@ class LagState(models.Model):
 
     One row per cluster rather than one per group: every collection rewrites every group, and one
     document per cluster is a fraction of the statements, index updates and bytes (the cluster's
-    timestamps are stored once). JSON text rather than jsonb: both documents are only ever read and
-    written whole, and jsonb would convert every offset to a numeric on each write and back on each
-    read.
+    timestamps are stored once). The groups are JSON text rather than jsonb: only ever read and
+    written whole, jsonb would convert every number on each write and back on each read. The windows
+    are the bytes of the cluster's offset matrices (`lag_windows.ClusterWindows`).
     """
 
     cluster = models.OneToOneField(
         Cluster, primary_key=True, on_delete=models.CASCADE, related_name="lag_state"
     )
     groups = models.TextField()  # [{group_id, state, members, status, summary, ...}, ...] worst first
-    windows = models.TextField()
+    windows = models.BinaryField()
     collected_at = models.DateTimeField()
 
     def __str__(self) -> str:

@@ -24,15 +24,15 @@ from controlplane.clusters.specs import ClusterSpec
 from controlplane.tenancy.models import Organization
 from monitoring import collector, tasks
 from monitoring.collector import ClusterSnapshot, collect_cluster
-from monitoring.lag import LagStatus, Observation, PartitionWindow
+from monitoring.lag import LagStatus, Observation, PartitionWindow, millis
 from monitoring.lag_state import (
     StoredGroup,
     decode_groups,
     decode_windows,
-    encode_windows,
     load,
     load_groups,
 )
+from monitoring.lag_windows import ClusterWindows
 from monitoring.models import ClusterHealth, HealthStatus
 from provisioning.backends.base import KafkaConnection
 from provisioning.kafka_admin.base import KafkaAdmin
@@ -451,58 +451,89 @@ def test_clusters_not_collected_are_skipped(tenant: Tenant) -> None:
 
 
 def test_windows_survive_storage_unchanged() -> None:
-    at = [T0 + timedelta(seconds=10 * i) for i in range(4)]
-    windows = {
-        "billing": {
-            ("orders", 0): PartitionWindow.of([Observation(t, 100 + i, 200 + i) for i, t in enumerate(at)]),
-            # Joined later: a suffix of the cluster's timestamps.
-            ("orders", 1): PartitionWindow.of([Observation(at[2], None, 5), Observation(at[3], 3, None)]),
-        },
-        "audit": {
-            # A gap, and a commit time.
-            ("audit.log", 7): PartitionWindow.of(
-                [Observation(at[0], 1, 2), Observation(at[3], 2, 9, committed_at=at[2])]
-            ),
-            ("empty", 0): PartitionWindow(),
-        },
-        "idle": {},
-    }
+    at = [millis(T0 + timedelta(seconds=10 * i)) for i in range(4)]
+    windows = ClusterWindows()
+    for i, stamp in enumerate(at):
+        billing = {("orders", 0): 100 + i}
+        if i >= 2:  # joined later, and its offsets are not all known
+            billing[("orders", 1)] = -1 if i == 2 else 3
+        windows = windows.record(
+            [("billing", billing), ("audit", {("audit.log", 7): i}), ("idle", {})],
+            {("orders", 0): 200 + i, ("orders", 1): 5, ("audit.log", 7): 9}
+            if i != 3
+            else {("orders", 0): 203},
+            stamp,
+        )
 
-    decoded = decode_windows(encode_windows(windows))
+    decoded = ClusterWindows.decode(windows.encode())
 
-    assert decoded == windows
-    assert {
-        group: {tp: w.observations for tp, w in group_windows.items()}
-        for group, group_windows in decoded.items()
-    } == {
-        group: {tp: w.observations for tp, w in group_windows.items()}
-        for group, group_windows in windows.items()
-    }
-    assert decoded["billing"][("orders", 0)].size == 10
-    assert decode_windows('{"v": 99}') == decode_windows("") == {}
+    assert (
+        decoded.windows_by_group()
+        == windows.windows_by_group()
+        == {
+            "billing": {
+                ("orders", 0): PartitionWindow.of(
+                    [Observation(t, 100 + i, 200 + i) for i, t in enumerate(moments(at))]
+                ),
+                ("orders", 1): PartitionWindow.of(
+                    [
+                        Observation(T0 + timedelta(seconds=20), None, 5),
+                        Observation(T0 + timedelta(seconds=30), 3, None),
+                    ]
+                ),
+            },
+            "audit": {
+                ("audit.log", 7): PartitionWindow.of(
+                    [Observation(t, i, 9 if i < 3 else None) for i, t in enumerate(moments(at))]
+                ),
+            },
+        }
+    )
+    assert decoded.size == 10 and decoded.max_age_ms == 3_600_000
+    for nothing in (b"", None, b"KCPW\x03garbage", windows.encode()[:-8], '{"v": 99}', "not json"):
+        assert ClusterWindows.decode(nothing).windows_by_group() == {}
 
 
-def test_stored_windows_keep_their_format() -> None:
-    """Windows written by earlier versions are read by later ones: the stored text must not drift."""
-    at = [T0 + timedelta(seconds=10 * i) for i in range(3)]
-    windows = {
-        "billing": {
-            ("orders", 0): PartitionWindow.of([Observation(t, 100 + i, 200 + i) for i, t in enumerate(at)]),
-            ("orders", 1): PartitionWindow.of([Observation(at[1], None, 5), Observation(at[2], 3, None)]),
-        },
-        "audit": {
-            ("audit.log", 7): PartitionWindow.of(
-                [Observation(at[0], 1, 2), Observation(at[2], 2, 9, committed_at=at[1])]
-            ),
-            ("empty", 0): PartitionWindow(),
-        },
-    }
-    t = [round((T0 + timedelta(seconds=10 * i)).timestamp() * 1000) for i in range(3)]
+def moments(stamps: list[int]) -> list[datetime]:
+    return [datetime.fromtimestamp(stamp / 1000, UTC) for stamp in stamps]
 
-    assert encode_windows(windows) == (
+
+def test_windows_stored_as_json_by_earlier_versions_are_read() -> None:
+    """After an upgrade the first collection of each cluster continues the windows stored before."""
+    t = [millis(T0 + timedelta(seconds=10 * i)) for i in range(3)]
+    stored = (
         f'{{"v":2,"size":10,"max_age":3600.0,"t":[{t[0]},{t[1]},{t[2]}],"g":{{'
         f'"billing":[["orders",0,0,[100,101,102],[200,201,202]],["orders",1,1,[null,3],[5,null]]],'
         f'"audit":[["audit.log",7,[0,2],[1,2],[2,9],[null,{t[1]}]],["empty",0,0,[],[]]]}}}}'
+    )
+
+    for data in (stored, stored.encode()):  # the column's text, then its bytes after the migration
+        windows = ClusterWindows.decode(data).windows_by_group()
+        assert windows["billing"] == {
+            ("orders", 0): PartitionWindow(times=t, committed=[100, 101, 102], ends=[200, 201, 202]),
+            ("orders", 1): PartitionWindow(times=t[1:], committed=[None, 3], ends=[5, None]),
+        }
+        # A gap keeps the newest run of observations; commit times, which no collection records, go.
+        assert windows["audit"] == {
+            ("audit.log", 7): PartitionWindow(times=t[2:], committed=[2], ends=[9]),
+            ("empty", 0): PartitionWindow(),
+        }
+    assert decode_windows(stored) == ClusterWindows.decode(stored).windows_by_group()
+
+
+def test_stored_windows_keep_their_format() -> None:
+    """Windows written by one version are read by the next: the stored bytes must not drift."""
+    t = [millis(T0 + timedelta(seconds=10 * i)) for i in range(2)]
+    windows = ClusterWindows().record([("g", {("t", 0): 5})], {("t", 0): 9}, t[0])
+    windows = windows.record([("g", {("t", 0): 6, ("t", 1): -1})], {("t", 0): 9}, t[1], size=3)
+
+    header = b'{"size":3,"max_age_ms":3600000,"columns":2,"keys":[["g","t",0],["g","t",1]]}'
+    stamps = "00ac8fad9c010000" + "10d38fad9c010000"  # the two collection times, epoch ms
+    starts = "0000000000000000" + "0100000000000000"  # each row's first column
+    committed = "0500000000000000" + "0600000000000000" + "ffffffffffffffff" * 2
+    ends = "0900000000000000" * 2 + "ffffffffffffffff" * 2
+    assert windows.encode().hex() == (
+        b"KCPW\x03".hex() + "4c000000" + header.hex() + stamps + starts + committed + ends
     )
 
 

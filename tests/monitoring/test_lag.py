@@ -13,7 +13,6 @@ from monitoring.lag import (
     estimate_time_lag,
     evaluate_group,
     evaluate_partition,
-    record_observations,
 )
 
 T0 = datetime(2026, 11, 3, 12, 0, tzinfo=UTC)
@@ -327,14 +326,6 @@ def test_every_status_has_a_sentence_and_time_lag_is_not_negative(
     assert result.summary and result.summary[0].isupper() and result.summary.endswith(".")
     assert result.time_lag_seconds is None or result.time_lag_seconds >= 0
     assert result.status != LagStatus.ERR
-
-
-def test_record_observations_tracks_the_groups_partitions() -> None:
-    windows = record_observations({}, {("t", 0): 5, ("t", 1): -1}, {("t", 0): 9, ("t", 1): 4}, T0)
-    assert windows[("t", 1)].observations[0].committed_offset is None
-    windows = record_observations(windows, {("t", 0): 7}, {("t", 0): 12}, T0 + STEP, size=3)
-    assert list(windows) == [("t", 0)]
-    assert [o.lag for o in windows[("t", 0)].observations] == [4, 5]
 
 
 def test_flat_lag_sentence() -> None:

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -93,3 +94,37 @@ def test_group_history_is_folded_into_cluster_samples() -> None:
     assert "monitoring_grouplagsample" not in tables
     assert "monitoring_consumergroup" not in tables
     assert "monitoring_lagstate" in tables
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("fully_migrated_afterwards")
+def test_windows_stored_as_json_are_read_after_the_move_to_matrices() -> None:
+    """0008 turns the windows column from text into bytes. The JSON stored before stays readable,
+    backslash escapes included (a cast to bytea would read them as its own escapes), and the next
+    collection continues those windows."""
+    old = migrate([("monitoring", "0007_broker_throughput")])
+    organization = old.get_model("tenancy", "Organization").objects.create(name="Acme", slug="acme")
+    cluster = make_cluster(old, organization, "main")
+    t = [1_767_268_800_000, 1_767_268_810_000]
+    group = 'etl "nightly" \\ batch'
+    stored = json.dumps(
+        {"v": 2, "size": 10, "max_age": 3600.0, "t": t, "g": {group: [["orders", 0, 0, [5, 6], [9, 9]]]}}
+    )
+    old.get_model("monitoring", "LagState").objects.create(
+        cluster_id=cluster.pk, groups="", windows=stored, collected_at=T
+    )
+
+    migrate()
+
+    from monitoring.lag_state import load  # the current code, on the migrated row
+
+    windows = load(cluster.pk)[1]
+    assert list(windows) == [group]
+    assert windows[group][("orders", 0)].committed == [5, 6]
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT data_type FROM information_schema.columns "
+                "WHERE table_name = 'monitoring_lagstate' AND column_name = 'windows'"
+            )
+            assert cursor.fetchone()[0] == "bytea"

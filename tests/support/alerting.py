@@ -4,7 +4,6 @@ of simulated or real clusters at any moment, and running due deliveries without 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 
@@ -16,9 +15,9 @@ from controlplane.tenancy.models import Organization
 from monitoring.alerting.choices import DeliveryStatus
 from monitoring.alerting.delivery import attempt_delivery
 from monitoring.alerting.models import Delivery
-from monitoring.collector import ClusterSnapshot, CollectionTarget, WindowsByGroup, take_snapshot
-from monitoring.lag import PartitionWindow
-from provisioning.kafka_admin.base import KafkaAdmin, TopicPartition
+from monitoring.collector import ClusterSnapshot, CollectionTarget, take_snapshot
+from monitoring.lag_windows import ClusterWindows
+from provisioning.kafka_admin.base import KafkaAdmin
 
 
 def make_cluster(
@@ -61,7 +60,7 @@ class Observer:
     def __init__(self, cluster: Cluster, admin: KafkaAdmin) -> None:
         self.cluster = cluster
         self.admin = admin
-        self.windows: WindowsByGroup = {}
+        self.windows = ClusterWindows()
         self.target = CollectionTarget(
             cluster_id=cluster.pk,
             cluster_name=cluster.name,
@@ -70,8 +69,7 @@ class Observer:
         )
 
     def snapshot(self, at: datetime) -> ClusterSnapshot:
-        windows: Mapping[str, Mapping[TopicPartition, PartitionWindow]] = self.windows
-        snapshot, self.windows = take_snapshot(self.admin, self.target, windows, at)
+        snapshot, self.windows = take_snapshot(self.admin, self.target, self.windows, at)
         return snapshot
 
 
