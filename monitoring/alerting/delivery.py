@@ -26,7 +26,7 @@ from django.utils import timezone
 from monitoring import notifiers
 from monitoring.alerting.choices import DeliveryEvent, DeliveryStatus, Severity
 from monitoring.alerting.models import Delivery, Incident, NotificationChannel
-from monitoring.collection_sql import insert_all, trigger_deliveries
+from monitoring.collection_sql import insert_all, new, trigger_deliveries, update_by_pk
 from monitoring.notifiers import DeliveryResult, Event, Link, Notification
 
 logger = logging.getLogger(__name__)
@@ -81,7 +81,8 @@ def schedule(planned: Sequence[Planned], *, now: datetime, requested_by: str) ->
     if closing:
         supersede_pending_triggers({(p.incident_id, p.channel_id) for p in closing if p.incident_id}, now=now)
     rows = [
-        Delivery(
+        new(
+            Delivery,
             channel_id=p.channel_id,
             incident_id=p.incident_id,
             event=p.event,
@@ -120,10 +121,15 @@ def supersede_pending_triggers(pairs: set[tuple[int, int]], *, now: datetime) ->
         if status == DeliveryStatus.PENDING and (incident_id, channel_id) in pairs
     ]
     if stale:
-        Delivery.objects.filter(pk__in=stale, status=DeliveryStatus.PENDING).update(
-            status=DeliveryStatus.SUPERSEDED,
-            finished_at=now,
-            error="not sent: the incident was acknowledged or resolved first",
+        update_by_pk(
+            Delivery,
+            stale,
+            {
+                "status": DeliveryStatus.SUPERSEDED,
+                "finished_at": now,
+                "error": "not sent: the incident was acknowledged or resolved first",
+            },
+            where={"status": [DeliveryStatus.PENDING]},
         )
 
 

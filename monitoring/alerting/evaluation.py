@@ -30,7 +30,6 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from django.db import IntegrityError, transaction
-from django.db.models import Max
 
 from controlplane.audit.actions import Actor
 from controlplane.clusters.choices import ClusterStatus
@@ -38,10 +37,18 @@ from controlplane.clusters.models import Cluster
 from monitoring import health
 from monitoring.alerting import delivery
 from monitoring.alerting.choices import OPEN_STATES, DeliveryEvent, IncidentState
-from monitoring.alerting.models import Incident, NotificationChannel
+from monitoring.alerting.models import Incident
 from monitoring.alerting.muting import Mutes, active_mutes, brokers_in_running_operations
 from monitoring.alerting.rules import CLUSTER_SUBJECT, CLUSTER_UNREACHABLE, effective_rules
-from monitoring.collection_sql import insert_all
+from monitoring.collection_sql import (
+    insert_all,
+    last_sequences,
+    locked_open_incidents,
+    new,
+    routing_channels,
+    update_all,
+    update_by_pk,
+)
 from monitoring.conditions import (
     CONSUMER_LAG_OFFSETS,
     CONSUMER_LAG_STATUS,
@@ -230,12 +237,7 @@ def _apply(
     look_up_mutes: bool = True,
 ) -> Outcome:
     outcome = Outcome()
-    open_incidents = {
-        incident.dedup_key: incident
-        for incident in Incident.objects.select_for_update().filter(
-            cluster_id=cluster_id, state__in=OPEN_STATES
-        )
-    }
+    open_incidents = {incident.dedup_key: incident for incident in locked_open_incidents(cluster_id)}
     if not conditions and not open_incidents:
         return outcome
     current: dict[str, Condition] = {}
@@ -246,22 +248,14 @@ def _apply(
     )
 
     new_keys = [key for key in current if key not in open_incidents]
-    sequences = (
-        dict(
-            Incident.objects.filter(cluster_id=cluster_id, dedup_key__in=new_keys)
-            .values("dedup_key")
-            .annotate(last=Max("sequence"))
-            .values_list("dedup_key", "last")
-        )
-        if new_keys
-        else {}
-    )
+    sequences = last_sequences(cluster_id, new_keys)
     created: list[Incident] = []
     for key in new_keys:
         condition = current[key]
         sequence = sequences.get(key, 0) + 1
         fires = condition.for_seconds <= 0
-        incident = Incident(
+        incident = new(
+            Incident,
             cluster_id=cluster_id,
             rule_key=condition.rule_key,
             subject=condition.subject,
@@ -302,16 +296,22 @@ def _apply(
         outcome.opened = [i.pk for i in created]
     # Grouped by the fields that changed: a bulk update writes every named field of every row.
     for fields, incidents in changed.items():
-        Incident.objects.bulk_update(incidents, sorted(fields))
+        update_all(Incident, incidents, sorted(fields))
     if to_fire:
-        Incident.objects.filter(pk__in=[i.pk for i in to_fire], state=IncidentState.PENDING).update(
-            state=IncidentState.FIRING, fired_at=now
+        update_by_pk(
+            Incident,
+            [i.pk for i in to_fire],
+            {"state": IncidentState.FIRING, "fired_at": now},
+            where={"state": [IncidentState.PENDING]},
         )
         for incident in to_fire:
             incident.state, incident.fired_at = IncidentState.FIRING, now
     if to_resolve:
-        Incident.objects.filter(pk__in=[i.pk for i in to_resolve], state__in=OPEN_STATES).update(
-            state=IncidentState.RESOLVED, resolved_at=now, resolved_by_name=SYSTEM.name
+        update_by_pk(
+            Incident,
+            [i.pk for i in to_resolve],
+            {"state": IncidentState.RESOLVED, "resolved_at": now, "resolved_by_name": SYSTEM.name},
+            where={"state": OPEN_STATES},
         )
         for incident in to_resolve:
             incident.state, incident.resolved_at = IncidentState.RESOLVED, now
@@ -392,12 +392,7 @@ def notify(
         return 0
     planned: list[delivery.Planned] = []
     if triggers:
-        # Routing needs no channel's configuration (decrypted on load): only what `channels_for` reads.
-        channels = list(
-            NotificationChannel.objects.filter(organization_id=organization_id, enabled=True).only(
-                "pk", "enabled", "min_severity"
-            )
-        )
+        channels = routing_channels(organization_id)
         for incident in triggers:
             planned += [
                 delivery.Planned(c.pk, incident.pk, DeliveryEvent.TRIGGER, incident.notification_key)
@@ -407,7 +402,7 @@ def notify(
         # without channels must not cost a channel query on every evaluation.
         to_mark = triggers if unmarked is None else unmarked
         if to_mark:
-            Incident.objects.filter(pk__in=[i.pk for i in to_mark]).update(last_notified_at=now)
+            update_by_pk(Incident, [i.pk for i in to_mark], {"last_notified_at": now})
         for incident in triggers:
             incident.last_notified_at = now
     if resolves:

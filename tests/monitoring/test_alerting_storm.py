@@ -25,6 +25,7 @@ from monitoring.collector import collect_cluster
 from monitoring.conditions import CONSUMER_LAG_STATUS
 from tests.support.alerting import Observer, make_cluster
 from tests.support.http_receiver import HttpReceiver
+from tests.support.prepared import generic_plans_of, prepared_statements
 from tests.support.simulator import SimulatedKafkaCluster
 from tests.support.tenants import SYSTEM, Tenant, make_tenant
 
@@ -252,3 +253,40 @@ def test_two_evaluations_racing_open_each_incident_once_and_page_it_once(
         Delivery.objects.filter(incident__cluster=cluster).values_list("incident_id", "channel_id", "event")
     )
     assert pages == {(i.pk, c.pk, DeliveryEvent.TRIGGER): 1 for i in opened for c in (pager, chat)}
+
+
+def test_the_evaluation_statements_are_prepared_once_whatever_the_number_of_incidents(
+    tenant: Tenant, channels: list[NotificationChannel]
+) -> None:
+    """Compiling the evaluation's statements through the ORM cost more CPU than running them, and
+    each length of an `IN` list of keys or ids was a statement of its own: on PostgreSQL each is one
+    statement, prepared once and run on its generic plan, for two incidents as for five."""
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL only")
+    beginnings = {
+        "open incidents": 'SELECT "id", "cluster_id", "rule_key"',
+        "last sequences": 'SELECT "dedup_key", MAX("sequence")',
+        "channels": 'SELECT "id", "min_severity", "enabled"',
+        "resolve": 'UPDATE "alerting_incident" SET "state" = $1, "resolved_at"',
+    }
+    before = {name: generic_plans_of(beginning) for name, beginning in beginnings.items()}
+
+    for n, groups in enumerate((2, 5)):
+        cluster = make_cluster(tenant.organization, name=f"stalled-{groups}")
+        kafka = stalled_groups(groups, seed=n)
+        collect_cluster(cluster.pk, admin=kafka, now=T0)
+        for partition in range(3):
+            kafka.produce("orders", partition, 500)
+        collect_cluster(cluster.pk, admin=kafka, now=LATER)  # opens the incidents and pages them
+        for number in range(groups):
+            kafka.commit(f"billing-{number}", "orders", number % 3, 500)
+        collect_cluster(cluster.pk, admin=kafka, now=LATER + timedelta(seconds=10))  # resolves them
+        assert Counter(Incident.objects.filter(cluster=cluster).values_list("state", flat=True)) == {
+            IncidentState.RESOLVED: groups
+        }
+
+    # Two evaluations per cluster read the open incidents; the first opened, the second resolved.
+    assert {
+        name: (len(prepared_statements(beginning)), generic_plans_of(beginning) - before[name])
+        for name, beginning in beginnings.items()
+    } == {"open incidents": (1, 4), "last sequences": (1, 2), "channels": (1, 2), "resolve": (1, 2)}

@@ -38,6 +38,7 @@ from provisioning.backends.base import KafkaConnection
 from provisioning.kafka_admin.base import KafkaAdmin
 from provisioning.kafka_admin.confluent import ConfluentKafkaAdmin
 from tests.support.kafka import CONSUMER_CONFIG, PRODUCER_CONFIG, TANSU_NODE_ID, DevelopmentBroker
+from tests.support.prepared import generic_plans_of
 from tests.support.simulator import SimulatedKafkaCluster
 from tests.support.tenants import Tenant, token_client
 from tests.support.workers import WorkerProcess
@@ -553,14 +554,6 @@ def test_windows_are_compressed_with_lz4_where_postgresql_has_it() -> None:
             "WHERE attrelid = 'monitoring_lagstate'::regclass AND attname IN ('groups', 'windows')"
         )
         assert [row[0] for row in cursor.fetchall()] == ["l", "l"]
-
-
-def generic_plans_of(beginning: str) -> int:
-    """How many times this session ran its prepared statement starting with `beginning` on the
-    generic plan (0 when it has none)."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT statement, generic_plans FROM pg_prepared_statements")
-        return sum(plans for statement, plans in cursor.fetchall() if statement.startswith(beginning))
 
 
 def test_the_collection_statements_are_prepared_and_planned_once(tenant: Tenant, settings: Any) -> None:

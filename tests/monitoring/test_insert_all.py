@@ -1,6 +1,8 @@
 """`collection_sql.insert_all`, the one-statement insert of the incidents and deliveries an evaluation
 opens, stores exactly what Django's `bulk_create` stores, whatever the text and JSON in the rows
-(quotes, backslashes, newlines, non-ASCII, nested documents), and gives each object its id."""
+(quotes, backslashes, newlines, non-ASCII, nested documents), and gives each object its id; its
+`update_all` stores what `bulk_update` stores. The evaluation's other statements there build the
+objects Django builds: `new` as the constructor, the open incidents as a query loads them."""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from hypothesis import strategies as st
 
 from controlplane.clusters.models import Cluster
 from monitoring.alerting.models import Delivery, Incident, NotificationChannel
-from monitoring.collection_sql import insert_all
+from monitoring.collection_sql import insert_all, locked_open_incidents, new, update_all, update_by_pk
 from tests.support.alerting import make_cluster
 from tests.support.tenants import Tenant
 
@@ -117,3 +119,88 @@ def test_deliveries_get_their_defaults_and_ids_in_order(cluster: Cluster, tenant
         ("pending", 1, None, "")
     }
     assert insert_all(Delivery, []) is None
+
+
+def attributes(obj: Incident | Delivery) -> dict[str, Any]:
+    return {name: value for name, value in vars(obj).items() if name != "_state"}
+
+
+def test_new_builds_what_the_constructor_builds(cluster: Cluster) -> None:
+    values = {
+        "cluster_id": cluster.pk,
+        "rule_key": "consumer_lag_status",
+        "subject": "group:billing",
+        "dedup_key": "k",
+        "sequence": 3,
+        "notification_key": "k/3",
+        "state": "firing",
+        "first_seen_at": T0,
+        "fired_at": T0,
+    }
+    built = new(Incident, **values)
+
+    assert attributes(built) == attributes(Incident(**values))
+    assert built._state.adding and built.pk is None
+    delivery = {"channel_id": 1, "incident_id": 2, "event": "trigger", "dedup_key": "k/3", "due_at": T0}
+    # `created_at` defaults to the time of the call.
+    assert attributes(new(Delivery, **delivery, created_at=T0)) == attributes(
+        Delivery(**delivery, created_at=T0)
+    )
+    with pytest.raises(TypeError, match="sumary"):
+        new(Incident, **values, sumary="typo")
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(changes=st.lists(st.tuples(text, json_values, st.floats(-1e9, 1e9)), min_size=1, max_size=5))
+def test_updates_are_stored_as_bulk_update_stores_them(
+    cluster: Cluster, changes: list[tuple[str, Any, float]]
+) -> None:
+    Incident.objects.all().delete()
+    fast = [incident(cluster, n, "before", {"n": n}, n % 2 == 0) for n in range(len(changes))]
+    django = [incident(cluster, n + 100, "before", {"n": n}, n % 2 == 0) for n in range(len(changes))]
+    insert_all(Incident, fast + django)
+    for objs in (fast, django):
+        for obj, (summary, details, value) in zip(objs, changes, strict=True):
+            obj.summary, obj.details, obj.value, obj.values_at = summary, {"document": details}, value, T0
+
+    names = ["details", "summary", "value", "values_at"]
+    with CaptureQueriesContext(connection) as queries:
+        update_all(Incident, fast, names)
+    Incident.objects.bulk_update(django, names)
+
+    assert len(queries.captured_queries) == 1
+    assert strip(stored(Incident, [i.pk for i in fast])) == strip(stored(Incident, [i.pk for i in django]))
+
+
+def test_updates_by_key_touch_only_the_rows_in_the_states_given(cluster: Cluster) -> None:
+    rows = [incident(cluster, n, f"summary {n}", {}, fired) for n, fired in enumerate((False, True, False))]
+    insert_all(Incident, rows)
+    Incident.objects.filter(pk=rows[2].pk).update(state="resolved")
+
+    fired = update_by_pk(
+        Incident, [i.pk for i in rows], {"state": "firing", "fired_at": T0}, where={"state": ["pending"]}
+    )
+
+    assert fired == 1
+    assert list(Incident.objects.order_by("pk").values_list("state", "fired_at")) == [
+        ("firing", T0),
+        ("firing", T0),
+        ("resolved", None),
+    ]
+    assert update_by_pk(Incident, [rows[0].pk], {"last_notified_at": T0}) == 1
+    assert update_by_pk(Incident, [], {"last_notified_at": T0}) == 0
+
+
+def test_open_incidents_load_as_a_query_loads_them(cluster: Cluster) -> None:
+    rows = [incident(cluster, n, f"summary {n}", {"n": [n, "x"]}, n % 2 == 0) for n in range(4)]
+    rows[1].first_seen_at = T0 + timedelta(seconds=5)
+    insert_all(Incident, rows)
+    Incident.objects.filter(pk=rows[3].pk).update(state="resolved", resolved_at=T0)
+    make_cluster(cluster.organization, name="other")
+
+    loaded = locked_open_incidents(cluster.pk)
+
+    expected = list(Incident.objects.filter(cluster=cluster, state__in=("pending", "firing", "acknowledged")))
+    assert [i.pk for i in loaded] == [rows[1].pk, rows[2].pk, rows[0].pk]
+    assert [attributes(i) for i in loaded] == [attributes(i) for i in expected]
+    assert all(not i._state.adding and i._state.db == "default" for i in loaded)
