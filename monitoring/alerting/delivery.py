@@ -57,6 +57,8 @@ class Planned:
     incident_id: int | None
     event: DeliveryEvent
     dedup_key: str
+    # An acknowledge or resolve: the incident's unsent triggers to this channel, superseded by it.
+    supersedes: tuple[int, ...] = ()
 
 
 def channels_for(channels: Iterable[NotificationChannel], severity: str) -> list[NotificationChannel]:
@@ -65,11 +67,14 @@ def channels_for(channels: Iterable[NotificationChannel], severity: str) -> list
     return [c for c in channels if c.enabled and rank >= Severity(c.min_severity).rank]
 
 
-def triggered_channels(incident_ids: Sequence[int]) -> dict[int, set[int]]:
-    """Incident id -> ids of the channels a trigger was scheduled for (sent or not)."""
-    found: dict[int, set[int]] = {}
-    for _, incident_id, channel_id, _ in trigger_deliveries(incident_ids):
-        found.setdefault(incident_id, set()).add(channel_id)
+def triggered_channels(incident_ids: Sequence[int]) -> dict[int, dict[int, list[int]]]:
+    """Incident id -> id of each channel a trigger was scheduled for (sent or not) -> the ids of
+    its trigger attempts still pending there."""
+    found: dict[int, dict[int, list[int]]] = {}
+    for pk, incident_id, channel_id, status in trigger_deliveries(incident_ids):
+        pending = found.setdefault(incident_id, {}).setdefault(channel_id, [])
+        if status == DeliveryStatus.PENDING:
+            pending.append(pk)
     return found
 
 
@@ -77,9 +82,7 @@ def schedule(planned: Sequence[Planned], *, now: datetime, requested_by: str) ->
     """Record first attempts and queue them once the caller's transaction commits."""
     if not planned:
         return []
-    closing = [p for p in planned if p.event in (DeliveryEvent.ACKNOWLEDGE, DeliveryEvent.RESOLVE)]
-    if closing:
-        supersede_pending_triggers({(p.incident_id, p.channel_id) for p in closing if p.incident_id}, now=now)
+    supersede_pending_triggers([pk for p in planned for pk in p.supersedes], now=now)
     rows = [
         new(
             Delivery,
@@ -113,13 +116,8 @@ def hand_over(delivery_ids: Sequence[int]) -> None:
         dispatch_deliveries.delay(list(delivery_ids))
 
 
-def supersede_pending_triggers(pairs: set[tuple[int, int]], *, now: datetime) -> None:
-    incident_ids = sorted({incident_id for incident_id, _ in pairs})
-    stale = [
-        pk
-        for pk, incident_id, channel_id, status in trigger_deliveries(incident_ids)
-        if status == DeliveryStatus.PENDING and (incident_id, channel_id) in pairs
-    ]
+def supersede_pending_triggers(stale: Sequence[int], *, now: datetime) -> None:
+    """Mark these trigger attempts superseded unless they left pending meanwhile."""
     if stale:
         update_by_pk(
             Delivery,

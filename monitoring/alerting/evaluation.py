@@ -412,10 +412,11 @@ def notify(
 
 
 def closing_deliveries(incidents: Sequence[Incident], event: DeliveryEvent) -> list[delivery.Planned]:
-    """Acknowledge or resolve events for the channels each incident's trigger went to."""
+    """Acknowledge or resolve events for the channels each incident's trigger went to, each to
+    supersede the incident's triggers still unsent to its channel."""
     sent_to = delivery.triggered_channels([i.pk for i in incidents])
     return [
-        delivery.Planned(channel_id, incident.pk, event, incident.notification_key)
+        delivery.Planned(channel_id, incident.pk, event, incident.notification_key, tuple(pending))
         for incident in incidents
-        for channel_id in sorted(sent_to.get(incident.pk, ()))
+        for channel_id, pending in sorted(sent_to.get(incident.pk, {}).items())
     ]
