@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from controlplane.clusters.models import Cluster
-from monitoring.alerting.models import Delivery, Incident, NotificationChannel
+from monitoring.alerting.models import Delivery, Incident, NotificationChannel, Silence
 from monitoring.collection_sql import insert_all, locked_open_incidents, new, update_all, update_by_pk
 from tests.support.alerting import make_cluster
 from tests.support.tenants import Tenant
@@ -159,11 +159,19 @@ def test_updates_are_stored_as_bulk_update_stores_them(
     fast = [incident(cluster, n, "before", {"n": n}, n % 2 == 0) for n in range(len(changes))]
     django = [incident(cluster, n + 100, "before", {"n": n}, n % 2 == 0) for n in range(len(changes))]
     insert_all(Incident, fast + django)
+    silence = Silence.objects.create(
+        organization=cluster.organization, starts_at=T0, ends_at=T0 + timedelta(hours=1), comment="c"
+    )
     for objs in (fast, django):
-        for obj, (summary, details, value) in zip(objs, changes, strict=True):
+        for n, (obj, (summary, details, value)) in enumerate(zip(objs, changes, strict=True)):
             obj.summary, obj.details, obj.value, obj.values_at = summary, {"document": details}, value, T0
+            obj.silenced, obj.silence_id, obj.severity = (
+                n % 2 == 0,
+                silence.pk if n % 2 == 0 else None,
+                "info",
+            )
 
-    names = ["details", "summary", "value", "values_at"]
+    names = ["details", "severity", "silence", "silenced", "summary", "value", "values_at"]
     with CaptureQueriesContext(connection) as queries:
         update_all(Incident, fast, names)
     Incident.objects.bulk_update(django, names)
