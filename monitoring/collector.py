@@ -506,7 +506,7 @@ def store_collection(snapshot: ClusterSnapshot, windows: ClusterWindows) -> None
     """
     status, reason = health_status(snapshot)
     duration_ms = round(snapshot.duration_seconds * 1000)
-    with transaction.atomic():
+    with collection_sql.pipelined(), transaction.atomic():
         if not snapshot.reachable or snapshot.health is None or snapshot.state is None:
             collection_sql.update_health(
                 snapshot.cluster_id,

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
-from django.db import connection
+from django.db import IntegrityError, connection
 
 from controlplane.clusters.choices import BrokerState, ClusterStatus
 from controlplane.clusters.models import Broker, Cluster
@@ -40,7 +40,7 @@ from provisioning.kafka_admin.confluent import ConfluentKafkaAdmin
 from tests.support.kafka import CONSUMER_CONFIG, PRODUCER_CONFIG, TANSU_NODE_ID, DevelopmentBroker
 from tests.support.prepared import generic_plans_of
 from tests.support.simulator import SimulatedKafkaCluster
-from tests.support.tenants import Tenant, token_client
+from tests.support.tenants import Tenant, make_tenant, token_client
 from tests.support.workers import WorkerProcess
 
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
@@ -584,6 +584,37 @@ def test_the_collection_statements_are_prepared_and_planned_once(tenant: Tenant,
     settings.DATABASE_PREPARED_STATEMENTS = False
     assert collect_cluster(cluster.pk, admin=simulated, now=T0 + timedelta(seconds=40))
     assert generic_plans_of(read) - before[read] == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_collection_whose_writes_fail_stores_nothing_and_the_next_one_succeeds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The collection's writes go to PostgreSQL together (`collection_sql.pipelined`), so an error
+    surfaces at their end rather than at its statement: the transaction must still roll back whole,
+    the lease be released and the connection stay usable."""
+    tenant = make_tenant("Acme")
+    simulated = simulated_three_brokers()
+    cluster = make_cluster(tenant.organization, node_ids=[1, 2, 3])
+    simulated.set_group_state("reporting", "Stable", members=1)
+    simulated.commit("reporting", "clicks", 0, 0)
+    assert collect_cluster(cluster.pk, admin=simulated, now=T0)
+
+    def failing_history(snapshot: ClusterSnapshot) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute("INSERT INTO monitoring_clustersample (cluster_id) VALUES (NULL)")
+
+    monkeypatch.setattr(collector.history, "record_samples", failing_history)
+    simulated.produce("clicks", 0, 50)
+    with pytest.raises(IntegrityError):
+        collect_cluster(cluster.pk, admin=simulated, now=T0 + timedelta(seconds=10))
+
+    health = ClusterHealth.objects.get(pk=cluster.pk)
+    assert (health.collected_at, health.collecting_until) == (T0, None)
+    assert stored_group(cluster, "reporting").total_lag == 0
+    monkeypatch.undo()
+    assert collect_cluster(cluster.pk, admin=simulated, now=T0 + timedelta(seconds=20))
+    assert stored_group(cluster, "reporting").total_lag == 50
 
 
 def group_status(cluster: Cluster, group_id: str) -> str | None:
