@@ -141,6 +141,18 @@ def test_moves_are_throttled_and_cleaned_up_as_kafkas_tool_does_and_a_replaced_b
             for p in t.partitions
             if set(p.adding) - set(p.isr) and not p.out_of_sync
         }
+        # What each poll saw, for the failure message should no poll see a replica copying.
+        polls = seen_in_flight.setdefault("polls", [])
+        assert isinstance(polls, list)
+        polls.append(
+            {
+                "adding": sum(bool(p.adding) for t in state.topics for p in t.partitions),
+                "adding_not_in_isr": sum(
+                    bool(set(p.adding) - set(p.isr)) for t in state.topics for p in t.partitions
+                ),
+                "out_of_sync": sum(bool(p.out_of_sync) for t in state.topics for p in t.partitions),
+            }
+        )
         if copying:
             report = assess_cluster(state, [1, 2, 3, 4])
             reported = {f"{t}[{n}]" for f in report.findings for t, n in f.partitions}
@@ -174,7 +186,9 @@ def test_moves_are_throttled_and_cleaned_up_as_kafkas_tool_does_and_a_replaced_b
     assert traffic.missing() == set()
 
     observed = seen_in_flight.get("copying")
-    assert isinstance(observed, list) and observed, "a new replica was seen copying"
+    assert isinstance(observed, list) and observed, (
+        f"a new replica was seen copying; the polls of the moves saw {seen_in_flight.get('polls')}"
+    )
     # Only the partitions the snapshot shows copying are judged: Metadata and the reassignment list
     # are two requests, and a move that ends between them looks, for that instant, like one that is
     # not moving.
