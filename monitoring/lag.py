@@ -165,9 +165,10 @@ class PartitionWindow:
     """The sliding window of recent observations for one (group, topic, partition), as columns.
 
     Kept in time order: an observation older than the newest one is ignored (a late or duplicated
-    poll), and one with the same timestamp replaces it. Columns rather than a list of observations:
-    every collection appends to and judges thousands of windows per cluster, and stores and loads
-    them all, and plain lists of numbers are what both the evaluator and JSON handle fastest.
+    poll), and one with the same timestamp replaces it. Columns, as `judge_window` takes them. The
+    collector keeps a cluster's windows as matrices (`lag_windows.ClusterWindows`), which give one
+    window at a time as this (`ClusterWindows.window`) to the API, the exporter and the rows judged
+    one by one.
     """
 
     size: int = DEFAULT_WINDOW_SIZE

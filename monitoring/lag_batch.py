@@ -72,20 +72,12 @@ def evaluate_groups(windows: ClusterWindows, groups: Sequence[GroupToJudge], now
     results: list[PartitionLag | None] = [None] * len(keys)
     if keys:
         _judge_batches(windows, has_members, now_ms, results)
-    stamps = windows.stamps.tolist()
     for row, lag in enumerate(results):
         if lag is None:
-            start = int(windows.starts[row])
             _, topic, partition = keys[row]
+            window = windows.window(row)
             results[row] = judge_window(
-                topic,
-                partition,
-                stamps[start:],
-                _known(windows.committed[row, start:].tolist()),
-                _known(windows.ends[row, start:].tolist()),
-                None,
-                now_ms,
-                has_members[row],
+                topic, partition, window.times, window.committed, window.ends, None, now_ms, has_members[row]
             )
     # Rows are sorted by group, then topic and partition: each group is one run of them.
     runs: dict[str, tuple[int, int]] = {}
@@ -123,10 +115,6 @@ def _judge_batches(
         )
         for row, lag in zip(rows.tolist(), judged, strict=True):
             results[row] = lag
-
-
-def _known(values: list[int]) -> list[int | None]:
-    return [None if v < 0 else v for v in values]
 
 
 def _judge_rows(
